@@ -1,0 +1,47 @@
+// Package apikey issues, stores and verifies API keys for machine clients:
+// servers and third-party backends that call an API without a user account.
+//
+// # Key format
+//
+// A key reads <prefix>_<id>_<secret><checksum>, for example
+//
+//	ak_3fZ9q0LmA1bc_Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3C1x9FQk
+//
+//   - prefix: the issuer prefix (default "ak"), 1 to 32 characters of
+//     a-z, 0-9 and _; it may contain _, so tokens are parsed from the right;
+//   - id: 12 base62 characters from crypto/rand, the public key id shown in
+//     lists and logs and used for lookup;
+//   - secret: base62 from crypto/rand, 32 characters by default (about 190
+//     bits), configurable from 22 (131 bits) to 128;
+//   - checksum: 6 base62 characters of CRC-32 over everything before it, so
+//     typos and random strings are rejected without a store access and
+//     secret scanners can recognise keys.
+//
+// # What is stored
+//
+// Stores keep the record and an algorithm-tagged digest of the whole token:
+// "hmac-sha256$<version>$<hex>" when a server-side pepper is configured,
+// "sha256$<hex>" otherwise. The plaintext is returned once, by
+// Manager.Create, and is never stored or logged. Digests are compared in
+// constant time. A random secret of this size needs no slow password hash.
+//
+// # Lifecycle
+//
+// Manager holds every rule; a Store only persists. Create returns the
+// plaintext once. Verify checks shape and checksum, looks the id up,
+// compares the digest, then refuses revoked keys (ErrRevoked), expired keys
+// (ErrExpired: a key is expired at and after its ExpiresAt instant) and keys
+// the Usable hook rejects. Malformed tokens, unknown ids and wrong secrets
+// are indistinguishable (ErrInvalidKey). Revoke is idempotent and can never
+// be undone: the stores enforce it in the database as well. A store failure
+// is ErrUnavailable and never grants.
+//
+// # Quick start
+//
+//	store, _ := sqlite.Open(ctx, "apikey.db")
+//	_ = store.Migrate(ctx)
+//	m, _ := apikey.NewManager(store, apikey.Config{})
+//	key, token, _ := m.Create(ctx, apikey.CreateParams{Name: "billing backend"})
+//	// hand token to the client once; later:
+//	k, err := m.Verify(ctx, token)
+package apikey

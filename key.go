@@ -1,0 +1,126 @@
+package apikey
+
+import (
+	"slices"
+	"time"
+)
+
+// State is the derived lifecycle state of a key.
+type State string
+
+// The states a key can be in. A revoked key stays revoked even after its
+// expiry passes.
+const (
+	StateActive  State = "active"
+	StateExpired State = "expired"
+	StateRevoked State = "revoked"
+)
+
+// Valid reports whether s is one of the defined states.
+func (s State) Valid() bool {
+	return s == StateActive || s == StateExpired || s == StateRevoked
+}
+
+// Key is the record of an API key. It never holds the secret or its hash.
+// The JSON form uses snake_case names and RFC 3339 times; the CLI and the
+// HTTP API share it.
+//
+// A Key is a plain value: the Manager hands out fresh copies, so callers may
+// read and modify the ones they get without synchronisation.
+type Key struct {
+	// ID is the public key id: 12 base62 characters, unique, safe to log.
+	ID string `json:"id"`
+	// Prefix is the issuer prefix the key was created with.
+	Prefix string `json:"prefix"`
+	// Name is a human label; it need not be unique.
+	Name string `json:"name"`
+	// Owner is a free identifier of whom the key belongs to (a user, an
+	// organisation); empty means none.
+	Owner string `json:"owner"`
+	// Scopes are the permissions granted to the key, sorted and unique.
+	Scopes []string `json:"scopes"`
+	// Metadata is free string data attached by the creator.
+	Metadata map[string]string `json:"metadata"`
+	// CreatedAt is when the key was created, in UTC.
+	CreatedAt time.Time `json:"created_at"`
+	// ExpiresAt, when set, is the first instant at which the key is expired.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// RevokedAt, when set, is when the key was revoked. It is never cleared.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// LastUsedAt, when set, is when the key last passed verification, as
+	// recorded by the store.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// State is StateAt(now) for the instant at which the Manager returned
+	// the key. Stores leave it empty.
+	State State `json:"state"`
+}
+
+// Revoked reports whether the key has been revoked.
+func (k *Key) Revoked() bool { return k.RevokedAt != nil }
+
+// Expired reports whether the key is expired at now: a key is expired at and
+// after its ExpiresAt instant, so "expires at 12:00" never grants at 12:00.
+func (k *Key) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+}
+
+// StateAt returns the key's state at now. Revocation wins over expiry.
+func (k *Key) StateAt(now time.Time) State {
+	switch {
+	case k.Revoked():
+		return StateRevoked
+	case k.Expired(now):
+		return StateExpired
+	default:
+		return StateActive
+	}
+}
+
+// HasScope reports whether the key grants scope. A granted scope ending in
+// ":*" covers every scope that starts with what precedes the star
+// ("billing:*" covers "billing:read" and "billing:invoices:write"), and a
+// granted "*" covers everything.
+func (k *Key) HasScope(scope string) bool {
+	for _, s := range k.Scopes {
+		if ScopeCovers(s, scope) {
+			return true
+		}
+	}
+	return false
+}
+
+// ScopeCovers reports whether the granted scope covers the required one,
+// with the wildcard rules of Key.HasScope.
+func ScopeCovers(granted, required string) bool {
+	if granted == required || granted == "*" {
+		return true
+	}
+	if n := len(granted); n >= 2 && granted[n-2:] == ":*" {
+		return len(required) > n-1 && required[:n-1] == granted[:n-1]
+	}
+	return false
+}
+
+// Clone returns a deep copy of k.
+func (k *Key) Clone() *Key {
+	c := *k
+	c.Scopes = slices.Clone(k.Scopes)
+	if k.Metadata != nil {
+		c.Metadata = make(map[string]string, len(k.Metadata))
+		for name, v := range k.Metadata {
+			c.Metadata[name] = v
+		}
+	}
+	c.ExpiresAt = cloneTime(k.ExpiresAt)
+	c.RevokedAt = cloneTime(k.RevokedAt)
+	c.LastUsedAt = cloneTime(k.LastUsedAt)
+	return &c
+}
+
+func cloneTime(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}

@@ -1,0 +1,130 @@
+package apikey
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Record is what a Store persists for one key: the record and the
+// algorithm-tagged digest of the token. The plaintext never reaches a store.
+type Record struct {
+	Key
+	// Hash is the tagged digest, e.g. "sha256$<hex>" or
+	// "hmac-sha256$1$<hex>".
+	Hash string
+}
+
+// Store persists key records. It holds no policy: the Manager generates,
+// hashes and checks; a Store only keeps what it is given and applies the
+// few rules that must be atomic with the write. Implementations must be safe
+// for concurrent use, return times in UTC, and map their own "no rows" and
+// unique-violation errors to ErrNotFound and ErrDuplicateID. Any other error
+// means the store failed; the Manager reports it as ErrUnavailable.
+//
+// apikeytest.TestStore checks every rule below against a real backend.
+type Store interface {
+	// Insert stores rec. If limit > 0 and rec.Owner already has limit or
+	// more keys that are not revoked, Insert stores nothing and returns
+	// ErrTooManyKeys; the count and the insert are atomic with respect to
+	// concurrent Inserts. An existing id yields ErrDuplicateID.
+	Insert(ctx context.Context, rec *Record, limit int) error
+
+	// Lookup returns the record with the given id, hash included, or
+	// ErrNotFound.
+	Lookup(ctx context.Context, id string) (*Record, error)
+
+	// List returns at most q.Limit keys matching q, newest first (by
+	// CreatedAt, then by ID, both descending), starting after q.After when
+	// it is set.
+	List(ctx context.Context, q Query) ([]*Key, error)
+
+	// Update applies the fields set in u and returns the updated key. It
+	// returns ErrNotFound for an unknown id and ErrRevoked, changing
+	// nothing, when the key is revoked.
+	Update(ctx context.Context, id string, u KeyUpdate) (*Key, error)
+
+	// Revoke sets RevokedAt to at unless the key is already revoked, in
+	// which case it keeps the first instant. It returns the key, or
+	// ErrNotFound. The store must also refuse, at the database level, any
+	// write that clears or changes a RevokedAt once set.
+	Revoke(ctx context.Context, id string, at time.Time) (*Key, error)
+
+	// Delete removes the key for good, or returns ErrNotFound.
+	Delete(ctx context.Context, id string) error
+
+	// SetHash replaces the stored digest of a key (after a pepper change),
+	// or returns ErrNotFound.
+	SetHash(ctx context.Context, id, hash string) error
+}
+
+// Query selects keys for Store.List. Zero fields do not filter.
+type Query struct {
+	// Owner keeps keys whose Owner equals it.
+	Owner string
+	// State keeps keys in that state at Now.
+	State State
+	// Search keeps keys whose name, id or owner contains it, ignoring case.
+	Search string
+	// Now is the instant against which State is evaluated.
+	Now time.Time
+	// After, when set, keeps keys that sort after it in the list order.
+	After *Cursor
+	// Limit is the most keys to return; it is always positive.
+	Limit int
+}
+
+// Cursor is a position in the list order (newest first).
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// String encodes the cursor as an opaque, URL-safe string.
+func (c Cursor) String() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID))
+}
+
+// ParseCursor decodes a string made by Cursor.String. A malformed cursor is
+// a *ValidationError for the field "cursor".
+func ParseCursor(s string) (Cursor, error) {
+	bad := invalid("cursor", "not a cursor returned by a previous list call")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	micros, id, ok := strings.Cut(string(b), ".")
+	us, err := strconv.ParseInt(micros, 10, 64)
+	if !ok || err != nil || !ValidID(id) {
+		return Cursor{}, bad
+	}
+	return Cursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
+}
+
+// KeyUpdate is a patch for Manager.Update and Store.Update; nil fields are
+// left unchanged. RevokedAt is deliberately absent: only Revoke sets it, and
+// nothing clears it.
+type KeyUpdate struct {
+	Name     *string
+	Scopes   *[]string
+	Metadata *map[string]string
+	// ExpiresAt sets a new expiry.
+	ExpiresAt *time.Time
+	// ClearExpiry removes the expiry; it cannot be combined with ExpiresAt.
+	ClearExpiry bool
+}
+
+// Empty reports whether u changes nothing.
+func (u KeyUpdate) Empty() bool {
+	return u.Name == nil && u.Scopes == nil && u.Metadata == nil && u.ExpiresAt == nil && !u.ClearExpiry
+}
+
+// isStoreError reports whether err is a store failure rather than one of the
+// answers a store is allowed to give.
+func isStoreError(err error) bool {
+	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrRevoked) &&
+		!errors.Is(err, ErrTooManyKeys) && !errors.Is(err, ErrDuplicateID)
+}
