@@ -5,17 +5,17 @@
 //
 // A key reads <prefix>_<id>_<secret><checksum>, for example
 //
-//	ak_3fZ9q0LmA1bc_Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3C1x9FQk
+//		ak_3fZ9q0LmA1bc_Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3C1x9FQk
 //
-//   - prefix: the issuer prefix (default "ak"), 1 to 32 characters of
-//     a-z, 0-9 and _; it may contain _, so tokens are parsed from the right;
-//   - id: 12 base62 characters from crypto/rand, the public key id shown in
-//     lists and logs and used for lookup;
-//   - secret: base62 from crypto/rand, 32 characters by default (about 190
-//     bits), configurable from 22 (131 bits) to 128;
-//   - checksum: 6 base62 characters of CRC-32 over everything before it, so
-//     typos and random strings are rejected without a store access and
-//     secret scanners can recognise keys.
+//	  - prefix: the issuer prefix (default "ak"), 1 to 32 characters of
+//	    a-z, 0-9 and _; it may contain _, so tokens are parsed from the right;
+//	  - id: 12 base62 characters from crypto/rand, the public key id shown in
+//	    lists and logs and used for lookup;
+//	  - secret: base62 from crypto/rand, 32 characters by default (about 190
+//	    bits), configurable from 22 (131 bits) to 128;
+//	  - checksum: 6 base62 characters of CRC-32 over everything before it, so
+//	    typos and random strings are rejected without a store access and
+//	    secret scanners can recognise keys.
 //
 // # What is stored
 //
