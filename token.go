@@ -68,8 +68,7 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, fmt.Errorf("%w: too short", ErrInvalidKey)
 	}
 	for i := 0; i < n; i++ {
-		c := s[i]
-		if !isBase62(c) && c != '_' {
+		if charClass[s[i]] == 0 {
 			return Token{}, fmt.Errorf("%w: character outside the key alphabet at byte %d", ErrInvalidKey, i)
 		}
 	}
@@ -109,9 +108,16 @@ func checkPrefix(p string) error {
 	return nil
 }
 
-func isBase62(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z'
-}
+// charClass classifies token bytes: 1 for base62, 2 for '_', 0 otherwise.
+var charClass = func() (t [256]uint8) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = 1
+	}
+	t['_'] = 2
+	return t
+}()
+
+func isBase62(c byte) bool { return charClass[c] == 1 }
 
 func isBase62String(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -124,11 +130,7 @@ func isBase62String(s string) bool {
 
 // crc32String is CRC-32 (IEEE) of s without converting it to a byte slice.
 func crc32String(s string) uint32 {
-	crc := ^uint32(0)
-	for i := 0; i < len(s); i++ {
-		crc = crc32.IEEETable[byte(crc)^s[i]] ^ (crc >> 8)
-	}
-	return ^crc
+	return crc32.ChecksumIEEE(stringBytes(s)) // reads only; hardware-accelerated
 }
 
 // checksum returns the 6-character base62 encoding of CRC-32 of body.

@@ -1,0 +1,150 @@
+package apikey_test
+
+import (
+	"errors"
+	"hash/crc32"
+	"strings"
+	"testing"
+
+	"github.com/go-apikey/apikey"
+)
+
+const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// withChecksum appends the 6-character base62 CRC-32 checksum, computed
+// independently of the package under test.
+func withChecksum(body string) string {
+	v := crc32.ChecksumIEEE([]byte(body))
+	sum := make([]byte, 6)
+	for i := 5; i >= 0; i-- {
+		sum[i] = alphabet[v%62]
+		v /= 62
+	}
+	return body + string(sum)
+}
+
+const (
+	testID     = "AbC123xyz789"
+	testSecret = "0123456789abcdefghijABCDEFGHIJ01" // 32 characters
+)
+
+func TestParseTokenValid(t *testing.T) {
+	tests := []struct {
+		name, token, prefix, id string
+	}{
+		{"default prefix", withChecksum("ak_" + testID + "_" + testSecret), "ak", testID},
+		{"prefix with underscores", withChecksum("my_co_live_" + testID + "_" + testSecret), "my_co_live", testID},
+		{"one-character prefix", withChecksum("x_" + testID + "_" + testSecret), "x", testID},
+		{"32-character prefix", withChecksum(strings.Repeat("p", 32) + "_" + testID + "_" + testSecret), strings.Repeat("p", 32), testID},
+		{"minimum secret", withChecksum("ak_" + testID + "_" + testSecret[:22]), "ak", testID},
+		{"maximum secret", withChecksum("ak_" + testID + "_" + strings.Repeat("Z", 128)), "ak", testID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := apikey.ParseToken(tt.token)
+			if err != nil {
+				t.Fatalf("ParseToken(%q) error = %v, want nil", tt.token, err)
+			}
+			if tok.Prefix != tt.prefix || tok.ID != tt.id {
+				t.Errorf("ParseToken = prefix %q id %q, want %q %q", tok.Prefix, tok.ID, tt.prefix, tt.id)
+			}
+		})
+	}
+}
+
+func TestParseTokenRejects(t *testing.T) {
+	good := withChecksum("ak_" + testID + "_" + testSecret)
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'a' {
+			b[i] = 'b'
+		} else {
+			b[i] = 'a'
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name, token, reason string
+	}{
+		{"empty", "", "too short"},
+		{"random words", "hello world", "too short"},
+		{"too long", withChecksum("ak_" + testID + "_" + strings.Repeat("a", 240)), "longer than 256"},
+		{"huge", strings.Repeat("a", 1<<20), "longer than 256"},
+		{"secret too long", withChecksum("ak_" + testID + "_" + strings.Repeat("a", 129)), "wrong shape"},
+		{"secret too short", withChecksum("ak_" + testID + "_" + testSecret[:21]), "wrong shape"},
+		{"typo in secret", flip(good, 20), "bad checksum"},
+		{"typo in id", flip(good, 5), "bad checksum"},
+		{"typo in checksum", flip(good, len(good)-1), "bad checksum"},
+		{"typo in prefix", "al" + good[2:], "bad checksum"},
+		{"dot separator (DRF shape)", "abcdefgh." + testSecret + "abcdef", "outside the key alphabet"},
+		{"space", good[:10] + " " + good[11:], "outside the key alphabet"},
+		{"NUL byte", good[:10] + "\x00" + good[11:], "outside the key alphabet"},
+		{"newline", good + "\n", "outside the key alphabet"},
+		{"DEL", good[:5] + "\x7f" + good[6:], "outside the key alphabet"},
+		{"non-ASCII", good[:5] + "é" + good[7:], "outside the key alphabet"},
+		{"upper-case prefix", withChecksum("AK_" + testID + "_" + testSecret), "wrong shape"},
+		{"missing prefix", withChecksum("_" + testID + "_" + testSecret + "ab"), "wrong shape"},
+		{"id too short", withChecksum("ak_" + testID[:11] + "_" + testSecret), "wrong shape"},
+		{"id too long", withChecksum("ak_" + testID + "X_" + testSecret), "wrong shape"},
+		{"no underscores", withChecksum("ak" + testID + testSecret), "wrong shape"},
+		{"prefix too long", withChecksum(strings.Repeat("p", 33) + "_" + testID + "_" + testSecret), "wrong shape"},
+		{"checksum cut off", good[:len(good)-6], "bad checksum"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := apikey.ParseToken(tt.token)
+			if !errors.Is(err, apikey.ErrInvalidKey) {
+				t.Fatalf("ParseToken error = %v, want ErrInvalidKey", err)
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("ParseToken error = %q, want it to mention %q", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestTokenStringHidesSecret(t *testing.T) {
+	good := withChecksum("ak_" + testID + "_" + testSecret)
+	tok, err := apikey.ParseToken(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tok.String(); strings.Contains(s, testSecret[:8]) || !strings.Contains(s, testID) {
+		t.Errorf("Token.String() = %q, want the id and no part of the secret", s)
+	}
+}
+
+func TestParseCursor(t *testing.T) {
+	for _, bad := range []string{"", "!!", "bm9wZQ", "MTIz", "YWJjLkFiQzEyM3h5ejc4OQ"} {
+		if _, err := apikey.ParseCursor(bad); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("ParseCursor(%q) error = %v, want ErrInvalidInput", bad, err)
+		}
+	}
+}
+
+func FuzzParseToken(f *testing.F) {
+	f.Add(withChecksum("ak_" + testID + "_" + testSecret))
+	f.Add(withChecksum("a_b_c_" + testID + "_" + testSecret))
+	f.Add("ak__" + testSecret)
+	f.Add("abcdefgh." + testSecret)
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := apikey.ParseToken(s)
+		if err != nil {
+			if !errors.Is(err, apikey.ErrInvalidKey) {
+				t.Fatalf("ParseToken(%q) error %v does not match ErrInvalidKey", s, err)
+			}
+			return
+		}
+		// Whatever parses must be well-formed and re-assemble to itself.
+		if len(s) > apikey.MaxTokenLength || !apikey.ValidID(tok.ID) {
+			t.Fatalf("ParseToken(%q) accepted a malformed token: %+v", s, tok)
+		}
+		if !strings.HasPrefix(s, tok.Prefix+"_"+tok.ID+"_") {
+			t.Fatalf("ParseToken(%q) = %+v: parts do not match the input", s, tok)
+		}
+		if withChecksum(s[:len(s)-6]) != s {
+			t.Fatalf("ParseToken(%q) accepted a bad checksum", s)
+		}
+	})
+}
