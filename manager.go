@@ -310,8 +310,11 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 	if f.Limit < 0 || f.Limit > MaxPageSize {
 		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
 	}
-	if len(f.Search) > 200 || len(f.Owner) > 200 {
-		return nil, invalid("search", "too long")
+	if len(f.Search) > 200 {
+		return nil, invalid("search", "longer than 200 bytes")
+	}
+	if len(f.Owner) > 200 {
+		return nil, invalid("owner", "longer than 200 bytes")
 	}
 	now := m.clock()
 	q := Query{Owner: f.Owner, State: f.State, Search: f.Search, Now: now, Limit: cmpOr(f.Limit, DefaultPageSize) + 1}

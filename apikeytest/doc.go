@@ -1,0 +1,19 @@
+// Package apikeytest holds conformance suites for the seams of package
+// apikey, in the manner of testing/fstest.
+//
+// TestStore checks every storage rule of the apikey.Store contract against a
+// real backend: exact round trips of every field with times in UTC, unique
+// ids, the mapping of missing rows to apikey.ErrNotFound, filters, order and
+// cursor pagination of List, updates and their refusal on revoked keys,
+// idempotent revocation that cannot be undone even by SQL written directly
+// against the database, the per-owner key limit under concurrent creates,
+// deletion, and that no plaintext secret ever reaches the stored bytes. Each
+// backend's own test supplies a fresh, empty, migrated database per subtest:
+//
+//	func TestStore(t *testing.T) {
+//		apikeytest.TestStore(t, func(t *testing.T) apikeytest.Harness {
+//			s := openFreshStore(t)
+//			return apikeytest.Harness{Store: s, Exec: ..., Dump: ...}
+//		})
+//	}
+package apikeytest

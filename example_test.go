@@ -1,0 +1,65 @@
+package apikey_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/sqlite"
+)
+
+// Create a key, hand the token to the client once, verify it on each
+// request, and revoke it for good.
+func Example() {
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "apikey-example")
+	defer os.RemoveAll(dir)
+
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "apikey.db"))
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	if err := store.Migrate(ctx); err != nil {
+		panic(err)
+	}
+	m, err := apikey.NewManager(store, apikey.Config{})
+	if err != nil {
+		panic(err)
+	}
+
+	key, token, err := m.Create(ctx, apikey.CreateParams{Name: "billing backend", Scopes: []string{"invoices:*"}})
+	if err != nil {
+		panic(err)
+	}
+	// token is the only copy of the plaintext: show it once.
+
+	k, err := m.Verify(ctx, token)
+	fmt.Println(k.ID == key.ID, k.Name, k.HasScope("invoices:read"), err)
+
+	m.Revoke(ctx, key.ID)
+	_, err = m.Verify(ctx, token)
+	fmt.Println(errors.Is(err, apikey.ErrRevoked))
+
+	_, err = m.Verify(ctx, "ak_not_a_real_key")
+	fmt.Println(errors.Is(err, apikey.ErrInvalidKey))
+	// Output:
+	// true billing backend true <nil>
+	// true
+	// true
+}
+
+func ExampleParseToken() {
+	_, err := apikey.ParseToken("ak_AbC123xyz789_0123456789abcdefghijABCDEFGHIJ01xxxxxx")
+	fmt.Println(err)
+	// Output: apikey: invalid key: bad checksum
+}
+
+func ExampleKey_HasScope() {
+	k := &apikey.Key{Scopes: []string{"billing:*", "users:read"}}
+	fmt.Println(k.HasScope("billing:invoices:write"), k.HasScope("users:read"), k.HasScope("users:write"))
+	// Output: true true false
+}

@@ -1,0 +1,454 @@
+// Package sqlite is an apikey.Store on an embedded SQLite database, through
+// the pure-Go driver modernc.org/sqlite (no cgo). It is the default store
+// of the apikey command.
+//
+// Open configures the database for concurrent use: WAL journal, a busy
+// timeout, foreign keys, and write transactions that take the write lock at
+// BEGIN, so that the per-owner key limit holds under concurrent creates.
+// Migrate creates or upgrades the schema from migrations embedded in the
+// package; every table is prefixed apikey_ so that the store can share a
+// database with an application.
+//
+// The database enforces the rules that must hold whatever code writes to
+// it: a trigger refuses any statement that clears or changes revoked_at once
+// it is set, another refuses changes to a revoked row's name, owner, scopes,
+// metadata or expiry, and a third refuses an INSERT OR REPLACE over a
+// revoked id.
+//
+// Times are stored as fixed-width UTC text, 2006-01-02T15:04:05.000000Z, so
+// that they sort in time order and stay readable with the sqlite3 shell.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Store is an apikey.Store on SQLite. It is safe for concurrent use. Its
+// zero value is not usable: create one with Open or New.
+type Store struct {
+	db *sql.DB
+
+	// lookup is the prepared statement of Lookup, the hot path of every
+	// verification; it is prepared on first use, after Migrate.
+	lookup atomic.Pointer[sql.Stmt]
+	prepMu sync.Mutex // guards preparing and closed
+	closed bool
+}
+
+var _ apikey.Store = (*Store)(nil)
+
+// BusyTimeout is how long Open's connections wait for a lock held by
+// another connection or process before failing with SQLITE_BUSY.
+const BusyTimeout = 5 * time.Second
+
+// Open opens the SQLite database at path, creating the file if it does not
+// exist (its directory must), and returns a Store over it. It does not
+// migrate: call Migrate.
+//
+// Every pooled connection runs in WAL mode with a busy timeout of
+// BusyTimeout and foreign keys on, and begins its transactions with BEGIN
+// IMMEDIATE. path is a file name, not a URI: it must not contain '?'.
+// A path that cannot be opened yields an error that names it.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty database path")
+	}
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("sqlite: cannot open database %q: the path must not contain '?'; use New with a database/sql handle for URIs", path)
+	}
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %s is not a directory", path, dir)
+	}
+	dsn := path + "?_txlock=immediate" +
+		fmt.Sprintf("&_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()) +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
+	}
+	// SQLite serialises writers anyway; a bounded pool that keeps its idle
+	// connections avoids reopening (and re-running the pragmas) under load.
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// New returns a Store over db, a handle opened with the driver name
+// "sqlite" of modernc.org/sqlite. The caller keeps ownership of its
+// settings; it should set, as Open does, a busy timeout and _txlock=immediate
+// in its DSN, without which concurrent Inserts may fail with SQLITE_BUSY
+// (they never exceed the owner limit). Close closes db.
+func New(db *sql.DB) *Store { return &Store{db: db} }
+
+// DB returns the underlying database handle.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the database handle.
+func (s *Store) Close() error {
+	s.prepMu.Lock()
+	s.closed = true
+	st := s.lookup.Swap(nil)
+	s.prepMu.Unlock()
+	if st != nil {
+		st.Close()
+	}
+	return s.db.Close()
+}
+
+// Ping checks that the database can be reached.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// timeLayout is the stored form of times: fixed width, so that text order is
+// time order.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func formatTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return formatTime(*t)
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("sqlite: malformed stored time %q", s)
+	}
+	return t, nil
+}
+
+func parseTimePtr(s sql.NullString) (*time.Time, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	t, err := parseTime(s.String)
+	return &t, err
+}
+
+func encodeScopes(s []string) (string, error) {
+	if s == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal(s)
+	return string(b), err
+}
+
+func encodeMetadata(m map[string]string) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
+}
+
+// columns are the columns of apikey_keys in the order scanRecord reads them.
+const columns = "id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at"
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanRecord(row scanner) (*apikey.Record, error) {
+	var (
+		r                          apikey.Record
+		scopes, metadata, created  string
+		expires, revoked, lastUsed sql.NullString
+	)
+	if err := row.Scan(&r.ID, &r.Prefix, &r.Name, &r.Owner, &scopes, &metadata, &r.Hash,
+		&created, &expires, &revoked, &lastUsed); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.Scopes, err = decodeScopes(scopes); err != nil {
+		return nil, fmt.Errorf("sqlite: key %s: malformed scopes: %w", r.ID, err)
+	}
+	if r.Metadata, err = decodeMetadata(metadata); err != nil {
+		return nil, fmt.Errorf("sqlite: key %s: malformed metadata: %w", r.ID, err)
+	}
+	var err2, err3, err4 error
+	r.CreatedAt, err = parseTime(created)
+	r.ExpiresAt, err2 = parseTimePtr(expires)
+	r.RevokedAt, err3 = parseTimePtr(revoked)
+	r.LastUsedAt, err4 = parseTimePtr(lastUsed)
+	if err := errors.Join(err, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("key %s: %w", r.ID, err)
+	}
+	return &r, nil
+}
+
+// storeErr maps driver errors to the answers of the apikey.Store contract
+// and prefixes every other failure with the operation.
+func storeErr(op string, err error) error {
+	var se *msqlite.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return apikey.ErrNotFound
+	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE):
+		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// Insert stores rec. When limit > 0 it counts the owner's keys that are not
+// revoked and inserts in one write transaction, which Open's connections
+// begin with BEGIN IMMEDIATE, so concurrent Inserts cannot both pass the
+// count.
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int) error {
+	scopes, err := encodeScopes(rec.Scopes)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert: scopes: %w", err)
+	}
+	metadata, err := encodeMetadata(rec.Metadata)
+	if err != nil {
+		return fmt.Errorf("sqlite: insert: metadata: %w", err)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr("insert", err)
+	}
+	defer tx.Rollback()
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = ?)`, rec.ID).Scan(&exists); err != nil {
+		return storeErr("insert", err)
+	}
+	if exists {
+		return apikey.ErrDuplicateID
+	}
+	if limit > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM apikey_keys WHERE owner = ? AND revoked_at IS NULL`, rec.Owner).Scan(&n); err != nil {
+			return storeErr("insert", err)
+		}
+		if n >= limit {
+			return apikey.ErrTooManyKeys
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO apikey_keys (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		rec.ID, rec.Prefix, rec.Name, rec.Owner, scopes, metadata, rec.Hash,
+		formatTime(rec.CreatedAt), formatTimePtr(rec.ExpiresAt), formatTimePtr(rec.RevokedAt), formatTimePtr(rec.LastUsedAt),
+	); err != nil {
+		return storeErr("insert", err)
+	}
+	return storeErr("insert", tx.Commit())
+}
+
+// Lookup returns the record with the given id, or apikey.ErrNotFound.
+func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
+	var row *sql.Row
+	if st := s.lookupStmt(ctx); st != nil {
+		row = st.QueryRowContext(ctx, id)
+	} else {
+		row = s.db.QueryRowContext(ctx, lookupQuery, id)
+	}
+	rec, err := scanRecord(row)
+	if err != nil {
+		return nil, storeErr("lookup", err)
+	}
+	return rec, nil
+}
+
+const lookupQuery = `SELECT ` + columns + ` FROM apikey_keys WHERE id = ?`
+
+// lookupStmt returns the prepared Lookup statement, preparing it on first
+// use, or nil when it cannot be prepared yet (for example before Migrate),
+// in which case the caller runs the query unprepared.
+func (s *Store) lookupStmt(ctx context.Context) *sql.Stmt {
+	if st := s.lookup.Load(); st != nil {
+		return st
+	}
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if st := s.lookup.Load(); st != nil || s.closed {
+		return st
+	}
+	st, err := s.db.PrepareContext(ctx, lookupQuery)
+	if err != nil {
+		return nil
+	}
+	s.lookup.Store(st)
+	return st
+}
+
+// List returns at most q.Limit keys matching q, newest first. Search matches
+// a case-insensitive substring of the name, id or owner (ASCII case folding;
+// '%' and '_' are literal).
+func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Owner != "" {
+		where = append(where, "owner = ?")
+		args = append(args, q.Owner)
+	}
+	now := formatTime(q.Now)
+	switch q.State {
+	case "":
+	case apikey.StateActive:
+		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
+		args = append(args, now)
+	case apikey.StateExpired:
+		where = append(where, "revoked_at IS NULL AND expires_at <= ?")
+		args = append(args, now)
+	case apikey.StateRevoked:
+		where = append(where, "revoked_at IS NOT NULL")
+	default:
+		return nil, fmt.Errorf("sqlite: list: unknown state %q", q.State)
+	}
+	if q.Search != "" {
+		where = append(where, "(instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0 OR instr(lower(owner), lower(?)) > 0)")
+		args = append(args, q.Search, q.Search, q.Search)
+	}
+	if q.After != nil {
+		where = append(where, "(created_at, id) < (?, ?)")
+		args = append(args, formatTime(q.After.CreatedAt), q.After.ID)
+	}
+	query := `SELECT ` + columns + ` FROM apikey_keys`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, q.Limit)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, storeErr("list", err)
+	}
+	defer rows.Close()
+	keys := []*apikey.Key{}
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, storeErr("list", err)
+		}
+		keys = append(keys, &rec.Key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("list", err)
+	}
+	return keys, nil
+}
+
+// Update applies u in one statement that matches only a key that is not
+// revoked. It returns apikey.ErrRevoked, changing nothing, for a revoked
+// key, and apikey.ErrNotFound for an unknown id.
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
+	if u.ExpiresAt != nil && u.ClearExpiry {
+		return nil, errors.New("sqlite: update: ExpiresAt and ClearExpiry are both set")
+	}
+	var name, scopes, metadata, expires any
+	if u.Name != nil {
+		name = *u.Name
+	}
+	if u.Scopes != nil {
+		enc, err := encodeScopes(*u.Scopes)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: update: scopes: %w", err)
+		}
+		scopes = enc
+	}
+	if u.Metadata != nil {
+		m, err := encodeMetadata(*u.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: update: metadata: %w", err)
+		}
+		metadata = m
+	}
+	expires = formatTimePtr(u.ExpiresAt)
+	rec, err := scanRecord(s.db.QueryRowContext(ctx, `UPDATE apikey_keys SET
+			name = coalesce(?, name),
+			scopes = coalesce(?, scopes),
+			metadata = coalesce(?, metadata),
+			expires_at = CASE WHEN ? THEN NULL ELSE coalesce(?, expires_at) END
+		WHERE id = ? AND revoked_at IS NULL
+		RETURNING `+columns,
+		name, scopes, metadata, u.ClearExpiry, expires, id))
+	if err == nil {
+		return &rec.Key, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, storeErr("update", err)
+	}
+	// No row matched: the key is either unknown or revoked.
+	var revoked bool
+	err = s.db.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = ?`, id).Scan(&revoked)
+	switch {
+	case err != nil:
+		return nil, storeErr("update", err)
+	case revoked:
+		return nil, apikey.ErrRevoked
+	default:
+		return nil, fmt.Errorf("sqlite: update: key %s was changed concurrently", id)
+	}
+}
+
+// Revoke sets revoked_at to at unless it is already set, and returns the
+// key, or apikey.ErrNotFound.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Key, error) {
+	rec, err := scanRecord(s.db.QueryRowContext(ctx,
+		`UPDATE apikey_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING `+columns,
+		formatTime(at), id))
+	if err != nil {
+		return nil, storeErr("revoke", err)
+	}
+	return &rec.Key, nil
+}
+
+// Delete removes the key, or returns apikey.ErrNotFound.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	return s.execOne(ctx, "delete", `DELETE FROM apikey_keys WHERE id = ?`, id)
+}
+
+// SetHash replaces the stored digest of a key, or returns
+// apikey.ErrNotFound.
+func (s *Store) SetHash(ctx context.Context, id, hash string) error {
+	return s.execOne(ctx, "set hash", `UPDATE apikey_keys SET hash = ? WHERE id = ?`, hash, id)
+}
+
+// execOne runs a statement that must affect exactly one row.
+func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return storeErr(op, err)
+	}
+	if n == 0 {
+		return apikey.ErrNotFound
+	}
+	return nil
+}
