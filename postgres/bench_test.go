@@ -1,0 +1,118 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	mathrand "math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/go-apikey/apikey"
+)
+
+// BenchmarkVerify measures verification against a table of 10,000 keys,
+// next to its baseline in the same run:
+//
+//   - PgxPointQuery: one plain pgx point query by primary key, the floor for
+//     any verification that reaches PostgreSQL;
+//   - Lookup: Store.Lookup, the one statement behind Verify;
+//   - Verify: Manager.Verify of a valid token, picked at random among 1,000.
+//
+// The target is Verify ≤ 1.2 × PgxPointQuery.
+func BenchmarkVerify(b *testing.B) {
+	const total, valid = 10_000, 1_000
+	s := newStore(b)
+	ctx := context.Background()
+	pool := s.Pool()
+	m, err := apikey.NewManager(s, apikey.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// Keys with known tokens, through the Manager.
+	ids := make([]string, valid)
+	tokens := make([]string, valid)
+	for i := range valid {
+		k, token, err := m.Create(ctx, apikey.CreateParams{
+			Name: fmt.Sprint("bench ", i), Owner: fmt.Sprint("org_", i%100),
+			Scopes: []string{"read", "write"}, Metadata: map[string]string{"env": "bench"},
+		})
+		if err != nil {
+			b.Fatalf("Create: %v", err)
+		}
+		ids[i], tokens[i] = k.ID, token
+	}
+	// The rest as filler, copied in bulk.
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rows := make([][]any, 0, total-valid)
+	for i := range total - valid {
+		id := rand.Text()[:apikey.IDLength] // base32 is a subset of base62
+		sum := sha256.Sum256([]byte(id))
+		rows = append(rows, []any{id, apikey.DefaultPrefix, fmt.Sprint("filler ", i), fmt.Sprint("org_", i%100),
+			[]string{"read"}, map[string]string{"n": fmt.Sprint(i)}, "sha256$" + hex.EncodeToString(sum[:]),
+			now.Add(-time.Duration(i) * time.Second)})
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},
+		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at"},
+		pgx.CopyFromRows(rows)); err != nil {
+		b.Fatalf("CopyFrom: %v", err)
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE apikey_keys"); err != nil {
+		b.Fatalf("ANALYZE: %v", err)
+	}
+
+	b.Run("PgxPointQuery", func(b *testing.B) {
+		rnd := mathrand.New(mathrand.NewPCG(1, 2))
+		var id, hash string
+		for b.Loop() {
+			if err := pool.QueryRow(ctx, "SELECT id, hash FROM apikey_keys WHERE id = $1", ids[rnd.IntN(valid)]).Scan(&id, &hash); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Lookup", func(b *testing.B) {
+		rnd := mathrand.New(mathrand.NewPCG(1, 2))
+		for b.Loop() {
+			if _, err := s.Lookup(ctx, ids[rnd.IntN(valid)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Verify", func(b *testing.B) {
+		rnd := mathrand.New(mathrand.NewPCG(1, 2))
+		for b.Loop() {
+			if _, err := m.Verify(ctx, tokens[rnd.IntN(valid)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// The machine is shared and noisy: Interleaved alternates one point
+	// query and one Verify per iteration, so that both see the same load,
+	// and reports their ratio.
+	b.Run("Interleaved", func(b *testing.B) {
+		rnd := mathrand.New(mathrand.NewPCG(1, 2))
+		var point, verify time.Duration
+		var id, hash string
+		for b.Loop() {
+			i := rnd.IntN(valid)
+			t0 := time.Now()
+			if err := pool.QueryRow(ctx, "SELECT id, hash FROM apikey_keys WHERE id = $1", ids[i]).Scan(&id, &hash); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := m.Verify(ctx, tokens[(i+1)%valid]); err != nil {
+				b.Fatal(err)
+			}
+			point += t1.Sub(t0)
+			verify += time.Since(t1)
+		}
+		b.ReportMetric(float64(point.Nanoseconds())/float64(b.N), "point-ns/op")
+		b.ReportMetric(float64(verify.Nanoseconds())/float64(b.N), "verify-ns/op")
+		b.ReportMetric(float64(verify)/float64(point), "verify/point")
+	})
+}

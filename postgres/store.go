@@ -1,0 +1,402 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/go-apikey/apikey"
+)
+
+// keyColumns are the columns of an apikey.Key, in the order scanKey reads
+// them.
+const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at"
+
+// lookupSQL is the statement behind every verification. It keeps one fixed
+// text so that pgx's statement cache prepares it once per connection.
+const lookupSQL = "SELECT " + keyColumns + ", hash FROM apikey_keys WHERE id = $1"
+
+// Insert implements apikey.Store. With limit > 0 it counts and inserts in
+// one transaction under a transaction-scoped advisory lock on the owner, so
+// concurrent Inserts for the same owner, from any process, are serialised.
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int) error {
+	const insertSQL = `INSERT INTO apikey_keys
+	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	k := &rec.Key
+	args := []any{k.ID, k.Prefix, k.Name, k.Owner, scopesArg(k.Scopes), metadataArg(k.Metadata), rec.Hash,
+		timeArg(k.CreatedAt), timePtrArg(k.ExpiresAt), timePtrArg(k.RevokedAt), timePtrArg(k.LastUsedAt)}
+	if limit <= 0 {
+		_, err := s.pool.Exec(ctx, insertSQL, args...)
+		return mapErr("insert", err)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The count must run in a statement that starts after the lock is
+		// held: under READ COMMITTED its snapshot then sees every Insert
+		// that held the lock before.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('apikey_owner:' || $1::text, 0))", k.Owner); err != nil {
+			return err
+		}
+		var n int64
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM apikey_keys WHERE owner = $1 AND revoked_at IS NULL", k.Owner).Scan(&n); err != nil {
+			return err
+		}
+		if n >= int64(limit) {
+			return apikey.ErrTooManyKeys
+		}
+		_, err := tx.Exec(ctx, insertSQL, args...)
+		return err
+	})
+	return mapErr("insert", err)
+}
+
+// Lookup implements apikey.Store in one round trip.
+func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
+	rec := new(apikey.Record)
+	var sc keyScan
+	if err := s.pool.QueryRow(ctx, lookupSQL, id).Scan(sc.dest(&rec.Key, &rec.Hash)...); err != nil {
+		return nil, mapErr("lookup", err)
+	}
+	if err := sc.finish(&rec.Key); err != nil {
+		return nil, fmt.Errorf("postgres: lookup: %w", err)
+	}
+	return rec, nil
+}
+
+// List implements apikey.Store. Search matches substrings literally
+// (strpos, not LIKE), ignoring case; State is evaluated at q.Now; paging is
+// keyset pagination on (created_at, id).
+func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
+	var (
+		where []string
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.Owner != "" {
+		where = append(where, "owner = "+arg(q.Owner))
+	}
+	switch q.State {
+	case "":
+	case apikey.StateActive:
+		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+	case apikey.StateExpired:
+		where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(timeArg(q.Now)))
+	case apikey.StateRevoked:
+		where = append(where, "revoked_at IS NOT NULL")
+	default:
+		return nil, fmt.Errorf("postgres: list: unknown state %q", q.State)
+	}
+	if q.Search != "" {
+		p := arg(q.Search)
+		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
+	}
+	if q.After != nil {
+		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s)", arg(timeArg(q.After.CreatedAt)), arg(q.After.ID)))
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + keyColumns + " FROM apikey_keys")
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	b.WriteString(" ORDER BY created_at DESC, id DESC LIMIT " + arg(q.Limit))
+
+	rows, err := s.pool.Query(ctx, b.String(), args...)
+	if err != nil {
+		return nil, mapErr("list", err)
+	}
+	defer rows.Close()
+	keys := []*apikey.Key{}
+	for rows.Next() {
+		k := new(apikey.Key)
+		var sc keyScan
+		if err := rows.Scan(sc.dest(k, nil)...); err != nil {
+			return nil, mapErr("list", err)
+		}
+		if err := sc.finish(k); err != nil {
+			return nil, fmt.Errorf("postgres: list: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, mapErr("list", err)
+	}
+	return keys, nil
+}
+
+// Update implements apikey.Store with one UPDATE that skips revoked rows;
+// when it changes nothing, a second query tells an unknown id from a revoked
+// key.
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
+	args := []any{id}
+	var set []string
+	arg := func(col string, v any) {
+		args = append(args, v)
+		set = append(set, col+" = $"+strconv.Itoa(len(args)))
+	}
+	if u.Name != nil {
+		arg("name", *u.Name)
+	}
+	if u.Scopes != nil {
+		arg("scopes", scopesArg(*u.Scopes))
+	}
+	if u.Metadata != nil {
+		arg("metadata", metadataArg(*u.Metadata))
+	}
+	switch {
+	case u.ExpiresAt != nil:
+		arg("expires_at", timeArg(*u.ExpiresAt))
+	case u.ClearExpiry:
+		set = append(set, "expires_at = NULL")
+	}
+
+	var sql string
+	if len(set) == 0 {
+		// An empty patch reads the key with the same answers as a real
+		// one, without writing a new row version.
+		sql = "SELECT " + keyColumns + " FROM apikey_keys WHERE id = $1 AND revoked_at IS NULL"
+	} else {
+		sql = "UPDATE apikey_keys SET " + strings.Join(set, ", ") + " WHERE id = $1 AND revoked_at IS NULL RETURNING " + keyColumns
+	}
+	k := new(apikey.Key)
+	var sc keyScan
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(sc.dest(k, nil)...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, s.whyNoRow(ctx, "update", id)
+	}
+	if err != nil {
+		return nil, mapErr("update", err)
+	}
+	if err := sc.finish(k); err != nil {
+		return nil, fmt.Errorf("postgres: update: %w", err)
+	}
+	return k, nil
+}
+
+// whyNoRow tells why a write guarded by "revoked_at IS NULL" matched no
+// row: ErrRevoked if the key exists (revocation is final, so it is still
+// revoked), ErrNotFound otherwise.
+func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
+	var revoked bool
+	err := s.pool.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = $1", id).Scan(&revoked)
+	switch {
+	case err != nil:
+		return mapErr(op, err)
+	case revoked:
+		return apikey.ErrRevoked
+	default:
+		// The key appeared after the UPDATE looked: to that statement it
+		// did not exist.
+		return apikey.ErrNotFound
+	}
+}
+
+// Revoke implements apikey.Store. It keeps the first revocation instant.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Key, error) {
+	k := new(apikey.Key)
+	var sc keyScan
+	err := s.pool.QueryRow(ctx,
+		"UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING "+keyColumns,
+		id, timeArg(at)).Scan(sc.dest(k, nil)...)
+	if err != nil {
+		return nil, mapErr("revoke", err)
+	}
+	if err := sc.finish(k); err != nil {
+		return nil, fmt.Errorf("postgres: revoke: %w", err)
+	}
+	return k, nil
+}
+
+// Delete implements apikey.Store.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	tag, err := s.pool.Exec(ctx, "DELETE FROM apikey_keys WHERE id = $1", id)
+	if err != nil {
+		return mapErr("delete", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return apikey.ErrNotFound
+	}
+	return nil
+}
+
+// SetHash implements apikey.Store. It also applies to revoked keys.
+func (s *Store) SetHash(ctx context.Context, id, hash string) error {
+	tag, err := s.pool.Exec(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1", id, hash)
+	if err != nil {
+		return mapErr("set hash", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return apikey.ErrNotFound
+	}
+	return nil
+}
+
+// keyScan holds the columns of a Key that need converting after Scan. Its
+// destinations are chosen for the hot path: value types that pgx scans
+// without extra allocations, and metadata as the JSON text PostgreSQL sends.
+type keyScan struct {
+	metadata                            string
+	created, expires, revoked, lastUsed pgtype.Timestamptz
+}
+
+// dest returns the scan destinations for keyColumns, followed by the hash
+// when hash is not nil.
+func (sc *keyScan) dest(k *apikey.Key, hash *string) []any {
+	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed}
+	if hash != nil {
+		d = append(d, hash)
+	}
+	return d
+}
+
+// finish stores the converted columns in k: times in UTC, and empty, never
+// nil, scopes and metadata.
+func (sc *keyScan) finish(k *apikey.Key) error {
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	md, err := decodeMetadata(sc.metadata)
+	if err != nil {
+		return fmt.Errorf("metadata of key %s: %w", k.ID, err)
+	}
+	k.Metadata = md
+	k.CreatedAt = sc.created.Time.UTC()
+	k.ExpiresAt = utcPtr(sc.expires)
+	k.RevokedAt = utcPtr(sc.revoked)
+	k.LastUsedAt = utcPtr(sc.lastUsed)
+	return nil
+}
+
+func utcPtr(t pgtype.Timestamptz) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
+}
+
+// decodeMetadata parses the metadata column, a JSON object of strings. The
+// common case is the exact text jsonb prints for such an object without
+// escapes ({"k": "v", "k2": "v2"}), read here without reflection and with
+// the keys and values sharing s; anything else goes to encoding/json.
+func decodeMetadata(s string) (map[string]string, error) {
+	if m, ok := decodePlainObject(s); ok {
+		return m, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	if m == nil { // JSON null, which the column's CHECK refuses anyway
+		m = map[string]string{}
+	}
+	return m, nil
+}
+
+// decodePlainObject parses s if it is exactly in the form jsonb_out prints
+// for an object of strings none of which needs an escape; ok is false for
+// anything else.
+func decodePlainObject(s string) (m map[string]string, ok bool) {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || !utf8.ValidString(s) {
+		return nil, false
+	}
+	body := s[1 : len(s)-1]
+	m = make(map[string]string, strings.Count(body, `": "`))
+	for body != "" {
+		var k, v string
+		if k, body, ok = plainString(body); !ok {
+			return nil, false
+		}
+		if body, ok = strings.CutPrefix(body, ": "); !ok {
+			return nil, false
+		}
+		if v, body, ok = plainString(body); !ok {
+			return nil, false
+		}
+		if _, dup := m[k]; dup {
+			return nil, false
+		}
+		m[k] = v
+		if body != "" {
+			if body, ok = strings.CutPrefix(body, ", "); !ok || body == "" {
+				return nil, false
+			}
+		}
+	}
+	return m, true
+}
+
+// plainString reads a JSON string without escapes or control characters
+// at the start of s.
+func plainString(s string) (str, rest string, ok bool) {
+	if s == "" || s[0] != '"' {
+		return "", "", false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return s[1:i], s[i+1:], true
+		case c == '\\' || c < 0x20:
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+// timeArg returns t as stored: UTC, truncated to the microsecond precision
+// of timestamptz (pgx would truncate too; this makes it explicit).
+func timeArg(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func timePtrArg(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := timeArg(*t)
+	return &u
+}
+
+// scopesArg and metadataArg send empty values rather than NULL (which the
+// NOT NULL columns refuse) or JSON null.
+func scopesArg(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func metadataArg(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// mapErr translates the answers a store may give (no row, duplicate id, too
+// many keys) into apikey's sentinels, and wraps every other error, which
+// means the store failed.
+func mapErr(op string, err error) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, apikey.ErrTooManyKeys):
+		return apikey.ErrTooManyKeys
+	case errors.Is(err, pgx.ErrNoRows):
+		return apikey.ErrNotFound
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: the primary key is the only unique constraint
+		return apikey.ErrDuplicateID
+	default:
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+}
