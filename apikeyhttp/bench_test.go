@@ -1,0 +1,133 @@
+package apikeyhttp_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
+)
+
+// BenchmarkMiddleware compares a trivial handler with the same handler
+// behind the middleware. The verifier returns a pre-built key at once, as a
+// cache in front of the Manager would, so the difference is the cost of the
+// middleware itself: extraction, checks, context and logging decisions.
+func BenchmarkMiddleware(b *testing.B) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})
+	key := &apikey.Key{ID: "3fZ9q0LmA1bc", Scopes: []string{"billing:*"}}
+	cached := apikey.VerifierFunc(func(context.Context, string) (*apikey.Key, error) { return key, nil })
+	mw, err := apikeyhttp.New(cached, apikeyhttp.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const token = "ak_3fZ9q0LmA1bc_Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3CAbCdEf"
+
+	run := func(b *testing.B, h http.Handler, header string) {
+		r := httptest.NewRequest("GET", "/x", nil)
+		if header != "" {
+			r.Header.Set("Authorization", header)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
+			}
+		}
+	}
+	b.Run("Unprotected", func(b *testing.B) { run(b, ok, "") })
+	b.Run("Protected", func(b *testing.B) { run(b, mw.Handler(ok), "Api-Key "+token) })
+	// ContextOnly is the floor for any middleware that hands the key to the
+	// handler through the request context: one context value and one
+	// shallow copy of the request, nothing else.
+	b.Run("ContextOnly", func(b *testing.B) {
+		run(b, &contextOnly{next: ok, key: key}, "Api-Key "+token)
+	})
+	b.Run("ProtectedScope", func(b *testing.B) {
+		run(b, mw.Handler(apikeyhttp.RequireScopes("billing:read")(ok)), "Api-Key "+token)
+	})
+	// Uncached verifies with a Manager over an in-memory store: parsing,
+	// hashing and a lookup that costs nothing, so a lower bound for a real
+	// database.
+	b.Run("Uncached", func(b *testing.B) {
+		m, err := apikey.NewManager(&memStore{recs: map[string]apikey.Record{}}, apikey.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, tok, err := m.Create(context.Background(), apikey.CreateParams{Name: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		mw, err := apikeyhttp.New(m, apikeyhttp.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, mw.Handler(ok), "Api-Key "+tok)
+	})
+	b.Run("Refused", func(b *testing.B) {
+		h := mw.Handler(ok)
+		r := httptest.NewRequest("GET", "/x", nil)
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+		}
+	})
+}
+
+// contextOnly puts a fixed key in the request context and calls next.
+type contextOnly struct {
+	next http.Handler
+	key  *apikey.Key
+}
+
+//go:noinline
+func (h *contextOnly) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.next.ServeHTTP(w, r.WithContext(apikey.NewContext(r.Context(), h.key)))
+}
+
+// memStore is the least Store a Manager needs to create and verify keys.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]apikey.Record
+}
+
+func (s *memStore) Insert(_ context.Context, rec *apikey.Record, _ int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recs[rec.ID]; ok {
+		return apikey.ErrDuplicateID
+	}
+	s.recs[rec.ID] = *rec
+	return nil
+}
+
+func (s *memStore) Lookup(_ context.Context, id string) (*apikey.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.recs[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	return &rec, nil
+}
+
+var errUnused = errors.New("memStore: not used by the benchmark")
+
+func (s *memStore) List(context.Context, apikey.Query) ([]*apikey.Key, error) { return nil, errUnused }
+func (s *memStore) Update(context.Context, string, apikey.KeyUpdate) (*apikey.Key, error) {
+	return nil, errUnused
+}
+func (s *memStore) Revoke(context.Context, string, time.Time) (*apikey.Key, error) {
+	return nil, errUnused
+}
+func (s *memStore) Delete(context.Context, string) error          { return errUnused }
+func (s *memStore) SetHash(context.Context, string, string) error { return nil }

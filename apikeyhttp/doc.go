@@ -1,0 +1,54 @@
+// Package apikeyhttp protects net/http handlers with API keys.
+//
+// A Middleware, built by New from any apikey.Verifier (an *apikey.Manager,
+// a remote client, a cache) and a Config, reads the key from the request,
+// verifies it once and puts the verified *apikey.Key in the request
+// context, where handlers find it with apikey.FromContext. Its Handler
+// method has the standard func(http.Handler) http.Handler shape, so it
+// works with http.ServeMux and with any router built on net/http (chi,
+// gorilla/mux, ...). RequireScopes and RequireAnyScope guard single routes
+// by scope.
+//
+// # Credentials
+//
+// By default a key is read from
+//
+//	Authorization: Api-Key <key>
+//	Authorization: Bearer <key>
+//	X-Api-Key: <key>
+//
+// Scheme words are matched case-insensitively as whole words ("XApi-Key" is
+// not "Api-Key"); any run of spaces or tabs may separate the scheme from
+// the key, and surrounding spaces and tabs are ignored. An Authorization
+// header with another scheme (Basic, ...) is not an API key credential and
+// is left for other authenticators. Custom schemes and header names, a
+// cookie and (off by default) a query parameter can be configured.
+//
+// Empty values count as absent. The same key presented in several places
+// (or in a repeated header) counts once; two different keys are refused with
+// 400 conflicting_credentials, never silently picked from. A key longer than
+// apikey.MaxTokenLength or containing anything but visible ASCII (control
+// characters, spaces, non-ASCII bytes) is refused as invalid_key before the
+// verifier is called.
+//
+// # Responses
+//
+// Refusals are RFC 9457 application/problem+json bodies with Cache-Control:
+// no-store and a machine-readable code:
+//
+//	401 missing_key, invalid_key, key_expired, key_revoked  (with WWW-Authenticate)
+//	400 conflicting_credentials
+//	403 insufficient_scope, forbidden
+//	503 unavailable                                          (with Retry-After)
+//
+// A verifier that cannot decide (apikey.ErrUnavailable, or any unexpected
+// error) yields 503: never a grant, never a 500, never internal error text.
+// Status is the one mapping from errors to statuses and codes; WriteError,
+// WriteProblem and Problem let other handlers (such as the apikey service)
+// answer in the same format, and Config.ErrorWriter replaces the writer.
+//
+// # Logging
+//
+// Each request yields one log/slog record naming the outcome, the
+// credential source and the key id, never the key.
+package apikeyhttp
