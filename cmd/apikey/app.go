@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, the same for every command.
+const (
+	exitOK = 0
+	// exitRefused: the command ran and the answer is no: verify rejected
+	// the key, no key has the id, the input broke a rule of the Manager, the
+	// key is revoked, the owner has too many keys.
+	exitRefused = 1
+	// exitTrouble: the command could not run: a usage error (unknown flag,
+	// bad flag value, missing argument), bad configuration, or a database
+	// that cannot be opened, reached or migrated.
+	exitTrouble = 2
+)
+
+// exitStatusHelp documents the statuses above in --help.
+const exitStatusHelp = `Exit status:
+  0  success (verify: the key is valid)
+  1  refused: verify rejected the key (invalid, expired or revoked), no key
+     has that id, the input broke a rule (say, an invalid scope), the key is
+     revoked, or the owner has too many keys
+  2  trouble: a usage error (unknown flag, bad value, missing argument), bad
+     configuration, or a database that cannot be opened or reached`
+
+// commands holds the constructor of every subcommand of apikey. Each
+// command's file registers its own from an init function, so adding a
+// command is adding a file.
+var commands []func(*app) *cobra.Command
+
+func register(newCommand func(*app) *cobra.Command) { commands = append(commands, newCommand) }
+
+// app is one invocation of the command: its streams, its environment and
+// the database it opened. Every command reaches the outside world through
+// it, so tests run commands in-process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// now is the clock of the Manager and the base of relative --expires.
+	now func() time.Time
+
+	dbFlag string // --db
+	db     *database
+}
+
+// run executes the command line args (without the program name) and
+// returns the exit status. It prints results on stdout and at most one
+// error line, prefixed "apikey: ", on stderr.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now}
+	return a.run(ctx, args)
+}
+
+func (a *app) run(ctx context.Context, args []string) int {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if cerr := a.closeDB(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err == nil {
+		return exitOK
+	}
+	var c *codedError
+	if errors.As(err, &c) && c.err == nil {
+		return c.code // the command already said everything
+	}
+	fmt.Fprintln(a.stderr, errorLine(err))
+	return exitCode(err)
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "apikey",
+		Short: "Create, list, verify and revoke API keys",
+		Long: `apikey manages API keys for machine clients. A key is shown once, when it is
+created; only a hash of it is stored. Revocation is for ever.
+
+Database (--db, or the environment variable APIKEY_DB):
+  a file path or sqlite:PATH   an SQLite file, created on first use
+                               (default ./apikey.db)
+  postgres://... or postgresql://...
+                               a PostgreSQL database
+Every command that uses the database first applies the migrations it lacks.
+
+Environment:
+  APIKEY_DB      the database, as for --db (the flag wins)
+  APIKEY_PEPPER  server-side secret mixed into key hashes (HMAC-SHA256), at
+                 least 16 bytes: either one secret (version 1) or a list
+                 "2:newsecret,1:oldsecret" whose first entry is used for new
+                 keys while the others keep verifying older ones
+  APIKEY_PREFIX  issuer prefix of new keys, 1 to 32 of a-z 0-9 _ (default ak)
+
+` + exitStatusHelp,
+		Version:            version(),
+		SilenceUsage:       true,
+		SilenceErrors:      true,
+		DisableSuggestions: true,
+		CompletionOptions:  cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetVersionTemplate("apikey {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", `database: a file path, sqlite:PATH or a postgres:// URL (default $APIKEY_DB, else ./apikey.db)`)
+	// Cobra's own help command repeats an unknown topic, which could be a
+	// key typed in the wrong place.
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, _, err := root.Find(args)
+			if target == nil || err != nil {
+				return usagef("unknown help topic: run \"apikey help\" for the list of commands")
+			}
+			return target.Help()
+		},
+	})
+	for _, newCommand := range commands {
+		root.AddCommand(newCommand(a))
+	}
+	return root
+}
+
+// codedError carries an exit status. A nil err means the command has
+// already printed its answer and only the status remains.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *codedError) Unwrap() error { return e.err }
+
+// usageError marks err as a usage error (exit status 2).
+func usageError(err error) error { return &codedError{code: exitTrouble, err: err} }
+
+// usagef formats a usage error (exit status 2).
+func usagef(format string, args ...any) error { return usageError(fmt.Errorf(format, args...)) }
+
+// refusedf formats a refusal (exit status 1).
+func refusedf(format string, args ...any) error {
+	return &codedError{code: exitRefused, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode maps an error to an exit status.
+func exitCode(err error) int {
+	var c *codedError
+	switch {
+	case errors.As(err, &c):
+		return c.code
+	case errors.Is(err, apikey.ErrUnavailable):
+		return exitTrouble
+	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrInvalidInput),
+		errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrExpired),
+		errors.Is(err, apikey.ErrInvalidKey), errors.Is(err, apikey.ErrTooManyKeys):
+		return exitRefused
+	default:
+		return exitTrouble // cobra's own usage errors, configuration, the database
+	}
+}
+
+// secretPattern matches the "<id>_<secret...>" part of anything shaped like
+// a key, whatever its prefix and even with a bad checksum.
+var secretPattern = regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
+
+// errorLine renders err as the one line printed on stderr: prefixed
+// "apikey: " once, on a single line, with anything shaped like a key cut
+// down to its id, so that no error ever repeats a secret (say, a key typed
+// where a command name was expected).
+func errorLine(err error) string {
+	msg := strings.TrimSpace(err.Error())
+	for strings.HasPrefix(msg, "apikey: ") {
+		msg = strings.TrimPrefix(msg, "apikey: ")
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	msg = secretPattern.ReplaceAllString(msg, "${1}_…")
+	return "apikey: " + msg
+}
+
+// oneArg requires exactly one positional argument, described by what.
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != 1 {
+			return usagef("%s needs exactly one argument: %s", cmd.Name(), what)
+		}
+		return nil
+	}
+}
+
+// noArgs refuses positional arguments.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s takes no arguments (got %d)", cmd.Name(), len(args))
+	}
+	return nil
+}

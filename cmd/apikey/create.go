@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/go-apikey/apikey"
+	"github.com/spf13/cobra"
+)
+
+func init() { register(newCreateCommand) }
+
+// created is the JSON answer of "create --json": the key record with the
+// plaintext beside it, the shape of the HTTP API's POST /v1/keys response.
+type created struct {
+	Token string `json:"key"`
+	*apikey.Key
+}
+
+func newCreateCommand(a *app) *cobra.Command {
+	var (
+		p       apikey.CreateParams
+		expires string
+		meta    []string
+		asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create --name NAME [flags]",
+		Short: "Create a key and print it, once",
+		Long: `Create a key and print it. The key is shown this once: only its hash is
+stored, so copy it now.
+
+The key alone goes to standard output (so KEY=$(apikey create --name x)
+works); a note with its id goes to standard error. With --json, standard
+output gets the key record with the key beside it, {"key": "...", "id": ...}.`,
+		Example: `  apikey create --name "billing backend" --owner acme --scope invoices:read --expires 90d
+  apikey create --name ci --meta team=platform --json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("name") {
+				return usagef("create needs --name")
+			}
+			if cmd.Flags().Changed("expires") {
+				t, err := parseExpiry(expires, a.now())
+				if err != nil {
+					return err
+				}
+				p.ExpiresAt = &t
+			}
+			md, err := parseMeta(meta)
+			if err != nil {
+				return err
+			}
+			p.Metadata = md
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, token, err := m.Create(cmd.Context(), p)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, created{Token: token, Key: tidy(k)})
+			}
+			if _, err := fmt.Fprintln(a.stdout, token); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "Created key %s (%s). Store the key now: it will not be shown again.\n", k.ID, k.Name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&p.Name, "name", "", "a label for the key (required)")
+	f.StringVar(&p.Owner, "owner", "", "whom the key belongs to, e.g. a user or organisation id")
+	f.StringSliceVar(&p.Scopes, "scope", nil, "a scope the key grants (repeat, or separate with commas)")
+	f.StringVar(&expires, "expires", "", "expiry: a duration from now (30d, 2w, 12h) or an RFC 3339 time (default never)")
+	f.StringArrayVar(&meta, "meta", nil, "metadata entry name=value (repeat)")
+	f.BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/postgres"
+	"github.com/go-apikey/apikey/sqlite"
+)
+
+// defaultDB is the database used when neither --db nor APIKEY_DB is set.
+const defaultDB = "apikey.db"
+
+// openTimeout bounds opening the database, the first round trip included.
+const openTimeout = 15 * time.Second
+
+// location says where the database is.
+type location struct {
+	driver string // "sqlite" or "postgres"
+	// target is the SQLite file path or the PostgreSQL URL. A URL may hold
+	// a password: it is never printed.
+	target string
+}
+
+// parseLocation reads the value of --db or APIKEY_DB.
+func parseLocation(s string) (location, error) {
+	switch {
+	case s == "":
+		return location{}, errors.New("the database location is empty")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		return location{driver: "postgres", target: s}, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return location{}, errors.New(`the database location "sqlite:" names no file`)
+		}
+		return location{driver: "sqlite", target: path}, nil
+	}
+	if scheme, _, ok := strings.Cut(s, "://"); ok && !strings.ContainsAny(scheme, `/\`) {
+		return location{}, fmt.Errorf("unsupported database %q: want a file path, sqlite:PATH or a postgres:// URL", scheme+"://…")
+	}
+	return location{driver: "sqlite", target: s}, nil
+}
+
+// database is an open store of either kind.
+type database struct {
+	store interface {
+		apikey.Store
+		Migrate(ctx context.Context) error
+	}
+	loc   location
+	close func() error
+}
+
+// location returns where the database is: --db, else APIKEY_DB, else
+// defaultDB.
+func (a *app) location() (location, error) {
+	s := a.dbFlag
+	if s == "" {
+		s = a.getenv("APIKEY_DB")
+	}
+	if s == "" {
+		s = defaultDB
+	}
+	loc, err := parseLocation(s)
+	if err != nil {
+		return location{}, usageError(err)
+	}
+	return loc, nil
+}
+
+// openDB opens the database once per invocation; run closes it.
+func (a *app) openDB(ctx context.Context) (*database, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	loc, err := a.location()
+	if err != nil {
+		return nil, err
+	}
+	// Open pings: an unreachable server is reported here, within
+	// openTimeout unless the URL sets a shorter connect_timeout.
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	db := &database{loc: loc}
+	switch loc.driver {
+	case "postgres":
+		// pgconn masks the password in the URL it quotes.
+		if _, err := pgxpool.ParseConfig(loc.target); err != nil {
+			return nil, usagef("invalid database URL: %v", err)
+		}
+		s, err := postgres.Open(octx, loc.target)
+		if err != nil {
+			return nil, fmt.Errorf("cannot reach the database: %w", err)
+		}
+		db.store, db.close = s, func() error { s.Close(); return nil }
+	default:
+		s, err := sqlite.Open(octx, loc.target)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the database: %w", err)
+		}
+		db.store, db.close = s, s.Close
+	}
+	a.db = db
+	return db, nil
+}
+
+func (a *app) closeDB() error {
+	if a.db == nil {
+		return nil
+	}
+	err := a.db.close()
+	a.db = nil
+	if err != nil {
+		return fmt.Errorf("closing the database: %w", err)
+	}
+	return nil
+}
+
+// migrate brings the database schema up to date.
+func (db *database) migrate(ctx context.Context) error {
+	if err := db.store.Migrate(ctx); err != nil {
+		return fmt.Errorf("cannot migrate the database: %w", err)
+	}
+	return nil
+}
+
+// config reads the Manager configuration from the environment.
+func (a *app) config() (apikey.Config, error) {
+	peppers, err := parsePeppers(a.getenv("APIKEY_PEPPER"))
+	if err != nil {
+		return apikey.Config{}, usagef("APIKEY_PEPPER: %v", err)
+	}
+	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now}
+	// Check the configuration before anything touches the database: the
+	// placeholder store is never called.
+	if _, err := apikey.NewManager(struct{ apikey.Store }{}, cfg); err != nil {
+		return apikey.Config{}, usagef("configuration: %s", strings.TrimPrefix(err.Error(), "apikey: "))
+	}
+	return cfg, nil
+}
+
+// manager returns a Manager over the migrated database.
+func (a *app) manager(ctx context.Context) (*apikey.Manager, error) {
+	cfg, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	db, err := a.openDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return apikey.NewManager(db.store, cfg)
+}
+
+// parsePeppers reads APIKEY_PEPPER: empty (no pepper), one secret (version
+// 1), or a comma-separated list of VERSION:SECRET whose first entry is the
+// current pepper. The list form is recognised by a leading "<digits>:"; a
+// single secret is taken whole, commas included. Surrounding spaces are
+// ignored. Errors never contain a secret.
+func parsePeppers(s string) ([]apikey.Pepper, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	if !isVersioned(s) {
+		if err := checkPepper(1, s); err != nil {
+			return nil, err
+		}
+		return []apikey.Pepper{{Version: 1, Secret: []byte(s)}}, nil
+	}
+	var peppers []apikey.Pepper
+	seen := map[int]bool{}
+	for i, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		v, secret, ok := strings.Cut(entry, ":")
+		version, err := strconv.Atoi(v)
+		if !ok || !isVersioned(entry) || err != nil || version < 1 {
+			return nil, fmt.Errorf("entry %d is not VERSION:SECRET with a version of at least 1", i+1)
+		}
+		if seen[version] {
+			return nil, fmt.Errorf("version %d is given twice", version)
+		}
+		seen[version] = true
+		if err := checkPepper(version, secret); err != nil {
+			return nil, err
+		}
+		peppers = append(peppers, apikey.Pepper{Version: version, Secret: []byte(secret)})
+	}
+	return peppers, nil
+}
+
+// isVersioned reports whether s starts with "<digits>:".
+func isVersioned(s string) bool {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i > 0 && i < 10 && i < len(s) && s[i] == ':'
+}
+
+func checkPepper(version int, secret string) error {
+	const min = 16
+	if len(secret) < min {
+		return fmt.Errorf("the secret of version %d is %d bytes; at least %d are required", version, len(secret), min)
+	}
+	return nil
+}

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"hash/crc32"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const dsnVar = "APIKEY_TEST_POSTGRES_DSN"
+
+// result is what one invocation of the command left behind.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// env is the environment of in-process invocations: variables, standard
+// input and the clock.
+type env struct {
+	t    *testing.T
+	vars map[string]string
+	// clock, when set, is the app's clock.
+	clock *clock
+}
+
+// newEnv returns an environment whose database is a fresh SQLite file.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	return &env{t: t, vars: map[string]string{"APIKEY_DB": filepath.Join(t.TempDir(), "apikey.db")}}
+}
+
+// run runs the command in-process with no standard input.
+func (e *env) run(args ...string) result {
+	e.t.Helper()
+	return e.runStdin("", args...)
+}
+
+func (e *env) runStdin(stdin string, args ...string) result {
+	e.t.Helper()
+	var stdout, stderr strings.Builder
+	var code int
+	if e.clock == nil {
+		code = run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr, e.getenv)
+	} else {
+		a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: e.getenv, now: e.clock.Now}
+		code = a.run(context.Background(), args)
+	}
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func (e *env) getenv(name string) string { return e.vars[name] }
+
+// create runs "create" with args and returns the key and its id.
+func (e *env) create(args ...string) (token, id string) {
+	e.t.Helper()
+	r := e.run(append([]string{"create"}, args...)...)
+	if r.code != 0 {
+		e.t.Fatalf("create %q: exit %d, stderr %q", args, r.code, r.stderr)
+	}
+	token = strings.TrimSuffix(r.stdout, "\n")
+	parts := strings.Split(token, "_")
+	if len(parts) < 3 {
+		e.t.Fatalf("create printed %q, not a key", r.stdout)
+	}
+	return token, parts[len(parts)-2]
+}
+
+// want checks the exit status and the exact outputs of r.
+func want(t *testing.T, r result, code int, stdout, stderr string) {
+	t.Helper()
+	if r.code != code || r.stdout != stdout || r.stderr != stderr {
+		t.Errorf("got exit %d\nstdout %q\nstderr %q\nwant exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
+	}
+}
+
+// clock is a settable clock, safe for concurrent use.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// secretOf returns the secret part of a key: what lies between the id and
+// the checksum.
+func secretOf(token string) string {
+	i := strings.LastIndexByte(token, '_')
+	return token[i+1 : len(token)-6]
+}
+
+// forge assembles a key with a valid checksum from its parts, as the
+// apikey package does, so that a test can present a well-formed key with a
+// wrong secret.
+func forge(prefix, id, secret string) string {
+	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	body := prefix + "_" + id + "_" + secret
+	v := crc32.ChecksumIEEE([]byte(body))
+	var sum [6]byte
+	for i := len(sum) - 1; i >= 0; i-- {
+		sum[i] = base62[v%62]
+		v /= 62
+	}
+	return body + string(sum[:])
+}
+
+// postgresURL returns the URL of a fresh, empty schema in the test
+// PostgreSQL database, dropped when the test ends, or skips the test.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(dsnVar)
+	if dsn == "" {
+		t.Skip(dsnVar + " is not set; set it to a URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests")
+	}
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		t.Fatalf("%s must be a postgres:// URL for the CLI tests", dsnVar)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", dsnVar, err)
+	}
+	schema := "apikey_cli_" + strings.ToLower(rand.Text()[:12])
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		conn.Close(ctx)
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		conn.Close(ctx)
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("parse %s: %v", dsnVar, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// backends returns the databases the lifecycle tests run against, by name:
+// always a fresh SQLite file, and a fresh PostgreSQL schema when
+// APIKEY_TEST_POSTGRES_DSN is set.
+func backends() []string { return []string{"sqlite", "postgres"} }
+
+// databaseFor returns the --db value of a fresh database of the backend.
+func databaseFor(t *testing.T, backend string) string {
+	t.Helper()
+	if backend == "postgres" {
+		return postgresURL(t)
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "apikey.db")
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+// writeJSON prints v as indented JSON followed by a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// tidy gives a key's collections their empty JSON form ([] and {}) rather
+// than null, whatever the store returned.
+func tidy(k *apikey.Key) *apikey.Key {
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	return k
+}
+
+// formatTime renders t in UTC to the second, or none when t is nil.
+func formatTime(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func scopesText(scopes []string) string {
+	if len(scopes) == 0 {
+		return "-"
+	}
+	return strings.Join(scopes, ",")
+}
+
+// writeKey prints one key as aligned "field: value" lines.
+func writeKey(w io.Writer, k *apikey.Key) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
+	row("id", k.ID)
+	row("name", k.Name)
+	row("owner", orDash(k.Owner))
+	row("prefix", k.Prefix)
+	row("scopes", scopesText(k.Scopes))
+	row("state", string(k.State))
+	row("created", formatTime(&k.CreatedAt, "-"))
+	row("expires", formatTime(k.ExpiresAt, "never"))
+	row("revoked", formatTime(k.RevokedAt, "-"))
+	row("last used", formatTime(k.LastUsedAt, "never"))
+	names := make([]string, 0, len(k.Metadata))
+	for name := range k.Metadata {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		row("metadata", "-")
+	}
+	for i, name := range names {
+		label := ""
+		if i == 0 {
+			label = "metadata:"
+		}
+		fmt.Fprintf(tw, "%s\t%s=%s\n", label, name, k.Metadata[name])
+	}
+	return tw.Flush()
+}
+
+// writeTable prints keys as a table, one row per key.
+func writeTable(w io.Writer, keys []*apikey.Key) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSCOPES\tSTATE\tCREATED\tEXPIRES")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, orDash(k.Owner), scopesText(k.Scopes),
+			k.State, formatTime(&k.CreatedAt, "-"), formatTime(k.ExpiresAt, "never"))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Runs the whole test suite of github.com/go-apikey/apikey, setting up what
+# it needs first: PostgreSQL and Redis are installed (Debian packages) and
+# started when they are missing or down; services already running are used
+# as they are.
+#
+#   ./scripts/test.sh        (CI runs it through .ci/run)
+#
+# Checks: gofmt, go vet, go test -race of every package, a short fuzz run of
+# the key parser, and the same vet and tests in every nested module.
+# Environment it sets unless already set:
+#   APIKEY_TEST_POSTGRES_DSN  postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+#   APIKEY_TEST_REDIS_ADDR    127.0.0.1:6379
+# FUZZTIME (default 20s) sets the length of the fuzz run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+# as_root runs a command as root (directly, or through sudo when not root).
+as_root() {
+	if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi
+}
+
+# ---------------------------------------------------------------- setup --
+
+apt_updated=no
+apt_install() {
+	if [[ $apt_updated == no ]]; then
+		log "apt-get update"
+		as_root apt-get update -qq </dev/null
+		apt_updated=yes
+	fi
+	log "apt-get install $*"
+	as_root apt-get install -y -qq --no-install-recommends "$@" </dev/null
+}
+
+command -v go >/dev/null || die "go is not installed (expected on PATH or at /usr/local/go/bin)"
+need=()
+if ! command -v pg_ctlcluster >/dev/null || ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then
+	need+=(postgresql)
+fi
+command -v redis-server >/dev/null && command -v redis-cli >/dev/null || need+=(redis-server)
+if ((${#need[@]})); then
+	apt_install "${need[@]}"
+fi
+
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
+pg_tcp() { PGCONNECT_TIMEOUT=5 psql -X -q -w -h 127.0.0.1 -p 5432 -U postgres "$@" </dev/null; }
+pg_local() { as_root runuser -u postgres -- psql -X -q "$@" </dev/null; }
+
+if ! pg_up; then
+	ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+	if [[ -z $ver ]]; then
+		ver=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+		log "creating PostgreSQL $ver cluster main"
+		as_root pg_createcluster "$ver" main
+	fi
+	log "starting PostgreSQL $ver"
+	as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+	for _ in $(seq 60); do pg_up && break; sleep 0.5; done
+	pg_up || die "PostgreSQL $ver did not start accepting connections on 127.0.0.1:5432"
+fi
+# A fresh Debian cluster asks for a password over TCP: trust local TCP
+# connections, as the tests expect, and reload.
+if ! pg_tcp -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
+	hba=$(pg_local -tA -c 'SHOW hba_file')
+	log "trusting 127.0.0.1 and ::1 in $hba"
+	as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+	pg_local -c 'SELECT pg_reload_conf()' >/dev/null
+	sleep 1
+	pg_tcp -d postgres -c 'SELECT 1' >/dev/null || die "cannot log in to PostgreSQL as postgres over 127.0.0.1"
+fi
+if [[ $(pg_tcp -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = 'test'") != 1 ]]; then
+	log "creating database test"
+	pg_tcp -d postgres -c 'CREATE DATABASE test' >/dev/null
+fi
+
+redis_up() { [[ $(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null) == PONG ]]; }
+if ! redis_up; then
+	log "starting Redis"
+	as_root mkdir -p /var/lib/redis /var/log/redis
+	as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+		--dir /var/lib/redis --logfile /var/log/redis/ci.log
+	for _ in $(seq 40); do redis_up && break; sleep 0.25; done
+	redis_up || die "Redis did not start on 127.0.0.1:6379"
+fi
+
+export APIKEY_TEST_POSTGRES_DSN="${APIKEY_TEST_POSTGRES_DSN:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+export APIKEY_TEST_REDIS_ADDR="${APIKEY_TEST_REDIS_ADDR:-127.0.0.1:6379}"
+
+# --------------------------------------------------------------- checks --
+
+results=()
+failed=0
+# check NAME CMD...: runs one check, records its result and time, and goes
+# on to the next one even if it failed.
+check() {
+	local name=$1 start=$SECONDS status=PASS
+	shift
+	log "$name"
+	if ! "$@"; then
+		status=FAIL
+		failed=1
+	fi
+	results+=("$(printf '%-4s %4ss  %s' "$status" $((SECONDS - start)) "$name")")
+}
+
+gofmt_clean() {
+	local files
+	files=$(gofmt -l .)
+	if [[ -n $files ]]; then
+		echo "these files need gofmt -w:"
+		echo "$files"
+		return 1
+	fi
+}
+
+# Nested modules (adapters for other routers) keep their dependencies out
+# of the main go.mod; each is vetted and tested on its own.
+mapfile -t modules < <(find . -name go.mod -not -path ./go.mod -not -path '*/testdata/*' -not -path './.git/*' -printf '%h\n' | sort)
+
+go version
+check "gofmt -l ." gofmt_clean
+check "go vet ./..." go vet ./...
+check "go test -race ./..." go test -race -count=1 ./...
+check "fuzz ParseToken for ${FUZZTIME:-20s}" go test -run '^$' -fuzz '^FuzzParseToken$' -fuzztime "${FUZZTIME:-20s}" .
+for m in "${modules[@]}"; do
+	check "$m: go vet ./..." bash -c "cd '$m' && go vet ./..."
+	check "$m: go test -race ./..." bash -c "cd '$m' && go test -race -count=1 ./..."
+done
+
+printf '\n==> summary (%d nested modules)\n' "${#modules[@]}"
+printf '%s\n' "${results[@]}"
+if ((failed)); then
+	echo "FAILED"
+	exit 1
+fi
+echo "all checks passed in ${SECONDS}s"
