@@ -516,3 +516,26 @@ func normalizeScopes(in []string) []string {
 	}
 	return out
 }
+
+// Roll replaces the secret of a key and returns the key with the new
+// plaintext token, shown once like at creation. The id, name, scopes and
+// every other field stay; the old token stops verifying at once. A revoked
+// key cannot be rolled (ErrRevoked).
+func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
+	k, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if k.Revoked() {
+		return nil, "", fmt.Errorf("%w: a revoked key cannot be rolled", ErrRevoked)
+	}
+	secret, err := randomBase62(m.rand, m.secretLen)
+	if err != nil {
+		return nil, "", err
+	}
+	token := formatToken(k.Prefix, k.ID, secret)
+	if err := m.store.SetHash(ctx, k.ID, m.hasher.hash(token)); err != nil {
+		return nil, "", m.storeErr("set hash", err)
+	}
+	return k, token, nil
+}

@@ -490,3 +490,29 @@ func TestConcurrentVerify(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestRoll(t *testing.T) {
+	ctx := context.Background()
+	m := mustManager(t, openStore(t), apikey.Config{})
+	k, oldToken, _ := m.Create(ctx, apikey.CreateParams{Name: "n", Scopes: []string{"s"}})
+	rolled, newToken, err := m.Roll(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rolled.ID != k.ID || newToken == oldToken || !strings.HasPrefix(newToken, "ak_"+k.ID+"_") {
+		t.Fatalf("Roll = %+v, %q; want same id, new token", rolled, newToken)
+	}
+	if _, err := m.Verify(ctx, oldToken); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Errorf("old token after Roll: %v, want ErrInvalidKey", err)
+	}
+	if got, err := m.Verify(ctx, newToken); err != nil || got.ID != k.ID || !got.HasScope("s") {
+		t.Errorf("new token after Roll: %+v, %v", got, err)
+	}
+	m.Revoke(ctx, k.ID)
+	if _, tok, err := m.Roll(ctx, k.ID); !errors.Is(err, apikey.ErrRevoked) || tok != "" {
+		t.Errorf("Roll of a revoked key = %q, %v; want ErrRevoked", tok, err)
+	}
+	if _, _, err := m.Roll(ctx, "ZZZZZZZZZZZZ"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Roll of unknown id: %v, want ErrNotFound", err)
+	}
+}
