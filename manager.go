@@ -3,12 +3,15 @@ package apikey
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -65,6 +68,33 @@ type Config struct {
 
 	// Rand is the source of ids and secrets. Nil means crypto/rand.Reader.
 	Rand io.Reader
+
+	// Cache, when set, keeps verified records in memory so that Verify
+	// skips the store; see package ottercache. The Manager evicts keys it
+	// changes itself; when several processes share a store, run an
+	// invalidation listener (postgres.Listen) so that changes made elsewhere
+	// evict them too. Nil means no cache: every Verify reads the store.
+	Cache Cache
+
+	// Metrics, when set, receives verification, cache and store
+	// measurements. Nil means none.
+	Metrics Metrics
+
+	// OnEvent, when set, receives every event (mutations, owner limit
+	// reached, rejected verifications) on a separate goroutine, in order.
+	// A slow subscriber never blocks the Manager: past EventBuffer pending
+	// events, new ones are dropped. A panic in OnEvent is recovered.
+	OnEvent func(Event)
+
+	// EventBuffer is the number of events that may wait for OnEvent. Zero
+	// means 1024.
+	EventBuffer int
+
+	// UsageFlushInterval is how often usage counters and last-used times
+	// are written to the store; LastUsedAt is accurate to it. Zero means
+	// DefaultUsageFlushInterval (10s); a negative value turns usage
+	// tracking off. Close flushes what is pending.
+	UsageFlushInterval time.Duration
 }
 
 // Manager applies every rule of the key lifecycle on top of a Store:
@@ -79,6 +109,13 @@ type Manager struct {
 	now       func() time.Time
 	rand      io.Reader
 	hasher    *hasher
+	cache     *cacheState
+	metrics   metricsHook
+	events    *dispatcher
+	usage     *usageTracker
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 var _ Verifier = (*Manager)(nil)
@@ -119,7 +156,74 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.hasher = h
+	m.metrics = metricsHook{cfg.Metrics}
+	if cfg.Cache != nil {
+		m.cache = &cacheState{c: cfg.Cache}
+		m.cache.trusted.Store(true)
+	}
+	if cfg.OnEvent != nil {
+		m.events = newDispatcher(cfg.OnEvent, cmpOr(cfg.EventBuffer, 1024))
+	}
+	m.stop, m.stopped = make(chan struct{}), make(chan struct{})
+	if cfg.UsageFlushInterval >= 0 {
+		m.usage = newUsageTracker()
+		go m.flushLoop(cmpOr(cfg.UsageFlushInterval, DefaultUsageFlushInterval))
+	} else {
+		close(m.stopped)
+	}
 	return m, nil
+}
+
+func (m *Manager) flushLoop(every time.Duration) {
+	defer close(m.stopped)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			_ = m.FlushUsage(ctx) // kept for the next flush on failure
+			cancel()
+		}
+	}
+}
+
+// Close stops the Manager's background work, writes pending usage and
+// delivers pending events. The Manager must not be used afterwards; the
+// store is not closed.
+func (m *Manager) Close(ctx context.Context) error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.stop)
+		<-m.stopped
+		err = m.FlushUsage(ctx)
+		if m.events != nil {
+			m.events.close()
+		}
+	})
+	return err
+}
+
+// event starts an event of type t about key id, at now, by the actor of ctx.
+func (m *Manager) event(ctx context.Context, t EventType, id string, now time.Time) *Event {
+	return &Event{Type: t, At: now, Actor: ActorFrom(ctx), KeyID: id}
+}
+
+func (m *Manager) emit(e *Event) {
+	if m.events != nil && e != nil {
+		m.events.emit(*e)
+	}
+}
+
+// DroppedEvents reports how many events were dropped because OnEvent fell
+// behind.
+func (m *Manager) DroppedEvents() int64 {
+	if m.events == nil {
+		return 0
+	}
+	return m.events.dropped.Load()
 }
 
 func cmpOr[T comparable](v, fallback T) T {
@@ -187,14 +291,19 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 		}
 		k.ID = id
 		token := formatToken(m.prefix, id, secret)
-		err = m.store.Insert(ctx, &Record{Key: *k, Hash: m.hasher.hash(token)}, m.ownerLimit(k.Owner))
+		ev := m.event(ctx, EventCreated, id, now)
+		err = m.store.Insert(ctx, &Record{Key: *k, Hash: m.hasher.hash(token)}, m.ownerLimit(k.Owner), ev)
 		switch {
 		case err == nil:
+			m.emit(ev)
 			k.State = k.StateAt(now)
 			return k, token, nil
 		case errors.Is(err, ErrDuplicateID) && attempt < maxIDAttempts:
 			continue
 		case errors.Is(err, ErrTooManyKeys):
+			lim := m.event(ctx, EventLimitReached, "", now)
+			lim.Owner, lim.Reason = k.Owner, strconv.Itoa(m.maxKeys)
+			m.emit(lim)
 			return nil, "", fmt.Errorf("%w: owner %q already has %d active keys", ErrTooManyKeys, k.Owner, m.maxKeys)
 		default:
 			return nil, "", unavailable("insert", err)
@@ -215,46 +324,98 @@ func (m *Manager) ownerLimit(owner string) int {
 // tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked
 // and ErrExpired are returned only after the secret matched; a store
 // failure returns ErrUnavailable and never a key.
+//
+// The returned Key may share its Scopes and Metadata with the verification
+// cache: treat them as read-only, or Clone the key before changing it.
 func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
+	start := m.metrics.verifyStart()
+	k, id, err := m.verify(ctx, token)
+	m.metrics.verified(start, err)
+	if err != nil && m.events != nil && !errors.Is(err, ErrUnavailable) {
+		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
+		ev.Reason = Outcome(err)
+		m.emit(ev)
+	}
+	return k, err
+}
+
+// verify does the work of Verify and also returns the id the token claimed.
+func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
 	t, err := ParseToken(token)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	rec, err := m.store.Lookup(ctx, t.ID)
-	if errors.Is(err, ErrNotFound) {
-		m.hasher.burn(token)
-		return nil, ErrInvalidKey
-	}
+	e, err := m.lookup(ctx, t.ID)
 	if err != nil {
-		return nil, unavailable("lookup", err)
+		return nil, t.ID, unavailable("lookup", err)
 	}
-	ok, current := m.hasher.match(rec.Hash, token)
-	if !ok || rec.Prefix != t.Prefix || rec.ID != t.ID {
-		return nil, ErrInvalidKey
+	if e == nil {
+		m.hasher.burn(token)
+		return nil, t.ID, ErrInvalidKey
 	}
-	k := &rec.Key
+	ok, current := m.matchEntry(e, token)
 	now := m.clock()
-	if k.Revoked() {
-		return nil, ErrRevoked
+	if !ok || e.key.Prefix != t.Prefix {
+		m.recordUsage(t.ID, "invalid_key", now)
+		return nil, t.ID, ErrInvalidKey
 	}
-	if k.Expired(now) {
-		return nil, ErrExpired
+	if e.key.Revoked() {
+		m.recordUsage(t.ID, "key_revoked", now)
+		return nil, t.ID, ErrRevoked
 	}
+	if e.key.Expired(now) {
+		m.recordUsage(t.ID, "key_expired", now)
+		return nil, t.ID, ErrExpired
+	}
+	k := new(Key)
+	*k = e.key // Scopes and Metadata are shared with the cache: see Verify
+	k.State = StateActive
 	if m.usable != nil {
 		if err := m.usable(ctx, k); err != nil {
 			if errors.Is(err, ErrUnavailable) {
-				return nil, err
+				return nil, t.ID, err
 			}
-			return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+			return nil, t.ID, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 		}
 	}
 	if !current {
 		// Upgrade to the current pepper. A failure only delays the upgrade
 		// to the next verification; the key itself is valid.
-		_ = m.store.SetHash(ctx, k.ID, m.hasher.hash(token))
+		if m.store.SetHash(ctx, k.ID, m.hasher.hash(token), nil) == nil {
+			m.Invalidate(k.ID)
+		}
 	}
-	k.State = StateActive
-	return k, nil
+	m.recordUsage(k.ID, "valid", now)
+	return k, t.ID, nil
+}
+
+func (m *Manager) recordUsage(id, outcome string, now time.Time) {
+	if m.usage != nil {
+		m.usage.record(id, outcome, now)
+	}
+}
+
+// matchEntry compares the digest of token with the entry's in constant
+// time and reports whether the entry uses the current hashing scheme.
+func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
+	if !e.ok {
+		// Unknown scheme or pepper: fall back to the general matcher, which
+		// spends the same time and never matches what it cannot check.
+		return m.hasher.match(e.hash, token)
+	}
+	pool := &m.hasher.plain
+	current = m.hasher.current == nil
+	if !e.plain {
+		pool = &e.pepper.pool
+		current = e.pepper == m.hasher.current
+	}
+	d := pool.Get().(*digestState)
+	d.h.Reset()
+	d.h.Write(stringBytes(token))
+	d.h.Sum(d.sum[:0])
+	ok = subtle.ConstantTimeCompare(d.sum[:], e.digest[:]) == 1
+	pool.Put(d)
+	return ok, ok && current
 }
 
 // Get returns the key with the given id, or ErrNotFound.
@@ -376,13 +537,16 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 	if err := validate(probe, now, u.ExpiresAt != nil); err != nil {
 		return nil, err
 	}
-	k, err := m.store.Update(ctx, id, u)
+	ev := m.event(ctx, EventUpdated, id, now)
+	k, err := m.store.Update(ctx, id, u, ev)
+	m.Invalidate(id)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
 			return nil, fmt.Errorf("%w: a revoked key cannot be changed", ErrRevoked)
 		}
 		return nil, m.storeErr("update", err)
 	}
+	m.emit(ev)
 	k.State = k.StateAt(now)
 	return k, nil
 }
@@ -395,9 +559,14 @@ func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 		return nil, ErrNotFound
 	}
 	now := m.clock()
-	k, err := m.store.Revoke(ctx, id, now)
+	ev := m.event(ctx, EventRevoked, id, now)
+	k, err := m.store.Revoke(ctx, id, now, ev)
+	m.Invalidate(id)
 	if err != nil {
 		return nil, m.storeErr("revoke", err)
+	}
+	if k.RevokedAt.Equal(now) {
+		m.emit(ev) // not when it was revoked before
 	}
 	k.State = k.StateAt(now)
 	return k, nil
@@ -409,7 +578,14 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
-	return m.storeErr("delete", m.store.Delete(ctx, id))
+	ev := m.event(ctx, EventDeleted, id, m.clock())
+	err := m.store.Delete(ctx, id, ev)
+	m.Invalidate(id)
+	if err != nil {
+		return m.storeErr("delete", err)
+	}
+	m.emit(ev)
+	return nil
 }
 
 // storeErr passes the answers a store may give through and wraps every
@@ -534,8 +710,63 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 		return nil, "", err
 	}
 	token := formatToken(k.Prefix, k.ID, secret)
-	if err := m.store.SetHash(ctx, k.ID, m.hasher.hash(token)); err != nil {
+	ev := m.event(ctx, EventRolled, k.ID, m.clock())
+	err = m.store.SetHash(ctx, k.ID, m.hasher.hash(token), ev)
+	m.Invalidate(k.ID)
+	if err != nil {
 		return nil, "", m.storeErr("set hash", err)
 	}
+	m.emit(ev)
 	return k, token, nil
+}
+
+// EventFilter selects audit log entries for Manager.Events. Zero fields do
+// not filter.
+type EventFilter struct {
+	KeyID string
+	Actor string
+	Type  EventType
+	// Cursor continues a previous listing: pass its EventPage.NextCursor.
+	Cursor string
+	// Limit is the page size: zero means DefaultPageSize, at most
+	// MaxPageSize.
+	Limit int
+}
+
+// EventPage is one page of the audit log, newest first.
+type EventPage struct {
+	Events     []*Event `json:"events"`
+	NextCursor string   `json:"next_cursor,omitempty"`
+}
+
+// Events lists the audit log: every mutation, with its actor and the
+// before and after values of the fields it changed.
+func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error) {
+	if f.Limit < 0 || f.Limit > MaxPageSize {
+		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
+	}
+	if f.Type != "" && !slices.Contains([]EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled}, f.Type) {
+		return nil, invalid("type", "must be one of key.created, key.updated, key.revoked, key.deleted, key.rolled")
+	}
+	q := EventQuery{KeyID: f.KeyID, Actor: f.Actor, Type: f.Type, Limit: cmpOr(f.Limit, DefaultPageSize) + 1}
+	if f.Cursor != "" {
+		n, err := strconv.ParseInt(f.Cursor, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, invalid("cursor", "not a cursor returned by a previous list call")
+		}
+		q.Before = n
+	}
+	evs, err := m.store.ListEvents(ctx, q)
+	if err != nil {
+		return nil, unavailable("list events", err)
+	}
+	page := &EventPage{Events: evs}
+	if len(evs) == q.Limit {
+		page.Events = evs[:q.Limit-1]
+		page.NextCursor = strconv.FormatInt(page.Events[len(page.Events)-1].ID, 10)
+	}
+	if page.Events == nil {
+		page.Events = []*Event{}
+	}
+	return page, nil
 }

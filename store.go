@@ -31,7 +31,7 @@ type Store interface {
 	// more keys that are not revoked, Insert stores nothing and returns
 	// ErrTooManyKeys; the count and the insert are atomic with respect to
 	// concurrent Inserts. An existing id yields ErrDuplicateID.
-	Insert(ctx context.Context, rec *Record, limit int) error
+	Insert(ctx context.Context, rec *Record, limit int, ev *Event) error
 
 	// Lookup returns the record with the given id, hash included, or
 	// ErrNotFound.
@@ -45,20 +45,53 @@ type Store interface {
 	// Update applies the fields set in u and returns the updated key. It
 	// returns ErrNotFound for an unknown id and ErrRevoked, changing
 	// nothing, when the key is revoked.
-	Update(ctx context.Context, id string, u KeyUpdate) (*Key, error)
+	Update(ctx context.Context, id string, u KeyUpdate, ev *Event) (*Key, error)
 
 	// Revoke sets RevokedAt to at unless the key is already revoked, in
-	// which case it keeps the first instant. It returns the key, or
-	// ErrNotFound. The store must also refuse, at the database level, any
-	// write that clears or changes a RevokedAt once set.
-	Revoke(ctx context.Context, id string, at time.Time) (*Key, error)
+	// which case it keeps the first instant, changes nothing and records no
+	// event. It returns the key, or ErrNotFound. The store must also refuse,
+	// at the database level, any write that clears or changes a RevokedAt
+	// once set.
+	Revoke(ctx context.Context, id string, at time.Time, ev *Event) (*Key, error)
 
 	// Delete removes the key for good, or returns ErrNotFound.
-	Delete(ctx context.Context, id string) error
+	Delete(ctx context.Context, id string, ev *Event) error
 
-	// SetHash replaces the stored digest of a key (after a pepper change),
-	// or returns ErrNotFound.
-	SetHash(ctx context.Context, id, hash string) error
+	// SetHash replaces the stored digest of a key (after a roll or a pepper
+	// change), or returns ErrNotFound.
+	SetHash(ctx context.Context, id, hash string, ev *Event) error
+
+	// ListEvents returns audit log entries matching q, newest (highest ID)
+	// first.
+	ListEvents(ctx context.Context, q EventQuery) ([]*Event, error)
+
+	// RecordUsage adds counts to the per-minute usage counters (creating
+	// rows as needed) and sets each key's LastUsedAt to the given time
+	// unless it already holds a later one. Ids that no longer exist are
+	// ignored. It is called in batches, never once per request.
+	RecordUsage(ctx context.Context, counts []UsageCount, lastUsed map[string]time.Time) error
+
+	// Usage returns the per-minute counters of a key with from <= Bucket <
+	// to, oldest first, then by outcome.
+	Usage(ctx context.Context, id string, from, to time.Time) ([]UsageCount, error)
+}
+
+// Every mutating Store method takes an *Event. When it is not nil, the store
+// writes it to its audit log in the same transaction as the change, after
+// filling ev.Owner from the row and ev.Changes with Diff(before, after), and
+// sets ev.ID to the entry's sequence number. The Manager fills Type, At,
+// Actor and KeyID. A nil event records nothing (hash upgrades).
+
+// EventQuery selects audit log entries for Store.ListEvents. Zero fields do
+// not filter.
+type EventQuery struct {
+	KeyID string
+	Actor string
+	Type  EventType
+	// Before keeps entries whose ID is lower (the next page).
+	Before int64
+	// Limit is the most entries to return; it is always positive.
+	Limit int
 }
 
 // Query selects keys for Store.List. Zero fields do not filter.

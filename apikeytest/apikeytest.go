@@ -175,7 +175,7 @@ func record(id, owner, name string, created time.Time) *apikey.Record {
 
 func insert(t *testing.T, h Harness, rec *apikey.Record) {
 	t.Helper()
-	if err := h.Store.Insert(t.Context(), rec, 0); err != nil {
+	if err := h.Store.Insert(t.Context(), rec, 0, nil); err != nil {
 		t.Fatalf("Insert(%s): %v", rec.ID, err)
 	}
 }
@@ -360,12 +360,12 @@ func testUniqueIDs(t *testing.T, h Harness) {
 	id := testID("Dup", 1)
 	insert(t, h, record(id, "", "first", base))
 	second := record(id, "", "second", base.Add(time.Second))
-	wantErr(t, "Insert of an existing id", h.Store.Insert(ctx, second, 0), apikey.ErrDuplicateID)
-	wantErr(t, "Insert of an existing id with a limit", h.Store.Insert(ctx, second, 10), apikey.ErrDuplicateID)
-	if _, err := h.Store.Revoke(ctx, id, us(base.Add(time.Minute))); err != nil {
+	wantErr(t, "Insert of an existing id", h.Store.Insert(ctx, second, 0, nil), apikey.ErrDuplicateID)
+	wantErr(t, "Insert of an existing id with a limit", h.Store.Insert(ctx, second, 10, nil), apikey.ErrDuplicateID)
+	if _, err := h.Store.Revoke(ctx, id, us(base.Add(time.Minute)), nil); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	wantErr(t, "Insert of the id of a revoked key", h.Store.Insert(ctx, second, 0), apikey.ErrDuplicateID)
+	wantErr(t, "Insert of the id of a revoked key", h.Store.Insert(ctx, second, 0, nil), apikey.ErrDuplicateID)
 	rec := lookup(t, h, id)
 	if rec.Name != "first" || rec.RevokedAt == nil {
 		t.Errorf("after duplicate inserts: Name = %q, RevokedAt = %v; want %q, revoked", rec.Name, rec.RevokedAt, "first")
@@ -399,14 +399,14 @@ func testNotFound(t *testing.T, h Harness) {
 	const missing = "NoSuchKey000"
 	_, err := h.Store.Lookup(ctx, missing)
 	wantErr(t, "Store.Lookup", err, apikey.ErrNotFound)
-	_, err = h.Store.Update(ctx, missing, apikey.KeyUpdate{Name: ptr("x")})
+	_, err = h.Store.Update(ctx, missing, apikey.KeyUpdate{Name: ptr("x")}, nil)
 	wantErr(t, "Store.Update", err, apikey.ErrNotFound)
-	_, err = h.Store.Update(ctx, missing, apikey.KeyUpdate{})
+	_, err = h.Store.Update(ctx, missing, apikey.KeyUpdate{}, nil)
 	wantErr(t, "Store.Update with an empty patch", err, apikey.ErrNotFound)
-	_, err = h.Store.Revoke(ctx, missing, base)
+	_, err = h.Store.Revoke(ctx, missing, base, nil)
 	wantErr(t, "Store.Revoke", err, apikey.ErrNotFound)
-	wantErr(t, "Store.Delete", h.Store.Delete(ctx, missing), apikey.ErrNotFound)
-	wantErr(t, "Store.SetHash", h.Store.SetHash(ctx, missing, "sha256$00"), apikey.ErrNotFound)
+	wantErr(t, "Store.Delete", h.Store.Delete(ctx, missing, nil), apikey.ErrNotFound)
+	wantErr(t, "Store.SetHash", h.Store.SetHash(ctx, missing, "sha256$00", nil), apikey.ErrNotFound)
 
 	m := newManager(t, h, apikey.Config{})
 	_, err = m.Get(ctx, missing)
@@ -454,7 +454,7 @@ func testListFilters(t *testing.T, h Harness) {
 		}
 		insert(t, h, rec)
 		if s.revokedAgo != nil {
-			if _, err := h.Store.Revoke(ctx, s.id, now.Add(-*s.revokedAgo)); err != nil {
+			if _, err := h.Store.Revoke(ctx, s.id, now.Add(-*s.revokedAgo), nil); err != nil {
 				t.Fatalf("Revoke(%s): %v", s.id, err)
 			}
 		}
@@ -673,7 +673,7 @@ func testUpdate(t *testing.T, h Harness) {
 
 	// Directly through the Store.
 	want.Name = "direct"
-	got, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("direct")})
+	got, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("direct")}, nil)
 	if err != nil {
 		t.Fatalf("Store.Update: %v", err)
 	}
@@ -709,10 +709,10 @@ func testUpdateRevoked(t *testing.T, h Harness) {
 	for _, p := range patches {
 		_, err := m.Update(ctx, k.ID, p.u)
 		wantErr(t, "Manager.Update of a revoked key's "+p.name, err, apikey.ErrRevoked)
-		_, err = h.Store.Update(ctx, k.ID, p.u)
+		_, err = h.Store.Update(ctx, k.ID, p.u, nil)
 		wantErr(t, "Store.Update of a revoked key's "+p.name, err, apikey.ErrRevoked)
 	}
-	_, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{})
+	_, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{}, nil)
 	wantErr(t, "Store.Update of a revoked key with an empty patch", err, apikey.ErrRevoked)
 	after := lookup(t, h, k.ID)
 	checkKey(t, "revoked key after refused updates", &after.Key, &before.Key)
@@ -747,12 +747,12 @@ func testRevoke(t *testing.T, h Harness) {
 		t.Fatalf("second Revoke: %v", err)
 	}
 	checkKey(t, "second Revoke", r, want)
-	r, err = h.Store.Revoke(ctx, k.ID, us(base.Add(5*time.Hour)))
+	r, err = h.Store.Revoke(ctx, k.ID, us(base.Add(5*time.Hour)), nil)
 	if err != nil {
 		t.Fatalf("Store.Revoke of a revoked key: %v", err)
 	}
 	checkKey(t, "Store.Revoke of a revoked key", r, want)
-	r, err = h.Store.Revoke(ctx, k.ID, us(base.Add(-5*time.Hour)))
+	r, err = h.Store.Revoke(ctx, k.ID, us(base.Add(-5*time.Hour)), nil)
 	if err != nil {
 		t.Fatalf("Store.Revoke of a revoked key with an earlier time: %v", err)
 	}
@@ -856,14 +856,14 @@ func testOwnerLimit(t *testing.T, h Harness) {
 	// The Store applies the limit it is given, and a refused Insert stores
 	// nothing.
 	rec := record(testID("Limit", 1), "acme", "direct", base)
-	wantErr(t, "Store.Insert over the limit", h.Store.Insert(ctx, rec, 3), apikey.ErrTooManyKeys)
+	wantErr(t, "Store.Insert over the limit", h.Store.Insert(ctx, rec, 3, nil), apikey.ErrTooManyKeys)
 	if _, err := h.Store.Lookup(ctx, rec.ID); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("Lookup of a refused insert: err = %v, want %v", err, apikey.ErrNotFound)
 	}
-	if err := h.Store.Insert(ctx, rec, 4); err != nil {
+	if err := h.Store.Insert(ctx, rec, 4, nil); err != nil {
 		t.Errorf("Store.Insert under a higher limit: %v", err)
 	}
-	if err := h.Store.Insert(ctx, record(testID("Limit", 2), "acme", "direct", base), 0); err != nil {
+	if err := h.Store.Insert(ctx, record(testID("Limit", 2), "acme", "direct", base), 0, nil); err != nil {
 		t.Errorf("Store.Insert with limit 0 (unlimited): %v", err)
 	}
 }
@@ -977,7 +977,7 @@ func testDelete(t *testing.T, h Harness) {
 	_, err = m.Verify(ctx, token)
 	wantErr(t, "Verify of a deleted key", err, apikey.ErrInvalidKey)
 	wantErr(t, "second Delete", m.Delete(ctx, k.ID), apikey.ErrNotFound)
-	wantErr(t, "Store.Delete of a deleted key", h.Store.Delete(ctx, k.ID), apikey.ErrNotFound)
+	wantErr(t, "Store.Delete of a deleted key", h.Store.Delete(ctx, k.ID, nil), apikey.ErrNotFound)
 
 	checkKey(t, "survivor", &lookup(t, h, other.ID).Key, other)
 	if _, err := m.Verify(ctx, otherToken); err != nil {
@@ -988,7 +988,7 @@ func testDelete(t *testing.T, h Harness) {
 	if _, err := m.Revoke(ctx, other.ID); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
-	if err := h.Store.Delete(ctx, other.ID); err != nil {
+	if err := h.Store.Delete(ctx, other.ID, nil); err != nil {
 		t.Fatalf("Delete of a revoked key: %v", err)
 	}
 	_, err = h.Store.Lookup(ctx, other.ID)
@@ -1004,7 +1004,7 @@ func testSetHash(t *testing.T, h Harness) {
 	k, token := create(t, m, apikey.CreateParams{Name: "rehash", Scopes: []string{"a"}})
 	before := lookup(t, h, k.ID)
 	bogus := "sha256$" + strings.Repeat("0", 64)
-	if err := h.Store.SetHash(ctx, k.ID, bogus); err != nil {
+	if err := h.Store.SetHash(ctx, k.ID, bogus, nil); err != nil {
 		t.Fatalf("SetHash: %v", err)
 	}
 	after := lookup(t, h, k.ID)
@@ -1014,7 +1014,7 @@ func testSetHash(t *testing.T, h Harness) {
 	checkKey(t, "Lookup after SetHash", &after.Key, &before.Key)
 	_, err := m.Verify(ctx, token)
 	wantErr(t, "Verify against a replaced hash", err, apikey.ErrInvalidKey)
-	if err := h.Store.SetHash(ctx, k.ID, before.Hash); err != nil {
+	if err := h.Store.SetHash(ctx, k.ID, before.Hash, nil); err != nil {
 		t.Fatalf("SetHash back: %v", err)
 	}
 	if _, err := m.Verify(ctx, token); err != nil {
@@ -1107,17 +1107,20 @@ func testCancelledContext(t *testing.T, h Harness) {
 		name string
 		call func() error
 	}{
-		{"Insert", func() error { return h.Store.Insert(ctx, newRec, 0) }},
-		{"Insert with limit", func() error { return h.Store.Insert(ctx, newRec, 10) }},
+		{"Insert", func() error { return h.Store.Insert(ctx, newRec, 0, nil) }},
+		{"Insert with limit", func() error { return h.Store.Insert(ctx, newRec, 10, nil) }},
 		{"Lookup", func() error { _, err := h.Store.Lookup(ctx, k.ID); return err }},
 		{"List", func() error {
 			_, err := h.Store.List(ctx, apikey.Query{Now: base, Limit: 10})
 			return err
 		}},
-		{"Update", func() error { _, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("changed")}); return err }},
-		{"Revoke", func() error { _, err := h.Store.Revoke(ctx, k.ID, us(base)); return err }},
-		{"SetHash", func() error { return h.Store.SetHash(ctx, k.ID, "sha256$00") }},
-		{"Delete", func() error { return h.Store.Delete(ctx, k.ID) }},
+		{"Update", func() error {
+			_, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("changed")}, nil)
+			return err
+		}},
+		{"Revoke", func() error { _, err := h.Store.Revoke(ctx, k.ID, us(base), nil); return err }},
+		{"SetHash", func() error { return h.Store.SetHash(ctx, k.ID, "sha256$00", nil) }},
+		{"Delete", func() error { return h.Store.Delete(ctx, k.ID, nil) }},
 	}
 	for _, c := range calls {
 		err := c.call()

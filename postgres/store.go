@@ -28,7 +28,7 @@ const lookupSQL = "SELECT " + keyColumns + ", hash FROM apikey_keys WHERE id = $
 // Insert implements apikey.Store. With limit > 0 it counts and inserts in
 // one transaction under a transaction-scoped advisory lock on the owner, so
 // concurrent Inserts for the same owner, from any process, are serialised.
-func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int) error {
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
 	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
@@ -138,7 +138,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 // Update implements apikey.Store with one UPDATE that skips revoked rows;
 // when it changes nothing, a second query tells an unknown id from a revoked
 // key.
-func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *apikey.Event) (*apikey.Key, error) {
 	args := []any{id}
 	var set []string
 	arg := func(col string, v any) {
@@ -203,7 +203,7 @@ func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 }
 
 // Revoke implements apikey.Store. It keeps the first revocation instant.
-func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Key, error) {
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time, _ *apikey.Event) (*apikey.Key, error) {
 	k := new(apikey.Key)
 	var sc keyScan
 	err := s.pool.QueryRow(ctx,
@@ -219,7 +219,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Ke
 }
 
 // Delete implements apikey.Store.
-func (s *Store) Delete(ctx context.Context, id string) error {
+func (s *Store) Delete(ctx context.Context, id string, _ *apikey.Event) error {
 	tag, err := s.pool.Exec(ctx, "DELETE FROM apikey_keys WHERE id = $1", id)
 	if err != nil {
 		return mapErr("delete", err)
@@ -231,7 +231,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // SetHash implements apikey.Store. It also applies to revoked keys.
-func (s *Store) SetHash(ctx context.Context, id, hash string) error {
+func (s *Store) SetHash(ctx context.Context, id, hash string, _ *apikey.Event) error {
 	tag, err := s.pool.Exec(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1", id, hash)
 	if err != nil {
 		return mapErr("set hash", err)
@@ -399,4 +399,19 @@ func mapErr(op string, err error) error {
 	default:
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
+}
+
+// ListEvents is not yet backed by an audit table.
+func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
+	return nil, errors.New("audit log: pending migration")
+}
+
+// RecordUsage is not yet backed by a usage table.
+func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
+	return nil
+}
+
+// Usage is not yet backed by a usage table.
+func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
+	return nil, errors.New("usage: pending migration")
 }

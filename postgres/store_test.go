@@ -334,7 +334,7 @@ func TestRevokedRowFrozen(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, "UPDATE apikey_keys SET revoked_at = revoked_at"+where); err != nil {
 		t.Errorf("UPDATE that keeps revoked_at: %v", err)
 	}
-	if err := s.Delete(ctx, k.ID); err != nil {
+	if err := s.Delete(ctx, k.ID, nil); err != nil {
 		t.Errorf("Delete of a revoked key: %v", err)
 	}
 }

@@ -226,7 +226,7 @@ func storeErr(op string, err error) error {
 // revoked and inserts in one write transaction, which Open's connections
 // begin with BEGIN IMMEDIATE, so concurrent Inserts cannot both pass the
 // count.
-func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int) error {
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *apikey.Event) error {
 	scopes, err := encodeScopes(rec.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert: scopes: %w", err)
@@ -364,7 +364,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 // Update applies u in one statement that matches only a key that is not
 // revoked. It returns apikey.ErrRevoked, changing nothing, for a revoked
 // key, and apikey.ErrNotFound for an unknown id.
-func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *apikey.Event) (*apikey.Key, error) {
 	if u.ExpiresAt != nil && u.ClearExpiry {
 		return nil, errors.New("sqlite: update: ExpiresAt and ClearExpiry are both set")
 	}
@@ -416,7 +416,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*api
 
 // Revoke sets revoked_at to at unless it is already set, and returns the
 // key, or apikey.ErrNotFound.
-func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Key, error) {
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time, _ *apikey.Event) (*apikey.Key, error) {
 	rec, err := scanRecord(s.db.QueryRowContext(ctx,
 		`UPDATE apikey_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING `+columns,
 		formatTime(at), id))
@@ -427,13 +427,13 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time) (*apikey.Ke
 }
 
 // Delete removes the key, or returns apikey.ErrNotFound.
-func (s *Store) Delete(ctx context.Context, id string) error {
+func (s *Store) Delete(ctx context.Context, id string, _ *apikey.Event) error {
 	return s.execOne(ctx, "delete", `DELETE FROM apikey_keys WHERE id = ?`, id)
 }
 
 // SetHash replaces the stored digest of a key, or returns
 // apikey.ErrNotFound.
-func (s *Store) SetHash(ctx context.Context, id, hash string) error {
+func (s *Store) SetHash(ctx context.Context, id, hash string, _ *apikey.Event) error {
 	return s.execOne(ctx, "set hash", `UPDATE apikey_keys SET hash = ? WHERE id = ?`, hash, id)
 }
 
@@ -451,4 +451,19 @@ func (s *Store) execOne(ctx context.Context, op, query string, args ...any) erro
 		return apikey.ErrNotFound
 	}
 	return nil
+}
+
+// ListEvents is not yet backed by an audit table.
+func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
+	return nil, errors.New("audit log: pending migration")
+}
+
+// RecordUsage is not yet backed by a usage table.
+func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
+	return nil
+}
+
+// Usage is not yet backed by a usage table.
+func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
+	return nil, errors.New("usage: pending migration")
 }

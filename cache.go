@@ -1,0 +1,177 @@
+package apikey
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Cache holds verified records in memory so that Verify can skip the store.
+// Implementations (see package ottercache) must be safe for concurrent use
+// and bounded; they decide how long entries live. A nil *CacheEntry is a
+// negative entry: the id is known not to exist, and should be kept only
+// briefly.
+type Cache interface {
+	Get(id string) (e *CacheEntry, ok bool)
+	Set(id string, e *CacheEntry)
+	Delete(id string)
+	Clear()
+}
+
+// CacheEntry is what the Manager caches for one key: the record and its
+// decoded digest, never the plaintext. Its fields are private; caches only
+// store and return it.
+type CacheEntry struct {
+	key    Key
+	hash   string
+	digest [sha256.Size]byte
+	plain  bool // digest is SHA-256 (else HMAC-SHA256 with pepper)
+	pepper *pepperState
+	ok     bool // digest was decodable under the current configuration
+}
+
+// Negative reports whether the entry records an unknown id.
+func (e *CacheEntry) Negative() bool { return e == nil }
+
+func (m *Manager) newEntry(rec *Record) *CacheEntry {
+	e := &CacheEntry{key: rec.Key, hash: rec.Hash}
+	var hexDigest string
+	switch {
+	case strings.HasPrefix(rec.Hash, tagSHA256):
+		e.plain, hexDigest = true, rec.Hash[len(tagSHA256):]
+	case strings.HasPrefix(rec.Hash, tagHMACSHA256):
+		rest := rec.Hash[len(tagHMACSHA256):]
+		for _, ps := range m.hasher.peppers {
+			if strings.HasPrefix(rest, ps.prefix[len(tagHMACSHA256):]) {
+				e.pepper, hexDigest = ps, rec.Hash[len(ps.prefix):]
+			}
+		}
+	}
+	if len(hexDigest) == 2*sha256.Size {
+		_, err := hex.Decode(e.digest[:], stringBytes(hexDigest))
+		e.ok = err == nil
+	}
+	return e
+}
+
+// cacheState is the Manager's view of its cache: whether it may be trusted
+// and a generation counter that detects invalidations racing a fill.
+type cacheState struct {
+	c       Cache
+	trusted atomic.Bool
+	gen     atomic.Uint64
+	flight  flight
+}
+
+// Invalidate evicts a key from the verification cache. Invalidation
+// listeners (for example postgres.Listen) call it when another instance
+// changed the key; the Manager calls it itself on its own changes.
+func (m *Manager) Invalidate(id string) {
+	if cs := m.cache; cs != nil {
+		cs.gen.Add(1)
+		cs.c.Delete(id)
+		m.metrics.invalidated()
+	}
+}
+
+// SuspendCache makes Verify bypass the cache until ResumeCache is called.
+// Invalidation listeners call it when they lose their connection, since
+// invalidations may then be missed: the Manager fails safe, not open.
+func (m *Manager) SuspendCache() {
+	if cs := m.cache; cs != nil {
+		cs.trusted.Store(false)
+		cs.gen.Add(1)
+	}
+}
+
+// ResumeCache empties the cache and trusts it again. Listeners call it once
+// they are listening again, so nothing missed meanwhile can survive.
+func (m *Manager) ResumeCache() {
+	if cs := m.cache; cs != nil {
+		cs.gen.Add(1)
+		cs.c.Clear()
+		cs.trusted.Store(true)
+	}
+}
+
+// lookup returns the cache entry for id, from the cache when it is trusted,
+// else from the store; concurrent misses of one id share one store call.
+// A nil entry with a nil error means the id does not exist.
+func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
+	cs := m.cache
+	if cs == nil {
+		return m.fetch(ctx, id)
+	}
+	trusted := cs.trusted.Load()
+	if trusted {
+		if e, ok := cs.c.Get(id); ok {
+			m.metrics.cacheHit()
+			return e, nil
+		}
+	}
+	m.metrics.cacheMiss()
+	return cs.flight.do(ctx, id, func() (*CacheEntry, error) {
+		gen := cs.gen.Load()
+		e, err := m.fetch(ctx, id)
+		// Fill only if nothing was invalidated while we read: otherwise the
+		// row we read may already be stale.
+		if err == nil && trusted && cs.trusted.Load() && cs.gen.Load() == gen {
+			cs.c.Set(id, e)
+		}
+		return e, err
+	})
+}
+
+func (m *Manager) fetch(ctx context.Context, id string) (*CacheEntry, error) {
+	start := m.metrics.storeStart()
+	rec, err := m.store.Lookup(ctx, id)
+	m.metrics.storeDone(start, err)
+	switch {
+	case err == nil:
+		return m.newEntry(rec), nil
+	case isNotFound(err):
+		return nil, nil
+	default:
+		return nil, err
+	}
+}
+
+// flight collapses concurrent calls for one id into one.
+type flight struct {
+	mu    sync.Mutex
+	calls map[string]*flightCall
+}
+
+type flightCall struct {
+	done chan struct{}
+	e    *CacheEntry
+	err  error
+}
+
+func (f *flight) do(ctx context.Context, id string, fn func() (*CacheEntry, error)) (*CacheEntry, error) {
+	f.mu.Lock()
+	if c, ok := f.calls[id]; ok {
+		f.mu.Unlock()
+		select {
+		case <-c.done:
+			return c.e, c.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if f.calls == nil {
+		f.calls = map[string]*flightCall{}
+	}
+	c := &flightCall{done: make(chan struct{})}
+	f.calls[id] = c
+	f.mu.Unlock()
+	c.e, c.err = fn()
+	f.mu.Lock()
+	delete(f.calls, id)
+	f.mu.Unlock()
+	close(c.done)
+	return c.e, c.err
+}

@@ -1,0 +1,188 @@
+package apikey
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EventType names what happened to a key.
+type EventType string
+
+// Event types. The first five are mutations, recorded in the store's audit
+// log in the same transaction as the change; the last two are emitted to
+// subscribers only.
+const (
+	EventCreated        EventType = "key.created"
+	EventUpdated        EventType = "key.updated"
+	EventRevoked        EventType = "key.revoked"
+	EventDeleted        EventType = "key.deleted"
+	EventRolled         EventType = "key.rolled"
+	EventLimitReached   EventType = "owner.limit_reached"
+	EventVerifyRejected EventType = "verify.rejected"
+)
+
+// Event describes one lifecycle event. Events never carry a plaintext key
+// or a hash.
+type Event struct {
+	// ID is the audit log's sequence number; zero for events that were not
+	// (or not yet) stored.
+	ID int64 `json:"id,omitempty"`
+	// Type says what happened.
+	Type EventType `json:"type"`
+	// At is when it happened, in UTC.
+	At time.Time `json:"at"`
+	// Actor is who did it, as set with WithActor ("admin:alice@example.com",
+	// "key:3fZ9q0LmA1bc", "cli"); empty when unknown.
+	Actor string `json:"actor"`
+	// KeyID is the key concerned; for EventVerifyRejected it is the id the
+	// token claimed, which may not exist.
+	KeyID string `json:"key_id,omitempty"`
+	// Owner is the owner of the key concerned.
+	Owner string `json:"owner,omitempty"`
+	// Reason says why a verification was rejected: "invalid_key",
+	// "key_expired" or "key_revoked"; for EventLimitReached, the limit.
+	Reason string `json:"reason,omitempty"`
+	// Changes holds the before and after values of changed fields, by their
+	// JSON names.
+	Changes map[string]Change `json:"changes,omitempty"`
+}
+
+// Change is the value of one field before and after a mutation; nil means
+// absent.
+type Change struct {
+	Before any `json:"before"`
+	After  any `json:"after"`
+}
+
+// Diff returns the fields that differ between before and after, by JSON
+// name; either may be nil (creation, deletion). State and LastUsedAt are not
+// compared. Stores call it to fill the audit log.
+func Diff(before, after *Key) map[string]Change {
+	fields := func(k *Key) map[string]any {
+		if k == nil {
+			return map[string]any{}
+		}
+		m := map[string]any{
+			"name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "metadata": k.Metadata,
+			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
+		}
+		for name, v := range m {
+			if t, ok := v.(*time.Time); ok {
+				if t == nil {
+					m[name] = nil
+				} else {
+					m[name] = t.UTC().Format(time.RFC3339Nano)
+				}
+			}
+		}
+		return m
+	}
+	b, a := fields(before), fields(after)
+	out := map[string]Change{}
+	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at"} {
+		if !reflect.DeepEqual(normalizeEmpty(b[name]), normalizeEmpty(a[name])) {
+			out[name] = Change{Before: b[name], After: a[name]}
+		}
+	}
+	return out
+}
+
+func normalizeEmpty(v any) any {
+	switch x := v.(type) {
+	case []string:
+		if len(x) == 0 {
+			return nil
+		}
+	case map[string]string:
+		if len(x) == 0 {
+			return nil
+		}
+	case string:
+		if x == "" {
+			return nil
+		}
+	}
+	return v
+}
+
+// MarshalChanges encodes changes as JSON for storage; stores use it so that
+// both backends store the same text.
+func MarshalChanges(c map[string]Change) []byte {
+	if len(c) == 0 {
+		return []byte("{}")
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
+type actorKey struct{}
+
+// WithActor returns a copy of ctx naming who performs the calls made with
+// it; the Manager records the actor in events and the audit log.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor set with WithActor, or "".
+func ActorFrom(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// dispatcher delivers events to a subscriber on its own goroutine, so that a
+// slow or panicking subscriber can neither block nor break the Manager.
+// When its buffer is full, events are dropped and counted.
+type dispatcher struct {
+	fn      func(Event)
+	ch      chan Event
+	dropped atomic.Int64
+	mu      sync.RWMutex // guards closed against emit racing close
+	closed  bool
+	done    chan struct{}
+}
+
+func newDispatcher(fn func(Event), size int) *dispatcher {
+	d := &dispatcher{fn: fn, ch: make(chan Event, size), done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for e := range d.ch {
+		d.deliver(e)
+	}
+}
+
+func (d *dispatcher) deliver(e Event) {
+	defer func() { _ = recover() }() // a panicking subscriber loses only its event
+	d.fn(e)
+}
+
+func (d *dispatcher) emit(e Event) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		d.dropped.Add(1)
+		return
+	}
+	select {
+	case d.ch <- e:
+	default:
+		d.dropped.Add(1)
+	}
+}
+
+func (d *dispatcher) close() {
+	d.mu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.ch)
+	}
+	d.mu.Unlock()
+	<-d.done
+}

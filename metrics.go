@@ -1,0 +1,89 @@
+package apikey
+
+import (
+	"errors"
+	"time"
+)
+
+// Metrics receives measurements from a Manager; package apikeyprom
+// implements it for Prometheus. Methods are called on hot paths and must be
+// cheap and safe for concurrent use.
+type Metrics interface {
+	// Verified counts one verification by outcome ("valid", "invalid_key",
+	// "key_expired", "key_revoked", "unavailable") and its duration.
+	Verified(outcome string, d time.Duration)
+	// CacheHit and CacheMiss count verification cache lookups.
+	CacheHit()
+	CacheMiss()
+	// StoreLookup observes one store lookup made by Verify.
+	StoreLookup(d time.Duration, err error)
+	// Invalidated counts cache invalidations (local and received).
+	Invalidated()
+}
+
+// metricsHook calls a Metrics if there is one.
+type metricsHook struct{ m Metrics }
+
+func (h metricsHook) cacheHit() {
+	if h.m != nil {
+		h.m.CacheHit()
+	}
+}
+
+func (h metricsHook) cacheMiss() {
+	if h.m != nil {
+		h.m.CacheMiss()
+	}
+}
+
+func (h metricsHook) storeStart() time.Time {
+	if h.m == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+func (h metricsHook) storeDone(start time.Time, err error) {
+	if h.m != nil {
+		if isNotFound(err) {
+			err = nil
+		}
+		h.m.StoreLookup(time.Since(start), err)
+	}
+}
+
+func (h metricsHook) invalidated() {
+	if h.m != nil {
+		h.m.Invalidated()
+	}
+}
+
+func (h metricsHook) verifyStart() time.Time { return h.storeStart() }
+
+func (h metricsHook) verified(start time.Time, err error) {
+	if h.m != nil {
+		h.m.Verified(Outcome(err), time.Since(start))
+	}
+}
+
+// Outcome names the result of a verification: "valid", "invalid_key",
+// "key_expired", "key_revoked" or "unavailable". These are the codes the
+// HTTP layer uses too.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "valid"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, ErrRevoked):
+		return "key_revoked"
+	case errors.Is(err, ErrExpired):
+		return "key_expired"
+	case errors.Is(err, ErrInvalidKey):
+		return "invalid_key"
+	default:
+		return "unavailable"
+	}
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
