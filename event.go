@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -177,12 +178,19 @@ func (d *dispatcher) emit(e Event) {
 	}
 }
 
-func (d *dispatcher) close() {
+// close stops accepting events and waits until the pending ones are
+// delivered or ctx is done, whichever comes first.
+func (d *dispatcher) close(ctx context.Context) error {
 	d.mu.Lock()
 	if !d.closed {
 		d.closed = true
 		close(d.ch)
 	}
 	d.mu.Unlock()
-	<-d.done
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("apikey: event subscriber still busy: %w", ctx.Err())
+	}
 }

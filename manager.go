@@ -191,8 +191,8 @@ func (m *Manager) flushLoop(every time.Duration) {
 }
 
 // Close stops the Manager's background work, writes pending usage and
-// delivers pending events. The Manager must not be used afterwards; the
-// store is not closed.
+// delivers pending events, giving up when ctx is done. The Manager must not
+// be used afterwards; the store is not closed.
 func (m *Manager) Close(ctx context.Context) error {
 	var err error
 	m.closeOnce.Do(func() {
@@ -200,7 +200,7 @@ func (m *Manager) Close(ctx context.Context) error {
 		<-m.stopped
 		err = m.FlushUsage(ctx)
 		if m.events != nil {
-			m.events.close()
+			err = errors.Join(err, m.events.close(ctx))
 		}
 	})
 	return err
