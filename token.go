@@ -83,7 +83,9 @@ func ParseToken(s string) (Token, error) {
 	}
 	id := body[u-IDLength : u]
 	prefix := body[:u-IDLength-1]
-	if err := checkPrefix(prefix); err != nil || !isBase62String(id) || !isBase62String(s[n-ChecksumLength:]) {
+	// Every byte is base62 or '_' by now: the id and checksum need only be
+	// free of '_'.
+	if err := checkPrefix(prefix); err != nil || strings.IndexByte(id, '_') >= 0 || strings.IndexByte(s[n-ChecksumLength:], '_') >= 0 {
 		return Token{}, fmt.Errorf("%w: wrong shape", ErrInvalidKey)
 	}
 	if !checksumMatches(body, s[n-ChecksumLength:]) {
@@ -144,10 +146,23 @@ func checksum(body string) [ChecksumLength]byte {
 	return out
 }
 
+// checksumMatches decodes sum as a base62 number and compares it with the
+// CRC-32 of body, which is cheaper than encoding the CRC.
 func checksumMatches(body, sum string) bool {
-	want := checksum(body)
-	return string(want[:]) == sum
+	var v uint64
+	for i := 0; i < len(sum); i++ {
+		v = v*62 + uint64(base62Value[sum[i]])
+	}
+	return v == uint64(crc32String(body))
 }
+
+// base62Value maps a base62 character to its value.
+var base62Value = func() (t [256]uint8) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = uint8(i)
+	}
+	return t
+}()
 
 // randomBase62 returns n characters drawn uniformly from base62 using r.
 func randomBase62(r io.Reader, n int) (string, error) {
