@@ -770,3 +770,7 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 	}
 	return page, nil
 }
+
+// MaxKeysPerOwner returns the configured per-owner limit; zero means
+// unlimited.
+func (m *Manager) MaxKeysPerOwner() int { return m.maxKeys }
