@@ -67,7 +67,7 @@ type cacheState struct {
 }
 
 // Invalidate evicts a key from the verification cache. Invalidation
-// listeners (for example postgres.Listen) call it when another instance
+// listeners (for example (*postgres.Store).Listen) call it when another instance
 // changed the key; the Manager calls it itself on its own changes.
 func (m *Manager) Invalidate(id string) {
 	if cs := m.cache; cs != nil {

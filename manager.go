@@ -72,7 +72,7 @@ type Config struct {
 	// Cache, when set, keeps verified records in memory so that Verify
 	// skips the store; see package ottercache. The Manager evicts keys it
 	// changes itself; when several processes share a store, run an
-	// invalidation listener (postgres.Listen) so that changes made elsewhere
+	// invalidation listener ((*postgres.Store).Listen) so that changes made elsewhere
 	// evict them too. Nil means no cache: every Verify reads the store.
 	Cache Cache
 
@@ -440,6 +440,10 @@ type KeyFilter struct {
 	State State
 	// Search keeps keys whose name, id or owner contains it, ignoring case.
 	Search string
+	// CreatedFrom keeps keys created at or after it; zero means no bound.
+	CreatedFrom time.Time
+	// CreatedTo keeps keys created before it; zero means no bound.
+	CreatedTo time.Time
 	// Cursor continues a previous listing: pass its Page.NextCursor.
 	Cursor string
 	// Limit is the page size: zero means DefaultPageSize, at most
@@ -478,7 +482,11 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 		return nil, invalid("owner", "longer than 200 bytes")
 	}
 	now := m.clock()
-	q := Query{Owner: f.Owner, State: f.State, Search: f.Search, Now: now, Limit: cmpOr(f.Limit, DefaultPageSize) + 1}
+	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
+		return nil, invalid("created_to", "must be after created_from")
+	}
+	q := Query{Owner: f.Owner, State: f.State, Search: f.Search, Now: now, Limit: cmpOr(f.Limit, DefaultPageSize) + 1,
+		CreatedFrom: f.CreatedFrom.UTC(), CreatedTo: f.CreatedTo.UTC()}
 	if f.Cursor != "" {
 		c, err := ParseCursor(f.Cursor)
 		if err != nil {
@@ -507,6 +515,9 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
+	}
+	if u.Empty() {
+		return m.Get(ctx, id)
 	}
 	if u.ExpiresAt != nil && u.ClearExpiry {
 		return nil, invalid("expires_at", "cannot both set and clear the expiry")

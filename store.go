@@ -102,6 +102,10 @@ type Query struct {
 	State State
 	// Search keeps keys whose name, id or owner contains it, ignoring case.
 	Search string
+	// CreatedFrom keeps keys created at or after it; zero means no bound.
+	CreatedFrom time.Time
+	// CreatedTo keeps keys created before it; zero means no bound.
+	CreatedTo time.Time
 	// Now is the instant against which State is evaluated.
 	Now time.Time
 	// After, when set, keeps keys that sort after it in the list order.

@@ -28,8 +28,10 @@ type Harness struct {
 	// the backend's database, bypassing the Store. The suite uses it to
 	// prove that rules hold below the API: for example
 	// `UPDATE apikey_keys SET revoked_at = NULL WHERE id = 'X'` must fail
-	// once X is revoked. Statements are portable between SQLite and
-	// PostgreSQL and touch only the table apikey_keys.
+	// once X is revoked, and `DELETE FROM apikey_events` must fail because
+	// the audit log is append-only. Statements are portable between SQLite
+	// and PostgreSQL and touch only the tables apikey_keys and
+	// apikey_events.
 	Exec func(ctx context.Context, query string) error
 
 	// Dump returns every byte the backend stores: for SQLite the database
@@ -65,6 +67,12 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"SetHash", testSetHash},
 		{"PlaintextNeverStored", testPlaintextNeverStored},
 		{"CancelledContext", testCancelledContext},
+		{"AuditLog", testAuditLog},
+		{"AuditNotOnFailure", testAuditNotOnFailure},
+		{"AuditAppendOnly", testAuditAppendOnly},
+		{"ListEvents", testListEvents},
+		{"RecordUsage", testRecordUsage},
+		{"UsageThroughManager", testUsageThroughManager},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -488,6 +496,9 @@ func testListFilters(t *testing.T, h Harness) {
 		{"search r_s does not match reports", apikey.Query{Search: "r_p"}, []string{}},
 		{"search with no match", apikey.Query{Search: "zzz"}, []string{}},
 		{"search and owner and state", apikey.Query{Search: "key", Owner: "bob", State: apikey.StateRevoked}, []string{"BobKey000003", "BobKey000002"}},
+		{"created from (inclusive)", apikey.Query{CreatedFrom: now.Add(-4 * time.Hour)}, []string{"CaseKey00001", "SrchXyZ00001"}},
+		{"created to (exclusive)", apikey.Query{CreatedTo: now.Add(-8 * time.Hour)}, []string{"AliceKey0002", "AliceKey0001"}},
+		{"created range with owner", apikey.Query{Owner: "bob", CreatedFrom: now.Add(-7 * time.Hour), CreatedTo: now.Add(-5 * time.Hour)}, []string{"BobKey000002", "BobKey000001"}},
 		{"limit", apikey.Query{Limit: 3}, all[:3]},
 		{"limit 1 with a filter", apikey.Query{Owner: "bob", Limit: 1}, []string{"BobKey000003"}},
 		{"after a cursor", apikey.Query{After: &apikey.Cursor{CreatedAt: now.Add(-6 * time.Hour), ID: "BobKey000002"}}, all[4:]},

@@ -14,8 +14,8 @@
 //	}
 //	m, err := apikey.NewManager(s, apikey.Config{})
 //
-// The schema lives in tables prefixed apikey_ (apikey_keys and
-// apikey_migrations), so it can share a database, or a schema chosen with
+// The schema lives in tables prefixed apikey_ (apikey_keys, apikey_events,
+// apikey_usage and apikey_migrations), so it can share a database, or a schema chosen with
 // search_path, with an application's own tables. Migrations are embedded in
 // the binary, append-only, and applied under an advisory lock, so several
 // instances may call Migrate at the same time.
@@ -24,6 +24,16 @@
 // trigger refuses any UPDATE that clears or changes revoked_at once set, or
 // that changes the name, scopes, metadata or expiry of a revoked key,
 // whatever client issues it.
+//
+// Every mutation that comes with an apikey.Event appends it to the audit
+// log, apikey_events, in the same transaction as the change; triggers make
+// that table append-only. Usage counters live in apikey_usage, written in
+// batches by RecordUsage in one statement.
+//
+// Another trigger sends the id of every changed or deleted key on the
+// channel apikey_keys; Store.Listen turns those notifications into cache
+// evictions, so that instances sharing the database, and changes made with
+// plain SQL, never leave a stale verification cache behind.
 //
 // Lookup, the store call behind every verification, is a single statement
 // that pgx prepares once per connection and then runs in one round trip.

@@ -28,18 +28,25 @@ const lookupSQL = "SELECT " + keyColumns + ", hash FROM apikey_keys WHERE id = $
 // Insert implements apikey.Store. With limit > 0 it counts and inserts in
 // one transaction under a transaction-scoped advisory lock on the owner, so
 // concurrent Inserts for the same owner, from any process, are serialised.
-func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *apikey.Event) error {
+// With ev, the audit entry is written in the same transaction.
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
 	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	k := &rec.Key
 	args := []any{k.ID, k.Prefix, k.Name, k.Owner, scopesArg(k.Scopes), metadataArg(k.Metadata), rec.Hash,
 		timeArg(k.CreatedAt), timePtrArg(k.ExpiresAt), timePtrArg(k.RevokedAt), timePtrArg(k.LastUsedAt)}
-	if limit <= 0 {
+	if limit <= 0 && ev == nil {
 		_, err := s.pool.Exec(ctx, insertSQL, args...)
 		return mapErr("insert", err)
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if limit <= 0 {
+			if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
+				return err
+			}
+			return writeEvent(ctx, tx, ev, k.Owner, apikey.Diff(nil, k))
+		}
 		// The count must run in a statement that starts after the lock is
 		// held: under READ COMMITTED its snapshot then sees every Insert
 		// that held the lock before.
@@ -53,8 +60,10 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *ap
 		if n >= int64(limit) {
 			return apikey.ErrTooManyKeys
 		}
-		_, err := tx.Exec(ctx, insertSQL, args...)
-		return err
+		if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, k.Owner, apikey.Diff(nil, k))
 	})
 	return mapErr("insert", err)
 }
@@ -102,6 +111,12 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		p := arg(q.Search)
 		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
 	}
+	if !q.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= "+arg(timeArg(q.CreatedFrom)))
+	}
+	if !q.CreatedTo.IsZero() {
+		where = append(where, "created_at < "+arg(timeArg(q.CreatedTo)))
+	}
 	if q.After != nil {
 		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s)", arg(timeArg(q.After.CreatedAt)), arg(q.After.ID)))
 	}
@@ -135,10 +150,12 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	return keys, nil
 }
 
-// Update implements apikey.Store with one UPDATE that skips revoked rows;
-// when it changes nothing, a second query tells an unknown id from a revoked
-// key.
-func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *apikey.Event) (*apikey.Key, error) {
+// Update implements apikey.Store. Without an event it is one UPDATE that
+// skips revoked rows; when that changes nothing, a second query tells an
+// unknown id from a revoked key. With an event it runs in a transaction that
+// first reads and locks the row (SELECT ... FOR UPDATE), so that the audit
+// entry records exactly the fields this update changed.
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *apikey.Event) (*apikey.Key, error) {
 	args := []any{id}
 	var set []string
 	arg := func(col string, v any) {
@@ -161,6 +178,9 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *ap
 		set = append(set, "expires_at = NULL")
 	}
 
+	if ev != nil {
+		return s.updateAudited(ctx, id, set, args, ev)
+	}
 	var sql string
 	if len(set) == 0 {
 		// An empty patch reads the key with the same answers as a real
@@ -184,6 +204,47 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *ap
 	return k, nil
 }
 
+// updateAudited is Update with an audit entry: set and args are the SET
+// clauses and their arguments, $1 being the id.
+func (s *Store) updateAudited(ctx context.Context, id string, set []string, args []any, ev *apikey.Event) (*apikey.Key, error) {
+	var after *apikey.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM apikey_keys WHERE id = $1 FOR UPDATE", id))
+		if err != nil {
+			return err
+		}
+		if before.Revoked() {
+			return apikey.ErrRevoked
+		}
+		after = before.Clone()
+		if len(set) > 0 {
+			// The row is locked: this UPDATE sees what we read.
+			if after, err = scanKey(tx.QueryRow(ctx,
+				"UPDATE apikey_keys SET "+strings.Join(set, ", ")+" WHERE id = $1 RETURNING "+keyColumns, args...)); err != nil {
+				return err
+			}
+		}
+		return writeEvent(ctx, tx, ev, after.Owner, apikey.Diff(before, after))
+	})
+	if err != nil {
+		return nil, mapErr("update", err)
+	}
+	return after, nil
+}
+
+// scanKey reads one row of keyColumns.
+func scanKey(row pgx.Row) (*apikey.Key, error) {
+	k := new(apikey.Key)
+	var sc keyScan
+	if err := row.Scan(sc.dest(k, nil)...); err != nil {
+		return nil, err
+	}
+	if err := sc.finish(k); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
 // whyNoRow tells why a write guarded by "revoked_at IS NULL" matched no
 // row: ErrRevoked if the key exists (revocation is final, so it is still
 // revoked), ErrNotFound otherwise.
@@ -203,43 +264,87 @@ func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 }
 
 // Revoke implements apikey.Store. It keeps the first revocation instant.
-func (s *Store) Revoke(ctx context.Context, id string, at time.Time, _ *apikey.Event) (*apikey.Key, error) {
-	k := new(apikey.Key)
-	var sc keyScan
-	err := s.pool.QueryRow(ctx,
-		"UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING "+keyColumns,
-		id, timeArg(at)).Scan(sc.dest(k, nil)...)
+// Without an event it is one statement; with one, a transaction that writes
+// the audit entry only when this call revoked the key.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
+	if ev == nil {
+		k, err := scanKey(s.pool.QueryRow(ctx,
+			"UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING "+keyColumns,
+			id, timeArg(at)))
+		if err != nil {
+			return nil, mapErr("revoke", err)
+		}
+		return k, nil
+	}
+	var k *apikey.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		k, err = scanKey(tx.QueryRow(ctx,
+			"UPDATE apikey_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING "+keyColumns,
+			id, timeArg(at)))
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Unknown, or revoked already (by us or by a concurrent Revoke
+			// this UPDATE waited for): nothing changes, nothing is recorded.
+			k, err = scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM apikey_keys WHERE id = $1", id))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		before := k.Clone() // only revoked_at changed
+		before.RevokedAt = nil
+		return writeEvent(ctx, tx, ev, k.Owner, apikey.Diff(before, k))
+	})
 	if err != nil {
 		return nil, mapErr("revoke", err)
-	}
-	if err := sc.finish(k); err != nil {
-		return nil, fmt.Errorf("postgres: revoke: %w", err)
 	}
 	return k, nil
 }
 
-// Delete implements apikey.Store.
-func (s *Store) Delete(ctx context.Context, id string, _ *apikey.Event) error {
-	tag, err := s.pool.Exec(ctx, "DELETE FROM apikey_keys WHERE id = $1", id)
-	if err != nil {
-		return mapErr("delete", err)
+// Delete implements apikey.Store. With an event, the audit entry records
+// every field of the deleted key as before values, in the same transaction.
+func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
+	if ev == nil {
+		tag, err := s.pool.Exec(ctx, "DELETE FROM apikey_keys WHERE id = $1", id)
+		if err != nil {
+			return mapErr("delete", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return apikey.ErrNotFound
+		}
+		return nil
 	}
-	if tag.RowsAffected() == 0 {
-		return apikey.ErrNotFound
-	}
-	return nil
+	return mapErr("delete", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scanKey(tx.QueryRow(ctx, "DELETE FROM apikey_keys WHERE id = $1 RETURNING "+keyColumns, id))
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, before.Owner, apikey.Diff(before, nil))
+	}))
 }
 
-// SetHash implements apikey.Store. It also applies to revoked keys.
-func (s *Store) SetHash(ctx context.Context, id, hash string, _ *apikey.Event) error {
-	tag, err := s.pool.Exec(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1", id, hash)
-	if err != nil {
-		return mapErr("set hash", err)
+// SetHash implements apikey.Store. It also applies to revoked keys. Without
+// an event (a hash upgrade during verification) it is one statement; with
+// one, the audit entry, which records no changes (the digest is never
+// logged), is written in the same transaction.
+func (s *Store) SetHash(ctx context.Context, id, hash string, ev *apikey.Event) error {
+	if ev == nil {
+		tag, err := s.pool.Exec(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1", id, hash)
+		if err != nil {
+			return mapErr("set hash", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return apikey.ErrNotFound
+		}
+		return nil
 	}
-	if tag.RowsAffected() == 0 {
-		return apikey.ErrNotFound
-	}
-	return nil
+	return mapErr("set hash", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var owner string
+		if err := tx.QueryRow(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1 RETURNING owner", id, hash).Scan(&owner); err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, owner, nil)
+	}))
 }
 
 // keyScan holds the columns of a Key that need converting after Scan. Its
@@ -392,6 +497,8 @@ func mapErr(op string, err error) error {
 		return nil
 	case errors.Is(err, apikey.ErrTooManyKeys):
 		return apikey.ErrTooManyKeys
+	case errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrNotFound):
+		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return apikey.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: the primary key is the only unique constraint
@@ -399,19 +506,4 @@ func mapErr(op string, err error) error {
 	default:
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
-}
-
-// ListEvents is not yet backed by an audit table.
-func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
-	return nil, errors.New("audit log: pending migration")
-}
-
-// RecordUsage is not yet backed by a usage table.
-func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
-	return nil
-}
-
-// Usage is not yet backed by a usage table.
-func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
-	return nil, errors.New("usage: pending migration")
 }

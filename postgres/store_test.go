@@ -102,6 +102,8 @@ func TestStore(t *testing.T) {
 				var dump string
 				err := pool.QueryRow(ctx, `SELECT
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_keys t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_events t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_usage t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_migrations t), '')`).Scan(&dump)
 				return []byte(dump), err
 			},

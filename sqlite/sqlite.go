@@ -15,6 +15,11 @@
 // metadata or expiry, and a third refuses an INSERT OR REPLACE over a
 // revoked id.
 //
+// Every mutation that comes with an apikey.Event appends it to the audit
+// log, apikey_events, in the same write transaction as the change; triggers
+// make that table append-only. Usage counters live in apikey_usage, one row
+// per key, minute and outcome, written in batches by RecordUsage.
+//
 // Times are stored as fixed-width UTC text, 2006-01-02T15:04:05.000000Z, so
 // that they sort in time order and stay readable with the sqlite3 shell.
 package sqlite
@@ -90,11 +95,33 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
-	if err := db.PingContext(ctx); err != nil {
+	if err := pingWAL(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
 	}
 	return &Store{db: db}, nil
+}
+
+// pingWAL opens a first connection, which switches the file to WAL. Turning a
+// fresh file to WAL needs an exclusive lock, and SQLite reports SQLITE_BUSY
+// at once, without waiting the busy timeout, when another process holds the
+// file in its former mode (several instances starting and migrating
+// together): retry for up to BusyTimeout. Once in WAL the mode persists, so
+// later connections do not meet this.
+func pingWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(BusyTimeout)
+	for {
+		err := db.PingContext(ctx)
+		var se *msqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // New returns a Store over db, a handle opened with the driver name
@@ -214,6 +241,9 @@ func storeErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrRevoked),
+		errors.Is(err, apikey.ErrTooManyKeys), errors.Is(err, apikey.ErrDuplicateID):
+		return err // already an answer of the contract
 	case errors.Is(err, sql.ErrNoRows):
 		return apikey.ErrNotFound
 	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE):
@@ -225,8 +255,8 @@ func storeErr(op string, err error) error {
 // Insert stores rec. When limit > 0 it counts the owner's keys that are not
 // revoked and inserts in one write transaction, which Open's connections
 // begin with BEGIN IMMEDIATE, so concurrent Inserts cannot both pass the
-// count.
-func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *apikey.Event) error {
+// count. With ev, the audit entry is written in the same transaction.
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	scopes, err := encodeScopes(rec.Scopes)
 	if err != nil {
 		return fmt.Errorf("sqlite: insert: scopes: %w", err)
@@ -260,6 +290,9 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, _ *ap
 		rec.ID, rec.Prefix, rec.Name, rec.Owner, scopes, metadata, rec.Hash,
 		formatTime(rec.CreatedAt), formatTimePtr(rec.ExpiresAt), formatTimePtr(rec.RevokedAt), formatTimePtr(rec.LastUsedAt),
 	); err != nil {
+		return storeErr("insert", err)
+	}
+	if err := writeEvent(ctx, tx, ev, rec.Owner, apikey.Diff(nil, &rec.Key)); err != nil {
 		return storeErr("insert", err)
 	}
 	return storeErr("insert", tx.Commit())
@@ -332,6 +365,14 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		where = append(where, "(instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0 OR instr(lower(owner), lower(?)) > 0)")
 		args = append(args, q.Search, q.Search, q.Search)
 	}
+	if !q.CreatedFrom.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, formatTime(q.CreatedFrom))
+	}
+	if !q.CreatedTo.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, formatTime(q.CreatedTo))
+	}
 	if q.After != nil {
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, formatTime(q.After.CreatedAt), q.After.ID)
@@ -361,10 +402,12 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	return keys, nil
 }
 
-// Update applies u in one statement that matches only a key that is not
-// revoked. It returns apikey.ErrRevoked, changing nothing, for a revoked
-// key, and apikey.ErrNotFound for an unknown id.
-func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *apikey.Event) (*apikey.Key, error) {
+// Update applies u in one write transaction that reads the key first: it
+// returns apikey.ErrRevoked, changing nothing, for a revoked key, and
+// apikey.ErrNotFound for an unknown id. With ev, the audit entry carries the
+// fields that differ between the key before and after, and is written in the
+// same transaction.
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *apikey.Event) (*apikey.Key, error) {
 	if u.ExpiresAt != nil && u.ClearExpiry {
 		return nil, errors.New("sqlite: update: ExpiresAt and ClearExpiry are both set")
 	}
@@ -387,83 +430,117 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, _ *ap
 		metadata = m
 	}
 	expires = formatTimePtr(u.ExpiresAt)
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, `UPDATE apikey_keys SET
+	var after *apikey.Record
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
+		if err != nil {
+			return err
+		}
+		if before.RevokedAt != nil {
+			return apikey.ErrRevoked
+		}
+		after, err = scanRecord(tx.QueryRowContext(ctx, `UPDATE apikey_keys SET
 			name = coalesce(?, name),
 			scopes = coalesce(?, scopes),
 			metadata = coalesce(?, metadata),
 			expires_at = CASE WHEN ? THEN NULL ELSE coalesce(?, expires_at) END
 		WHERE id = ? AND revoked_at IS NULL
 		RETURNING `+columns,
-		name, scopes, metadata, u.ClearExpiry, expires, id))
-	if err == nil {
-		return &rec.Key, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
+			name, scopes, metadata, u.ClearExpiry, expires, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Only a connection that does not begin with BEGIN IMMEDIATE
+			// (see New) can let a write slip between the two statements.
+			return fmt.Errorf("key %s was changed concurrently", id)
+		}
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, after.Owner, apikey.Diff(&before.Key, &after.Key))
+	})
+	if err != nil {
 		return nil, storeErr("update", err)
 	}
-	// No row matched: the key is either unknown or revoked.
-	var revoked bool
-	err = s.db.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = ?`, id).Scan(&revoked)
-	switch {
-	case err != nil:
-		return nil, storeErr("update", err)
-	case revoked:
-		return nil, apikey.ErrRevoked
-	default:
-		return nil, fmt.Errorf("sqlite: update: key %s was changed concurrently", id)
-	}
+	return &after.Key, nil
 }
 
 // Revoke sets revoked_at to at unless it is already set, and returns the
-// key, or apikey.ErrNotFound.
-func (s *Store) Revoke(ctx context.Context, id string, at time.Time, _ *apikey.Event) (*apikey.Key, error) {
-	rec, err := scanRecord(s.db.QueryRowContext(ctx,
-		`UPDATE apikey_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ? RETURNING `+columns,
-		formatTime(at), id))
+// key, or apikey.ErrNotFound. With ev, it writes the audit entry in the same
+// transaction, and only when it revoked the key now.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
+	var rec *apikey.Record
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		rec, err = scanRecord(tx.QueryRowContext(ctx,
+			`UPDATE apikey_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING `+columns,
+			formatTime(at), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			// Unknown, or already revoked: then nothing changes and
+			// nothing is recorded.
+			rec, err = scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		// Only revoked_at changed.
+		before := rec.Key
+		before.RevokedAt = nil
+		return writeEvent(ctx, tx, ev, rec.Owner, apikey.Diff(&before, &rec.Key))
+	})
 	if err != nil {
 		return nil, storeErr("revoke", err)
 	}
 	return &rec.Key, nil
 }
 
-// Delete removes the key, or returns apikey.ErrNotFound.
-func (s *Store) Delete(ctx context.Context, id string, _ *apikey.Event) error {
-	return s.execOne(ctx, "delete", `DELETE FROM apikey_keys WHERE id = ?`, id)
+// Delete removes the key, or returns apikey.ErrNotFound. With ev, the audit
+// entry records every field of the deleted key as before values.
+func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
+	return storeErr("delete", s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanRecord(tx.QueryRowContext(ctx, `DELETE FROM apikey_keys WHERE id = ? RETURNING `+columns, id))
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, before.Owner, apikey.Diff(&before.Key, nil))
+	}))
 }
 
 // SetHash replaces the stored digest of a key, or returns
-// apikey.ErrNotFound.
-func (s *Store) SetHash(ctx context.Context, id, hash string, _ *apikey.Event) error {
-	return s.execOne(ctx, "set hash", `UPDATE apikey_keys SET hash = ? WHERE id = ?`, hash, id)
+// apikey.ErrNotFound. With ev, it writes an audit entry without changes (the
+// digest is never recorded).
+func (s *Store) SetHash(ctx context.Context, id, hash string, ev *apikey.Event) error {
+	if ev == nil {
+		// A hash upgrade during verification: one statement.
+		res, err := s.db.ExecContext(ctx, `UPDATE apikey_keys SET hash = ? WHERE id = ?`, hash, id)
+		if err != nil {
+			return storeErr("set hash", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return storeErr("set hash", err)
+		} else if n == 0 {
+			return apikey.ErrNotFound
+		}
+		return nil
+	}
+	return storeErr("set hash", s.inTx(ctx, func(tx *sql.Tx) error {
+		var owner string
+		if err := tx.QueryRowContext(ctx, `UPDATE apikey_keys SET hash = ? WHERE id = ? RETURNING owner`, hash, id).Scan(&owner); err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, owner, nil)
+	}))
 }
 
-// execOne runs a statement that must affect exactly one row.
-func (s *Store) execOne(ctx context.Context, op, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
+// inTx runs fn in a transaction, which Open's connections begin with BEGIN
+// IMMEDIATE, and commits it unless fn fails.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return storeErr(op, err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return storeErr(op, err)
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
 	}
-	if n == 0 {
-		return apikey.ErrNotFound
-	}
-	return nil
-}
-
-// ListEvents is not yet backed by an audit table.
-func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
-	return nil, errors.New("audit log: pending migration")
-}
-
-// RecordUsage is not yet backed by a usage table.
-func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
-	return nil
-}
-
-// Usage is not yet backed by a usage table.
-func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
-	return nil, errors.New("usage: pending migration")
+	return tx.Commit()
 }
