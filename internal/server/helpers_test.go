@@ -1,0 +1,281 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/sqlite"
+)
+
+// clock is a settable clock, safe for concurrent use.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// logBuffer collects log output, safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// fixture is a server over a fresh SQLite store, with keys made directly
+// through the Manager.
+type fixture struct {
+	store  *sqlite.Store
+	m      *apikey.Manager
+	srv    *server.Server
+	ts     *httptest.Server // nil for in-process fixtures
+	clock  *clock
+	logs   *logBuffer
+	admin  string // a key with apikey:admin
+	verify string // a key with apikey:verify only
+}
+
+type options struct {
+	cfg  apikey.Config
+	http bool // start an httptest.Server
+	// logTo, when set, receives the logs instead of fixture.logs.
+	logTo io.Writer
+}
+
+func newFixture(t testing.TB, o options) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "apikey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	cfg := o.cfg
+	cfg.Now = c.Now
+	m, err := apikey.NewManager(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_ = m.Close(cctx)
+		store.Close()
+	})
+	logs := &logBuffer{}
+	var logTo io.Writer = logs
+	if o.logTo != nil {
+		logTo = o.logTo
+	}
+	srv, err := server.New(server.Config{
+		Manager: m,
+		Pinger:  store,
+		Logger:  slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:     c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{store: store, m: m, srv: srv, clock: c, logs: logs}
+	_, f.admin, err = m.Create(ctx, apikey.CreateParams{Name: "admin", Scopes: []string{server.ScopeAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, f.verify, err = m.Create(ctx, apikey.CreateParams{Name: "verifier", Scopes: []string{server.ScopeVerify}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.http {
+		ts := httptest.NewUnstartedServer(srv)
+		ts.Config = srv.HTTPServer()
+		ts.Start()
+		t.Cleanup(ts.Close)
+		f.ts = ts
+	}
+	return f
+}
+
+// response is what a request got.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into v, failing the test if it is not JSON.
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("body %q: %v", r.body, err)
+	}
+}
+
+// problem is the body of an error answer.
+type problem struct {
+	Type           string   `json:"type"`
+	Title          string   `json:"title"`
+	Status         int      `json:"status"`
+	Detail         string   `json:"detail"`
+	Code           string   `json:"code"`
+	Field          string   `json:"field"`
+	Offset         *int64   `json:"offset"`
+	RequiredScopes []string `json:"required_scopes"`
+}
+
+func (r response) problem(t *testing.T) problem {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type %q, want application/problem+json (status %d, body %q)", ct, r.status, r.body)
+	}
+	var p problem
+	r.json(t, &p)
+	if p.Status != r.status {
+		t.Errorf("problem status %d, response status %d", p.Status, r.status)
+	}
+	return p
+}
+
+// key is the JSON of a key record, plaintext included when there is one.
+type key struct {
+	Token      string            `json:"key"`
+	ID         string            `json:"id"`
+	Prefix     string            `json:"prefix"`
+	Name       string            `json:"name"`
+	Owner      string            `json:"owner"`
+	Scopes     []string          `json:"scopes"`
+	Metadata   map[string]string `json:"metadata"`
+	CreatedAt  time.Time         `json:"created_at"`
+	ExpiresAt  *time.Time        `json:"expires_at"`
+	RevokedAt  *time.Time        `json:"revoked_at"`
+	LastUsedAt *time.Time        `json:"last_used_at"`
+	State      string            `json:"state"`
+}
+
+// req describes one request.
+type req struct {
+	method, path string
+	token        string // sent as Authorization: Api-Key unless header is set
+	header       http.Header
+	body         string
+	contentType  string // default application/json when body is set
+}
+
+// do sends rq, over HTTP when the fixture has a server, else in process.
+func (f *fixture) do(t *testing.T, rq req) response {
+	t.Helper()
+	var body io.Reader = http.NoBody
+	if rq.body != "" {
+		body = strings.NewReader(rq.body)
+	}
+	target := rq.path
+	if f.ts != nil {
+		target = f.ts.URL + rq.path
+	} else {
+		target = "http://apikey.test" + rq.path
+	}
+	r, err := http.NewRequest(rq.method, target, body)
+	if err != nil {
+		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
+	}
+	for name, values := range rq.header {
+		r.Header[name] = values
+	}
+	if rq.token != "" {
+		r.Header.Set("Authorization", "Api-Key "+rq.token)
+	}
+	_, explicit := rq.header["Content-Type"]
+	switch {
+	case explicit:
+	case rq.contentType != "":
+		r.Header.Set("Content-Type", rq.contentType)
+	case rq.body != "":
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if f.ts == nil {
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, r)
+		return response{status: w.Code, header: w.Result().Header, body: w.Body.Bytes()}
+	}
+	resp, err := f.ts.Client().Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", rq.method, rq.path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", rq.method, rq.path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// mustStatus fails the test unless r has the status.
+func mustStatus(t *testing.T, r response, status int, what string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
+	}
+}
+
+// wantProblem checks that r is a problem with the status and code.
+func wantProblem(t *testing.T, r response, status int, code, what string) problem {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("%s: status %d, want %d; body %s", what, r.status, status, r.body)
+	}
+	p := r.problem(t)
+	if p.Code != code {
+		t.Errorf("%s: code %q, want %q (%s)", what, p.Code, code, p.Detail)
+	}
+	return p
+}
+
+// create makes a key through the API.
+func (f *fixture) create(t *testing.T, body string) key {
+	t.Helper()
+	r := f.do(t, req{method: "POST", path: "/v1/keys", token: f.admin, body: body})
+	mustStatus(t, r, http.StatusCreated, "create "+body)
+	var k key
+	r.json(t, &k)
+	return k
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

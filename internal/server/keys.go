@@ -1,0 +1,229 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/go-apikey/apikey"
+)
+
+// withSecret is a key record with its plaintext beside it, the answer of
+// create and roll; the same shape as "apikey create --json".
+type withSecret struct {
+	Token string `json:"key"`
+	*apikey.Key
+}
+
+// tidy gives a key's collections their empty JSON form ([] and {}) rather
+// than null.
+func tidy(k *apikey.Key) *apikey.Key {
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	return k
+}
+
+type createRequest struct {
+	Name      string            `json:"name"`
+	Owner     string            `json:"owner"`
+	Scopes    []string          `json:"scopes"`
+	Metadata  map[string]string `json:"metadata"`
+	ExpiresAt *string           `json:"expires_at"`
+	ExpiresIn *string           `json:"expires_in"`
+}
+
+// createKey serves POST /v1/keys.
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+	var req createRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	exp, err := expiry(req.ExpiresAt, req.ExpiresIn, s.now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k, token, err := s.m.Create(r.Context(), apikey.CreateParams{
+		Name:      req.Name,
+		Owner:     req.Owner,
+		Scopes:    req.Scopes,
+		Metadata:  req.Metadata,
+		ExpiresAt: exp,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/keys/"+k.ID)
+	writeJSON(w, http.StatusCreated, withSecret{Token: token, Key: tidy(k)})
+}
+
+// listParams are the query parameters of GET /v1/keys.
+var listParams = map[string]bool{"owner": true, "state": true, "search": true, "limit": true, "cursor": true}
+
+// listKeys serves GET /v1/keys.
+func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		invalidInput(w, r, "query", "not a valid query string")
+		return
+	}
+	for name, values := range q {
+		switch {
+		case !listParams[name]:
+			invalidInput(w, r, sanitize(name, 64), "unknown query parameter; the parameters are owner, state, search, limit and cursor")
+			return
+		case len(values) > 1:
+			invalidInput(w, r, name, "given more than once")
+			return
+		}
+		if why := checkText(values[0]); why != "" {
+			invalidInput(w, r, name, why)
+			return
+		}
+	}
+	f := apikey.KeyFilter{
+		Owner:  q.Get("owner"),
+		State:  apikey.State(q.Get("state")),
+		Search: q.Get("search"),
+		Cursor: q.Get("cursor"),
+	}
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > apikey.MaxPageSize {
+			invalidInput(w, r, "limit", "must be a whole number from 1 to "+strconv.Itoa(apikey.MaxPageSize))
+			return
+		}
+		f.Limit = n
+	}
+	page, err := s.m.List(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if page.Keys == nil {
+		page.Keys = []*apikey.Key{}
+	}
+	for _, k := range page.Keys {
+		tidy(k)
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// getKey serves GET /v1/keys/{id}.
+func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.m.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tidy(k))
+}
+
+type updateRequest struct {
+	Name      optional[string]            `json:"name"`
+	Scopes    optional[[]string]          `json:"scopes"`
+	Metadata  optional[map[string]string] `json:"metadata"`
+	ExpiresAt optional[string]            `json:"expires_at"`
+	ExpiresIn optional[string]            `json:"expires_in"`
+}
+
+// updateKey serves PATCH /v1/keys/{id}. Absent members are left alone;
+// "expires_at": null removes the expiry; null is refused for the others.
+func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
+	var req updateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var u apikey.KeyUpdate
+	switch {
+	case req.Name.Null:
+		invalidInput(w, r, "name", "cannot be null")
+		return
+	case req.Scopes.Null:
+		invalidInput(w, r, "scopes", "cannot be null; send [] to remove every scope")
+		return
+	case req.Metadata.Null:
+		invalidInput(w, r, "metadata", "cannot be null; send {} to remove every entry")
+		return
+	case req.ExpiresIn.Null:
+		invalidInput(w, r, "expires_in", `cannot be null; send "expires_at": null to remove the expiry`)
+		return
+	case req.ExpiresAt.Set && req.ExpiresIn.Set:
+		invalidInput(w, r, "expires_in", "cannot be combined with expires_at")
+		return
+	}
+	if req.Name.Set {
+		u.Name = &req.Name.Value
+	}
+	if req.Scopes.Set {
+		if req.Scopes.Value == nil {
+			req.Scopes.Value = []string{}
+		}
+		u.Scopes = &req.Scopes.Value
+	}
+	if req.Metadata.Set {
+		if req.Metadata.Value == nil {
+			req.Metadata.Value = map[string]string{}
+		}
+		u.Metadata = &req.Metadata.Value
+	}
+	switch {
+	case req.ExpiresAt.Null:
+		u.ClearExpiry = true
+	case req.ExpiresAt.Set || req.ExpiresIn.Set:
+		var at, in *string
+		if req.ExpiresAt.Set {
+			at = &req.ExpiresAt.Value
+		} else {
+			in = &req.ExpiresIn.Value
+		}
+		exp, err := expiry(at, in, s.now())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u.ExpiresAt = exp
+	}
+	k, err := s.m.Update(r.Context(), r.PathValue("id"), u)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tidy(k))
+}
+
+// revokeKey serves POST /v1/keys/{id}/revoke. Revoking a revoked key
+// answers the key as it is.
+func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.m.Revoke(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, tidy(k))
+}
+
+// rollKey serves POST /v1/keys/{id}/roll.
+func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
+	k, token, err := s.m.Roll(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, withSecret{Token: token, Key: tidy(k)})
+}
+
+// deleteKey serves DELETE /v1/keys/{id}.
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,119 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-apikey/apikey/internal/server"
+)
+
+// TestOpenAPI checks the document against the routing table: every route
+// the server registers is documented, and every documented operation is
+// served (not 404 or 405).
+func TestOpenAPI(t *testing.T) {
+	f := newFixture(t, options{http: true})
+	r := f.do(t, req{method: "GET", path: "/v1/openapi.json"})
+	mustStatus(t, r, http.StatusOK, "openapi.json")
+	var doc struct {
+		OpenAPI    string                                `json:"openapi"`
+		Paths      map[string]map[string]json.RawMessage `json:"paths"`
+		Components struct {
+			Schemas         map[string]json.RawMessage `json:"schemas"`
+			SecuritySchemes map[string]struct {
+				Type   string `json:"type"`
+				In     string `json:"in"`
+				Name   string `json:"name"`
+				Scheme string `json:"scheme"`
+			} `json:"securitySchemes"`
+			Responses map[string]json.RawMessage `json:"responses"`
+		} `json:"components"`
+	}
+	r.json(t, &doc)
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi %q", doc.OpenAPI)
+	}
+
+	documented := map[string]bool{}
+	methods := []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+	for path, item := range doc.Paths {
+		for m := range item {
+			if slices.Contains(methods, m) {
+				documented[strings.ToUpper(m)+" "+path] = true
+			} else if m != "parameters" && m != "summary" && m != "description" {
+				t.Errorf("path %s: unexpected member %q", path, m)
+			}
+		}
+	}
+	registered := map[string]bool{}
+	for _, p := range server.Routes() {
+		registered[p] = true
+		if !documented[p] {
+			t.Errorf("route %q is not in the OpenAPI document", p)
+		}
+	}
+	for op := range documented {
+		if !registered[op] {
+			t.Errorf("the OpenAPI document has %q, which no route serves", op)
+		}
+	}
+
+	// Every documented operation is served: request it with a fresh key in
+	// place of {id}.
+	for op := range documented {
+		method, path, _ := strings.Cut(op, " ")
+		if strings.Contains(path, "{id}") {
+			path = strings.ReplaceAll(path, "{id}", f.create(t, `{"name":"openapi"}`).ID)
+		}
+		rq := req{method: method, path: path, token: f.admin}
+		if method == "POST" || method == "PATCH" {
+			rq.body = "{}"
+		}
+		r := f.do(t, rq)
+		if r.status == http.StatusNotFound || r.status == http.StatusMethodNotAllowed || r.status >= 500 {
+			t.Errorf("%s: status %d: %s", op, r.status, r.body)
+		}
+	}
+
+	// Named parts.
+	for _, name := range []string{"Key", "KeyWithSecret", "Page", "Problem", "VerifyRequest", "VerifyResponse", "CreateKeyRequest", "UpdateKeyRequest"} {
+		if doc.Components.Schemas[name] == nil {
+			t.Errorf("no schema %s", name)
+		}
+	}
+	ss := doc.Components.SecuritySchemes
+	if ss["ApiKeyAuthorization"].Name != "Authorization" || ss["Bearer"].Scheme != "bearer" || ss["XApiKey"].Name != "X-Api-Key" {
+		t.Errorf("security schemes %+v", ss)
+	}
+
+	// Every $ref resolves.
+	var raw any
+	r.json(t, &raw)
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				parts := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
+				var node any = raw
+				for _, p := range parts {
+					m, _ := node.(map[string]any)
+					node = m[p]
+				}
+				if node == nil {
+					t.Errorf("unresolved $ref %q", ref)
+				}
+			}
+			for _, e := range v {
+				walk(e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(raw)
+}

@@ -1,0 +1,355 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
+)
+
+// Scopes that grant access to the API.
+const (
+	// ScopeAdmin grants every route.
+	ScopeAdmin = "apikey:admin"
+	// ScopeVerify grants POST /v1/verify only.
+	ScopeVerify = "apikey:verify"
+)
+
+// Limits of the service.
+const (
+	// MaxBodyBytes is the largest request body accepted (1 MiB); a larger
+	// one gets 413 body_too_large.
+	MaxBodyBytes = 1 << 20
+	// MaxHeaderBytes is the header size limit of HTTPServer (64 KiB); a
+	// larger header block gets 431 from net/http.
+	MaxHeaderBytes = 64 << 10
+)
+
+// Timeouts of HTTPServer.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	ReadTimeout       = 30 * time.Second
+	WriteTimeout      = 30 * time.Second
+	IdleTimeout       = 120 * time.Second
+)
+
+// readyTimeout bounds the store ping of /readyz.
+const readyTimeout = 3 * time.Second
+
+// Pinger reports whether a dependency answers. sqlite.Store and
+// postgres.Store satisfy it.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config configures a Server.
+type Config struct {
+	// Manager holds the keys; it both protects the API and is what the API
+	// manages. Required.
+	Manager *apikey.Manager
+
+	// Pinger is checked by /readyz, usually the Manager's store. Nil means
+	// /readyz reports ready whenever the process answers.
+	Pinger Pinger
+
+	// Logger receives one record per request, and the failures of the
+	// store. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock that turns expires_in into an instant. Nil means
+	// time.Now. (The Manager has its own clock for every other rule.)
+	Now func() time.Time
+}
+
+// Server is the HTTP handler of the apikey service. Create one with New;
+// it is safe for concurrent use.
+type Server struct {
+	m      *apikey.Manager
+	pinger Pinger
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	public   access = iota // anyone
+	anyKey                 // any valid key
+	admin                  // a key with ScopeAdmin
+	verifier               // a key with ScopeAdmin or ScopeVerify
+)
+
+// route is one entry of the routing table.
+type route struct {
+	pattern string // an http.ServeMux pattern with a method
+	access  access
+	handle  func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routes is the one place where routes are declared: New registers them
+// and Routes lists them (the OpenAPI test checks the document against it).
+var routes = []route{
+	{"POST /v1/keys", admin, (*Server).createKey},
+	{"GET /v1/keys", admin, (*Server).listKeys},
+	{"GET /v1/keys/{id}", admin, (*Server).getKey},
+	{"PATCH /v1/keys/{id}", admin, (*Server).updateKey},
+	{"DELETE /v1/keys/{id}", admin, (*Server).deleteKey},
+	{"POST /v1/keys/{id}/revoke", admin, (*Server).revokeKey},
+	{"POST /v1/keys/{id}/roll", admin, (*Server).rollKey},
+	{"POST /v1/verify", verifier, (*Server).verify},
+	{"GET /v1/whoami", anyKey, (*Server).whoami},
+	{"GET /v1/openapi.json", public, (*Server).openAPI},
+	{"GET /healthz", public, (*Server).healthz},
+	{"GET /readyz", public, (*Server).readyz},
+}
+
+// Routes returns the patterns the server registers, such as
+// "POST /v1/keys", in the http.ServeMux syntax (a GET pattern also serves
+// HEAD).
+func Routes() []string {
+	out := make([]string, len(routes))
+	for i, rt := range routes {
+		out[i] = rt.pattern
+	}
+	return out
+}
+
+// New returns a Server over cfg.Manager, or an error naming the first bad
+// setting in cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Manager == nil {
+		return nil, errors.New("server: New needs a Manager")
+	}
+	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	// The request record says everything about a refusal; from the
+	// middleware only its store failures are worth a line of their own.
+	auth, err := apikeyhttp.New(cfg.Manager, apikeyhttp.Config{
+		Logger:           slog.New(minLevel{s.log.Handler(), slog.LevelError}),
+		ErrorWriter:      authError,
+		StripCredentials: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	for _, rt := range routes {
+		handle := rt.handle
+		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handle(s, w, r) })
+		switch rt.access {
+		case admin:
+			h = apikeyhttp.RequireScopes(ScopeAdmin)(h)
+		case verifier:
+			h = apikeyhttp.RequireAnyScope(ScopeAdmin, ScopeVerify)(h)
+		}
+		if rt.access != public {
+			h = auth.Handler(noteKey(h))
+		}
+		s.mux.Handle(rt.pattern, h)
+	}
+	return s, nil
+}
+
+// HTTPServer returns an http.Server that serves s with the timeouts and
+// the header limit of this package, logging its own errors to the
+// Server's logger. Set Addr, or call Serve with a listener.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// requestInfo collects what the request record needs from deeper
+// handlers.
+type requestInfo struct {
+	keyID string
+	code  string
+}
+
+type infoKey struct{}
+
+func info(r *http.Request) *requestInfo {
+	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		return i
+	}
+	return &requestInfo{}
+}
+
+// noteKey records the id of the verified key for the request record, and
+// names the key as the actor of the Manager calls the handler makes, so
+// that events and the audit log say which key did what.
+func noteKey(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if k, ok := apikey.FromContext(r.Context()); ok {
+			info(r).keyID = k.ID
+			r = r.WithContext(apikey.WithActor(r.Context(), "key:"+k.ID))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ServeHTTP routes the request, answers unknown paths and methods with
+// problems, recovers panics and logs one record.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ri := &requestInfo{}
+	rw := &recorder{ResponseWriter: w}
+	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
+	defer func() {
+		v := recover()
+		if v != nil && v != http.ErrAbortHandler {
+			// A bug: log it, answer 500 if nothing was written yet, and
+			// keep serving.
+			s.log.LogAttrs(r.Context(), slog.LevelError, "apikey: panic serving request",
+				slog.String("method", sanitize(r.Method, 20)), slog.String("path", logPath(r.URL.Path)),
+				slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+			if rw.status == 0 {
+				writeProblem(rw, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusInternalServerError, Code: CodeInternal,
+					Detail: "The server failed to handle the request."}})
+			} else {
+				rw.status = http.StatusInternalServerError // for the record; the client got a cut response
+			}
+		}
+		s.logRequest(r, rw.status, time.Since(start), ri)
+		if v == http.ErrAbortHandler {
+			panic(v)
+		}
+	}()
+	s.route(rw, r)
+}
+
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r) // sets the path values, which Handler does not
+		return
+	}
+	// No route: ServeMux would answer in plain text. Ask it which of 404
+	// and 405 applies, and with which Allow header.
+	c := &capture{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	if c.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", c.header.Get("Allow"))
+		writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Detail: "The method " + sanitize(r.Method, 20) + " is not allowed here; see the Allow header."}})
+		return
+	}
+	writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikeyhttp.CodeNotFound,
+		Detail: "No such route; see /v1/openapi.json."}})
+}
+
+func (s *Server) logRequest(r *http.Request, status int, d time.Duration, ri *requestInfo) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	ctx := r.Context()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 6)
+	attrs = append(attrs,
+		slog.String("method", sanitize(r.Method, 20)),
+		slog.String("path", logPath(r.URL.Path)),
+		slog.Int("status", status),
+		slog.Duration("duration", d))
+	if ri.code != "" {
+		attrs = append(attrs, slog.String("code", ri.code))
+	}
+	if ri.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", ri.keyID))
+	}
+	s.log.LogAttrs(ctx, level, "apikey: request", attrs...)
+}
+
+// secretPattern matches the "<id>_<secret...>" part of anything shaped
+// like a key.
+var secretPattern = regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
+
+// logPath is the path as logged: at most 200 bytes, with anything shaped
+// like a key cut to its id (a key pasted where an id belongs).
+func logPath(p string) string {
+	return sanitize(secretPattern.ReplaceAllString(p, "${1}_…"), 200)
+}
+
+// sanitize cuts s to n bytes.
+func sanitize(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// recorder remembers the status written through it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *recorder) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// capture is a ResponseWriter that keeps the header and status and drops
+// the body.
+type capture struct {
+	header http.Header
+	status int
+}
+
+func (c *capture) Header() http.Header         { return c.header }
+func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *capture) WriteHeader(status int)      { c.status = status }
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
+}

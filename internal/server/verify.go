@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
+)
+
+type verifyRequest struct {
+	// Key is the token to check. Required; any string is checked.
+	Key *string `json:"key"`
+	// Scopes, when set, must all be granted by the key.
+	Scopes []string `json:"scopes"`
+}
+
+// verifyResponse is the answer of POST /v1/verify. Key is set only when
+// Valid is.
+type verifyResponse struct {
+	Valid bool        `json:"valid"`
+	Code  string      `json:"code"`
+	Key   *apikey.Key `json:"key"`
+}
+
+// maxVerifyScopes bounds the scopes a verify request may require.
+const maxVerifyScopes = 100
+
+// verify serves POST /v1/verify: 200 with the outcome for every
+// well-formed request, 503 when the store cannot decide.
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	var req verifyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.Key == nil {
+		invalidInput(w, r, "key", "is required")
+		return
+	}
+	if len(req.Scopes) > maxVerifyScopes {
+		invalidInput(w, r, "scopes", "at most "+strconv.Itoa(maxVerifyScopes)+" scopes")
+		return
+	}
+	for _, sc := range req.Scopes {
+		if !apikey.ValidScope(sc) {
+			invalidInput(w, r, "scopes", strconv.Quote(sanitize(sc, 100))+" is not a valid scope")
+			return
+		}
+	}
+	k, err := s.m.Verify(r.Context(), *req.Key)
+	resp := verifyResponse{}
+	switch {
+	case err == nil:
+		resp.Valid, resp.Key = true, tidy(k)
+		for _, sc := range req.Scopes {
+			if !k.HasScope(sc) {
+				resp = verifyResponse{Code: apikeyhttp.CodeInsufficientScope}
+				break
+			}
+		}
+	case errors.Is(err, apikey.ErrUnavailable):
+		s.fail(w, r, err)
+		return
+	case errors.Is(err, apikey.ErrRevoked):
+		resp.Code = apikeyhttp.CodeKeyRevoked
+	case errors.Is(err, apikey.ErrExpired):
+		resp.Code = apikeyhttp.CodeKeyExpired
+	case errors.Is(err, apikey.ErrInvalidKey):
+		resp.Code = apikeyhttp.CodeInvalidKey
+	default: // not a decision: never a grant
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// whoami serves GET /v1/whoami: the record of the calling key.
+func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
+	k, ok := apikey.FromContext(r.Context())
+	if !ok { // the middleware guarantees a key
+		authError(w, r, apikeyhttp.ErrMissingKey)
+		return
+	}
+	writeJSON(w, http.StatusOK, tidy(k.Clone()))
+}
+
+type status struct {
+	Status string `json:"status"`
+}
+
+// healthz serves GET /healthz: the process answers.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, status{"ok"})
+}
+
+// readyz serves GET /readyz: the store answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.pinger != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := s.pinger.Ping(ctx); err != nil {
+			s.log.LogAttrs(r.Context(), slog.LevelError, "apikey: store not ready", slog.String("error", err.Error()))
+			writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusServiceUnavailable, Code: apikeyhttp.CodeUnavailable,
+				Detail: "The key store cannot be reached."}})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, status{"ready"})
+}
