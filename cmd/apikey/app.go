@@ -54,6 +54,7 @@ type app struct {
 
 	dbFlag string // --db
 	db     *database
+	mgr    *apikey.Manager // closed (usage flushed) before the database
 }
 
 // run executes the command line args (without the program name) and

@@ -116,6 +116,13 @@ func (a *app) closeDB() error {
 	if a.db == nil {
 		return nil
 	}
+	if a.mgr != nil {
+		// Write the usage this command recorded (verify sets last used).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.mgr.Close(ctx)
+		cancel()
+		a.mgr = nil
+	}
 	err := a.db.close()
 	a.db = nil
 	if err != nil {
@@ -141,7 +148,9 @@ func (a *app) config() (apikey.Config, error) {
 	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now}
 	// Check the configuration before anything touches the database: the
 	// placeholder store is never called.
-	if _, err := apikey.NewManager(struct{ apikey.Store }{}, cfg); err != nil {
+	check := cfg
+	check.UsageFlushInterval = -1 // no background work for the check
+	if _, err := apikey.NewManager(struct{ apikey.Store }{}, check); err != nil {
 		return apikey.Config{}, usagef("configuration: %s", strings.TrimPrefix(err.Error(), "apikey: "))
 	}
 	return cfg, nil
@@ -160,7 +169,12 @@ func (a *app) manager(ctx context.Context) (*apikey.Manager, error) {
 	if err := db.migrate(ctx); err != nil {
 		return nil, err
 	}
-	return apikey.NewManager(db.store, cfg)
+	m, err := apikey.NewManager(db.store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.mgr = m
+	return m, nil
 }
 
 // parsePeppers reads APIKEY_PEPPER: empty (no pepper), one secret (version
