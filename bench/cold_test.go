@@ -1,0 +1,195 @@
+package bench_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/postgres"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// realKeys are created through a Manager, so that they verify; the rest of
+// a store is filler rows with random ids and digests.
+const realKeys = 1000
+
+func coldSizes() []int {
+	if os.Getenv("APIKEY_BENCH_MILLION") == "1" {
+		return []int{1_000, 1_000_000}
+	}
+	return []int{1_000}
+}
+
+// filler returns n random rows: a valid-looking id and a "sha256$<hex>"
+// digest that no token matches.
+func filler(n int) (ids, hashes []string) {
+	ids, hashes = make([]string, n), make([]string, n)
+	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	buf := make([]byte, apikey.IDLength+32)
+	for i := range n {
+		rand.Read(buf)
+		id := make([]byte, apikey.IDLength)
+		for j := range id {
+			id[j] = base62[int(buf[j])%62]
+		}
+		ids[i] = string(id)
+		hashes[i] = "sha256$" + hex.EncodeToString(buf[apikey.IDLength:])
+	}
+	return ids, hashes
+}
+
+// BenchmarkColdVerify measures Manager.Verify without a cache (one store
+// lookup each) as the store grows from 1,000 keys to 1,000,000 (with
+// APIKEY_BENCH_MILLION=1), on SQLite and, when APIKEY_TEST_POSTGRES_DSN is
+// set, on PostgreSQL.
+func BenchmarkColdVerify(b *testing.B) {
+	for _, n := range coldSizes() {
+		b.Run(fmt.Sprintf("SQLite/keys=%d", n), func(b *testing.B) {
+			store, path := newSQLite(b)
+			tokens := createTokens(b, newManager(b, store, apikey.Config{UsageFlushInterval: -1}), realKeys)
+			seedSQLite(b, path, n-realKeys)
+			// Both sizes start from a checkpointed WAL: the Creates above
+			// leave a thousand commits in it.
+			if _, err := store.DB().Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				b.Fatal(err)
+			}
+			runCold(b, store, tokens)
+		})
+	}
+	dsn := os.Getenv("APIKEY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		b.Log("PostgreSQL skipped: set APIKEY_TEST_POSTGRES_DSN")
+		return
+	}
+	for _, n := range coldSizes() {
+		b.Run(fmt.Sprintf("PostgreSQL/keys=%d", n), func(b *testing.B) {
+			store := newPostgres(b, dsn)
+			tokens := createTokens(b, newManager(b, store, apikey.Config{UsageFlushInterval: -1}), realKeys)
+			seedPostgres(b, store.Pool(), n-realKeys)
+			runCold(b, store, tokens)
+		})
+	}
+}
+
+func runCold(b *testing.B, store apikey.Store, tokens []string) {
+	m := newManager(b, store, apikey.Config{UsageFlushInterval: -1})
+	order := randomOrder(len(tokens))
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := m.Verify(ctx, tokens[order[i&(orderLen-1)]]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// seedSQLite inserts n filler rows with one prepared statement in large
+// transactions, on a connection of its own with synchronous=OFF (a
+// fixture needs no durability).
+func seedSQLite(b *testing.B, path string, n int) {
+	if n <= 0 {
+		return
+	}
+	start := time.Now()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=synchronous(OFF)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	ids, hashes := filler(n)
+	slices.Sort(ids) // appending in key order keeps the B-tree inserts cheap
+	created := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
+	const batch = 100_000
+	for lo := 0; lo < n; lo += batch {
+		tx, err := db.Begin()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st, err := tx.Prepare(`INSERT INTO apikey_keys (id, prefix, name, owner, hash, created_at) VALUES (?, 'ak', 'filler', 'filler', ?, ?)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := lo; i < min(lo+batch, n); i++ {
+			if _, err := st.Exec(ids[i], hashes[i], created); err != nil {
+				b.Fatal(err)
+			}
+		}
+		st.Close()
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d SQLite rows in %v", n, time.Since(start).Round(time.Millisecond))
+}
+
+// newPostgres returns a store in a fresh schema, dropped after the
+// benchmark.
+func newPostgres(b *testing.B, dsn string) *postgres.Store {
+	ctx := context.Background()
+	schema := fmt.Sprintf("apikey_bench_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close(context.Background())
+	})
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = schema
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := postgres.New(pool)
+	b.Cleanup(store.Close)
+	if err := store.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return store
+}
+
+// seedPostgres loads n filler rows with COPY.
+func seedPostgres(b *testing.B, pool *pgxpool.Pool, n int) {
+	if n <= 0 {
+		return
+	}
+	start := time.Now()
+	ids, hashes := filler(n)
+	created := time.Now().UTC()
+	empty := json.RawMessage("{}")
+	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+		return []any{ids[i], "ak", "filler", "filler", []string{}, empty, hashes[i], created}, nil
+	})
+	ctx := context.Background()
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},
+		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at"}, rows); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE apikey_keys"); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("seeded %d PostgreSQL rows in %v", n, time.Since(start).Round(time.Millisecond))
+}
