@@ -47,6 +47,7 @@ if ! command -v pg_ctlcluster >/dev/null || ! compgen -G '/usr/lib/postgresql/*/
 	need+=(postgresql)
 fi
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null || need+=(redis-server)
+[[ -x /usr/bin/chromium ]] || need+=(chromium) # browser tests (internal/browsertest)
 if ((${#need[@]})); then
 	apt_install "${need[@]}"
 fi

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/go-apikey/apikey/internal/admin"
+)
+
+func init() { register(newAdminCommand) }
+
+func newAdminCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Manage the users of the admin site",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newCreateUserCommand(a))
+	return cmd
+}
+
+func newCreateUserCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "create-user EMAIL",
+		Short: "Create a user of the admin site",
+		Long: fmt.Sprintf(`Create a user who can sign in to the admin site (/admin/ of apikey serve).
+
+The password is read from standard input. When standard input is a terminal,
+it is asked for twice at a prompt on standard error, without echo (through
+stty, where available). Otherwise the first line of standard input is the
+password, so that scripts can pipe it in:
+
+  printf '%%s\n' "$ADMIN_PASSWORD" | apikey admin create-user alice@example.com
+
+The password must be at least %d characters long; it is stored as an
+argon2id hash. Emails are case-insensitive. An existing user is refused
+(exit status 1).`, admin.MinPasswordLength),
+		Args: oneArg("an email address"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			email := strings.ToLower(strings.TrimSpace(args[0]))
+			if err := admin.CheckEmail(email); err != nil {
+				return refusedf("%s", strings.TrimPrefix(err.Error(), admin.ErrBadUser.Error()+": "))
+			}
+			password, err := a.readPassword(email)
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB(ctx)
+			if err != nil {
+				return err
+			}
+			if err := db.migrate(ctx); err != nil {
+				return err
+			}
+			store, ok := db.store.(admin.Store)
+			if !ok {
+				return fmt.Errorf("the %s store has no admin users", db.loc.driver)
+			}
+			err = admin.CreateUser(ctx, store, email, password, admin.PasswordParams{}, a.now())
+			switch {
+			case errors.Is(err, admin.ErrUserExists):
+				return refusedf("an admin user %s already exists", email)
+			case errors.Is(err, admin.ErrBadUser):
+				return refusedf("%s", strings.TrimPrefix(err.Error(), admin.ErrBadUser.Error()+": "))
+			case err != nil:
+				return fmt.Errorf("cannot create the admin user: %w", err)
+			}
+			_, err = fmt.Fprintf(a.stdout, "created admin user %s\n", email)
+			return err
+		},
+	}
+}
+
+// readPassword reads the password of a new admin user from standard
+// input: at a prompt, twice and without echo, when it is a terminal, else
+// its first line.
+func (a *app) readPassword(email string) (string, error) {
+	tty := isTerminal(a.stdin)
+	in := bufio.NewReader(a.stdin)
+	if !tty {
+		pw, err := readLine(in)
+		if err != nil {
+			return "", err
+		}
+		if pw == "" {
+			return "", refusedf("no password on standard input: pipe it in, one line, or run the command in a terminal")
+		}
+		return pw, nil
+	}
+	restore := noEcho(a.stdin.(*os.File))
+	defer restore()
+	fmt.Fprintf(a.stderr, "Password for %s (at least %d characters): ", email, admin.MinPasswordLength)
+	pw, err := readLine(in)
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return "", err
+	}
+	if len(pw) < admin.MinPasswordLength {
+		return "", refusedf("the password must be at least %d characters long", admin.MinPasswordLength)
+	}
+	fmt.Fprint(a.stderr, "Repeat the password: ")
+	again, err := readLine(in)
+	fmt.Fprintln(a.stderr)
+	if err != nil {
+		return "", err
+	}
+	if again != pw {
+		return "", refusedf("the passwords do not match")
+	}
+	return pw, nil
+}
+
+// readLine reads one line without its line ending; a last line without
+// one counts.
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		if errors.Is(err, io.EOF) {
+			return "", nil
+		}
+		return "", fmt.Errorf("reading the password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// noEcho turns the terminal's echo off with stty, where there is one, and
+// returns the function that turns it back on. golang.org/x/term would do
+// this without stty, but it is not a dependency of this module.
+func noEcho(tty *os.File) (restore func()) {
+	off := exec.Command("stty", "-echo")
+	off.Stdin = tty
+	if off.Run() != nil {
+		return func() {}
+	}
+	return func() {
+		on := exec.Command("stty", "echo")
+		on.Stdin = tty
+		_ = on.Run()
+	}
+}

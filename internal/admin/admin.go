@@ -1,0 +1,389 @@
+// Package admin is the server-rendered admin site of the apikey command:
+// key list with search and filters, create (the key shown once), detail,
+// edit, revoke, roll, bulk revoke and the audit log, behind a login with
+// server-side sessions.
+//
+// The site is an http.Handler that serves paths under /admin/; mount it
+// as it is, without stripping the prefix:
+//
+//	h, err := admin.New(admin.Config{Manager: m, Store: store})
+//	mux.Handle("/admin/", h)
+//
+// Pages are html/template files embedded in the binary; they work without
+// JavaScript (a small embedded script adds copy-to-clipboard buttons) and
+// load nothing from other origins.
+//
+// Security: passwords are hashed with argon2id; a session is a random
+// 32-byte token in an HttpOnly, SameSite=Lax cookie, of which the database
+// keeps only the SHA-256; every login creates a new session; idle and
+// absolute timeouts are enforced on the server. Failed logins are
+// throttled per account and per client address. Every state-changing
+// request passes http.CrossOriginProtection, and every page is sent with a
+// strict Content-Security-Policy and Cache-Control: no-store. Every
+// Manager call is made with apikey.WithActor(ctx, "admin:"+email) so that
+// the audit log names the admin.
+package admin
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+// Store persists admin users and sessions. sqlite.Store and postgres.Store
+// implement it. Emails are compared case-insensitively (stores keep them
+// lower-cased); sessions are stored under the hex SHA-256 of their token.
+// Implementations must be safe for concurrent use.
+type Store interface {
+	// CreateAdminUser stores a user; an existing email yields an error
+	// matching apikey.ErrDuplicateID.
+	CreateAdminUser(ctx context.Context, email, passwordHash string, at time.Time) error
+	// AdminPasswordHash returns the user's password hash, or
+	// apikey.ErrNotFound.
+	AdminPasswordHash(ctx context.Context, email string) (string, error)
+	// CreateAdminSession stores a session, last seen at created.
+	CreateAdminSession(ctx context.Context, idHash, email string, created, expires time.Time) error
+	// AdminSession returns a stored session, or apikey.ErrNotFound.
+	AdminSession(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error)
+	// TouchAdminSession sets the session's last activity.
+	TouchAdminSession(ctx context.Context, idHash string, at time.Time) error
+	// DeleteAdminSession removes a session; a missing one is not an error.
+	DeleteAdminSession(ctx context.Context, idHash string) error
+	// DeleteExpiredAdminSessions removes sessions ending at or before now
+	// and those last seen before idleSince.
+	DeleteExpiredAdminSessions(ctx context.Context, now, idleSince time.Time) error
+}
+
+// CookieSecurity says when the session cookie carries the Secure attribute.
+type CookieSecurity int
+
+const (
+	// SecureAuto, the zero value, marks the cookie Secure when the request
+	// came over TLS (r.TLS != nil). Behind a proxy that terminates TLS,
+	// use SecureAlways.
+	SecureAuto CookieSecurity = iota
+	// SecureAlways always marks the cookie Secure.
+	SecureAlways
+	// SecureNever never does: for plain-HTTP development only.
+	SecureNever
+)
+
+// Default settings; see Config.
+const (
+	DefaultIdleTimeout     = 30 * time.Minute
+	DefaultAbsoluteTimeout = 12 * time.Hour
+	DefaultAccountFailures = 5
+	DefaultAddressFailures = 20
+	DefaultFailureWindow   = 15 * time.Minute
+	DefaultPageSize        = 50
+)
+
+// Config configures the admin site. Manager and Store are required; every
+// other field has a documented zero value.
+type Config struct {
+	// Manager performs every key operation.
+	Manager *apikey.Manager
+	// Store keeps admin users and sessions.
+	Store Store
+	// Logger receives store failures and security events (failed logins,
+	// throttling). Nil means slog.Default().
+	Logger *slog.Logger
+
+	// IdleTimeout ends a session after this long without a request. Zero
+	// means DefaultIdleTimeout (30 minutes).
+	IdleTimeout time.Duration
+	// AbsoluteTimeout ends a session this long after login, whatever the
+	// activity. Zero means DefaultAbsoluteTimeout (12 hours).
+	AbsoluteTimeout time.Duration
+	// SecureCookies says when the session cookie is marked Secure. Zero
+	// means SecureAuto.
+	SecureCookies CookieSecurity
+
+	// AccountFailures is how many failed logins an account may have within
+	// FailureWindow before further attempts get 429. Zero means 5.
+	AccountFailures int
+	// AddressFailures is the same limit per client address. Zero means 20.
+	AddressFailures int
+	// FailureWindow is the sliding window of both limits. Zero means 15
+	// minutes.
+	FailureWindow time.Duration
+	// ClientAddress returns the address that AddressFailures counts. Nil
+	// means the host part of r.RemoteAddr; behind a reverse proxy, return
+	// the address it reports instead.
+	ClientAddress func(r *http.Request) string
+
+	// PasswordParams are the argon2id parameters of the hash checked when
+	// the email is unknown, so that an unknown user costs as much time as
+	// a wrong password; use the parameters users are created with. Zero
+	// means DefaultPasswordParams.
+	PasswordParams PasswordParams
+	// PageSize is the number of keys and events per page. Zero means 50.
+	PageSize int
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Path is where the site lives; every route is under it.
+const Path = "/admin/"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+type handler struct {
+	m        *apikey.Manager
+	store    Store
+	log      *slog.Logger
+	idle     time.Duration
+	absolute time.Duration
+	secure   CookieSecurity
+	accounts int
+	addrs    int
+	addrOf   func(*http.Request) string
+	params   PasswordParams
+	pageSize int
+	now      func() time.Time
+
+	pages    map[string]*template.Template
+	throttle *throttle
+	reveals  *reveals
+
+	dummyOnce sync.Once
+	dummyHash string
+	// hashing bounds concurrent argon2 computations, each of which takes
+	// Memory KiB.
+	hashing chan struct{}
+
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New returns the admin site, or an error naming a missing dependency or a
+// bad setting. The handler is safe for concurrent use. Throttling counters
+// and the keys waiting to be shown once live in its memory: run one
+// instance, or route each admin to the same one.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Manager == nil {
+		return nil, errors.New("admin: Config.Manager is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("admin: Config.Store is required")
+	}
+	if cfg.IdleTimeout < 0 || cfg.AbsoluteTimeout < 0 || cfg.FailureWindow < 0 ||
+		cfg.AccountFailures < 0 || cfg.AddressFailures < 0 || cfg.PageSize < 0 || cfg.PageSize > apikey.MaxPageSize {
+		return nil, errors.New("admin: timeouts, limits and page size must not be negative (page size at most apikey.MaxPageSize)")
+	}
+	h := &handler{
+		m:        cfg.Manager,
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		idle:     or(cfg.IdleTimeout, DefaultIdleTimeout),
+		absolute: or(cfg.AbsoluteTimeout, DefaultAbsoluteTimeout),
+		secure:   cfg.SecureCookies,
+		accounts: or(cfg.AccountFailures, DefaultAccountFailures),
+		addrs:    or(cfg.AddressFailures, DefaultAddressFailures),
+		addrOf:   cfg.ClientAddress,
+		params:   or(cfg.PasswordParams, DefaultPasswordParams),
+		pageSize: or(cfg.PageSize, DefaultPageSize),
+		now:      cfg.Now,
+		hashing:  make(chan struct{}, 4),
+		reveals:  newReveals(),
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.addrOf == nil {
+		h.addrOf = remoteHost
+	}
+	h.throttle = newThrottle(or(cfg.FailureWindow, DefaultFailureWindow))
+	if err := h.parseTemplates(); err != nil {
+		return nil, err
+	}
+	h.routes()
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(h.crossOrigin))
+	h.handler = cop.Handler(h.mux)
+	return h, nil
+}
+
+func or[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (h *handler) routes() {
+	mux := http.NewServeMux()
+	h.mux = mux
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/admin/static/", http.FileServerFS(static))
+	mux.Handle("GET /admin/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		files.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("GET /admin/login", h.loginForm)
+	mux.HandleFunc("POST /admin/login", h.login)
+	mux.HandleFunc("POST /admin/logout", h.logout)
+	mux.HandleFunc("GET /admin/{$}", h.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
+		http.Redirect(w, r, "/admin/keys", http.StatusSeeOther)
+	}))
+	mux.HandleFunc("GET /admin/keys", h.authed(h.listKeys))
+	mux.HandleFunc("GET /admin/keys/new", h.authed(h.newKeyForm))
+	mux.HandleFunc("POST /admin/keys", h.authed(h.createKey))
+	mux.HandleFunc("POST /admin/keys/revoke-selected", h.authed(h.bulkRevoke))
+	mux.HandleFunc("GET /admin/keys/{id}", h.authed(h.showKey))
+	mux.HandleFunc("GET /admin/keys/{id}/reveal", h.authed(h.reveal))
+	mux.HandleFunc("GET /admin/keys/{id}/edit", h.authed(h.editKeyForm))
+	mux.HandleFunc("POST /admin/keys/{id}/edit", h.authed(h.editKey))
+	mux.HandleFunc("GET /admin/keys/{id}/revoke", h.authed(h.revokeForm))
+	mux.HandleFunc("POST /admin/keys/{id}/revoke", h.authed(h.revokeKey))
+	mux.HandleFunc("GET /admin/keys/{id}/roll", h.authed(h.rollForm))
+	mux.HandleFunc("POST /admin/keys/{id}/roll", h.authed(h.rollKey))
+	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
+	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
+		h.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no page at this address.")
+	})
+}
+
+// ServeHTTP sets the security headers of every response and serves r.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	h.handler.ServeHTTP(w, r)
+}
+
+// crossOrigin answers a state-changing request that
+// http.CrossOriginProtection refused.
+func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
+	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+	h.errorPage(w, r, nil, http.StatusForbidden, "Request refused",
+		"This form was submitted from another site, so it was refused. Reload the page and try again from this site.")
+}
+
+// actor returns ctx naming the admin for the audit log.
+func actor(ctx context.Context, s *session) context.Context {
+	return apikey.WithActor(ctx, "admin:"+s.email)
+}
+
+// view is what every page template receives.
+type view struct {
+	Title  string
+	User   string // the signed-in admin, empty on the login page
+	Nav    string // the current section: "keys", "new", "events"
+	Notice string
+	Data   any
+}
+
+func (h *handler) parseTemplates() error {
+	h.pages = map[string]*template.Template{}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
+		if page == "base" {
+			continue
+		}
+		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/base.html", name)
+		if err != nil {
+			return fmt.Errorf("admin: template %s: %w", name, err)
+		}
+		h.pages[page] = t
+	}
+	return nil
+}
+
+// render writes a page with status.
+func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
+	t := h.pages[page]
+	var b strings.Builder
+	if err := t.ExecuteTemplate(&b, "base", v); err != nil {
+		h.log.Error("admin: render", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(b.String()))
+}
+
+type errorData struct {
+	Heading, Message string
+	Status           int
+}
+
+// errorPage writes an error page. s may be nil.
+func (h *handler) errorPage(w http.ResponseWriter, r *http.Request, s *session, status int, heading, message string) {
+	v := view{Title: heading, Data: errorData{Heading: heading, Message: message, Status: status}}
+	if s != nil {
+		v.User = s.email
+	}
+	h.render(w, r, status, "error", v)
+}
+
+// fail answers an error that is not the user's: a missing key (404), a
+// store failure (503) or anything unexpected (500).
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	switch {
+	case errors.Is(err, apikey.ErrNotFound):
+		h.errorPage(w, r, s, http.StatusNotFound, "Key not found", "No key has this id. It may have been deleted.")
+	case errors.Is(err, apikey.ErrUnavailable), isStoreFailure(err):
+		h.log.Error("admin: store unavailable", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "30")
+		h.errorPage(w, r, s, http.StatusServiceUnavailable, "Service unavailable",
+			"The database could not be reached. Nothing was changed by this request unless the page says so. Try again in a moment.")
+	default:
+		h.log.Error("admin: unexpected error", "path", r.URL.Path, "err", err)
+		h.errorPage(w, r, s, http.StatusInternalServerError, "Something went wrong", "The request could not be completed.")
+	}
+}
+
+// isStoreFailure reports whether err, from the admin Store, is a failure
+// rather than one of its answers.
+func isStoreFailure(err error) bool {
+	return err != nil && !errors.Is(err, apikey.ErrNotFound) && !errors.Is(err, apikey.ErrDuplicateID) &&
+		!errors.Is(err, apikey.ErrInvalidInput) && !errors.Is(err, apikey.ErrRevoked) && !errors.Is(err, apikey.ErrTooManyKeys)
+}
+
+// localPath returns p if it is a path of this site, else "".
+func localPath(p string) string {
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, Path) ||
+		strings.HasPrefix(p, "//") || strings.Contains(p, `\`) {
+		return ""
+	}
+	return u.RequestURI()
+}

@@ -1,0 +1,109 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// The methods in this file persist the users and sessions of the admin site
+// (package internal/admin) in apikey_admin_users and apikey_admin_sessions.
+// Emails are compared lower-cased; sessions are stored by the hash of their
+// token, which the caller computes: the token itself never reaches the store.
+
+// CreateAdminUser stores an admin user. An existing email (in any case)
+// yields an error matching apikey.ErrDuplicateID.
+func (s *Store) CreateAdminUser(ctx context.Context, email, passwordHash string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO apikey_admin_users (email, password_hash, created_at) VALUES (?, ?, ?)`,
+		strings.ToLower(email), passwordHash, formatTime(at))
+	return adminErr("create admin user", err)
+}
+
+// AdminPasswordHash returns the stored password hash of an admin user, or
+// apikey.ErrNotFound.
+func (s *Store) AdminPasswordHash(ctx context.Context, email string) (string, error) {
+	var hash string
+	err := s.db.QueryRowContext(ctx, `SELECT password_hash FROM apikey_admin_users WHERE email = ?`,
+		strings.ToLower(email)).Scan(&hash)
+	return hash, adminErr("read admin user", err)
+}
+
+// CreateAdminSession stores a session of the admin user email, last seen at
+// created and ending at expires at the latest.
+func (s *Store) CreateAdminSession(ctx context.Context, idHash, email string, created, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO apikey_admin_sessions (id_hash, email, created_at, last_seen_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)`, idHash, strings.ToLower(email), formatTime(created), formatTime(created), formatTime(expires))
+	return adminErr("create admin session", err)
+}
+
+// AdminSession returns the session stored under idHash, or
+// apikey.ErrNotFound. It does not check expiry: the caller does.
+func (s *Store) AdminSession(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error) {
+	var c, l, e string
+	err = s.db.QueryRowContext(ctx, `SELECT email, created_at, last_seen_at, expires_at FROM apikey_admin_sessions WHERE id_hash = ?`,
+		idHash).Scan(&email, &c, &l, &e)
+	if err != nil {
+		return "", time.Time{}, time.Time{}, time.Time{}, adminErr("read admin session", err)
+	}
+	var err1, err2, err3 error
+	created, err1 = parseTime(c)
+	lastSeen, err2 = parseTime(l)
+	expires, err3 = parseTime(e)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return "", time.Time{}, time.Time{}, time.Time{}, err
+	}
+	return email, created, lastSeen, expires, nil
+}
+
+// TouchAdminSession records activity on a session at at, or returns
+// apikey.ErrNotFound.
+func (s *Store) TouchAdminSession(ctx context.Context, idHash string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE apikey_admin_sessions SET last_seen_at = ? WHERE id_hash = ?`,
+		formatTime(at), idHash)
+	if err != nil {
+		return adminErr("touch admin session", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return adminErr("touch admin session", err)
+	} else if n == 0 {
+		return apikey.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteAdminSession removes a session. Removing a missing session is not
+// an error.
+func (s *Store) DeleteAdminSession(ctx context.Context, idHash string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM apikey_admin_sessions WHERE id_hash = ?`, idHash)
+	return adminErr("delete admin session", err)
+}
+
+// DeleteExpiredAdminSessions removes the sessions that end at or before now
+// and those last seen before idleSince.
+func (s *Store) DeleteExpiredAdminSessions(ctx context.Context, now, idleSince time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM apikey_admin_sessions WHERE expires_at <= ? OR last_seen_at < ?`,
+		formatTime(now), formatTime(idleSince))
+	return adminErr("delete expired admin sessions", err)
+}
+
+// adminErr maps a missing row to apikey.ErrNotFound and a unique violation
+// to apikey.ErrDuplicateID.
+func adminErr(op string, err error) error {
+	var se *msqlite.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return apikey.ErrNotFound
+	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE):
+		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	}
+	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
