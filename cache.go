@@ -30,7 +30,8 @@ type CacheEntry struct {
 	digest [sha256.Size]byte
 	plain  bool // digest is SHA-256 (else HMAC-SHA256 with pepper)
 	pepper *pepperState
-	ok     bool // digest was decodable under the current configuration
+	ok     bool       // digest was decodable under the current configuration
+	usage  *usageCell // nil when usage tracking is off
 }
 
 // Negative reports whether the entry records an unknown id.
@@ -38,6 +39,9 @@ func (e *CacheEntry) Negative() bool { return e == nil }
 
 func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	e := &CacheEntry{key: rec.Key, hash: rec.Hash}
+	if m.usage != nil {
+		e.usage = m.usage.cell(rec.ID)
+	}
 	var hexDigest string
 	switch {
 	case strings.HasPrefix(rec.Hash, tagSHA256):

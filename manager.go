@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -356,15 +357,15 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 	ok, current := m.matchEntry(e, token)
 	now := m.clock()
 	if !ok || e.key.Prefix != t.Prefix {
-		m.recordUsage(t.ID, "invalid_key", now)
+		m.recordUsage(e, useInvalid, now)
 		return nil, t.ID, ErrInvalidKey
 	}
 	if e.key.Revoked() {
-		m.recordUsage(t.ID, "key_revoked", now)
+		m.recordUsage(e, useRevoked, now)
 		return nil, t.ID, ErrRevoked
 	}
 	if e.key.Expired(now) {
-		m.recordUsage(t.ID, "key_expired", now)
+		m.recordUsage(e, useExpired, now)
 		return nil, t.ID, ErrExpired
 	}
 	k := new(Key)
@@ -385,13 +386,13 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 			m.Invalidate(k.ID)
 		}
 	}
-	m.recordUsage(k.ID, "valid", now)
+	m.recordUsage(e, useValid, now)
 	return k, t.ID, nil
 }
 
-func (m *Manager) recordUsage(id, outcome string, now time.Time) {
-	if m.usage != nil {
-		m.usage.record(id, outcome, now)
+func (m *Manager) recordUsage(e *CacheEntry, outcome int, now time.Time) {
+	if e.usage != nil {
+		m.usage.record(e.usage, outcome, now)
 	}
 }
 
@@ -403,12 +404,13 @@ func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
 		// spends the same time and never matches what it cannot check.
 		return m.hasher.match(e.hash, token)
 	}
-	pool := &m.hasher.plain
-	current = m.hasher.current == nil
-	if !e.plain {
-		pool = &e.pepper.pool
-		current = e.pepper == m.hasher.current
+	if e.plain {
+		sum := sha256.Sum256(stringBytes(token))
+		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1
+		return ok, ok && m.hasher.current == nil
 	}
+	pool := &e.pepper.pool
+	current = e.pepper == m.hasher.current
 	d := pool.Get().(*digestState)
 	d.h.Reset()
 	d.h.Write(stringBytes(token))

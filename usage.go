@@ -2,7 +2,6 @@ package apikey
 
 import (
 	"context"
-	"hash/maphash"
 	"sort"
 	"sync"
 	"time"
@@ -24,83 +23,126 @@ type UsageCount struct {
 // LastUsedAt is accurate to this interval.
 const DefaultUsageFlushInterval = 10 * time.Second
 
-// usageShards spreads usage recording over several locks so that parallel
-// verifications do not contend.
-const usageShards = 32
+// Outcomes counted by usage tracking, in the order of usageCell.counts.
+var usageOutcomes = [...]string{"valid", "invalid_key", "key_expired", "key_revoked"}
 
-type usageKey struct {
-	id      string
-	minute  int64
-	outcome string
-}
+const (
+	useValid = iota
+	useInvalid
+	useExpired
+	useRevoked
+)
 
-type usageShard struct {
+// usageCell holds the usage of one key since the last flush. Cache entries
+// point at their key's cell, so recording a cache hit takes only that
+// key's lock: no map lookup, no shared lock.
+type usageCell struct {
+	id     string
 	mu     sync.Mutex
-	counts map[usageKey]int64
-	last   map[string]time.Time
-	_      [40]byte // keep shards on separate cache lines
+	minute int64                     // the minute counts belong to (Unix minutes)
+	counts [len(usageOutcomes)]int64 // for minute
+	spill  []UsageCount              // earlier minutes, not yet flushed
+	last   time.Time                 // latest valid use, not yet flushed
+	dead   bool                      // removed from the tracker: use a fresh cell
 }
 
+// usageTracker finds the cell of each key.
 type usageTracker struct {
-	seed   maphash.Seed
-	shards [usageShards]usageShard
+	cells sync.Map // id -> *usageCell
 }
 
-func newUsageTracker() *usageTracker {
-	u := &usageTracker{seed: maphash.MakeSeed()}
-	for i := range u.shards {
-		u.shards[i].counts = map[usageKey]int64{}
-		u.shards[i].last = map[string]time.Time{}
+func newUsageTracker() *usageTracker { return &usageTracker{} }
+
+// cell returns the live cell of id, creating it if needed.
+func (u *usageTracker) cell(id string) *usageCell {
+	if c, ok := u.cells.Load(id); ok {
+		return c.(*usageCell)
 	}
-	return u
+	c, _ := u.cells.LoadOrStore(id, &usageCell{id: id})
+	return c.(*usageCell)
 }
 
-func (u *usageTracker) record(id, outcome string, now time.Time) {
-	s := &u.shards[maphash.String(u.seed, id)%usageShards]
-	s.mu.Lock()
-	s.counts[usageKey{id, now.Unix() / 60, outcome}]++
-	if outcome == "valid" && now.After(s.last[id]) {
-		s.last[id] = now
+// record counts one verification of the cell's key with the given outcome.
+func (u *usageTracker) record(c *usageCell, outcome int, now time.Time) {
+	for {
+		c.mu.Lock()
+		if !c.dead {
+			break
+		}
+		c.mu.Unlock()
+		c = u.cell(c.id)
 	}
-	s.mu.Unlock()
+	if minute := now.Unix() / 60; minute != c.minute {
+		c.spillLocked()
+		c.minute = minute
+	}
+	c.counts[outcome]++
+	if outcome == useValid && now.After(c.last) {
+		c.last = now
+	}
+	c.mu.Unlock()
 }
 
-// take empties the tracker and returns what it held.
+// spillLocked moves the counts of c.minute to c.spill.
+func (c *usageCell) spillLocked() {
+	for i, n := range c.counts {
+		if n > 0 {
+			c.spill = append(c.spill, UsageCount{KeyID: c.id, Bucket: time.Unix(c.minute*60, 0).UTC(), Outcome: usageOutcomes[i], Count: n})
+			c.counts[i] = 0
+		}
+	}
+}
+
+// take empties the tracker and returns what it held. Cells that recorded
+// nothing since the previous take are dropped, so memory follows the keys
+// in use, not every key ever verified.
 func (u *usageTracker) take() ([]UsageCount, map[string]time.Time) {
 	var counts []UsageCount
 	last := map[string]time.Time{}
-	for i := range u.shards {
-		s := &u.shards[i]
-		s.mu.Lock()
-		c, l := s.counts, s.last
-		s.counts, s.last = map[usageKey]int64{}, map[string]time.Time{}
-		s.mu.Unlock()
-		for k, n := range c {
-			counts = append(counts, UsageCount{KeyID: k.id, Bucket: time.Unix(k.minute*60, 0).UTC(), Outcome: k.outcome, Count: n})
+	u.cells.Range(func(k, v any) bool {
+		c := v.(*usageCell)
+		c.mu.Lock()
+		c.spillLocked()
+		if len(c.spill) == 0 && c.last.IsZero() {
+			c.dead = true
+			u.cells.Delete(k)
 		}
-		for id, t := range l {
-			last[id] = t
+		counts = append(counts, c.spill...)
+		if !c.last.IsZero() {
+			last[c.id] = c.last
 		}
-	}
+		c.spill, c.last = nil, time.Time{}
+		c.mu.Unlock()
+		return true
+	})
 	return counts, last
 }
 
 // putBack returns unwritten usage after a failed flush, so that it is
 // written with the next one.
 func (u *usageTracker) putBack(counts []UsageCount, last map[string]time.Time) {
-	for _, c := range counts {
-		s := &u.shards[maphash.String(u.seed, c.KeyID)%usageShards]
-		s.mu.Lock()
-		s.counts[usageKey{c.KeyID, c.Bucket.Unix() / 60, c.Outcome}] += c.Count
-		s.mu.Unlock()
+	for _, uc := range counts {
+		u.withCell(uc.KeyID, func(c *usageCell) { c.spill = append(c.spill, uc) })
 	}
 	for id, t := range last {
-		s := &u.shards[maphash.String(u.seed, id)%usageShards]
-		s.mu.Lock()
-		if t.After(s.last[id]) {
-			s.last[id] = t
+		u.withCell(id, func(c *usageCell) {
+			if t.After(c.last) {
+				c.last = t
+			}
+		})
+	}
+}
+
+func (u *usageTracker) withCell(id string, f func(*usageCell)) {
+	for {
+		c := u.cell(id)
+		c.mu.Lock()
+		if !c.dead {
+			f(c)
+			c.mu.Unlock()
+			return
 		}
-		s.mu.Unlock()
+		c.mu.Unlock()
 	}
 }
 
