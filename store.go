@@ -80,7 +80,9 @@ type Store interface {
 // writes it to its audit log in the same transaction as the change, after
 // filling ev.Owner from the row and ev.Changes with Diff(before, after), and
 // sets ev.ID to the entry's sequence number. The Manager fills Type, At,
-// Actor and KeyID. A nil event records nothing (hash upgrades).
+// Actor and KeyID; a store refuses an event without a Type or KeyID as a
+// failure that changes nothing. A nil event records nothing (hash
+// upgrades).
 
 // EventQuery selects audit log entries for Store.ListEvents. Zero fields do
 // not filter.

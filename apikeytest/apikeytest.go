@@ -73,6 +73,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ListEvents", testListEvents},
 		{"RecordUsage", testRecordUsage},
 		{"UsageThroughManager", testUsageThroughManager},
+		{"AuditFailureRollsBack", testAuditFailureRollsBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
