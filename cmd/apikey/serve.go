@@ -10,9 +10,18 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyprom"
+	"github.com/go-apikey/apikey/apikeyredis"
 	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/ottercache"
+	"github.com/go-apikey/apikey/postgres"
 )
 
 func init() { register(newServeCommand) }
@@ -24,13 +33,29 @@ const defaultAddr = "127.0.0.1:8080"
 // long to finish, then the Manager gets as long to write pending usage.
 const shutdownTimeout = 10 * time.Second
 
+// redisChannel is the pub/sub channel of invalidations with --redis.
+const redisChannel = "apikey:invalidate"
+
+// redisTimeout bounds the first round trip to Redis.
+const redisTimeout = 5 * time.Second
+
+// serveOptions are the flags of serve.
+type serveOptions struct {
+	addr     string
+	cacheTTL time.Duration
+	noCache  bool
+	redis    string // --redis, else APIKEY_REDIS_ADDR
+}
+
 func newServeCommand(a *app) *cobra.Command {
-	var addr string
+	var o serveOptions
 	cmd := &cobra.Command{
-		Use:   "serve [--addr HOST:PORT]",
+		Use:   "serve [--addr HOST:PORT] [--cache-ttl D | --no-cache] [--redis HOST:PORT]",
 		Short: "Run the HTTP API",
 		Long: `Run the apikey HTTP API: a JSON API under /v1 to create, list, change,
-revoke, roll, delete and verify keys, /v1/openapi.json, /healthz and /readyz.
+revoke, roll, delete and verify keys, the audit log (/v1/events) and usage
+counts (/v1/keys/{id}/usage), /v1/openapi.json, /healthz, /readyz and
+Prometheus metrics at /metrics (public, like /healthz).
 
 The API is protected by keys of this same database: apikey:admin grants
 every route, apikey:verify only POST /v1/verify. Make the first admin key
@@ -38,69 +63,194 @@ with the CLI:
 
   apikey create --name admin --scope apikey:admin
 
+Verified keys are cached in memory for --cache-ttl (30s). Changes made
+through this server take effect at once. Changes made elsewhere:
+  - PostgreSQL: every instance listens for the database's notifications
+    and evicts changed keys within milliseconds; while the notification
+    connection is down it reads the database on every request instead.
+  - --redis HOST:PORT (or APIKEY_REDIS_ADDR): instances publish the ids of
+    the keys they change on the Redis channel apikey:invalidate and evict
+    those the others publish, on SQLite or PostgreSQL. With --redis, Redis
+    replaces PostgreSQL notifications: run every instance with it.
+  - otherwise (SQLite without Redis), a key revoked with the CLI while the
+    server runs may keep working here until the TTL ends; use --no-cache
+    if that matters, or revoke through the API.
+Usage counts and last-used times are written every 10 seconds and on stop.
+
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
-  apikey serve --addr 0.0.0.0:8080 --db postgres://apikey@db/apikey`,
+  apikey serve --addr 0.0.0.0:8080 --db postgres://apikey@db/apikey
+  apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkAddr(addr); err != nil {
+			if o.redis == "" {
+				o.redis = a.getenv("APIKEY_REDIS_ADDR")
+			}
+			if err := o.check(cmd); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			m, err := a.manager(ctx)
-			if err != nil {
-				return err
-			}
-			// The store answers /readyz; both backends can ping.
-			pinger, _ := a.db.store.(server.Pinger)
-			logger := slog.New(slog.NewTextHandler(a.stderr, nil))
-			srv, err := server.New(server.Config{Manager: m, Pinger: pinger, Logger: logger, Now: a.now})
-			if err != nil {
-				return err
-			}
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				_ = m.Close(context.Background())
-				var op *net.OpError
-				if errors.As(err, &op) && op.Err != nil {
-					err = op.Err // without the repeated address
-				}
-				return &codedError{code: exitTrouble, err: fmt.Errorf("cannot listen on %s: %w", addr, err)}
-			}
-			hs := srv.HTTPServer()
-			fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
-			served := make(chan error, 1)
-			go func() { served <- hs.Serve(ln) }()
-
-			var serveErr error
-			select {
-			case serveErr = <-served:
-			case <-ctx.Done():
-			}
-			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			defer cancel()
-			err = hs.Shutdown(sctx)
-			if serveErr == nil {
-				serveErr = <-served
-			}
-			if errors.Is(serveErr, http.ErrServerClosed) {
-				serveErr = nil
-			}
-			mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
-			defer mcancel()
-			err = errors.Join(serveErr, err, m.Close(mctx))
-			if err != nil {
-				return fmt.Errorf("stopping the server: %w", err)
-			}
-			fmt.Fprintln(a.stderr, "apikey: stopped")
-			return nil
+			return a.serve(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", defaultAddr, "address to listen on, HOST:PORT (port 0 picks a free port)")
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", defaultAddr, "address to listen on, HOST:PORT (port 0 picks a free port)")
+	f.DurationVar(&o.cacheTTL, "cache-ttl", ottercache.DefaultTTL, "how long a verified key is cached")
+	f.BoolVar(&o.noCache, "no-cache", false, "read the database on every verification")
+	f.StringVar(&o.redis, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
 	return cmd
+}
+
+// check validates the flags before anything touches the database.
+func (o *serveOptions) check(cmd *cobra.Command) error {
+	if err := checkAddr(o.addr); err != nil {
+		return err
+	}
+	if o.noCache && cmd.Flags().Changed("cache-ttl") {
+		return usagef("--cache-ttl and --no-cache cannot be combined")
+	}
+	if o.cacheTTL <= 0 {
+		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
+	}
+	if o.redis != "" {
+		if _, _, err := net.SplitHostPort(o.redis); err != nil {
+			return usagef("invalid Redis address %q: want HOST:PORT, such as 127.0.0.1:6379", o.redis)
+		}
+	}
+	return nil
+}
+
+// serve runs the server until ctx is done.
+func (a *app) serve(ctx context.Context, o serveOptions) error {
+	cfg, err := a.config()
+	if err != nil {
+		return err
+	}
+	db, err := a.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	if err := db.migrate(ctx); err != nil {
+		return err
+	}
+
+	// Metrics on a registry of the server's own, with the Go runtime's.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := apikeyprom.New(reg, "")
+	if err != nil {
+		return err
+	}
+	cfg.Metrics = metrics
+
+	var cache *ottercache.Cache
+	if !o.noCache {
+		if cache, err = ottercache.New(ottercache.Config{TTL: o.cacheTTL}); err != nil {
+			return err
+		}
+		defer cache.Close()
+		cfg.Cache = cache
+	}
+	var rdb *redis.Client
+	if o.redis != "" {
+		rdb = redis.NewClient(&redis.Options{Addr: o.redis})
+		defer rdb.Close()
+		pctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		err := rdb.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", o.redis, err)}
+		}
+		cfg.OnEvent = apikeyredis.Publisher(rdb, redisChannel)
+	}
+	m, err := apikey.NewManager(db.store, cfg)
+	if err != nil {
+		return err
+	}
+	a.mgr = m // closed by closeDB too, should this return early
+	if err := metrics.WatchDroppedEvents(m.DroppedEvents); err != nil {
+		return err
+	}
+
+	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	// The store answers /readyz; both backends can ping.
+	pinger, _ := db.store.(server.Pinger)
+	srv, err := server.New(server.Config{
+		Manager: m, Pinger: pinger, Logger: logger, Now: a.now,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		_ = m.Close(context.Background())
+		var op *net.OpError
+		if errors.As(err, &op) && op.Err != nil {
+			err = op.Err // without the repeated address
+		}
+		return &codedError{code: exitTrouble, err: fmt.Errorf("cannot listen on %s: %w", o.addr, err)}
+	}
+
+	// The invalidation listener runs as long as the server. Until it
+	// listens, and whenever it loses its connection, the Manager bypasses
+	// its cache.
+	lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+	listened := make(chan struct{})
+	go func() {
+		defer close(listened)
+		var err error
+		pg, isPostgres := db.store.(*postgres.Store)
+		switch {
+		case cache == nil:
+			return
+		case rdb != nil:
+			err = apikeyredis.Listen(lctx, rdb, redisChannel, m)
+		case isPostgres:
+			err = pg.Listen(lctx, m)
+		default:
+			return // SQLite: one process, invalidated locally
+		}
+		if lctx.Err() == nil {
+			logger.Error("apikey: invalidation listener stopped; the cache is bypassed", "err", err)
+		}
+	}()
+	defer func() {
+		stopListening()
+		<-listened
+	}()
+
+	hs := srv.HTTPServer()
+	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	var serveErr error
+	select {
+	case serveErr = <-served:
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = hs.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-served
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	stopListening()
+	<-listened
+	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer mcancel()
+	err = errors.Join(serveErr, err, m.Close(mctx))
+	if err != nil {
+		return fmt.Errorf("stopping the server: %w", err)
+	}
+	fmt.Fprintln(a.stderr, "apikey: stopped")
+	return nil
 }
 
 // checkAddr validates --addr before anything touches the database.

@@ -4,13 +4,18 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,12 +76,12 @@ type served struct {
 
 var listening = regexp.MustCompile(`^apikey: listening on (http://127\.0\.0\.1:[0-9]+)$`)
 
-// startServe starts the binary's serve command on port 0 in dir and
+// startServe starts the binary's serve command on port 0, with args, in dir and
 // returns once it has logged its address. The process is killed, by its
 // PID, when the test ends if it is still running.
-func startServe(t *testing.T, dir string, env []string) *served {
+func startServe(t *testing.T, dir string, env []string, args ...string) *served {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0")
+	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
 	cmd.Dir = dir
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "APIKEY_") {
@@ -324,6 +329,289 @@ func TestServe(t *testing.T) {
 					t.Errorf("the log holds a key:\n%s", logs)
 					break
 				}
+			}
+		})
+	}
+}
+
+// metric returns the value of one sample of GET /metrics, such as
+// `apikey_cache_requests_total{result="hit"}`, or -1 when it is absent.
+func metric(t *testing.T, url, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// TestServeMetrics checks /metrics of the binary: verification outcomes
+// and cache hits after repeated whoami calls.
+func TestServeMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "apikey.db")}
+	r := execute(t, dir, "", env, "create", "--name", "demo")
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	demo := strings.TrimSpace(r.stdout)
+	s := startServe(t, dir, env)
+	for range 5 {
+		expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", demo, ""), 200, "")
+	}
+	expect(t, "junk key", call(t, "GET", s.url+"/v1/whoami", "api-key", forge("ak", "AAAAAAAAAAAA", strings.Repeat("x", 32)), ""), 401, "invalid_key")
+	if v := metric(t, s.url, `apikey_verifications_total{outcome="valid"}`); v != 5 {
+		t.Errorf("valid verifications %v, want 5", v)
+	}
+	if v := metric(t, s.url, `apikey_verifications_total{outcome="invalid_key"}`); v != 1 {
+		t.Errorf("invalid verifications %v, want 1", v)
+	}
+	if v := metric(t, s.url, `apikey_cache_requests_total{result="hit"}`); v < 4 {
+		t.Errorf("cache hits %v, want at least 4", v)
+	}
+	if v := metric(t, s.url, "go_goroutines"); v <= 0 {
+		t.Errorf("no Go collector: go_goroutines %v", v)
+	}
+	if v := metric(t, s.url, "apikey_events_dropped_total"); v != 0 {
+		t.Errorf("events_dropped_total %v", v)
+	}
+
+	// --no-cache: every verification reads the store.
+	s2 := startServe(t, dir, env, "--no-cache")
+	for range 3 {
+		expect(t, "whoami", call(t, "GET", s2.url+"/v1/whoami", "api-key", demo, ""), 200, "")
+	}
+	if hits, misses := metric(t, s2.url, `apikey_cache_requests_total{result="hit"}`), metric(t, s2.url, `apikey_cache_requests_total{result="miss"}`); hits != 0 || misses != 0 {
+		t.Errorf("--no-cache: hits %v, misses %v", hits, misses)
+	}
+	want(t, e2eRun(t, dir, env, "serve", "--cache-ttl", "0s"), 2, "", "apikey: invalid --cache-ttl 0s: must be positive\n")
+	want(t, e2eRun(t, dir, env, "serve", "--no-cache", "--cache-ttl", "1m"), 2, "", "apikey: --cache-ttl and --no-cache cannot be combined\n")
+	want(t, e2eRun(t, dir, env, "serve", "--redis", "nope"), 2, "", "apikey: invalid Redis address \"nope\": want HOST:PORT, such as 127.0.0.1:6379\n")
+}
+
+func e2eRun(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	return execute(t, dir, "", env, args...)
+}
+
+// pair is two "apikey serve" processes over one database, and an admin key.
+type pair struct {
+	a, b  *served
+	admin string
+}
+
+// startPair starts two servers over db with args, after making an admin
+// key with the CLI.
+func startPair(t *testing.T, db string, args ...string) *pair {
+	t.Helper()
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=" + db}
+	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
+	if r.code != 0 {
+		t.Fatalf("create admin: %+v", r)
+	}
+	return &pair{a: startServe(t, dir, env, args...), b: startServe(t, dir, env, args...), admin: strings.TrimSpace(r.stdout)}
+}
+
+// cachedKey creates a key on A and calls whoami on B until B answers it
+// from its cache, which it does only once its invalidation listener is up.
+func (p *pair) cachedKey(t *testing.T) (token, id string) {
+	t.Helper()
+	c := call(t, "POST", p.a.url+"/v1/keys", "api-key", p.admin, `{"name":"cross-instance"}`)
+	expect(t, "create", c, 201, "")
+	token, id = c.str("key"), c.str("id")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		before := metric(t, p.b.url, `apikey_cache_requests_total{result="hit"}`)
+		expect(t, "whoami on B", call(t, "GET", p.b.url+"/v1/whoami", "api-key", token, ""), 200, "")
+		if metric(t, p.b.url, `apikey_cache_requests_total{result="hit"}`) > before {
+			return token, id
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B never answered from its cache:\n%s", p.b.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// revokeAndWait revokes id on A and polls whoami on B every interval
+// until it answers 401 key_revoked, or until limit has passed. It returns
+// the time from the revoke's answer to the first rejection.
+func (p *pair) revokeAndWait(t *testing.T, token, id string, interval, limit time.Duration) time.Duration {
+	t.Helper()
+	expect(t, "revoke on A", call(t, "POST", p.a.url+"/v1/keys/"+id+"/revoke", "api-key", p.admin, ""), 200, "")
+	revoked := time.Now()
+	for {
+		r := call(t, "GET", p.b.url+"/v1/whoami", "api-key", token, "")
+		if r.status == 401 && r.str("code") == "key_revoked" {
+			return time.Since(revoked)
+		}
+		if r.status != 200 {
+			t.Fatalf("whoami on B after the revoke: %d %s", r.status, r.raw)
+		}
+		if time.Since(revoked) > limit {
+			t.Fatalf("B still accepts the key %v after it was revoked on A", limit)
+		}
+		if interval > 0 {
+			time.Sleep(interval)
+		}
+	}
+}
+
+// TestServeCrossInstanceRevocation runs two servers over one PostgreSQL
+// schema: a key revoked on A is refused by B, which had it cached, within
+// a second (the target is 100 ms at p99; the bound here is loose so that
+// a busy CI machine stays green).
+func TestServeCrossInstanceRevocation(t *testing.T) {
+	t.Parallel()
+	p := startPair(t, postgresURL(t))
+	token, id := p.cachedKey(t)
+	d := p.revokeAndWait(t, token, id, 5*time.Millisecond, time.Second)
+	t.Logf("revoked on A, refused by B after %v", d)
+}
+
+// revocationBackends are the invalidation paths the revocation benchmark
+// measures: PostgreSQL NOTIFY, and Redis pub/sub between two servers over
+// one SQLite file.
+func revocationPair(t *testing.T, backend string) *pair {
+	t.Helper()
+	switch backend {
+	case "postgres-notify":
+		return startPair(t, postgresURL(t))
+	default: // "redis"
+		addr := os.Getenv("APIKEY_TEST_REDIS_ADDR")
+		if addr == "" {
+			t.Skip("set APIKEY_TEST_REDIS_ADDR (for example 127.0.0.1:6379) to measure Redis invalidation")
+		}
+		return startPair(t, "sqlite:"+filepath.Join(t.TempDir(), "apikey.db"), "--redis", addr)
+	}
+}
+
+// percentile returns the p-th percentile (0 to 100) of sorted durations,
+// nearest rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// TestRevocationLatency measures, by hand, how long a key revoked on A
+// stays accepted by B, which had it cached: 200 trials per invalidation
+// path, B polled in a loop, percentiles from the revoke's answer to the
+// first 401 (target: p99 ≤ 100 ms). Then, under load (8 workers hammering
+// B with the key), it counts the requests B accepted that were sent more
+// than 100 ms after the revoke returned (target: 0).
+//
+//	APIKEY_BENCH_REVOCATION=1 APIKEY_TEST_POSTGRES_DSN=... APIKEY_TEST_REDIS_ADDR=127.0.0.1:6379 \
+//	    go test ./cmd/apikey -run TestRevocationLatency -v -count 1
+func TestRevocationLatency(t *testing.T) {
+	if os.Getenv("APIKEY_BENCH_REVOCATION") != "1" {
+		t.Skip("set APIKEY_BENCH_REVOCATION=1 to measure revocation latency (about a minute)")
+	}
+	trials := 200
+	if n, err := strconv.Atoi(os.Getenv("APIKEY_BENCH_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	for _, backend := range []string{"postgres-notify", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			p := revocationPair(t, backend)
+			lat := make([]time.Duration, 0, trials)
+			for range trials {
+				token, id := p.cachedKey(t)
+				lat = append(lat, p.revokeAndWait(t, token, id, 0, 5*time.Second))
+			}
+			slices.Sort(lat)
+			t.Logf("%s: %d trials, revocation on A -> rejection on B: p50 %v, p95 %v, p99 %v, max %v",
+				backend, trials, percentile(lat, 50), percentile(lat, 95), percentile(lat, 99), lat[len(lat)-1])
+			if p99 := percentile(lat, 99); p99 > 100*time.Millisecond {
+				t.Errorf("p99 %v is over the 100 ms target", p99)
+			}
+
+			// Under load.
+			const workers, loadTrials, bound = 8, 20, 100 * time.Millisecond
+			var accepted, late, total, lateByAnswer int
+			var worst time.Duration
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+			for range loadTrials {
+				token, id := p.cachedKey(t)
+				var revoked atomic.Int64 // UnixNano of the revoke's answer; 0 before
+				stop := make(chan struct{})
+				type tally struct {
+					accepted, late, total, lateByAnswer int
+					worst                               time.Duration
+				}
+				results := make(chan tally, workers)
+				for range workers {
+					go func() {
+						var c tally
+						for {
+							select {
+							case <-stop:
+								results <- c
+								return
+							default:
+							}
+							sent := time.Now()
+							req, _ := http.NewRequest("GET", p.b.url+"/v1/whoami", nil)
+							req.Header.Set("Authorization", "Api-Key "+token)
+							resp, err := client.Do(req)
+							if err != nil {
+								continue
+							}
+							io.Copy(io.Discard, resp.Body)
+							resp.Body.Close()
+							answered := time.Now()
+							c.total++
+							if resp.StatusCode != 200 {
+								continue
+							}
+							c.accepted++
+							if r := revoked.Load(); r != 0 {
+								if d := answered.Sub(time.Unix(0, r)); d > c.worst {
+									c.worst = d
+								}
+								if sent.Sub(time.Unix(0, r)) > bound {
+									c.late++
+								}
+								if answered.Sub(time.Unix(0, r)) > bound {
+									c.lateByAnswer++
+								}
+							}
+						}
+					}()
+				}
+				time.Sleep(200 * time.Millisecond)
+				expect(t, "revoke on A", call(t, "POST", p.a.url+"/v1/keys/"+id+"/revoke", "api-key", p.admin, ""), 200, "")
+				revoked.Store(time.Now().UnixNano())
+				time.Sleep(400 * time.Millisecond)
+				close(stop)
+				for range workers {
+					c := <-results
+					accepted += c.accepted
+					late += c.late
+					total += c.total
+					lateByAnswer += c.lateByAnswer
+					worst = max(worst, c.worst)
+				}
+			}
+			t.Logf("%s under load (%d workers, %d revocations): %d requests, %d accepted; accepted after the revoke: latest answered %v after it; sent more than %v after it: %d; answered more than %v after it: %d",
+				backend, workers, loadTrials, total, accepted, worst, bound, late, bound, lateByAnswer)
+			if late > 0 {
+				t.Errorf("%d requests sent more than %v after the revoke were accepted", late, bound)
 			}
 		})
 	}

@@ -14,12 +14,15 @@
 //	PATCH  /v1/keys/{id}         apikey:admin   change name, scopes, metadata, expiry
 //	POST   /v1/keys/{id}/revoke  apikey:admin   revoke (idempotent)
 //	POST   /v1/keys/{id}/roll    apikey:admin   new secret, same id; the plaintext as "key", once
+//	GET    /v1/keys/{id}/usage   apikey:admin   verification counts by outcome (from, to, granularity)
 //	DELETE /v1/keys/{id}         apikey:admin   delete for good; 204
 //	POST   /v1/verify            apikey:admin or apikey:verify
 //	GET    /v1/whoami            any valid key  the calling key's record
+//	GET    /v1/events            apikey:admin   the audit log (key_id, actor, type, limit, cursor)
 //	GET    /v1/openapi.json      public         the OpenAPI 3.1 document
 //	GET    /healthz              public         the process is up
 //	GET    /readyz               public         the store answers
+//	GET    /metrics              public         Prometheus metrics (Config.Metrics; 404 without)
 //
 // Routes lists the same table; it is the one place routes are declared.
 //

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/internal/server"
 	"github.com/go-apikey/apikey/sqlite"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // clock is a settable clock, safe for concurrent use.
@@ -88,6 +91,15 @@ func newFixture(t testing.TB, o options) *fixture {
 	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	cfg := o.cfg
 	cfg.Now = c.Now
+	// Metrics as apikey serve has them, on a registry of the fixture's own.
+	reg := prometheus.NewRegistry()
+	pm, err := apikeyprom.New(reg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = pm
+	}
 	m, err := apikey.NewManager(store, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +120,7 @@ func newFixture(t testing.TB, o options) *fixture {
 		Pinger:  store,
 		Logger:  slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:     c.Now,
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -67,24 +67,9 @@ var listParams = map[string]bool{"owner": true, "state": true, "search": true, "
 
 // listKeys serves GET /v1/keys.
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		invalidInput(w, r, "query", "not a valid query string")
+	q, ok := query(w, r, listParams, "owner, state, search, limit and cursor")
+	if !ok {
 		return
-	}
-	for name, values := range q {
-		switch {
-		case !listParams[name]:
-			invalidInput(w, r, sanitize(name, 64), "unknown query parameter; the parameters are owner, state, search, limit and cursor")
-			return
-		case len(values) > 1:
-			invalidInput(w, r, name, "given more than once")
-			return
-		}
-		if why := checkText(values[0]); why != "" {
-			invalidInput(w, r, name, why)
-			return
-		}
 	}
 	f := apikey.KeyFilter{
 		Owner:  q.Get("owner"),
@@ -92,13 +77,8 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		Search: q.Get("search"),
 		Cursor: q.Get("cursor"),
 	}
-	if q.Has("limit") {
-		n, err := strconv.Atoi(q.Get("limit"))
-		if err != nil || n < 1 || n > apikey.MaxPageSize {
-			invalidInput(w, r, "limit", "must be a whole number from 1 to "+strconv.Itoa(apikey.MaxPageSize))
-			return
-		}
-		f.Limit = n
+	if f.Limit, ok = limit(w, r, q); !ok {
+		return
 	}
 	page, err := s.m.List(r.Context(), f)
 	if err != nil {
@@ -112,6 +92,45 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 		tidy(k)
 	}
 	writeJSON(w, http.StatusOK, page)
+}
+
+// query parses the query string of r, answering 400 invalid_input for a
+// malformed one, a parameter not in allowed (whose names are listed in
+// names), a repeated parameter or a value no store accepts.
+func query(w http.ResponseWriter, r *http.Request, allowed map[string]bool, names string) (url.Values, bool) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		invalidInput(w, r, "query", "not a valid query string")
+		return nil, false
+	}
+	for name, values := range q {
+		switch {
+		case !allowed[name]:
+			invalidInput(w, r, sanitize(name, 64), "unknown query parameter; the parameters are "+names)
+			return nil, false
+		case len(values) > 1:
+			invalidInput(w, r, name, "given more than once")
+			return nil, false
+		}
+		if why := checkText(values[0]); why != "" {
+			invalidInput(w, r, name, why)
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+// limit reads the limit parameter of a listing: zero when absent.
+func limit(w http.ResponseWriter, r *http.Request, q url.Values) (int, bool) {
+	if !q.Has("limit") {
+		return 0, true
+	}
+	n, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || n < 1 || n > apikey.MaxPageSize {
+		invalidInput(w, r, "limit", "must be a whole number from 1 to "+strconv.Itoa(apikey.MaxPageSize))
+		return 0, false
+	}
+	return n, true
 }
 
 // getKey serves GET /v1/keys/{id}.

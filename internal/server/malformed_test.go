@@ -132,6 +132,26 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "long search", method: "GET", path: "/v1/keys?search=" + strings.Repeat("s", 201), status: 400, code: "invalid_input", field: "search"},
 		{name: "bad escape in query", method: "GET", path: "/v1/keys?search=%zz", status: 400, code: "invalid_input", field: "query"},
 
+		// Audit log and usage queries.
+		{name: "events bad type", method: "GET", path: "/v1/events?type=key.exploded", status: 400, code: "invalid_input", field: "type"},
+		{name: "events bad limit", method: "GET", path: "/v1/events?limit=0", status: 400, code: "invalid_input", field: "limit"},
+		{name: "events word limit", method: "GET", path: "/v1/events?limit=many", status: 400, code: "invalid_input", field: "limit"},
+		{name: "events bad cursor", method: "GET", path: "/v1/events?cursor=-3", status: 400, code: "invalid_input", field: "cursor"},
+		{name: "events bad key_id", method: "GET", path: "/v1/events?key_id=nope", status: 400, code: "invalid_input", field: "key_id"},
+		{name: "events unknown parameter", method: "GET", path: "/v1/events?owner=acme", status: 400, code: "invalid_input", field: "owner"},
+		{name: "events NUL in actor", method: "GET", path: "/v1/events?actor=a%00", status: 400, code: "invalid_input", field: "actor"},
+		{name: "events repeated parameter", method: "GET", path: "/v1/events?type=key.created&type=key.revoked", status: 400, code: "invalid_input", field: "type"},
+		{name: "usage bad from", method: "GET", path: item + "/usage?from=yesterday", status: 400, code: "invalid_input", field: "from"},
+		{name: "usage bad to", method: "GET", path: item + "/usage?to=2030-01-02", status: 400, code: "invalid_input", field: "to"},
+		{name: "usage bad granularity", method: "GET", path: item + "/usage?granularity=day", status: 400, code: "invalid_input", field: "granularity"},
+		{name: "usage from after to", method: "GET", path: item + "/usage?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "from"},
+		{name: "usage range too long", method: "GET", path: item + "/usage?from=2029-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "to"},
+		{name: "usage unknown parameter", method: "GET", path: item + "/usage?step=1m", status: 400, code: "invalid_input", field: "step"},
+		{name: "usage unknown id", method: "GET", path: "/v1/keys/AAAAAAAAAAAA/usage", status: 404, code: "not_found"},
+		{name: "usage malformed id", method: "GET", path: "/v1/keys/x/usage", status: 404, code: "not_found"},
+		{name: "POST usage", method: "POST", path: item + "/usage", status: 405, code: "method_not_allowed"},
+		{name: "POST metrics", method: "POST", path: "/metrics", token: "-", status: 405, code: "method_not_allowed"},
+
 		// Routing.
 		{name: "PUT on a collection", method: "PUT", path: "/v1/keys", body: `{}`, status: 405, code: "method_not_allowed"},
 		{name: "GET verify", method: "GET", path: "/v1/verify", status: 405, code: "method_not_allowed"},

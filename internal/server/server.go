@@ -63,9 +63,16 @@ type Config struct {
 	// store. Nil means slog.Default().
 	Logger *slog.Logger
 
-	// Now is the clock that turns expires_in into an instant. Nil means
-	// time.Now. (The Manager has its own clock for every other rule.)
+	// Now is the clock that turns expires_in into an instant and ends the
+	// default range of usage queries. Nil means time.Now. (The Manager has
+	// its own clock for every other rule.)
 	Now func() time.Time
+
+	// Metrics serves GET /metrics, usually promhttp.HandlerFor over the
+	// registry of an apikeyprom.Metrics. It is public, like /healthz: bind
+	// the server to a private address or filter /metrics at the proxy if
+	// the counters must stay private. Nil means /metrics answers 404.
+	Metrics http.Handler
 }
 
 // Server is the HTTP handler of the apikey service. Create one with New;
@@ -76,6 +83,8 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	mux    *http.ServeMux
+
+	metricsHandler http.Handler
 }
 
 // access says who may call a route.
@@ -105,11 +114,14 @@ var routes = []route{
 	{"DELETE /v1/keys/{id}", admin, (*Server).deleteKey},
 	{"POST /v1/keys/{id}/revoke", admin, (*Server).revokeKey},
 	{"POST /v1/keys/{id}/roll", admin, (*Server).rollKey},
+	{"GET /v1/keys/{id}/usage", admin, (*Server).keyUsage},
+	{"GET /v1/events", admin, (*Server).listEvents},
 	{"POST /v1/verify", verifier, (*Server).verify},
 	{"GET /v1/whoami", anyKey, (*Server).whoami},
 	{"GET /v1/openapi.json", public, (*Server).openAPI},
 	{"GET /healthz", public, (*Server).healthz},
 	{"GET /readyz", public, (*Server).readyz},
+	{"GET /metrics", public, (*Server).metrics},
 }
 
 // Routes returns the patterns the server registers, such as
@@ -129,7 +141,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Manager == nil {
 		return nil, errors.New("server: New needs a Manager")
 	}
-	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux()}
+	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(), metricsHandler: cfg.Metrics}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

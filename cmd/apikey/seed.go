@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/go-apikey/apikey"
+)
+
+func init() { register(newSeedCommand) }
+
+// bulkInserter is the fast insert path of both stores.
+type bulkInserter interface {
+	BulkInsert(ctx context.Context, recs []*apikey.Record) error
+}
+
+// seedSecretLength is the secret length of seeded keys, the default of
+// new keys.
+const seedSecretLength = apikey.DefaultSecretLength
+
+func newSeedCommand(a *app) *cobra.Command {
+	var (
+		owners, batch int
+		printSample   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "seed N [--owner-count K] [--batch B] [--print-sample]",
+		Short: "Bulk-load N synthetic keys, for load tests",
+		Long: `Bulk-load N synthetic keys into the database, for benchmarks and load
+tests: names seed-0, seed-1, ..., owners owner-0 to owner-(K-1), no scopes,
+no expiry. Each is a real key with a random id and secret, stored as the
+SHA-256 of the key like any other (a configured pepper still verifies it,
+and rehashes it on first use). The plaintexts are thrown away, except one
+with --print-sample, printed on standard output.
+
+Rows are written in batches of B: one transaction with a prepared statement
+on SQLite, one COPY on PostgreSQL. Owner limits are not checked and nothing
+is written to the audit log. A progress bar is drawn on standard error when
+it is a terminal, else a line a second.`,
+		Example: `  apikey seed 1000000 --db postgres://postgres@127.0.0.1/test --print-sample`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("seed needs exactly one argument: the number of keys")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return usagef("invalid number of keys %q: want a whole number of at least 1", args[0])
+			}
+			if owners < 1 {
+				return usagef("invalid --owner-count %d: must be at least 1", owners)
+			}
+			if batch < 1 || batch > 1_000_000 {
+				return usagef("invalid --batch %d: must be from 1 to 1000000", batch)
+			}
+			cfg, err := a.config()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			db, err := a.openDB(ctx)
+			if err != nil {
+				return err
+			}
+			if err := db.migrate(ctx); err != nil {
+				return err
+			}
+			bi, ok := db.store.(bulkInserter)
+			if !ok {
+				return fmt.Errorf("the %s store cannot bulk-load", db.loc.driver)
+			}
+			s := &seeder{
+				prefix: seedOr(cfg.Prefix, apikey.DefaultPrefix), owners: owners,
+				created: a.now().UTC().Truncate(time.Microsecond),
+				rand:    bufio.NewReaderSize(rand.Reader, 64<<10),
+			}
+			p := newProgress(a.stderr, n)
+			sample, err := s.run(ctx, bi, n, batch, p.update)
+			p.done()
+			if err != nil {
+				return fmt.Errorf("seeding: %w", err)
+			}
+			if printSample {
+				fmt.Fprintln(a.stdout, sample)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&owners, "owner-count", 100, "number of distinct owners, assigned round-robin")
+	f.IntVar(&batch, "batch", 5000, "rows per transaction (SQLite) or COPY (PostgreSQL)")
+	f.BoolVar(&printSample, "print-sample", false, "print one seeded key (the first) on standard output")
+	return cmd
+}
+
+func seedOr(v, fallback string) string {
+	if v == "" {
+		return fallback
+	}
+	return v
+}
+
+// seeder makes synthetic records.
+type seeder struct {
+	prefix  string
+	owners  int
+	created time.Time
+	rand    io.Reader
+	buf     []byte
+}
+
+// run generates n records in batches, on a goroutine of their own so that
+// generation overlaps the writes, and inserts them. It reports the count
+// written after each batch and returns the first key.
+func (s *seeder) run(ctx context.Context, bi bulkInserter, n, batch int, progress func(done int)) (sample string, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type work struct {
+		recs []*apikey.Record
+		err  error
+	}
+	batches := make(chan work, 2)
+	first := make(chan string, 1)
+	go func() {
+		defer close(batches)
+		for lo := 0; lo < n; lo += batch {
+			recs := make([]*apikey.Record, min(batch, n-lo))
+			for i := range recs {
+				token, rec, err := s.record(lo + i)
+				if err != nil {
+					batches <- work{err: err}
+					return
+				}
+				if lo+i == 0 {
+					first <- token
+				}
+				recs[i] = rec
+			}
+			select {
+			case batches <- work{recs: recs}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	done := 0
+	for w := range batches {
+		if w.err != nil {
+			return "", w.err
+		}
+		if err := bi.BulkInsert(ctx, w.recs); err != nil {
+			return "", err
+		}
+		done += len(w.recs)
+		progress(done)
+	}
+	return <-first, nil
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// random returns n base62 characters drawn uniformly from s.rand.
+func (s *seeder) random(n int) (string, error) {
+	out := make([]byte, 0, n)
+	for len(out) < n {
+		if cap(s.buf) < n {
+			s.buf = make([]byte, 2*n)
+		}
+		b := s.buf[:n-len(out)+4]
+		if _, err := io.ReadFull(s.rand, b); err != nil {
+			return "", fmt.Errorf("reading randomness: %w", err)
+		}
+		for _, c := range b {
+			if c < 248 && len(out) < n { // 248 = 4*62 keeps the draw uniform
+				out = append(out, base62[c%62])
+			}
+		}
+	}
+	return string(out), nil
+}
+
+// record returns the i-th synthetic key and its record. The token has the
+// format of apikey's keys, <prefix>_<id>_<secret><checksum>, the checksum
+// being CRC-32 (IEEE) of the rest as 6 base62 digits, most significant
+// first; the hash is the one a Manager without a pepper stores.
+func (s *seeder) record(i int) (string, *apikey.Record, error) {
+	id, err := s.random(apikey.IDLength)
+	if err != nil {
+		return "", nil, err
+	}
+	secret, err := s.random(seedSecretLength)
+	if err != nil {
+		return "", nil, err
+	}
+	body := s.prefix + "_" + id + "_" + secret
+	v := crc32.ChecksumIEEE([]byte(body))
+	var sum [apikey.ChecksumLength]byte
+	for j := len(sum) - 1; j >= 0; j-- {
+		sum[j] = base62[v%62]
+		v /= 62
+	}
+	token := body + string(sum[:])
+	digest := sha256.Sum256([]byte(token))
+	return token, &apikey.Record{
+		Key: apikey.Key{
+			ID: id, Prefix: s.prefix, Name: "seed-" + strconv.Itoa(i), Owner: "owner-" + strconv.Itoa(i%s.owners),
+			CreatedAt: s.created,
+		},
+		Hash: "sha256$" + hex.EncodeToString(digest[:]),
+	}, nil
+}
+
+// progress draws the progress of a seeding on w: a bar redrawn in place
+// at most ten times a second on a terminal, else a plain line a second.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	total    int
+	start    time.Time
+	last     time.Time
+	n        int
+	finished bool
+}
+
+func newProgress(w io.Writer, total int) *progress {
+	return &progress{w: w, tty: isTerminalWriter(w), total: total, start: time.Now()}
+}
+
+// isTerminalWriter reports whether w is a character device.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (p *progress) update(done int) {
+	p.n = done
+	now := time.Now()
+	every := time.Second
+	if p.tty {
+		every = 100 * time.Millisecond
+	}
+	if done < p.total && now.Sub(p.last) < every {
+		return
+	}
+	p.last = now
+	p.draw(now)
+}
+
+func (p *progress) draw(now time.Time) {
+	const width = 30
+	frac := float64(p.n) / float64(p.total)
+	rate := float64(p.n) / max(now.Sub(p.start).Seconds(), 1e-9)
+	if !p.tty {
+		fmt.Fprintf(p.w, "seed: %d/%d (%.0f%%) %.0f keys/s\n", p.n, p.total, 100*frac, rate)
+		return
+	}
+	filled := int(frac * width)
+	bar := strings.Repeat("=", filled)
+	if filled < width {
+		bar += ">" + strings.Repeat(" ", width-filled-1)
+	}
+	fmt.Fprintf(p.w, "\r[%s] %3.0f%% %d/%d %.0f keys/s", bar, 100*frac, p.n, p.total, rate)
+}
+
+// done ends the bar and prints the total rate.
+func (p *progress) done() {
+	if p.finished {
+		return
+	}
+	p.finished = true
+	elapsed := time.Since(p.start)
+	if p.tty {
+		fmt.Fprintln(p.w)
+	}
+	fmt.Fprintf(p.w, "seed: %d keys in %v (%.0f keys/s)\n", p.n, elapsed.Round(time.Millisecond), float64(p.n)/max(elapsed.Seconds(), 1e-9))
+}

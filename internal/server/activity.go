@@ -1,0 +1,118 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
+)
+
+// eventParams are the query parameters of GET /v1/events.
+var eventParams = map[string]bool{"key_id": true, "actor": true, "type": true, "limit": true, "cursor": true}
+
+// listEvents serves GET /v1/events: the audit log, newest first.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, eventParams, "key_id, actor, type, limit and cursor")
+	if !ok {
+		return
+	}
+	f := apikey.EventFilter{
+		KeyID:  q.Get("key_id"),
+		Actor:  q.Get("actor"),
+		Type:   apikey.EventType(q.Get("type")),
+		Cursor: q.Get("cursor"),
+	}
+	if q.Has("key_id") && !apikey.ValidID(f.KeyID) {
+		invalidInput(w, r, "key_id", "not a key id (12 base62 characters)")
+		return
+	}
+	if f.Limit, ok = limit(w, r, q); !ok {
+		return
+	}
+	page, err := s.m.Events(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// usageParams are the query parameters of GET /v1/keys/{id}/usage.
+var usageParams = map[string]bool{"from": true, "to": true, "granularity": true}
+
+// defaultUsageRange is the span of GET /v1/keys/{id}/usage without from.
+const defaultUsageRange = 24 * time.Hour
+
+// usageResponse is the answer of GET /v1/keys/{id}/usage.
+type usageResponse struct {
+	KeyID       string              `json:"key_id"`
+	Granularity apikey.Granularity  `json:"granularity"`
+	From        time.Time           `json:"from"`
+	To          time.Time           `json:"to"`
+	Usage       []apikey.UsageCount `json:"usage"`
+}
+
+// keyUsage serves GET /v1/keys/{id}/usage: the verification counts of a
+// key by outcome, per minute or hour (the default), between from
+// (default: 24 hours before to) and to (default: now). Counts reach the
+// store when the Manager flushes, every 10 seconds by default.
+func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, usageParams, "from, to and granularity")
+	if !ok {
+		return
+	}
+	g := apikey.ByHour
+	if q.Has("granularity") {
+		g = apikey.Granularity(q.Get("granularity"))
+		if g != apikey.ByHour && g != apikey.ByMinute {
+			invalidInput(w, r, "granularity", "must be minute or hour")
+			return
+		}
+	}
+	to := s.now().UTC()
+	if q.Has("to") {
+		t, err := time.Parse(time.RFC3339, q.Get("to"))
+		if err != nil {
+			invalidInput(w, r, "to", "want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+			return
+		}
+		to = t.UTC()
+	}
+	from := to.Add(-defaultUsageRange)
+	if q.Has("from") {
+		t, err := time.Parse(time.RFC3339, q.Get("from"))
+		if err != nil {
+			invalidInput(w, r, "from", "want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+			return
+		}
+		from = t.UTC()
+	}
+	id := r.PathValue("id")
+	// Usage of an unknown id is empty, not an error: ask for the key
+	// first so that a typo gets 404.
+	if _, err := s.m.Get(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	counts, err := s.m.Usage(r.Context(), id, from, to, g)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if counts == nil {
+		counts = []apikey.UsageCount{}
+	}
+	writeJSON(w, http.StatusOK, usageResponse{KeyID: id, Granularity: g, From: from, To: to, Usage: counts})
+}
+
+// metrics serves GET /metrics with Config.Metrics, or 404 when there is
+// none.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.metricsHandler == nil {
+		writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikeyhttp.CodeNotFound,
+			Detail: "Metrics are not enabled on this server."}})
+		return
+	}
+	s.metricsHandler.ServeHTTP(w, r)
+}

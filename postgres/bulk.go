@@ -1,0 +1,31 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/go-apikey/apikey"
+)
+
+// BulkInsert stores recs with one COPY: the fast path for seeding and
+// imports. Unlike Insert it checks no owner limit and writes no audit
+// entry; inserts notify no invalidation listener (nothing can be cached
+// for a new id but a short negative entry). The records must be complete
+// (a hash, a creation time) and their ids new: a duplicate id fails the
+// whole batch with an error matching apikey.ErrDuplicateID, and nothing is
+// stored. Callers split large loads into batches of some thousands of
+// records.
+func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	rows := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+		r := recs[i]
+		return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
+			timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt)}, nil
+	})
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},
+		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at", "expires_at", "revoked_at", "last_used_at"}, rows)
+	return mapErr("bulk insert", err)
+}

@@ -1,0 +1,47 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-apikey/apikey"
+)
+
+// BulkInsert stores recs in one transaction with one prepared statement:
+// the fast path for seeding and imports, about two orders of magnitude
+// faster than one Insert per key. Unlike Insert it checks no owner limit
+// and writes no audit entry. The records must be complete (a hash, a
+// creation time) and their ids new: a duplicate id fails the whole batch
+// with an error matching apikey.ErrDuplicateID, and nothing is stored.
+// Callers split large loads into batches of some thousands of records.
+func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr("bulk insert", err)
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `INSERT INTO apikey_keys (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return storeErr("bulk insert", err)
+	}
+	defer st.Close()
+	for _, rec := range recs {
+		scopes, err := encodeScopes(rec.Scopes)
+		if err != nil {
+			return fmt.Errorf("sqlite: bulk insert: scopes: %w", err)
+		}
+		metadata, err := encodeMetadata(rec.Metadata)
+		if err != nil {
+			return fmt.Errorf("sqlite: bulk insert: metadata: %w", err)
+		}
+		if _, err := st.ExecContext(ctx, rec.ID, rec.Prefix, rec.Name, rec.Owner, scopes, metadata, rec.Hash,
+			formatTime(rec.CreatedAt), formatTimePtr(rec.ExpiresAt), formatTimePtr(rec.RevokedAt), formatTimePtr(rec.LastUsedAt),
+		); err != nil {
+			return storeErr("bulk insert", err)
+		}
+	}
+	return storeErr("bulk insert", tx.Commit())
+}
