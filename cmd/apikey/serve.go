@@ -19,6 +19,7 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/apikeyredis"
+	"github.com/go-apikey/apikey/internal/admin"
 	"github.com/go-apikey/apikey/internal/server"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/postgres"
@@ -177,8 +178,16 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	// The store answers /readyz; both backends can ping.
 	pinger, _ := db.store.(server.Pinger)
+	adminStore, ok := db.store.(admin.Store)
+	if !ok {
+		return fmt.Errorf("the database has no admin tables")
+	}
+	adminSite, err := admin.New(admin.Config{Manager: m, Store: adminStore, Logger: logger})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
-		Manager: m, Pinger: pinger, Logger: logger, Now: a.now,
+		Manager: m, Pinger: pinger, Logger: logger, Now: a.now, Admin: adminSite,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 	})
 	if err != nil {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"net/http/cookiejar"
+	"net/url"
+
 	"bufio"
 	"encoding/json"
 	"io"
@@ -614,5 +617,40 @@ func TestRevocationLatency(t *testing.T) {
 				t.Errorf("%d requests sent more than %v after the revoke were accepted", late, bound)
 			}
 		})
+	}
+}
+
+// The admin site is served under /admin/ by the binary: a user made with
+// "apikey admin create-user" logs in over real HTTP and sees the keys.
+func TestServeAdminSite(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "apikey.db")}
+	if r := execute(t, dir, "correct horse battery staple\n", env, "admin", "create-user", "ada@example.com"); r.code != 0 {
+		t.Fatalf("admin create-user: %+v", r)
+	}
+	if r := execute(t, dir, "", env, "create", "--name", "visible-in-admin"); r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	s := startServe(t, dir, env)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.Get(s.url + "/admin/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Request.URL.Path != "/admin/login" || !strings.Contains(string(page), `name="password"`) {
+		t.Fatalf("GET /admin/keys signed out ended at %s, want the login form", resp.Request.URL)
+	}
+	resp, err = client.PostForm(s.url+"/admin/login", url.Values{"email": {"ada@example.com"}, "password": {"correct horse battery staple"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "visible-in-admin") {
+		t.Errorf("after login: %d at %s, want the key list with the key:\n%.500s", resp.StatusCode, resp.Request.URL, page)
 	}
 }

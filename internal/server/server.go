@@ -73,6 +73,10 @@ type Config struct {
 	// the server to a private address or filter /metrics at the proxy if
 	// the counters must stay private. Nil means /metrics answers 404.
 	Metrics http.Handler
+
+	// Admin serves the admin site under /admin/ (see internal/admin). Nil
+	// means no admin site: /admin/ answers 404.
+	Admin http.Handler
 }
 
 // Server is the HTTP handler of the apikey service. Create one with New;
@@ -171,6 +175,9 @@ func New(cfg Config) (*Server, error) {
 			h = auth.Handler(noteKey(h))
 		}
 		s.mux.Handle(rt.pattern, h)
+	}
+	if cfg.Admin != nil {
+		s.mux.Handle("/admin/", cfg.Admin)
 	}
 	return s, nil
 }
