@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"context"
 	"errors"
 	"maps"
 	"net/http"
@@ -22,14 +21,7 @@ type listData struct {
 	NextURL                                 string
 	FirstURL                                string
 	Paged                                   bool
-	// Scanned is set when the created-date filter stopped looking before
-	// filling the page.
-	Scanned int
 }
-
-// maxDateScan bounds the pages of keys read to fill one page filtered by
-// created date.
-const maxDateScan = 20
 
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
@@ -67,13 +59,21 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	if len(d.Errors) > 0 {
 		status = http.StatusBadRequest
 	} else {
+		if from != nil {
+			f.CreatedFrom = *from
+		}
+		if to != nil {
+			f.CreatedTo = *to
+		}
 		var next string
-		var err error
-		d.Keys, next, d.Scanned, err = h.findKeys(actor(r.Context(), s), f, from, to)
+		page, err := h.m.List(actor(r.Context(), s), f)
+		if err == nil {
+			d.Keys, next = page.Keys, page.NextCursor
+		}
 		var ve *apikey.ValidationError
 		switch {
 		case errors.As(err, &ve):
-			field := map[string]string{"search": "q", "owner": "owner", "state": "state"}[ve.Field]
+			field := map[string]string{"search": "q", "owner": "owner", "state": "state", "created_to": "created_to"}[ve.Field]
 			d.Errors[cmpOr(field, "")] = sentence(ve.Reason)
 			status = http.StatusBadRequest
 		case err != nil:
@@ -87,45 +87,6 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	d.FirstURL = listURL(d, "")
 	v := view{Title: "Keys", User: s.email, Nav: "keys", Data: d, Notice: notice(q)}
 	h.render(w, r, status, "keys", v)
-}
-
-// findKeys lists one page of keys. Created-date bounds [from, to) are
-// applied here, on top of apikey.KeyFilter, which does not have them yet:
-// since keys come newest first, it skips keys created at or after to,
-// stops at the first key created before from, and reads at most
-// maxDateScan pages, returning how many keys it read when it gave up.
-func (h *handler) findKeys(ctx context.Context, f apikey.KeyFilter, from, to *time.Time) (keys []*apikey.Key, next string, scanned int, err error) {
-	if from == nil && to == nil {
-		p, err := h.m.List(ctx, f)
-		if err != nil {
-			return nil, "", 0, err
-		}
-		return p.Keys, p.NextCursor, 0, nil
-	}
-	for range maxDateScan {
-		p, err := h.m.List(ctx, f)
-		if err != nil {
-			return nil, "", 0, err
-		}
-		scanned += len(p.Keys)
-		for _, k := range p.Keys {
-			if to != nil && !k.CreatedAt.Before(*to) {
-				continue
-			}
-			if from != nil && k.CreatedAt.Before(*from) {
-				return keys, "", 0, nil
-			}
-			keys = append(keys, k)
-			if len(keys) == h.pageSize {
-				return keys, apikey.Cursor{CreatedAt: k.CreatedAt, ID: k.ID}.String(), 0, nil
-			}
-		}
-		if p.NextCursor == "" {
-			return keys, "", 0, nil
-		}
-		f.Cursor = p.NextCursor
-	}
-	return keys, f.Cursor, scanned, nil
 }
 
 func listURL(d listData, cursor string) string {
