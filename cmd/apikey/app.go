@@ -68,7 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func (a *app) run(ctx context.Context, args []string) int {
 	root := a.rootCommand()
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	// The audit log names the CLI as the actor of what it changes.
+	err := root.ExecuteContext(apikey.WithActor(ctx, "cli"))
 	if cerr := a.closeDB(); err == nil && cerr != nil {
 		err = cerr
 	}
