@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +14,7 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := parseDuration(s)
+	d, err := apikey.ParseDuration(s)
 	if err != nil {
 		return time.Time{}, usagef("invalid --expires %q: want a duration like 30d, 12h or an RFC 3339 time", s)
 	}
@@ -24,49 +22,6 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, usagef("invalid --expires %q: the duration must be positive", s)
 	}
 	return now.Add(d), nil
-}
-
-// parseDuration is time.ParseDuration with leading day ("d") and week ("w")
-// terms: "30d", "2w", "1w2d", "1d12h30m".
-func parseDuration(s string) (time.Duration, error) {
-	var total time.Duration
-	rest := s
-	for {
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 || i == len(rest) || (rest[i] != 'd' && rest[i] != 'w') {
-			break
-		}
-		unit := 24 * time.Hour
-		if rest[i] == 'w' {
-			unit = 7 * 24 * time.Hour
-		}
-		n, err := strconv.ParseInt(rest[:i], 10, 64)
-		if err != nil || n > math.MaxInt64/int64(unit) || total > math.MaxInt64-time.Duration(n)*unit {
-			return 0, errors.New("duration out of range")
-		}
-		total += time.Duration(n) * unit
-		rest = rest[i+1:]
-	}
-	if rest == "" {
-		if rest == s {
-			return 0, errors.New("empty duration")
-		}
-		return total, nil
-	}
-	if rest != s && (rest[0] == '-' || rest[0] == '+') {
-		return 0, errors.New("sign in the middle of a duration")
-	}
-	d, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, err
-	}
-	if d > 0 && total > math.MaxInt64-d {
-		return 0, errors.New("duration out of range")
-	}
-	return total + d, nil
 }
 
 // parseMeta reads repeated --meta name=value flags. Values may hold any

@@ -7,7 +7,6 @@ import (
 	"html/template"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -94,13 +93,7 @@ func parseExpiry(s string, now time.Time) (*time.Time, error) {
 			return &t, nil
 		}
 	}
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if days, err := strconv.Atoi(n); err == nil && days > 0 && days <= 365*100 {
-			t := now.Add(time.Duration(days) * 24 * time.Hour).UTC()
-			return &t, nil
-		}
-	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+	if d, err := apikey.ParseDuration(s); err == nil && d > 0 && d <= 100*365*24*time.Hour {
 		t := now.Add(d).UTC()
 		return &t, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"mime"
 	"net/http"
 	"reflect"
@@ -178,7 +177,7 @@ func expiry(at, in *string, now time.Time) (*time.Time, error) {
 		}
 		return &t, nil
 	case in != nil:
-		d, err := parseDuration(*in)
+		d, err := apikey.ParseDuration(*in)
 		if err != nil {
 			return nil, &apikey.ValidationError{Field: "expires_in", Reason: "want a duration such as 30d, 2w, 12h or 90m"}
 		}
@@ -189,50 +188,6 @@ func expiry(at, in *string, now time.Time) (*time.Time, error) {
 		return &t, nil
 	}
 	return nil, nil
-}
-
-// parseDuration is time.ParseDuration with leading day ("d") and week
-// ("w") terms: "30d", "2w", "1w2d", "1d12h30m". It matches the --expires
-// flag of the apikey command.
-func parseDuration(s string) (time.Duration, error) {
-	var total time.Duration
-	rest := s
-	for {
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 || i == len(rest) || (rest[i] != 'd' && rest[i] != 'w') {
-			break
-		}
-		unit := 24 * time.Hour
-		if rest[i] == 'w' {
-			unit = 7 * 24 * time.Hour
-		}
-		n, err := strconv.ParseInt(rest[:i], 10, 64)
-		if err != nil || n > math.MaxInt64/int64(unit) || total > math.MaxInt64-time.Duration(n)*unit {
-			return 0, errors.New("duration out of range")
-		}
-		total += time.Duration(n) * unit
-		rest = rest[i+1:]
-	}
-	if rest == "" {
-		if rest == s {
-			return 0, errors.New("empty duration")
-		}
-		return total, nil
-	}
-	if rest != s && (rest[0] == '-' || rest[0] == '+') {
-		return 0, errors.New("sign in the middle of a duration")
-	}
-	d, err := time.ParseDuration(rest)
-	if err != nil {
-		return 0, err
-	}
-	if d > 0 && total > math.MaxInt64-d {
-		return 0, errors.New("duration out of range")
-	}
-	return total + d, nil
 }
 
 // checkText reports why a query value is unacceptable to every store: not
