@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyotel"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/apikeyredis"
 	"github.com/go-apikey/apikey/internal/admin"
@@ -78,6 +79,14 @@ through this server take effect at once. Changes made elsewhere:
     if that matters, or revoke through the API.
 Usage counts and last-used times are written every 10 seconds and on stop.
 
+OpenTelemetry: when OTEL_EXPORTER_OTLP_ENDPOINT or
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, or OTEL_TRACES_EXPORTER=otlp,
+every verification (span apikey.verify) and every database call
+(apikey.store.*) is traced and exported with OTLP over HTTP/protobuf,
+configured by the standard OTEL_* variables; service.name is
+OTEL_SERVICE_NAME ("apikey" by default). Spans never hold a key or its
+secret. Pending spans are flushed on stop.
+
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
@@ -91,6 +100,9 @@ seconds to finish, and the command exits 0.`,
 				o.redis = a.getenv("APIKEY_REDIS_ADDR")
 			}
 			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if err := checkTracingEnv(a.getenv); err != nil {
 				return err
 			}
 			return a.serve(cmd.Context(), o)
@@ -166,7 +178,25 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		}
 		cfg.OnEvent = apikeyredis.Publisher(rdb, redisChannel)
 	}
-	m, err := apikey.NewManager(db.store, cfg)
+	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+
+	// Tracing, when the OTEL_* variables ask for it: the store below the
+	// Manager and verification above it.
+	var store apikey.Store = db.store
+	var verifier apikey.Verifier
+	tp, stopTracing, err := a.startTracing(ctx, logger)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		defer func() { // on an early return; a no-op after the one below
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			_ = stopTracing(sctx)
+		}()
+		store = apikeyotel.NewStore(db.store, tp)
+	}
+	m, err := apikey.NewManager(store, cfg)
 	if err != nil {
 		return err
 	}
@@ -174,8 +204,10 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := metrics.WatchDroppedEvents(m.DroppedEvents); err != nil {
 		return err
 	}
+	if tp != nil {
+		verifier = apikeyotel.NewVerifier(m, tp)
+	}
 
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	// The store answers /readyz; both backends can ping.
 	pinger, _ := db.store.(server.Pinger)
 	adminStore, ok := db.store.(admin.Store)
@@ -187,7 +219,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Manager: m, Pinger: pinger, Logger: logger, Now: a.now, Admin: adminSite,
+		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Now: a.now, Admin: adminSite,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 	})
 	if err != nil {
@@ -255,6 +287,13 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer mcancel()
 	err = errors.Join(serveErr, err, m.Close(mctx))
+	if tp != nil {
+		// After the Manager, whose last usage flush is traced too. A
+		// collector that is down costs spans, not the exit status.
+		if terr := stopTracing(mctx); terr != nil {
+			logger.Warn("apikey: cannot flush traces", "err", terr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("stopping the server: %w", err)
 	}

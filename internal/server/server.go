@@ -55,6 +55,11 @@ type Config struct {
 	// manages. Required.
 	Manager *apikey.Manager
 
+	// Verifier, when set, checks the keys presented to the API and to
+	// POST /v1/verify instead of the Manager: for example the Manager
+	// wrapped by apikeyotel.NewVerifier. Nil means the Manager.
+	Verifier apikey.Verifier
+
 	// Pinger is checked by /readyz, usually the Manager's store. Nil means
 	// /readyz reports ready whenever the process answers.
 	Pinger Pinger
@@ -83,6 +88,7 @@ type Config struct {
 // it is safe for concurrent use.
 type Server struct {
 	m      *apikey.Manager
+	v      apikey.Verifier // checks presented keys: the Manager, or Config.Verifier
 	pinger Pinger
 	log    *slog.Logger
 	now    func() time.Time
@@ -154,7 +160,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	// The request record says everything about a refusal; from the
 	// middleware only its store failures are worth a line of their own.
-	auth, err := apikeyhttp.New(cfg.Manager, apikeyhttp.Config{
+	s.v = cfg.Manager
+	if cfg.Verifier != nil {
+		s.v = cfg.Verifier
+	}
+	auth, err := apikeyhttp.New(s.v, apikeyhttp.Config{
 		Logger:           slog.New(minLevel{s.log.Handler(), slog.LevelError}),
 		ErrorWriter:      authError,
 		StripCredentials: true,

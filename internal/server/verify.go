@@ -50,7 +50,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	k, err := s.m.Verify(r.Context(), *req.Key)
+	k, err := s.v.Verify(r.Context(), *req.Key)
 	resp := verifyResponse{}
 	switch {
 	case err == nil:
