@@ -578,8 +578,8 @@ func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 	if err != nil {
 		return nil, m.storeErr("revoke", err)
 	}
-	if k.RevokedAt.Equal(now) {
-		m.emit(ev) // not when it was revoked before
+	if ev.ID != 0 {
+		m.emit(ev) // only when this call revoked it (the store wrote the entry)
 	}
 	k.State = k.StateAt(now)
 	return k, nil
