@@ -192,7 +192,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	now := h.now()
 	addr := h.addrOf(r)
 	accountKey, addrKey := "account:"+email, "address:"+addr
-	wait := max(h.throttle.retryAfter(accountKey, h.accounts, now), h.throttle.retryAfter(addrKey, h.addrs, now))
+	// The attempt is counted before the password is checked, in the same
+	// step as the limit, so concurrent guesses cannot all slip under it; a
+	// successful login takes it back.
+	wait := h.throttle.attempt(now, accountKey, h.accounts, addrKey, h.addrs)
 	if wait > 0 {
 		h.log.Warn("admin: login throttled", "email", email, "address", addr)
 		secs := int((wait + time.Second - 1) / time.Second)
@@ -203,18 +206,19 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, err := h.checkLogin(r.Context(), email, password)
 	if err != nil {
+		h.throttle.forget(addrKey, now)
+		h.throttle.forget(accountKey, now)
 		h.fail(w, r, nil, err)
 		return
 	}
 	if !ok {
-		h.throttle.fail(accountKey, now)
-		h.throttle.fail(addrKey, now)
 		h.log.Warn("admin: failed login", "email", email, "address", addr)
 		data.Error = invalidLogin
 		h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Data: data})
 		return
 	}
 	h.throttle.reset(accountKey)
+	h.throttle.forget(addrKey, now)
 	ctx := r.Context()
 	// Rotation: whatever session the browser had is ended, and the new one
 	// gets a fresh token.
@@ -317,21 +321,43 @@ func (t *throttle) recent(key string, now time.Time) []time.Time {
 	return fs
 }
 
-// retryAfter returns how long key must wait when it has reached limit
-// failures within the window, else 0.
-func (t *throttle) retryAfter(key string, limit int, now time.Time) time.Duration {
+// attempt counts one attempt, at now, against accountKey and addrKey,
+// unless either has reached its limit within the window: then it counts
+// nothing and returns how long to wait. Check and count are one step.
+func (t *throttle) attempt(now time.Time, accountKey string, accountLimit int, addrKey string, addrLimit int) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	fs := t.recent(key, now)
-	if len(fs) < limit {
-		return 0
+	var wait time.Duration
+	for _, k := range []struct {
+		key   string
+		limit int
+	}{{accountKey, accountLimit}, {addrKey, addrLimit}} {
+		if fs := t.recent(k.key, now); len(fs) >= k.limit {
+			wait = max(wait, fs[len(fs)-k.limit].Add(t.window).Sub(now))
+		}
 	}
-	return fs[len(fs)-limit].Add(t.window).Sub(now)
+	if wait > 0 {
+		return wait
+	}
+	t.failLocked(accountKey, now)
+	t.failLocked(addrKey, now)
+	return 0
 }
 
-func (t *throttle) fail(key string, now time.Time) {
+// forget takes back one attempt of key counted at at.
+func (t *throttle) forget(key string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	fs := t.fails[key]
+	for i := len(fs) - 1; i >= 0; i-- {
+		if fs[i].Equal(at) {
+			t.fails[key] = append(fs[:i:i], fs[i+1:]...)
+			return
+		}
+	}
+}
+
+func (t *throttle) failLocked(key string, now time.Time) {
 	t.fails[key] = append(t.recent(key, now), now)
 	if t.ops++; t.ops >= 1000 {
 		t.ops = 0
