@@ -124,6 +124,11 @@ func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
 		// row we read may already be stale.
 		if err == nil && trusted && cs.trusted.Load() && cs.gen.Load() == gen {
 			cs.c.Set(id, e)
+			// An invalidation may have landed between the check and the
+			// Set: then the entry may be stale, so take it out again.
+			if cs.gen.Load() != gen || !cs.trusted.Load() {
+				cs.c.Delete(id)
+			}
 		}
 		return e, err
 	})
