@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,9 @@ type serveOptions struct {
 	cacheTTL time.Duration
 	noCache  bool
 	redis    string // --redis, else APIKEY_REDIS_ADDR
+
+	secureCookies bool // --secure-cookies: admin cookie always Secure
+	trustProxy    bool // --trust-proxy: client address from X-Forwarded-For
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -113,6 +117,8 @@ seconds to finish, and the command exits 0.`,
 	f.DurationVar(&o.cacheTTL, "cache-ttl", ottercache.DefaultTTL, "how long a verified key is cached")
 	f.BoolVar(&o.noCache, "no-cache", false, "read the database on every verification")
 	f.StringVar(&o.redis, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
+	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
+	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	return cmd
 }
 
@@ -214,7 +220,14 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if !ok {
 		return fmt.Errorf("the database has no admin tables")
 	}
-	adminSite, err := admin.New(admin.Config{Manager: m, Store: adminStore, Logger: logger})
+	adminCfg := admin.Config{Manager: m, Store: adminStore, Logger: logger}
+	if o.secureCookies {
+		adminCfg.SecureCookies = admin.SecureAlways
+	}
+	if o.trustProxy {
+		adminCfg.ClientAddress = forwardedFor
+	}
+	adminSite, err := admin.New(adminCfg)
 	if err != nil {
 		return err
 	}
@@ -332,4 +345,24 @@ func validHostname(s string) bool {
 		}
 	}
 	return true
+}
+
+// forwardedFor returns the client address a trusted reverse proxy appended
+// to X-Forwarded-For (its last entry), or the connection's peer when there
+// is none. Earlier entries come from the client and are not trusted.
+func forwardedFor(r *http.Request) string {
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		last := xff[len(xff)-1]
+		if i := strings.LastIndexByte(last, ','); i >= 0 {
+			last = last[i+1:]
+		}
+		if addr := strings.TrimSpace(last); addr != "" {
+			return addr
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

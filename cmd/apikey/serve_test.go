@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 
 	"bufio"
@@ -652,5 +653,49 @@ func TestServeAdminSite(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "visible-in-admin") {
 		t.Errorf("after login: %d at %s, want the key list with the key:\n%.500s", resp.StatusCode, resp.Request.URL, page)
+	}
+}
+
+func TestForwardedFor(t *testing.T) {
+	for _, tc := range []struct {
+		xff  []string
+		want string
+	}{
+		{nil, "192.0.2.1"},
+		{[]string{"198.51.100.7"}, "198.51.100.7"},
+		{[]string{"203.0.113.9, 198.51.100.7"}, "198.51.100.7"},
+		{[]string{"203.0.113.9", "198.51.100.8 "}, "198.51.100.8"},
+		{[]string{""}, "192.0.2.1"},
+	} {
+		r := httptest.NewRequest("POST", "/admin/login", nil)
+		r.RemoteAddr = "192.0.2.1:4321"
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := forwardedFor(r); got != tc.want {
+			t.Errorf("forwardedFor(%q) = %q, want %q", tc.xff, got, tc.want)
+		}
+	}
+}
+
+// --secure-cookies marks the admin session cookie Secure even over plain
+// HTTP (TLS ends at a proxy in front).
+func TestServeSecureCookies(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "apikey.db")}
+	if r := execute(t, dir, "correct horse battery staple\n", env, "admin", "create-user", "ada@example.com"); r.code != 0 {
+		t.Fatalf("admin create-user: %+v", r)
+	}
+	s := startServe(t, dir, env, "--secure-cookies")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.PostForm(s.url+"/admin/login", url.Values{"email": {"ada@example.com"}, "password": {"correct horse battery staple"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookie := resp.Header.Get("Set-Cookie")
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(cookie, "Secure") || !strings.Contains(cookie, "HttpOnly") {
+		t.Errorf("login: %d, Set-Cookie %q; want 303 and a Secure, HttpOnly cookie", resp.StatusCode, cookie)
 	}
 }
