@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -96,7 +98,10 @@ func (a *app) readPassword(email string) (string, error) {
 		}
 		return pw, nil
 	}
-	restore := noEcho(a.stdin.(*os.File))
+	restore, ok := noEcho(a.stdin.(*os.File))
+	if !ok {
+		return "", refusedf("cannot hide the password as it is typed (stty failed): pipe it on standard input instead")
+	}
 	defer restore()
 	fmt.Fprintf(a.stderr, "Password for %s (at least %d characters): ", email, admin.MinPasswordLength)
 	pw, err := readLine(in)
@@ -141,18 +146,36 @@ func isTerminal(r io.Reader) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// noEcho turns the terminal's echo off with stty, where there is one, and
-// returns the function that turns it back on. golang.org/x/term would do
-// this without stty, but it is not a dependency of this module.
-func noEcho(tty *os.File) (restore func()) {
+// noEcho turns the terminal's echo off with stty and returns the function
+// that turns it back on, which also runs if the user interrupts the prompt
+// (Ctrl-C). ok is false, and nothing changed, where stty failed.
+// golang.org/x/term would do this without stty, but it is not a dependency
+// of this module.
+func noEcho(tty *os.File) (restore func(), ok bool) {
 	off := exec.Command("stty", "-echo")
 	off.Stdin = tty
 	if off.Run() != nil {
-		return func() {}
+		return nil, false
 	}
-	return func() {
+	echo := func() {
 		on := exec.Command("stty", "echo")
 		on.Stdin = tty
 		_ = on.Run()
 	}
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-interrupted:
+			echo()
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(interrupted)
+		close(done)
+		echo()
+	}, true
 }
