@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Cache holds verified records in memory so that Verify can skip the store.
@@ -77,6 +79,9 @@ func (m *Manager) Invalidate(id string) {
 	if cs := m.cache; cs != nil {
 		cs.gen.Add(1)
 		cs.c.Delete(id)
+		// Callers arriving from now on must not join a lookup that may
+		// have read the row before the change.
+		cs.flight.forget(id)
 		m.metrics.invalidated()
 	}
 }
@@ -119,7 +124,12 @@ func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
 	m.metrics.cacheMiss()
 	return cs.flight.do(ctx, id, func() (*CacheEntry, error) {
 		gen := cs.gen.Load()
-		e, err := m.fetch(ctx, id)
+		// The lookup serves every caller waiting on this id, so the
+		// leader's cancellation must not fail the others: it runs on its
+		// own clock, bounded.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		e, err := m.fetch(fctx, id)
 		// Fill only if nothing was invalidated while we read: otherwise the
 		// row we read may already be stale.
 		if err == nil && trusted && cs.trusted.Load() && cs.gen.Load() == gen {
@@ -148,6 +158,9 @@ func (m *Manager) fetch(ctx context.Context, id string) (*CacheEntry, error) {
 	}
 }
 
+// flightTimeout bounds a lookup shared by concurrent verifications.
+const flightTimeout = 10 * time.Second
+
 // flight collapses concurrent calls for one id into one.
 type flight struct {
 	mu    sync.Mutex
@@ -174,13 +187,28 @@ func (f *flight) do(ctx context.Context, id string, fn func() (*CacheEntry, erro
 	if f.calls == nil {
 		f.calls = map[string]*flightCall{}
 	}
-	c := &flightCall{done: make(chan struct{})}
+	c := &flightCall{done: make(chan struct{}), err: errFlightPanicked}
 	f.calls[id] = c
 	f.mu.Unlock()
+	defer func() { // also when fn panics, so that waiters are released
+		f.mu.Lock()
+		if f.calls[id] == c {
+			delete(f.calls, id)
+		}
+		f.mu.Unlock()
+		close(c.done)
+	}()
 	c.e, c.err = fn()
+	return c.e, c.err
+}
+
+// errFlightPanicked is what waiters get when the shared lookup panicked.
+var errFlightPanicked = errors.New("apikey: lookup panicked")
+
+// forget detaches the lookup in flight for id, if any: its waiters still get
+// its answer, but new callers start a fresh one.
+func (f *flight) forget(id string) {
 	f.mu.Lock()
 	delete(f.calls, id)
 	f.mu.Unlock()
-	close(c.done)
-	return c.e, c.err
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-apikey/apikey"
 )
@@ -63,5 +64,81 @@ func TestCacheFillRacingRevoke(t *testing.T) {
 	}
 	if _, err := m.Verify(ctx, token); !errors.Is(err, apikey.ErrRevoked) {
 		t.Errorf("Verify after the revocation = %v, want ErrRevoked (a stale cache entry survived)", err)
+	}
+}
+
+// gateStore holds back the first Lookup after reading the row, so that a
+// change can land while the lookup is in flight.
+type gateStore struct {
+	apikey.Store
+	mu      sync.Mutex
+	n       int
+	read    chan struct{} // closed when the first lookup has read its row
+	release chan struct{} // the first lookup returns once this is closed
+}
+
+func (s *gateStore) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
+	s.mu.Lock()
+	s.n++
+	first := s.n == 1
+	s.mu.Unlock()
+	rec, err := s.Store.Lookup(ctx, id)
+	if first {
+		close(s.read)
+		<-s.release
+		if err := ctx.Err(); err != nil { // as a driver would notice
+			return nil, err
+		}
+	}
+	return rec, err
+}
+
+// A Verify that starts after Revoke returned must not join a lookup that
+// read the row before the revocation.
+func TestVerifyAfterRevokeDoesNotJoinOlderLookup(t *testing.T) {
+	ctx := context.Background()
+	gs := &gateStore{Store: openStore(t), read: make(chan struct{}), release: make(chan struct{})}
+	m := mustManager(t, gs, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}})
+	k, token, err := m.Create(ctx, apikey.CreateParams{Name: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go m.Verify(ctx, token)
+	<-gs.read
+	if _, err := m.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() { _, err := m.Verify(ctx, token); res <- err }()
+	select {
+	case err := <-res: // it did not wait for the old lookup
+		if !errors.Is(err, apikey.ErrRevoked) {
+			t.Errorf("Verify started after Revoke returned: %v, want ErrRevoked", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Verify started after Revoke waited for the lookup that began before it")
+	}
+	close(gs.release)
+}
+
+// The caller that leads a shared lookup may go away; the others waiting on
+// it must still get their answer.
+func TestCancelledLeaderDoesNotFailFollowers(t *testing.T) {
+	gs := &gateStore{Store: openStore(t), read: make(chan struct{}), release: make(chan struct{})}
+	m := mustManager(t, gs, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}})
+	_, token, err := m.Create(context.Background(), apikey.CreateParams{Name: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaderCtx, cancel := context.WithCancel(context.Background())
+	go m.Verify(leaderCtx, token)
+	<-gs.read
+	res := make(chan error, 1)
+	go func() { _, err := m.Verify(context.Background(), token); res <- err }()
+	time.Sleep(20 * time.Millisecond) // let the follower join the flight
+	cancel()
+	close(gs.release)
+	if err := <-res; err != nil {
+		t.Errorf("follower of a cancelled leader: %v, want the key", err)
 	}
 }
