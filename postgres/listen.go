@@ -62,7 +62,9 @@ var listenPing = 15 * time.Second
 //     inv.SuspendCache at once, so that Verify reads the store while
 //     notifications may be missed, drops the connection, and tries again
 //     after 50ms, doubling to at most 2s, with LISTEN then ResumeCache
-//     again on success.
+//     again on success;
+//   - when ctx is done, it suspends the cache for good and returns
+//     ctx.Err(): nothing evicts changed keys any more.
 //
 // While no notification arrives, Listen checks every 15 seconds that its
 // connection still answers. A notification reaches Listen after the
@@ -73,6 +75,9 @@ var listenPing = 15 * time.Second
 // share the channel, which costs at most a few needless evictions.
 func (s *Store) Listen(ctx context.Context, inv Invalidator) error {
 	inv.SuspendCache()
+	// Once Listen returns, nothing evicts changed keys any more: a Manager
+	// that goes on verifying must not trust its cache.
+	defer inv.SuspendCache()
 	backoff := listenMinBackoff
 	for {
 		listened := s.listen(ctx, inv)

@@ -166,12 +166,20 @@ func newPair(t testing.TB) *pair {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { p.listenCh <- p.sb.Listen(ctx, p.spy) }()
 	t.Cleanup(func() {
+		p.spy.mu.Lock()
+		suspends := p.spy.suspends
+		p.spy.mu.Unlock()
 		cancel()
 		select {
 		case err := <-p.listenCh:
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("Listen returned %v after cancellation, want %v", err, context.Canceled)
 			}
+			p.spy.mu.Lock()
+			if p.spy.suspends == suspends {
+				t.Errorf("Listen returned without suspending the cache")
+			}
+			p.spy.mu.Unlock()
 		case <-time.After(5 * time.Second):
 			t.Errorf("Listen did not return after cancellation")
 		}

@@ -251,6 +251,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	// The invalidation listener runs as long as the server. Until it
 	// listens, and whenever it loses its connection, the Manager bypasses
 	// its cache.
+	if cache != nil && (rdb != nil || isPostgresStore(db.store)) {
+		m.SuspendCache() // until the listener listens: before the first request
+	}
 	lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 	listened := make(chan struct{})
 	go func() {
@@ -365,4 +368,9 @@ func forwardedFor(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+func isPostgresStore(s apikey.Store) bool {
+	_, ok := s.(*postgres.Store)
+	return ok
 }
