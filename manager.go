@@ -198,7 +198,12 @@ func (m *Manager) Close(ctx context.Context) error {
 	var err error
 	m.closeOnce.Do(func() {
 		close(m.stop)
-		<-m.stopped
+		select { // a flush in progress may run on; do not wait past ctx
+		case <-m.stopped:
+		case <-ctx.Done():
+			err = fmt.Errorf("apikey: usage flush still running: %w", ctx.Err())
+			return
+		}
 		err = m.FlushUsage(ctx)
 		if m.events != nil {
 			err = errors.Join(err, m.events.close(ctx))
