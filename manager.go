@@ -386,8 +386,11 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 	}
 	if !current {
 		// Upgrade to the current pepper. A failure only delays the upgrade
-		// to the next verification; the key itself is valid.
-		if m.store.SetHash(ctx, k.ID, m.hasher.hash(token), nil) == nil {
+		// to the next verification; the key itself is valid. The write is
+		// conditional on the digest that matched: if a Roll replaced it
+		// meanwhile, the store changes nothing, rather than bring the
+		// rolled-away secret back.
+		if m.store.SetHash(ctx, k.ID, e.hash, m.hasher.hash(token), nil) == nil {
 			m.Invalidate(k.ID)
 		}
 	}
@@ -729,7 +732,7 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	}
 	token := formatToken(k.Prefix, k.ID, secret)
 	ev := m.event(ctx, EventRolled, k.ID, m.clock())
-	err = m.store.SetHash(ctx, k.ID, m.hasher.hash(token), ev)
+	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
 	m.Invalidate(k.ID)
 	if err != nil {
 		return nil, "", m.storeErr("set hash", err)

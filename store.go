@@ -57,9 +57,19 @@ type Store interface {
 	// Delete removes the key for good, or returns ErrNotFound.
 	Delete(ctx context.Context, id string, ev *Event) error
 
-	// SetHash replaces the stored digest of a key (after a roll or a pepper
-	// change), or returns ErrNotFound.
-	SetHash(ctx context.Context, id, hash string, ev *Event) error
+	// SetHash replaces the stored digest of a key with newHash (after a
+	// roll or a pepper change), or returns ErrNotFound for an unknown id.
+	//
+	// When oldHash is not empty the replacement is conditional: the store
+	// changes the digest only if the stored one still equals oldHash, in
+	// one atomic statement (UPDATE ... WHERE id = ? AND hash = ?). If it no
+	// longer does, the key was rolled (or upgraded) concurrently: the
+	// upgrade lost a race; nothing to do, so SetHash changes nothing,
+	// records no event and returns nil. The Manager's hash upgrade during
+	// Verify passes the digest it matched, so that it can never write back
+	// the digest of a secret a concurrent Roll replaced. An empty oldHash
+	// replaces the digest unconditionally (Roll).
+	SetHash(ctx context.Context, id, oldHash, newHash string, ev *Event) error
 
 	// ListEvents returns audit log entries matching q, newest (highest ID)
 	// first.

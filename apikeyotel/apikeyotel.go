@@ -175,10 +175,10 @@ func (s *store) Delete(ctx context.Context, id string, ev *apikey.Event) (err er
 	return s.next.Delete(ctx, id, ev)
 }
 
-func (s *store) SetHash(ctx context.Context, id, hash string, ev *apikey.Event) (err error) {
+func (s *store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) (err error) {
 	ctx, span := s.start(ctx, "set_hash", KeyID.String(id))
 	defer func() { end(span, err) }()
-	return s.next.SetHash(ctx, id, hash, ev)
+	return s.next.SetHash(ctx, id, oldHash, newHash, ev)
 }
 
 func (s *store) ListEvents(ctx context.Context, q apikey.EventQuery) (evs []*apikey.Event, err error) {

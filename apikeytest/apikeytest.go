@@ -30,8 +30,8 @@ type Harness struct {
 	// `UPDATE apikey_keys SET revoked_at = NULL WHERE id = 'X'` must fail
 	// once X is revoked, and `DELETE FROM apikey_events` must fail because
 	// the audit log is append-only. Statements are portable between SQLite
-	// and PostgreSQL and touch only the tables apikey_keys and
-	// apikey_events.
+	// and PostgreSQL and touch only the tables apikey_keys, apikey_events
+	// and apikey_revoked_ids (the ids of revoked keys, kept for good).
 	Exec func(ctx context.Context, query string) error
 
 	// Dump returns every byte the backend stores: for SQLite the database
@@ -61,10 +61,13 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"UpdateRevoked", testUpdateRevoked},
 		{"Revoke", testRevoke},
 		{"RevocationIrreversible", testRevocationIrreversible},
+		{"RevocationSurvivesDelete", testRevocationSurvivesDelete},
 		{"OwnerLimit", testOwnerLimit},
 		{"OwnerLimitConcurrent", testOwnerLimitConcurrent},
 		{"Delete", testDelete},
 		{"SetHash", testSetHash},
+		{"ConditionalSetHash", testConditionalSetHash},
+		{"HashUpgradeRacingRoll", testHashUpgradeRacingRoll},
 		{"PlaintextNeverStored", testPlaintextNeverStored},
 		{"CancelledContext", testCancelledContext},
 		{"AuditLog", testAuditLog},
@@ -415,7 +418,7 @@ func testNotFound(t *testing.T, h Harness) {
 	_, err = h.Store.Revoke(ctx, missing, base, nil)
 	wantErr(t, "Store.Revoke", err, apikey.ErrNotFound)
 	wantErr(t, "Store.Delete", h.Store.Delete(ctx, missing, nil), apikey.ErrNotFound)
-	wantErr(t, "Store.SetHash", h.Store.SetHash(ctx, missing, "sha256$00", nil), apikey.ErrNotFound)
+	wantErr(t, "Store.SetHash", h.Store.SetHash(ctx, missing, "", "sha256$00", nil), apikey.ErrNotFound)
 
 	m := newManager(t, h, apikey.Config{})
 	_, err = m.Get(ctx, missing)
@@ -1016,7 +1019,7 @@ func testSetHash(t *testing.T, h Harness) {
 	k, token := create(t, m, apikey.CreateParams{Name: "rehash", Scopes: []string{"a"}})
 	before := lookup(t, h, k.ID)
 	bogus := "sha256$" + strings.Repeat("0", 64)
-	if err := h.Store.SetHash(ctx, k.ID, bogus, nil); err != nil {
+	if err := h.Store.SetHash(ctx, k.ID, "", bogus, nil); err != nil {
 		t.Fatalf("SetHash: %v", err)
 	}
 	after := lookup(t, h, k.ID)
@@ -1026,7 +1029,7 @@ func testSetHash(t *testing.T, h Harness) {
 	checkKey(t, "Lookup after SetHash", &after.Key, &before.Key)
 	_, err := m.Verify(ctx, token)
 	wantErr(t, "Verify against a replaced hash", err, apikey.ErrInvalidKey)
-	if err := h.Store.SetHash(ctx, k.ID, before.Hash, nil); err != nil {
+	if err := h.Store.SetHash(ctx, k.ID, "", before.Hash, nil); err != nil {
 		t.Fatalf("SetHash back: %v", err)
 	}
 	if _, err := m.Verify(ctx, token); err != nil {
@@ -1131,7 +1134,7 @@ func testCancelledContext(t *testing.T, h Harness) {
 			return err
 		}},
 		{"Revoke", func() error { _, err := h.Store.Revoke(ctx, k.ID, us(base), nil); return err }},
-		{"SetHash", func() error { return h.Store.SetHash(ctx, k.ID, "sha256$00", nil) }},
+		{"SetHash", func() error { return h.Store.SetHash(ctx, k.ID, "", "sha256$00", nil) }},
 		{"Delete", func() error { return h.Store.Delete(ctx, k.ID, nil) }},
 	}
 	for _, c := range calls {

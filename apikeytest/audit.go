@@ -183,12 +183,12 @@ func testAuditLog(t *testing.T, h Harness) {
 		t.Errorf("newest entry has id %d, the event was given %d", got.ID, ev2.ID)
 	}
 	ev3 := &apikey.Event{Type: apikey.EventRolled, At: us(base), KeyID: rec.ID}
-	if err := h.Store.SetHash(ctx, rec.ID, rec.Hash, ev3); err != nil || ev3.ID <= ev2.ID || ev3.Owner != "globex" || len(ev3.Changes) != 0 {
+	if err := h.Store.SetHash(ctx, rec.ID, "", rec.Hash, ev3); err != nil || ev3.ID <= ev2.ID || ev3.Owner != "globex" || len(ev3.Changes) != 0 {
 		t.Errorf("SetHash: %v; event ID %d, Owner %q, Changes %v", err, ev3.ID, ev3.Owner, ev3.Changes)
 	}
 	// A nil event records nothing.
 	n = len(listEvents(t, h, apikey.EventQuery{}))
-	if err := h.Store.SetHash(ctx, rec.ID, rec.Hash, nil); err != nil {
+	if err := h.Store.SetHash(ctx, rec.ID, "", rec.Hash, nil); err != nil {
 		t.Fatalf("SetHash: %v", err)
 	}
 	if _, err := h.Store.Update(ctx, rec.ID, apikey.KeyUpdate{Name: ptr("quiet")}, nil); err != nil {
@@ -232,7 +232,7 @@ func testAuditNotOnFailure(t *testing.T, h Harness) {
 		t.Errorf("Store.Revoke of a revoked key = %v, %v; want the key revoked at %s", r, err, us(base))
 	}
 	wantErr(t, "Store.Delete of an unknown key", h.Store.Delete(ctx, missing, ev(apikey.EventDeleted, missing)), apikey.ErrNotFound)
-	wantErr(t, "Store.SetHash of an unknown key", h.Store.SetHash(ctx, missing, "sha256$00", ev(apikey.EventRolled, missing)), apikey.ErrNotFound)
+	wantErr(t, "Store.SetHash of an unknown key", h.Store.SetHash(ctx, missing, "", "sha256$00", ev(apikey.EventRolled, missing)), apikey.ErrNotFound)
 	dup := record(full.ID, "o", "duplicate", base)
 	wantErr(t, "Store.Insert of an existing id", h.Store.Insert(ctx, dup, 0, ev(apikey.EventCreated, dup.ID)), apikey.ErrDuplicateID)
 	over := record(testID("Over", 1), "o", "over", base)
@@ -422,7 +422,7 @@ func testAuditFailureRollsBack(t *testing.T, h Harness) {
 		},
 		"Revoke":  func() error { _, err := s.Revoke(ctx, k.ID, time.Now(), bad()); return err },
 		"Delete":  func() error { return s.Delete(ctx, k.ID, bad()) },
-		"SetHash": func() error { return s.SetHash(ctx, k.ID, "sha256$11", bad()) },
+		"SetHash": func() error { return s.SetHash(ctx, k.ID, "", "sha256$11", bad()) },
 	} {
 		err := call()
 		if err == nil {

@@ -15,7 +15,7 @@
 //	m, err := apikey.NewManager(s, apikey.Config{})
 //
 // The schema lives in tables prefixed apikey_ (apikey_keys, apikey_events,
-// apikey_usage and apikey_migrations), so it can share a database, or a schema chosen with
+// apikey_usage, apikey_revoked_ids and apikey_migrations), so it can share a database, or a schema chosen with
 // search_path, with an application's own tables. Migrations are embedded in
 // the binary, append-only, and applied under an advisory lock, so several
 // instances may call Migrate at the same time.
@@ -23,7 +23,10 @@
 // Revocation is enforced by the database as well as by the apikey.Manager: a
 // trigger refuses any UPDATE that clears or changes revoked_at once set, or
 // that changes the name, scopes, metadata or expiry of a revoked key,
-// whatever client issues it.
+// whatever client issues it. The id of every key ever revoked is kept for
+// good in apikey_revoked_ids, and no key may be inserted under such an id,
+// so that deleting a revoked key and inserting it again cannot revive it;
+// key ids never change.
 //
 // Every mutation that comes with an apikey.Event appends it to the audit
 // log, apikey_events, in the same transaction as the change; triggers make

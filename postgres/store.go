@@ -323,28 +323,63 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 	}))
 }
 
-// SetHash implements apikey.Store. It also applies to revoked keys. Without
-// an event (a hash upgrade during verification) it is one statement; with
-// one, the audit entry, which records no changes (the digest is never
-// logged), is written in the same transaction.
-func (s *Store) SetHash(ctx context.Context, id, hash string, ev *apikey.Event) error {
+// SetHash implements apikey.Store. It also applies to revoked keys. When
+// oldHash is not empty the digest changes only if the stored one still
+// equals oldHash, in one conditional UPDATE; if it does not (the upgrade
+// lost a race; nothing to do) SetHash changes nothing, records nothing and
+// returns nil. Without an event (a hash upgrade during verification) it is
+// one statement, plus one to tell an unknown id from a lost race; with one,
+// the audit entry, which records no changes (the digest is never logged),
+// is written in the same transaction.
+func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
+	const (
+		set   = "UPDATE apikey_keys SET hash = $2 WHERE id = $1"
+		setIf = "UPDATE apikey_keys SET hash = $2 WHERE id = $1 AND hash = $3"
+	)
+	query, args := set, []any{id, newHash}
+	if oldHash != "" {
+		query, args = setIf, []any{id, newHash, oldHash}
+	}
 	if ev == nil {
-		tag, err := s.pool.Exec(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1", id, hash)
+		tag, err := s.pool.Exec(ctx, query, args...)
 		if err != nil {
 			return mapErr("set hash", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return apikey.ErrNotFound
+			return mapErr("set hash", missingOrRaced(ctx, s.pool, id, oldHash))
 		}
 		return nil
 	}
 	return mapErr("set hash", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var owner string
-		if err := tx.QueryRow(ctx, "UPDATE apikey_keys SET hash = $2 WHERE id = $1 RETURNING owner", id, hash).Scan(&owner); err != nil {
+		err := tx.QueryRow(ctx, query+" RETURNING owner", args...).Scan(&owner)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return missingOrRaced(ctx, tx, id, oldHash)
+		}
+		if err != nil {
 			return err
 		}
 		return writeEvent(ctx, tx, ev, owner, nil)
 	}))
+}
+
+// missingOrRaced explains a SetHash that matched no row: apikey.ErrNotFound
+// for an unknown id, nil when the key exists but its digest no longer
+// equals oldHash.
+func missingOrRaced(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, id, oldHash string) error {
+	if oldHash == "" {
+		return apikey.ErrNotFound
+	}
+	var exists bool
+	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = $1)", id).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return apikey.ErrNotFound
+	}
+	return nil
 }
 
 // keyScan holds the columns of a Key that need converting after Scan. Its

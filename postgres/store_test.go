@@ -104,6 +104,7 @@ func TestStore(t *testing.T) {
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_keys t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_events t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_usage t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_revoked_ids t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_migrations t), '')`).Scan(&dump)
 				return []byte(dump), err
 			},

@@ -13,7 +13,10 @@
 // it: a trigger refuses any statement that clears or changes revoked_at once
 // it is set, another refuses changes to a revoked row's name, owner, scopes,
 // metadata or expiry, and a third refuses an INSERT OR REPLACE over a
-// revoked id.
+// revoked id. The id of every key ever revoked is kept for good in
+// apikey_revoked_ids, and no key may be inserted under such an id, so that
+// deleting a revoked key and inserting it again cannot revive it; key ids
+// never change.
 //
 // Every mutation that comes with an apikey.Event appends it to the audit
 // log, apikey_events, in the same write transaction as the change; triggers
@@ -234,6 +237,10 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 	return &r, nil
 }
 
+// revokedIDReused is the message of the trigger that refuses to insert a
+// key under the id of a revoked one (migration 0004).
+const revokedIDReused = "apikey: revoked key ids cannot be reused"
+
 // storeErr maps driver errors to the answers of the apikey.Store contract
 // and prefixes every other failure with the operation.
 func storeErr(op string, err error) error {
@@ -247,6 +254,9 @@ func storeErr(op string, err error) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return apikey.ErrNotFound
 	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE):
+		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_TRIGGER && strings.Contains(se.Error(), revokedIDReused):
+		// The id of a deleted revoked key stays taken (migration 0004).
 		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
@@ -506,29 +516,65 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 }
 
 // SetHash replaces the stored digest of a key, or returns
-// apikey.ErrNotFound. With ev, it writes an audit entry without changes (the
-// digest is never recorded).
-func (s *Store) SetHash(ctx context.Context, id, hash string, ev *apikey.Event) error {
+// apikey.ErrNotFound. When oldHash is not empty it changes the digest only
+// if the stored one still equals oldHash, in one conditional UPDATE; if it
+// does not (the upgrade lost a race; nothing to do) it changes nothing,
+// records nothing and returns nil. With ev, it writes an audit entry
+// without changes (the digest is never recorded).
+func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
+	const (
+		set     = `UPDATE apikey_keys SET hash = ? WHERE id = ?`
+		setIf   = `UPDATE apikey_keys SET hash = ? WHERE id = ? AND hash = ?`
+		returns = ` RETURNING owner`
+	)
+	query, args := set, []any{newHash, id}
+	if oldHash != "" {
+		query, args = setIf, []any{newHash, id, oldHash}
+	}
 	if ev == nil {
-		// A hash upgrade during verification: one statement.
-		res, err := s.db.ExecContext(ctx, `UPDATE apikey_keys SET hash = ? WHERE id = ?`, hash, id)
+		// A hash upgrade during verification: one statement, and a second
+		// only to tell an unknown id from a lost race.
+		res, err := s.db.ExecContext(ctx, query, args...)
 		if err != nil {
 			return storeErr("set hash", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return storeErr("set hash", err)
 		} else if n == 0 {
-			return apikey.ErrNotFound
+			return storeErr("set hash", missingOrRaced(ctx, s.db, id, oldHash))
 		}
 		return nil
 	}
 	return storeErr("set hash", s.inTx(ctx, func(tx *sql.Tx) error {
 		var owner string
-		if err := tx.QueryRowContext(ctx, `UPDATE apikey_keys SET hash = ? WHERE id = ? RETURNING owner`, hash, id).Scan(&owner); err != nil {
+		err := tx.QueryRowContext(ctx, query+returns, args...).Scan(&owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return missingOrRaced(ctx, tx, id, oldHash)
+		}
+		if err != nil {
 			return err
 		}
 		return writeEvent(ctx, tx, ev, owner, nil)
 	}))
+}
+
+// missingOrRaced explains a SetHash that matched no row: apikey.ErrNotFound
+// for an unknown id, nil when the key exists but its digest no longer
+// equals oldHash.
+func missingOrRaced(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id, oldHash string) error {
+	if oldHash == "" {
+		return apikey.ErrNotFound
+	}
+	var exists bool
+	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = ?)`, id).Scan(&exists); err != nil {
+		return err
+	}
+	if !exists {
+		return apikey.ErrNotFound
+	}
+	return nil
 }
 
 // inTx runs fn in a transaction, which Open's connections begin with BEGIN
