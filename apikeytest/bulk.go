@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,40 @@ func TestBulkInsert(t *testing.T, s BulkStore) {
 	}
 	if _, err := s.Lookup(ctx, again[0].ID); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("a failed batch left %s behind: %v", again[0].ID, err)
+	}
+	testBulkRevoked(t, s)
+}
+
+// testBulkRevoked checks that a record bulk-loaded already revoked leaves
+// a tombstone like any revocation: once deleted, its id cannot be loaded
+// again (the whole batch fails with apikey.ErrDuplicateID), while the id of
+// a deleted active key can.
+func testBulkRevoked(t *testing.T, s BulkStore) {
+	ctx := t.Context()
+	at := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	recs := []*apikey.Record{
+		{Key: apikey.Key{ID: "BulkRevoked1", Prefix: "ak", Name: "revoked", CreatedAt: at, RevokedAt: &at}, Hash: "sha256$" + strings.Repeat("a", 64)},
+		{Key: apikey.Key{ID: "BulkActive01", Prefix: "ak", Name: "active", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("b", 64)},
+	}
+	if err := s.BulkInsert(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := s.Delete(ctx, r.ID, nil); err != nil {
+			t.Fatalf("Delete of %s: %v", r.ID, err)
+		}
+	}
+	active := *recs[1]
+	if err := s.BulkInsert(ctx, []*apikey.Record{&active}); err != nil {
+		t.Errorf("BulkInsert of a deleted active key's id: %v, want it to load (no tombstone)", err)
+	}
+	again := *recs[0]
+	again.RevokedAt = nil
+	fresh := &apikey.Record{Key: apikey.Key{ID: "BulkFresh001", Prefix: "ak", Name: "fresh", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("c", 64)}
+	if err := s.BulkInsert(ctx, []*apikey.Record{fresh, &again}); !errors.Is(err, apikey.ErrDuplicateID) {
+		t.Errorf("BulkInsert of a revoked id: err = %v, want %v", err, apikey.ErrDuplicateID)
+	}
+	if _, err := s.Lookup(ctx, fresh.ID); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("a refused batch left %s behind: %v", fresh.ID, err)
 	}
 }

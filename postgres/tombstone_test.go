@@ -5,9 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -25,38 +23,6 @@ func tombstoned(t *testing.T, s *postgres.Store, id string) bool {
 }
 
 const reinsert = "INSERT INTO apikey_keys (id, prefix, name, hash, created_at) VALUES ($1, 'ak', 'back', $2, now())"
-
-// TestRevokedIDBulkInsert checks the tombstone triggers under COPY: a
-// record copied in revoked is tombstoned, and copying a tombstoned id fails
-// the batch with apikey.ErrDuplicateID.
-func TestRevokedIDBulkInsert(t *testing.T) {
-	ctx := t.Context()
-	s := newStore(t)
-	at := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
-	recs := []*apikey.Record{
-		{Key: apikey.Key{ID: "BulkRevoked1", Prefix: "ak", Name: "revoked", CreatedAt: at, RevokedAt: &at}, Hash: "sha256$" + strings.Repeat("a", 64)},
-		{Key: apikey.Key{ID: "BulkActive01", Prefix: "ak", Name: "active", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("b", 64)},
-	}
-	if err := s.BulkInsert(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	if !tombstoned(t, s, "BulkRevoked1") || tombstoned(t, s, "BulkActive01") {
-		t.Errorf("tombstones after a bulk insert: revoked %v, active %v; want true, false",
-			tombstoned(t, s, "BulkRevoked1"), tombstoned(t, s, "BulkActive01"))
-	}
-	if err := s.Delete(ctx, "BulkRevoked1", nil); err != nil {
-		t.Fatalf("Delete of a revoked key: %v", err)
-	}
-	again := *recs[0]
-	again.RevokedAt = nil
-	fresh := &apikey.Record{Key: apikey.Key{ID: "BulkFresh001", Prefix: "ak", Name: "fresh", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("c", 64)}
-	if err := s.BulkInsert(ctx, []*apikey.Record{fresh, &again}); !errors.Is(err, apikey.ErrDuplicateID) {
-		t.Errorf("BulkInsert of a revoked id: err = %v, want %v", err, apikey.ErrDuplicateID)
-	}
-	if _, err := s.Lookup(ctx, fresh.ID); !errors.Is(err, apikey.ErrNotFound) {
-		t.Errorf("a refused batch left %s behind: %v", fresh.ID, err)
-	}
-}
 
 // TestRevokedIDBypasses tries the PostgreSQL ways around the tombstones:
 // TRUNCATE, a temporary table shadowing apikey_revoked_ids, and a session

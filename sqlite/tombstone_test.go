@@ -131,38 +131,6 @@ func TestRevokedIDReplacePaths(t *testing.T) {
 	}
 }
 
-// TestRevokedIDBulkInsert checks BulkInsert against tombstones: a revoked
-// record is tombstoned, and an id that is gets ErrDuplicateID for the whole
-// batch.
-func TestRevokedIDBulkInsert(t *testing.T) {
-	ctx := t.Context()
-	s, _ := openTemp(t)
-	at := apikeyTime()
-	recs := []*apikey.Record{
-		{Key: apikey.Key{ID: "BulkRevoked1", Prefix: "ak", Name: "revoked", CreatedAt: at, RevokedAt: &at}, Hash: "sha256$" + strings.Repeat("a", 64)},
-		{Key: apikey.Key{ID: "BulkActive01", Prefix: "ak", Name: "active", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("b", 64)},
-	}
-	if err := s.BulkInsert(ctx, recs); err != nil {
-		t.Fatal(err)
-	}
-	if !tombstoned(t, s, "BulkRevoked1") || tombstoned(t, s, "BulkActive01") {
-		t.Errorf("tombstones after a bulk insert: revoked %v, active %v; want true, false",
-			tombstoned(t, s, "BulkRevoked1"), tombstoned(t, s, "BulkActive01"))
-	}
-	if err := s.Delete(ctx, "BulkRevoked1", nil); err != nil {
-		t.Fatalf("Delete of a revoked key: %v", err)
-	}
-	again := *recs[0]
-	again.RevokedAt = nil
-	fresh := &apikey.Record{Key: apikey.Key{ID: "BulkFresh001", Prefix: "ak", Name: "fresh", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("c", 64)}
-	if err := s.BulkInsert(ctx, []*apikey.Record{fresh, &again}); !errors.Is(err, apikey.ErrDuplicateID) {
-		t.Errorf("BulkInsert of a revoked id: err = %v, want %v", err, apikey.ErrDuplicateID)
-	}
-	if _, err := s.Lookup(ctx, fresh.ID); !errors.Is(err, apikey.ErrNotFound) {
-		t.Errorf("a refused batch left %s behind: %v", fresh.ID, err)
-	}
-}
-
 // TestTombstoneMigrationBackfills migrates a database holding revoked keys
 // from version 3: the keys revoked before the migration are tombstoned too.
 func TestTombstoneMigrationBackfills(t *testing.T) {
