@@ -1,19 +1,11 @@
 package apikey
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"hash/crc32"
 	"io"
-	"strconv"
 	"strings"
-	"sync"
-	"unsafe"
 )
 
 // Token format: <prefix>_<id>_<secret><checksum>.
@@ -187,141 +179,4 @@ func formatToken(prefix, id, secret string) string {
 	body := prefix + "_" + id + "_" + secret
 	sum := checksum(body)
 	return body + string(sum[:])
-}
-
-// Pepper is a server-side secret mixed into key hashes with HMAC-SHA256, so
-// that a stolen database alone cannot be used to test candidate keys.
-// Versions let a new pepper be introduced while keys hashed with an older
-// one keep working (and are rehashed with the current one when they are next
-// verified).
-type Pepper struct {
-	// Version identifies the pepper inside stored hashes; it must be at
-	// least 1 and unique among a Manager's peppers.
-	Version int
-	// Secret is the pepper itself; at least 16 bytes.
-	Secret []byte
-}
-
-// Hash formats, tagged by algorithm:
-//
-//	sha256$<64 hex>                 SHA-256 of the whole token (no pepper configured)
-//	hmac-sha256$<version>$<64 hex>  HMAC-SHA256 of the whole token with pepper <version>
-const (
-	tagSHA256     = "sha256$"
-	tagHMACSHA256 = "hmac-sha256$"
-)
-
-// hasher turns tokens into stored digests and checks them. It is safe for
-// concurrent use.
-type hasher struct {
-	current *pepperState // nil: plain SHA-256
-	peppers map[int]*pepperState
-	plain   sync.Pool
-}
-
-type pepperState struct {
-	version int
-	prefix  string // "hmac-sha256$<version>$"
-	pool    sync.Pool
-}
-
-type digestState struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-}
-
-func newHasher(peppers []Pepper) (*hasher, error) {
-	h := &hasher{peppers: make(map[int]*pepperState)}
-	h.plain.New = func() any { return &digestState{h: sha256.New()} }
-	for i, p := range peppers {
-		if p.Version < 1 {
-			return nil, fmt.Errorf("apikey: pepper version must be at least 1, got %d", p.Version)
-		}
-		if len(p.Secret) < 16 {
-			return nil, fmt.Errorf("apikey: pepper version %d is %d bytes; at least 16 are required", p.Version, len(p.Secret))
-		}
-		if _, dup := h.peppers[p.Version]; dup {
-			return nil, fmt.Errorf("apikey: pepper version %d is configured twice", p.Version)
-		}
-		secret := append([]byte(nil), p.Secret...)
-		ps := &pepperState{version: p.Version, prefix: tagHMACSHA256 + strconv.Itoa(p.Version) + "$"}
-		ps.pool.New = func() any { return &digestState{h: hmac.New(sha256.New, secret)} }
-		h.peppers[p.Version] = ps
-		if i == 0 {
-			h.current = ps
-		}
-	}
-	return h, nil
-}
-
-func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// sum computes the digest of raw into d.sum; pool is where d came from.
-func sumInto(pool *sync.Pool, raw string, f func(d *digestState)) {
-	d := pool.Get().(*digestState)
-	d.h.Reset()
-	d.h.Write(stringBytes(raw)) // hash writes never retain or modify their input
-	d.h.Sum(d.sum[:0])
-	f(d)
-	pool.Put(d)
-}
-
-// hash returns the stored form of raw's digest under the current scheme.
-func (h *hasher) hash(raw string) string {
-	pool, tag := &h.plain, tagSHA256
-	if h.current != nil {
-		pool, tag = &h.current.pool, h.current.prefix
-	}
-	var out string
-	sumInto(pool, raw, func(d *digestState) { out = tag + hex.EncodeToString(d.sum[:]) })
-	return out
-}
-
-// match reports whether stored is the digest of raw, comparing in constant
-// time, and whether stored uses the current scheme (if not, the caller may
-// rehash). An unknown or malformed stored hash never matches.
-func (h *hasher) match(stored, raw string) (ok, current bool) {
-	var pool *sync.Pool
-	var hexDigest string
-	switch {
-	case strings.HasPrefix(stored, tagSHA256):
-		pool, hexDigest = &h.plain, stored[len(tagSHA256):]
-		current = h.current == nil
-	case strings.HasPrefix(stored, tagHMACSHA256):
-		rest := stored[len(tagHMACSHA256):]
-		i := strings.IndexByte(rest, '$')
-		if i < 0 {
-			return false, false
-		}
-		v, err := strconv.Atoi(rest[:i])
-		ps := h.peppers[v]
-		if err != nil || ps == nil {
-			return false, false
-		}
-		pool, hexDigest = &ps.pool, rest[i+1:]
-		current = ps == h.current
-	default:
-		h.burn(raw)
-		return false, false
-	}
-	var want [sha256.Size]byte
-	if len(hexDigest) != 2*sha256.Size {
-		return false, false
-	}
-	if _, err := hex.Decode(want[:], stringBytes(hexDigest)); err != nil {
-		return false, false
-	}
-	sumInto(pool, raw, func(d *digestState) {
-		ok = subtle.ConstantTimeCompare(d.sum[:], want[:]) == 1
-	})
-	return ok, ok && current
-}
-
-// burn spends the time of one digest so that a miss costs what a hit does.
-func (h *hasher) burn(raw string) {
-	pool := &h.plain
-	if h.current != nil {
-		pool = &h.current.pool
-	}
-	sumInto(pool, raw, func(*digestState) {})
 }

@@ -1,0 +1,206 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+)
+
+// CreateParams describes a new key.
+type CreateParams struct {
+	// Name is required: 1 to 200 characters, no control characters.
+	Name string
+	// Owner is optional: at most 200 characters, no control characters.
+	Owner string
+	// Scopes are optional; see ValidScope for their syntax.
+	Scopes []string
+	// Metadata is optional: at most 50 entries; names of 1 to 64
+	// characters of A-Z a-z 0-9 _ . -; values of at most 512 characters.
+	Metadata map[string]string
+	// ExpiresAt is optional and must be in the future.
+	ExpiresAt *time.Time
+}
+
+// maxIDAttempts bounds retries when a fresh id collides with a stored one
+// (with 71 random bits, a second attempt is already vanishingly rare).
+const maxIDAttempts = 4
+
+// Create generates a key, stores its record and digest, and returns the
+// record together with the plaintext token. The plaintext exists only in
+// this return value: nothing can show it again.
+func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, error) {
+	now := m.clock()
+	k := &Key{
+		Prefix:    m.prefix,
+		Name:      p.Name,
+		Owner:     p.Owner,
+		Scopes:    normalizeScopes(p.Scopes),
+		Metadata:  maps.Clone(p.Metadata),
+		CreatedAt: now,
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	if p.ExpiresAt != nil {
+		t := p.ExpiresAt.UTC().Truncate(time.Microsecond)
+		k.ExpiresAt = &t
+	}
+	if err := validate(k, now, true); err != nil {
+		return nil, "", err
+	}
+	for attempt := 1; ; attempt++ {
+		id, err := randomBase62(m.rand, IDLength)
+		if err != nil {
+			return nil, "", err
+		}
+		secret, err := randomBase62(m.rand, m.secretLen)
+		if err != nil {
+			return nil, "", err
+		}
+		k.ID = id
+		token := formatToken(m.prefix, id, secret)
+		ev := m.event(ctx, EventCreated, id, now)
+		err = m.store.Insert(ctx, &Record{Key: *k, Hash: m.hasher.hash(token)}, m.ownerLimit(k.Owner), ev)
+		switch {
+		case err == nil:
+			m.emit(ev)
+			k.State = k.StateAt(now)
+			return k, token, nil
+		case errors.Is(err, ErrDuplicateID) && attempt < maxIDAttempts:
+			continue
+		case errors.Is(err, ErrTooManyKeys):
+			lim := m.event(ctx, EventLimitReached, "", now)
+			lim.Owner, lim.Reason = k.Owner, strconv.Itoa(m.maxKeys)
+			m.emit(lim)
+			return nil, "", fmt.Errorf("%w: owner %q already has %d active keys", ErrTooManyKeys, k.Owner, m.maxKeys)
+		default:
+			return nil, "", unavailable("insert", err)
+		}
+	}
+}
+
+func (m *Manager) ownerLimit(owner string) int {
+	if owner == "" {
+		return 0
+	}
+	return m.maxKeys
+}
+
+// Update changes the name, scopes, metadata or expiry of a key and returns
+// the result. A revoked key is frozen: Update returns ErrRevoked.
+func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	if u.Empty() {
+		return m.Get(ctx, id)
+	}
+	if u.ExpiresAt != nil && u.ClearExpiry {
+		return nil, invalid("expires_at", "cannot both set and clear the expiry")
+	}
+	now := m.clock()
+	probe := &Key{Name: "-"}
+	if u.Name != nil {
+		probe.Name = *u.Name
+	}
+	if u.Scopes != nil {
+		s := normalizeScopes(*u.Scopes)
+		u.Scopes = &s
+		probe.Scopes = s
+	}
+	if u.Metadata != nil {
+		md := maps.Clone(*u.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		u.Metadata = &md
+		probe.Metadata = md
+	}
+	if u.ExpiresAt != nil {
+		t := u.ExpiresAt.UTC().Truncate(time.Microsecond)
+		u.ExpiresAt = &t
+		probe.ExpiresAt = &t
+	}
+	if err := validate(probe, now, u.ExpiresAt != nil); err != nil {
+		return nil, err
+	}
+	ev := m.event(ctx, EventUpdated, id, now)
+	k, err := m.store.Update(ctx, id, u, ev)
+	m.Invalidate(id)
+	if err != nil {
+		if errors.Is(err, ErrRevoked) {
+			return nil, fmt.Errorf("%w: a revoked key cannot be changed", ErrRevoked)
+		}
+		return nil, m.storeErr("update", err)
+	}
+	m.emit(ev)
+	k.State = k.StateAt(now)
+	return k, nil
+}
+
+// Revoke revokes a key for ever and returns it. Revoking a revoked key is
+// not an error and keeps the first revocation time. No code path un-revokes
+// a key.
+func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	now := m.clock()
+	ev := m.event(ctx, EventRevoked, id, now)
+	k, err := m.store.Revoke(ctx, id, now, ev)
+	m.Invalidate(id)
+	if err != nil {
+		return nil, m.storeErr("revoke", err)
+	}
+	if ev.ID != 0 {
+		m.emit(ev) // only when this call revoked it (the store wrote the entry)
+	}
+	k.State = k.StateAt(now)
+	return k, nil
+}
+
+// Delete removes a key for good. Unlike Revoke it leaves no record; a
+// deleted key verifies as an unknown one.
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return ErrNotFound
+	}
+	ev := m.event(ctx, EventDeleted, id, m.clock())
+	err := m.store.Delete(ctx, id, ev)
+	m.Invalidate(id)
+	if err != nil {
+		return m.storeErr("delete", err)
+	}
+	m.emit(ev)
+	return nil
+}
+
+// Roll replaces the secret of a key and returns the key with the new
+// plaintext token, shown once like at creation. The id, name, scopes and
+// every other field stay; the old token stops verifying at once. A revoked
+// key cannot be rolled (ErrRevoked).
+func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
+	k, err := m.Get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	if k.Revoked() {
+		return nil, "", fmt.Errorf("%w: a revoked key cannot be rolled", ErrRevoked)
+	}
+	secret, err := randomBase62(m.rand, m.secretLen)
+	if err != nil {
+		return nil, "", err
+	}
+	token := formatToken(k.Prefix, k.ID, secret)
+	ev := m.event(ctx, EventRolled, k.ID, m.clock())
+	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
+	m.Invalidate(k.ID)
+	if err != nil {
+		return nil, "", m.storeErr("set hash", err)
+	}
+	m.emit(ev)
+	return k, token, nil
+}

@@ -1,0 +1,114 @@
+package apikey
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Verify checks token and returns its key. The checks run in this order:
+// shape and checksum (no store access), lookup by id, constant-time hash
+// comparison, revocation, expiry at Now, and the Usable hook. Malformed
+// tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked
+// and ErrExpired are returned only after the secret matched; a store
+// failure returns ErrUnavailable and never a key.
+//
+// The returned Key may share its Scopes and Metadata with the verification
+// cache: treat them as read-only, or Clone the key before changing it.
+func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
+	start := m.metrics.verifyStart()
+	k, id, err := m.verify(ctx, token)
+	m.metrics.verified(start, err)
+	if err != nil && m.events != nil && !errors.Is(err, ErrUnavailable) {
+		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
+		ev.Reason = Outcome(err)
+		m.emit(ev)
+	}
+	return k, err
+}
+
+// verify does the work of Verify and also returns the id the token claimed.
+func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
+	t, err := ParseToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	e, err := m.lookup(ctx, t.ID)
+	if err != nil {
+		return nil, t.ID, unavailable("lookup", err)
+	}
+	if e == nil {
+		m.hasher.burn(token)
+		return nil, t.ID, ErrInvalidKey
+	}
+	ok, current := m.matchEntry(e, token)
+	now := m.clock()
+	if !ok || e.key.Prefix != t.Prefix {
+		m.recordUsage(e, useInvalid, now)
+		return nil, t.ID, ErrInvalidKey
+	}
+	if e.key.Revoked() {
+		m.recordUsage(e, useRevoked, now)
+		return nil, t.ID, ErrRevoked
+	}
+	if e.key.Expired(now) {
+		m.recordUsage(e, useExpired, now)
+		return nil, t.ID, ErrExpired
+	}
+	k := new(Key)
+	*k = e.key // Scopes and Metadata are shared with the cache: see Verify
+	k.State = StateActive
+	if m.usable != nil {
+		if err := m.usable(ctx, k); err != nil {
+			if errors.Is(err, ErrUnavailable) {
+				return nil, t.ID, err
+			}
+			return nil, t.ID, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		}
+	}
+	if !current {
+		// Upgrade to the current pepper. A failure only delays the upgrade
+		// to the next verification; the key itself is valid. The write is
+		// conditional on the digest that matched: if a Roll replaced it
+		// meanwhile, the store changes nothing, rather than bring the
+		// rolled-away secret back.
+		if m.store.SetHash(ctx, k.ID, e.hash, m.hasher.hash(token), nil) == nil {
+			m.Invalidate(k.ID)
+		}
+	}
+	m.recordUsage(e, useValid, now)
+	return k, t.ID, nil
+}
+
+func (m *Manager) recordUsage(e *CacheEntry, outcome int, now time.Time) {
+	if e.usage != nil {
+		m.usage.record(e.usage, outcome, now)
+	}
+}
+
+// matchEntry compares the digest of token with the entry's in constant
+// time and reports whether the entry uses the current hashing scheme.
+func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
+	if !e.ok {
+		// Unknown scheme or pepper: fall back to the general matcher, which
+		// spends the same time and never matches what it cannot check.
+		return m.hasher.match(e.hash, token)
+	}
+	if e.plain {
+		sum := sha256.Sum256(stringBytes(token))
+		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1
+		return ok, ok && m.hasher.current == nil
+	}
+	pool := &e.pepper.pool
+	current = e.pepper == m.hasher.current
+	d := pool.Get().(*digestState)
+	d.h.Reset()
+	d.h.Write(stringBytes(token))
+	d.h.Sum(d.sum[:0])
+	ok = subtle.ConstantTimeCompare(d.sum[:], e.digest[:]) == 1
+	pool.Put(d)
+	return ok, ok && current
+}
