@@ -9,7 +9,7 @@
 //
 // The Manager evicts the keys it changes itself; when several processes
 // share a store, run an invalidation listener (postgres.Listen or
-// apikeyredis.Listen) so that changes made elsewhere evict them too.
+// redisbus.Listen) so that changes made elsewhere evict them too.
 package ottercache
 
 import (

@@ -2,10 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -19,73 +17,23 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/postgres"
+	"github.com/go-apikey/apikey/postgres/pgtest"
 )
 
-const dsnVar = "APIKEY_TEST_POSTGRES_DSN"
+const dsnVar = pgtest.DSNVar
 
-// testDSN returns the DSN of the test server, or skips the test.
-func testDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := os.Getenv(dsnVar)
-	if dsn == "" {
-		tb.Skip(dsnVar + " is not set; set it to a PostgreSQL URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests")
-	}
-	return dsn
-}
+func testDSN(tb testing.TB) string { tb.Helper(); return pgtest.DSN(tb) }
 
-// newSchema creates an empty schema apikey_test_<random> and drops it, with
-// everything in it, when the test ends.
-func newSchema(tb testing.TB, dsn string) string {
-	tb.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatalf("connect to %s: %v", dsnVar, err)
-	}
-	schema := "apikey_test_" + strings.ToLower(rand.Text()[:12])
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		conn.Close(ctx)
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		conn.Close(ctx)
-	})
-	return schema
-}
+func newSchema(tb testing.TB, dsn string) string { tb.Helper(); return pgtest.Schema(tb, dsn) }
 
-// openStore returns a Store, not migrated, whose connections work in
-// schema. It is closed when the test ends, before the schema is dropped.
 func openStore(tb testing.TB, dsn, schema string, configure ...func(*pgxpool.Config)) *postgres.Store {
 	tb.Helper()
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		tb.Fatalf("parse %s: %v", dsnVar, err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	for _, f := range configure {
-		f(cfg)
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("pgxpool: %v", err)
-	}
-	s := postgres.New(pool)
-	tb.Cleanup(s.Close)
-	return s
+	return pgtest.Open(tb, dsn, schema, configure...)
 }
 
-// newStore returns a migrated Store in a fresh schema.
 func newStore(tb testing.TB, configure ...func(*pgxpool.Config)) *postgres.Store {
 	tb.Helper()
-	dsn := testDSN(tb)
-	s := openStore(tb, dsn, newSchema(tb, dsn), configure...)
-	if err := s.Migrate(context.Background()); err != nil {
-		tb.Fatalf("Migrate: %v", err)
-	}
-	return s
+	return pgtest.NewStore(tb, configure...)
 }
 
 func TestStore(t *testing.T) {

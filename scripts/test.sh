@@ -132,7 +132,7 @@ check "gofmt -l ." gofmt_clean
 check "go vet ./..." go vet ./...
 check "go test -race ./..." go test -race -count=1 ./...
 check "fuzz ParseToken for ${FUZZTIME:-20s}" go test -run '^$' -fuzz '^FuzzParseToken$' -fuzztime "${FUZZTIME:-20s}" .
-check "fuzz the HTTP API for ${FUZZTIME:-20s}" go test -run '^$' -fuzz '^FuzzAPI$' -fuzztime "${FUZZTIME:-20s}" ./internal/server
+check "fuzz the HTTP API for ${FUZZTIME:-20s}" go test -run '^$' -fuzz '^FuzzAPI$' -fuzztime "${FUZZTIME:-20s}" ./cmd/apikey/internal/server
 for m in "${modules[@]}"; do
 	check "$m: go vet ./..." bash -c "cd '$m' && go vet ./..."
 	check "$m: go test -race ./..." bash -c "cd '$m' && go test -race -count=1 ./..."

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/go-apikey/apikey/internal/admin"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 )
 
 func init() { register(newAdminCommand) }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-apikey/apikey/internal/admin"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/sqlite"
 )
 

@@ -20,11 +20,11 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyotel"
 	"github.com/go-apikey/apikey/apikeyprom"
-	"github.com/go-apikey/apikey/apikeyredis"
-	"github.com/go-apikey/apikey/internal/admin"
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/postgres"
+	"github.com/go-apikey/apikey/redisbus"
 )
 
 func init() { register(newServeCommand) }
@@ -182,7 +182,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		if err != nil {
 			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", o.redis, err)}
 		}
-		cfg.OnEvent = apikeyredis.Publisher(rdb, redisChannel)
+		cfg.OnEvent = redisbus.Publisher(rdb, redisChannel)
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 
@@ -264,7 +264,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		case cache == nil:
 			return
 		case rdb != nil:
-			err = apikeyredis.Listen(lctx, rdb, redisChannel, m)
+			err = redisbus.Listen(lctx, rdb, redisChannel, m)
 		case isPostgres:
 			err = pg.Listen(lctx, m)
 		default:

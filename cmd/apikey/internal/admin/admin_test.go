@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/internal/admin"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/sqlite"
 )
 

@@ -1,4 +1,4 @@
-package apikeyredis_test
+package redisbus_test
 
 import (
 	"context"
@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/apikeyredis"
 	"github.com/go-apikey/apikey/ottercache"
+	"github.com/go-apikey/apikey/redisbus"
 	"github.com/go-apikey/apikey/sqlite"
 	"github.com/redis/go-redis/v9"
 )
 
 // counting wraps an Invalidator and counts its calls.
 type counting struct {
-	inv                              apikeyredis.Invalidator
+	inv                              redisbus.Invalidator
 	invalidations, suspends, resumes atomic.Int64
 	trusted                          atomic.Bool
 }
@@ -62,10 +62,10 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 // listen runs Listen in the background until the test ends.
-func listen(t *testing.T, client redis.UniversalClient, channel string, inv apikeyredis.Invalidator) {
+func listen(t *testing.T, client redis.UniversalClient, channel string, inv redisbus.Invalidator) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- apikeyredis.Listen(ctx, client, channel, inv) }()
+	go func() { done <- redisbus.Listen(ctx, client, channel, inv) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -105,10 +105,10 @@ func twoInstances(t *testing.T, addr string) *instances {
 	}
 	channel := uniqueChannel(t)
 	pub := redis.NewClient(&redis.Options{Addr: addr})
-	sub := redis.NewClient(&redis.Options{Addr: addr, ClientName: "apikeyredis-test-" + fmt.Sprint(time.Now().UnixNano())})
+	sub := redis.NewClient(&redis.Options{Addr: addr, ClientName: "redisbus-test-" + fmt.Sprint(time.Now().UnixNano())})
 	t.Cleanup(func() { pub.Close(); sub.Close() })
 
-	a, err := apikey.NewManager(sa, apikey.Config{OnEvent: apikeyredis.Publisher(pub, channel), UsageFlushInterval: -1})
+	a, err := apikey.NewManager(sa, apikey.Config{OnEvent: redisbus.Publisher(pub, channel), UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestListenUnreachableStaysSuspended(t *testing.T) {
 	inv := &counting{inv: nop{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	err := apikeyredis.Listen(ctx, client, "ch", inv)
+	err := redisbus.Listen(ctx, client, "ch", inv)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Listen = %v, want context.DeadlineExceeded", err)
 	}
@@ -297,7 +297,7 @@ func TestListenUnreachableStaysSuspended(t *testing.T) {
 }
 
 func TestListenNeedsChannel(t *testing.T) {
-	if err := apikeyredis.Listen(context.Background(), redis.NewClient(&redis.Options{}), "", nop{}); err == nil {
+	if err := redisbus.Listen(context.Background(), redis.NewClient(&redis.Options{}), "", nop{}); err == nil {
 		t.Fatal("Listen with an empty channel succeeded")
 	}
 }
@@ -313,7 +313,7 @@ func TestPublisherIgnoresOtherEvents(t *testing.T) {
 	if _, err := ps.Receive(ctx); err != nil { // the confirmation
 		t.Fatal(err)
 	}
-	pub := apikeyredis.Publisher(client, channel)
+	pub := redisbus.Publisher(client, channel)
 	pub(apikey.Event{Type: apikey.EventCreated, KeyID: "created00000"})
 	pub(apikey.Event{Type: apikey.EventVerifyRejected, KeyID: "rejected0000"})
 	pub(apikey.Event{Type: apikey.EventRevoked, KeyID: "revoked00000"})
@@ -329,10 +329,10 @@ func TestPublisherIgnoresOtherEvents(t *testing.T) {
 func TestPublisherDoesNotBlock(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "10.255.255.1:6379"}) // unroutable: dial hangs
 	defer client.Close()
-	pub := apikeyredis.Publisher(client, "ch")
+	pub := redisbus.Publisher(client, "ch")
 	start := time.Now()
 	pub(apikey.Event{Type: apikey.EventRevoked, KeyID: "abc"})
-	if d := time.Since(start); d > apikeyredis.PublishTimeout+500*time.Millisecond {
-		t.Fatalf("a failing publish took %v, want about PublishTimeout (%v)", d, apikeyredis.PublishTimeout)
+	if d := time.Since(start); d > redisbus.PublishTimeout+500*time.Millisecond {
+		t.Fatalf("a failing publish took %v, want about PublishTimeout (%v)", d, redisbus.PublishTimeout)
 	}
 }

@@ -1,4 +1,4 @@
-package apikeyclient_test
+package server_test
 
 import (
 	"context"
@@ -11,34 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyclient"
 	"github.com/go-apikey/apikey/apikeyhttp"
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 	"github.com/go-apikey/apikey/sqlite"
 )
-
-// clock is a settable clock for the Manager, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // service is a real apikey service over HTTP on a fresh SQLite store.
 type service struct {

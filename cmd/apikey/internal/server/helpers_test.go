@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyprom"
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 	"github.com/go-apikey/apikey/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"

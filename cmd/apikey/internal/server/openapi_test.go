@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
 // TestOpenAPI checks the document against the routing table: every route

@@ -1,4 +1,4 @@
-// Package apikeyredis carries cache invalidations between processes over
+// Package redisbus carries cache invalidations between processes over
 // Redis pub/sub, for deployments whose instances share a store but where
 // PostgreSQL LISTEN/NOTIFY is not available or not wanted.
 //
@@ -9,10 +9,10 @@
 //	cache, _ := ottercache.New(ottercache.Config{})
 //	m, err := apikey.NewManager(store, apikey.Config{
 //		Cache:   cache,
-//		OnEvent: apikeyredis.Publisher(client, "apikey:invalidate"),
+//		OnEvent: redisbus.Publisher(client, "apikey:invalidate"),
 //	})
 //	...
-//	go apikeyredis.Listen(ctx, client, "apikey:invalidate", m)
+//	go redisbus.Listen(ctx, client, "apikey:invalidate", m)
 //
 // Listen fails safe: until its subscription is confirmed, and whenever it
 // loses it, the Manager bypasses its cache (SuspendCache); once subscribed
@@ -27,7 +27,7 @@
 // bounded buffer that drops events when the subscriber falls behind. Where
 // the store is PostgreSQL, postgres.Listen, whose notifications are sent
 // in the transaction of the change, has neither gap.
-package apikeyredis
+package redisbus
 
 import (
 	"context"
@@ -64,7 +64,7 @@ func Publisher(client redis.UniversalClient, channel string) func(apikey.Event) 
 		ctx, cancel := context.WithTimeout(context.Background(), PublishTimeout)
 		defer cancel()
 		if err := client.Publish(ctx, channel, e.KeyID).Err(); err != nil {
-			slog.Warn("apikeyredis: invalidation not published: other instances keep the key cached until its TTL ends",
+			slog.Warn("redisbus: invalidation not published: other instances keep the key cached until its TTL ends",
 				"channel", channel, "key_id", e.KeyID, "event", string(e.Type), "err", err, "failures", failures.Add(1))
 		}
 	}
@@ -112,7 +112,7 @@ const (
 // connection of its own.
 func Listen(ctx context.Context, client redis.UniversalClient, channel string, inv Invalidator) error {
 	if channel == "" {
-		return errors.New("apikeyredis: Listen needs a channel")
+		return errors.New("redisbus: Listen needs a channel")
 	}
 	inv.SuspendCache()
 	var backoff time.Duration
@@ -125,7 +125,7 @@ func Listen(ctx context.Context, client redis.UniversalClient, channel string, i
 		if confirmed {
 			backoff = 0
 		}
-		slog.Warn("apikeyredis: invalidation subscription lost; verifying against the store until it is back",
+		slog.Warn("redisbus: invalidation subscription lost; verifying against the store until it is back",
 			"channel", channel, "err", err, "retry_in", backoff)
 		if backoff > 0 {
 			t := time.NewTimer(backoff)
@@ -166,7 +166,7 @@ func session(ctx context.Context, client redis.UniversalClient, channel string, 
 				return confirmed, err
 			}
 			if pinged {
-				return confirmed, errors.New("apikeyredis: ping unanswered")
+				return confirmed, errors.New("redisbus: ping unanswered")
 			}
 			if err := ps.Ping(ctx); err != nil {
 				return confirmed, err

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
 // TestMalformedRequests sends bad input of every kind over real HTTP and

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/internal/server"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
 // TestKeysAPI walks every management route through its happy path over

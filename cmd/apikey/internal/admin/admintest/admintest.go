@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/internal/admin"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 )
 
 // TestStore checks every behaviour the admin site needs from a store. Each
