@@ -13,40 +13,45 @@ import (
 	"github.com/go-apikey/apikey"
 )
 
-// The methods in this file persist the users and sessions of the admin site
-// (package internal/admin) in apikey_admin_users and apikey_admin_sessions.
-// Emails are compared lower-cased; sessions are stored by the hash of their
-// token, which the caller computes: the token itself never reaches the store.
+// AdminStore persists the users and sessions of the admin site of apikey
+// serve in apikey_admin_users and apikey_admin_sessions (tables that the
+// Store's migrations create). Emails are compared lower-cased; sessions are
+// stored by the hash of their token, which the caller computes: the token
+// itself never reaches the store. It is safe for concurrent use.
+type AdminStore struct{ s *Store }
 
-// CreateAdminUser stores an admin user. An existing email (in any case)
+// Admin returns the persistence of the admin site, on the same database.
+func (s *Store) Admin() *AdminStore { return &AdminStore{s: s} }
+
+// CreateUser stores an admin user. An existing email (in any case)
 // yields an error matching apikey.ErrDuplicateID.
-func (s *Store) CreateAdminUser(ctx context.Context, email, passwordHash string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO apikey_admin_users (email, password_hash, created_at) VALUES ($1, $2, $3)`,
+func (a *AdminStore) CreateUser(ctx context.Context, email, passwordHash string, at time.Time) error {
+	_, err := a.s.pool.Exec(ctx, `INSERT INTO apikey_admin_users (email, password_hash, created_at) VALUES ($1, $2, $3)`,
 		strings.ToLower(email), passwordHash, at.UTC())
 	return adminErr("create admin user", err)
 }
 
-// AdminPasswordHash returns the stored password hash of an admin user, or
+// PasswordHash returns the stored password hash of an admin user, or
 // apikey.ErrNotFound.
-func (s *Store) AdminPasswordHash(ctx context.Context, email string) (string, error) {
+func (a *AdminStore) PasswordHash(ctx context.Context, email string) (string, error) {
 	var hash string
-	err := s.pool.QueryRow(ctx, `SELECT password_hash FROM apikey_admin_users WHERE email = $1`,
+	err := a.s.pool.QueryRow(ctx, `SELECT password_hash FROM apikey_admin_users WHERE email = $1`,
 		strings.ToLower(email)).Scan(&hash)
 	return hash, adminErr("read admin user", err)
 }
 
-// CreateAdminSession stores a session of the admin user email, last seen at
+// CreateSession stores a session of the admin user email, last seen at
 // created and ending at expires at the latest.
-func (s *Store) CreateAdminSession(ctx context.Context, idHash, email string, created, expires time.Time) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO apikey_admin_sessions (id_hash, email, created_at, last_seen_at, expires_at)
+func (a *AdminStore) CreateSession(ctx context.Context, idHash, email string, created, expires time.Time) error {
+	_, err := a.s.pool.Exec(ctx, `INSERT INTO apikey_admin_sessions (id_hash, email, created_at, last_seen_at, expires_at)
 		VALUES ($1, $2, $3, $3, $4)`, idHash, strings.ToLower(email), created.UTC(), expires.UTC())
 	return adminErr("create admin session", err)
 }
 
-// AdminSession returns the session stored under idHash, or
+// Session returns the session stored under idHash, or
 // apikey.ErrNotFound. It does not check expiry: the caller does.
-func (s *Store) AdminSession(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT email, created_at, last_seen_at, expires_at FROM apikey_admin_sessions WHERE id_hash = $1`,
+func (a *AdminStore) Session(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error) {
+	err = a.s.pool.QueryRow(ctx, `SELECT email, created_at, last_seen_at, expires_at FROM apikey_admin_sessions WHERE id_hash = $1`,
 		idHash).Scan(&email, &created, &lastSeen, &expires)
 	if err != nil {
 		return "", time.Time{}, time.Time{}, time.Time{}, adminErr("read admin session", err)
@@ -54,10 +59,10 @@ func (s *Store) AdminSession(ctx context.Context, idHash string) (email string, 
 	return email, created.UTC(), lastSeen.UTC(), expires.UTC(), nil
 }
 
-// TouchAdminSession records activity on a session at at, or returns
+// TouchSession records activity on a session at at, or returns
 // apikey.ErrNotFound.
-func (s *Store) TouchAdminSession(ctx context.Context, idHash string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE apikey_admin_sessions SET last_seen_at = $1 WHERE id_hash = $2`, at.UTC(), idHash)
+func (a *AdminStore) TouchSession(ctx context.Context, idHash string, at time.Time) error {
+	tag, err := a.s.pool.Exec(ctx, `UPDATE apikey_admin_sessions SET last_seen_at = $1 WHERE id_hash = $2`, at.UTC(), idHash)
 	if err != nil {
 		return adminErr("touch admin session", err)
 	}
@@ -67,17 +72,17 @@ func (s *Store) TouchAdminSession(ctx context.Context, idHash string, at time.Ti
 	return nil
 }
 
-// DeleteAdminSession removes a session. Removing a missing session is not
+// DeleteSession removes a session. Removing a missing session is not
 // an error.
-func (s *Store) DeleteAdminSession(ctx context.Context, idHash string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM apikey_admin_sessions WHERE id_hash = $1`, idHash)
+func (a *AdminStore) DeleteSession(ctx context.Context, idHash string) error {
+	_, err := a.s.pool.Exec(ctx, `DELETE FROM apikey_admin_sessions WHERE id_hash = $1`, idHash)
 	return adminErr("delete admin session", err)
 }
 
-// DeleteExpiredAdminSessions removes the sessions that end at or before now
+// DeleteExpiredSessions removes the sessions that end at or before now
 // and those last seen before idleSince.
-func (s *Store) DeleteExpiredAdminSessions(ctx context.Context, now, idleSince time.Time) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM apikey_admin_sessions WHERE expires_at <= $1 OR last_seen_at < $2`,
+func (a *AdminStore) DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) error {
+	_, err := a.s.pool.Exec(ctx, `DELETE FROM apikey_admin_sessions WHERE expires_at <= $1 OR last_seen_at < $2`,
 		now.UTC(), idleSince.UTC())
 	return adminErr("delete expired admin sessions", err)
 }

@@ -63,11 +63,7 @@ argon2id hash. Emails are case-insensitive. An existing user is refused
 			if err := db.migrate(ctx); err != nil {
 				return err
 			}
-			store, ok := db.store.(admin.Store)
-			if !ok {
-				return fmt.Errorf("the %s store has no admin users", db.loc.driver)
-			}
-			err = admin.CreateUser(ctx, store, email, password, admin.PasswordParams{}, a.now())
+			err = admin.CreateUser(ctx, db.admin, email, password, admin.PasswordParams{}, a.now())
 			switch {
 			case errors.Is(err, admin.ErrUserExists):
 				return refusedf("an admin user %s already exists", email)

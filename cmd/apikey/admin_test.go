@@ -20,7 +20,7 @@ func TestAdminCreateUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	hash, err := s.AdminPasswordHash(context.Background(), "ALICE@example.com")
+	hash, err := s.Admin().PasswordHash(context.Background(), "ALICE@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/postgres"
 	"github.com/go-apikey/apikey/sqlite"
 )
@@ -55,6 +56,8 @@ type database struct {
 		apikey.Store
 		Migrate(ctx context.Context) error
 	}
+	// admin persists the admin site's users and sessions.
+	admin admin.Store
 	loc   location
 	close func() error
 }
@@ -100,13 +103,13 @@ func (a *app) openDB(ctx context.Context) (*database, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cannot reach the database: %w", err)
 		}
-		db.store, db.close = s, func() error { s.Close(); return nil }
+		db.store, db.admin, db.close = s, s.Admin(), func() error { s.Close(); return nil }
 	default:
 		s, err := sqlite.Open(octx, loc.target)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the database: %w", err)
 		}
-		db.store, db.close = s, s.Close
+		db.store, db.admin, db.close = s, s.Admin(), s.Close
 	}
 	a.db = db
 	return db, nil

@@ -216,11 +216,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 
 	// The store answers /readyz; both backends can ping.
 	pinger, _ := db.store.(server.Pinger)
-	adminStore, ok := db.store.(admin.Store)
-	if !ok {
-		return fmt.Errorf("the database has no admin tables")
-	}
-	adminCfg := admin.Config{Manager: m, Store: adminStore, Logger: logger}
+	adminCfg := admin.Config{Manager: m, Store: db.admin, Logger: logger}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
 	}

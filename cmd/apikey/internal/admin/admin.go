@@ -47,23 +47,23 @@ import (
 // lower-cased); sessions are stored under the hex SHA-256 of their token.
 // Implementations must be safe for concurrent use.
 type Store interface {
-	// CreateAdminUser stores a user; an existing email yields an error
+	// CreateUser stores a user; an existing email yields an error
 	// matching apikey.ErrDuplicateID.
-	CreateAdminUser(ctx context.Context, email, passwordHash string, at time.Time) error
-	// AdminPasswordHash returns the user's password hash, or
+	CreateUser(ctx context.Context, email, passwordHash string, at time.Time) error
+	// PasswordHash returns the user's password hash, or
 	// apikey.ErrNotFound.
-	AdminPasswordHash(ctx context.Context, email string) (string, error)
-	// CreateAdminSession stores a session, last seen at created.
-	CreateAdminSession(ctx context.Context, idHash, email string, created, expires time.Time) error
-	// AdminSession returns a stored session, or apikey.ErrNotFound.
-	AdminSession(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error)
-	// TouchAdminSession sets the session's last activity.
-	TouchAdminSession(ctx context.Context, idHash string, at time.Time) error
-	// DeleteAdminSession removes a session; a missing one is not an error.
-	DeleteAdminSession(ctx context.Context, idHash string) error
-	// DeleteExpiredAdminSessions removes sessions ending at or before now
+	PasswordHash(ctx context.Context, email string) (string, error)
+	// CreateSession stores a session, last seen at created.
+	CreateSession(ctx context.Context, idHash, email string, created, expires time.Time) error
+	// Session returns a stored session, or apikey.ErrNotFound.
+	Session(ctx context.Context, idHash string) (email string, created, lastSeen, expires time.Time, err error)
+	// TouchSession sets the session's last activity.
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	// DeleteSession removes a session; a missing one is not an error.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteExpiredSessions removes sessions ending at or before now
 	// and those last seen before idleSince.
-	DeleteExpiredAdminSessions(ctx context.Context, now, idleSince time.Time) error
+	DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) error
 }
 
 // CookieSecurity says when the session cookie carries the Secure attribute.

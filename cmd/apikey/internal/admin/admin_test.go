@@ -76,10 +76,10 @@ func newSite(t *testing.T, configure ...func(*admin.Config)) *site {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
-	if err := admin.CreateUser(ctx, store, adminEmail, adminPassword, fastParams, clk.Now()); err != nil {
+	if err := admin.CreateUser(ctx, store.Admin(), adminEmail, adminPassword, fastParams, clk.Now()); err != nil {
 		t.Fatal(err)
 	}
-	cfg := admin.Config{Manager: m, Store: store, Now: clk.Now, PasswordParams: fastParams, Logger: discardLogger()}
+	cfg := admin.Config{Manager: m, Store: store.Admin(), Now: clk.Now, PasswordParams: fastParams, Logger: discardLogger()}
 	for _, f := range configure {
 		f(&cfg)
 	}
@@ -519,7 +519,7 @@ func TestOwnerLimitShownOnField(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close(ctx)
-	h, err := admin.New(admin.Config{Manager: m, Store: s.store, PasswordParams: fastParams, Logger: discardLogger()})
+	h, err := admin.New(admin.Config{Manager: m, Store: s.store.Admin(), PasswordParams: fastParams, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -776,12 +776,12 @@ func TestPasswordHash(t *testing.T) {
 func TestCreateUser(t *testing.T) {
 	s := newSite(t)
 	ctx := context.Background()
-	err := admin.CreateUser(ctx, s.store, "Alice@Example.com", "another long password", fastParams, time.Now())
+	err := admin.CreateUser(ctx, s.store.Admin(), "Alice@Example.com", "another long password", fastParams, time.Now())
 	if !errors.Is(err, admin.ErrUserExists) || !errors.Is(err, apikey.ErrDuplicateID) {
 		t.Errorf("duplicate: %v", err)
 	}
 	for _, c := range [][2]string{{"not an email", "long enough password"}, {"Bob <bob@example.com>", "long enough password"}, {"bob@example.com", "short"}} {
-		if err := admin.CreateUser(ctx, s.store, c[0], c[1], fastParams, time.Now()); !errors.Is(err, admin.ErrBadUser) {
+		if err := admin.CreateUser(ctx, s.store.Admin(), c[0], c[1], fastParams, time.Now()); !errors.Is(err, admin.ErrBadUser) {
 			t.Errorf("CreateUser(%q, %q) = %v, want ErrBadUser", c[0], c[1], err)
 		}
 	}

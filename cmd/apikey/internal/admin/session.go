@@ -62,7 +62,7 @@ func (h *handler) current(r *http.Request) (s *session, expired bool, err error)
 	}
 	ctx := r.Context()
 	idHash := hashToken(c.Value)
-	email, created, lastSeen, expires, err := h.store.AdminSession(ctx, idHash)
+	email, created, lastSeen, expires, err := h.store.Session(ctx, idHash)
 	if errors.Is(err, apikey.ErrNotFound) {
 		return nil, true, nil
 	}
@@ -71,13 +71,13 @@ func (h *handler) current(r *http.Request) (s *session, expired bool, err error)
 	}
 	now := h.now()
 	if !now.Before(expires) || now.Sub(created) >= h.absolute || now.Sub(lastSeen) >= h.idle {
-		if err := h.store.DeleteAdminSession(ctx, idHash); err != nil {
+		if err := h.store.DeleteSession(ctx, idHash); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil
 	}
 	if now.Sub(lastSeen) >= touchEvery {
-		if err := h.store.TouchAdminSession(ctx, idHash, now); err != nil && !errors.Is(err, apikey.ErrNotFound) {
+		if err := h.store.TouchSession(ctx, idHash, now); err != nil && !errors.Is(err, apikey.ErrNotFound) {
 			return nil, false, err
 		}
 	}
@@ -225,7 +225,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil && validToken(c.Value) {
 		old := hashToken(c.Value)
 		h.reveals.drop(old)
-		if err := h.store.DeleteAdminSession(ctx, old); err != nil {
+		if err := h.store.DeleteSession(ctx, old); err != nil {
 			h.fail(w, r, nil, err)
 			return
 		}
@@ -235,11 +235,11 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, nil, err)
 		return
 	}
-	if err := h.store.CreateAdminSession(ctx, hashToken(token), email, now, now.Add(h.absolute)); err != nil {
+	if err := h.store.CreateSession(ctx, hashToken(token), email, now, now.Add(h.absolute)); err != nil {
 		h.fail(w, r, nil, err)
 		return
 	}
-	if err := h.store.DeleteExpiredAdminSessions(ctx, now, now.Add(-h.idle)); err != nil {
+	if err := h.store.DeleteExpiredSessions(ctx, now, now.Add(-h.idle)); err != nil {
 		h.log.Warn("admin: cleaning up expired sessions", "err", err)
 	}
 	h.setCookie(w, r, token)
@@ -249,7 +249,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 // checkLogin reports whether password is the one of email. For an unknown
 // email it still spends the time of one hash.
 func (h *handler) checkLogin(ctx context.Context, email, password string) (bool, error) {
-	hash, err := h.store.AdminPasswordHash(ctx, email)
+	hash, err := h.store.PasswordHash(ctx, email)
 	unknown := errors.Is(err, apikey.ErrNotFound)
 	if err != nil && !unknown {
 		return false, err
@@ -274,7 +274,7 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(cookieName); err == nil && validToken(c.Value) {
 		idHash := hashToken(c.Value)
 		h.reveals.drop(idHash)
-		if err := h.store.DeleteAdminSession(r.Context(), idHash); err != nil {
+		if err := h.store.DeleteSession(r.Context(), idHash); err != nil {
 			h.fail(w, r, nil, err)
 			return
 		}

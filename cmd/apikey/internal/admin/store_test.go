@@ -20,7 +20,7 @@ func TestSQLiteAdminStore(t *testing.T) {
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	admintest.TestStore(t, s)
+	admintest.TestStore(t, s.Admin())
 }
 
 // TestSQLiteAdminSessionColumns checks the stored columns: the session
@@ -54,5 +54,5 @@ func TestSQLiteAdminSessionColumns(t *testing.T) {
 
 // TestPostgresAdminStore runs the admin store suite against PostgreSQL.
 func TestPostgresAdminStore(t *testing.T) {
-	admintest.TestStore(t, pgtest.NewStore(t))
+	admintest.TestStore(t, pgtest.NewStore(t).Admin())
 }

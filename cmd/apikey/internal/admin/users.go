@@ -39,7 +39,7 @@ func CreateUser(ctx context.Context, store Store, email, password string, params
 	if err != nil {
 		return err
 	}
-	if err := store.CreateAdminUser(ctx, email, hash, now); err != nil {
+	if err := store.CreateUser(ctx, email, hash, now); err != nil {
 		if errors.Is(err, apikey.ErrDuplicateID) {
 			return fmt.Errorf("%w: %s", ErrUserExists, email)
 		}

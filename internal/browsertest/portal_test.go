@@ -1,4 +1,4 @@
-package apikeyportal_test
+package browsertest_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/go-apikey/apikey/sqlite"
 
 	"github.com/chromedp/chromedp"
 
@@ -76,10 +78,10 @@ func shoot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// TestBrowser walks through the portal in headless Chromium: alice creates
+// TestPortal walks through the portal in headless Chromium: alice creates
 // a key, reads it once, sees it gone after a reload and revokes it; a forged
 // cross-origin form is refused; bob cannot reach alice's key.
-func TestBrowser(t *testing.T) {
+func TestPortal(t *testing.T) {
 	m := newManager(t, apikey.Config{})
 	srv := demoHost(t, m)
 	alice := browsertest.New(t)
@@ -189,4 +191,25 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	shoot(t, bob, "portal-not-found.png")
+}
+
+// newManager returns a Manager over a fresh SQLite store.
+func newManager(t testing.TB, cfg apikey.Config) *apikey.Manager {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := store.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg.UsageFlushInterval = -1
+	m, err := apikey.NewManager(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
 }

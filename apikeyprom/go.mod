@@ -1,0 +1,37 @@
+module github.com/go-apikey/apikey/apikeyprom
+
+go 1.26.0
+
+require (
+	github.com/go-apikey/apikey v0.0.0
+	github.com/prometheus/client_golang v1.25.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/go-apikey/apikey/sqlite v0.0.0-00010101000000-000000000000 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+// Sibling modules of this repository are developed together (see go.work);
+// these replacements make `go mod tidy` and builds outside the workspace use
+// the copies in this checkout. They do not apply to users of the module.
+replace (
+	github.com/go-apikey/apikey => ..
+	github.com/go-apikey/apikey/apikeyotel => ../apikeyotel
+	github.com/go-apikey/apikey/bench => ../bench
+	github.com/go-apikey/apikey/cmd/apikey => ../cmd/apikey
+	github.com/go-apikey/apikey/examples => ../examples
+	github.com/go-apikey/apikey/internal/browsertest => ../internal/browsertest
+	github.com/go-apikey/apikey/ottercache => ../ottercache
+	github.com/go-apikey/apikey/postgres => ../postgres
+	github.com/go-apikey/apikey/redisbus => ../redisbus
+	github.com/go-apikey/apikey/sqlite => ../sqlite
+)
