@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/go-apikey/apikey"
 	"github.com/spf13/cobra"
 )
 
@@ -17,15 +19,11 @@ verifies as an unknown one. Prefer revoke to keep the history.`,
 		Args: oneArg("a key id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			if err := checkID(id); err != nil {
-				return err
-			}
-			m, err := a.manager(cmd.Context())
+			_, err := a.onKey(cmd.Context(), id, func(m *apikey.Manager, ctx context.Context, id string) (*apikey.Key, error) {
+				return nil, m.Delete(ctx, id)
+			})
 			if err != nil {
 				return err
-			}
-			if err := m.Delete(cmd.Context(), id); err != nil {
-				return keyError(err, id)
 			}
 			_, err = fmt.Fprintf(a.stdout, "deleted: %s\n", id)
 			return err

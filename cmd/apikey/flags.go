@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -75,4 +76,22 @@ func keyError(err error, id string) error {
 		return refusedf("no key with id %q", id)
 	}
 	return err
+}
+
+// onKey checks the key id of a command, runs act on the Manager and maps
+// its refusals to the CLI's messages for that id: the one path of the
+// commands that act on a single key (show, revoke, delete).
+func (a *app) onKey(ctx context.Context, id string, act func(m *apikey.Manager, ctx context.Context, id string) (*apikey.Key, error)) (*apikey.Key, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	m, err := a.manager(ctx)
+	if err != nil {
+		return nil, err
+	}
+	k, err := act(m, ctx, id)
+	if err != nil {
+		return nil, keyError(err, id)
+	}
+	return k, nil
 }

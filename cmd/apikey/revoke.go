@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/go-apikey/apikey"
 	"github.com/spf13/cobra"
 )
 
@@ -18,17 +19,9 @@ this: not the CLI, not the library, not SQL against the database. Revoking a
 revoked key changes nothing and succeeds.`,
 		Args: oneArg("a key id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := args[0]
-			if err := checkID(id); err != nil {
-				return err
-			}
-			m, err := a.manager(cmd.Context())
+			k, err := a.onKey(cmd.Context(), args[0], (*apikey.Manager).Revoke)
 			if err != nil {
 				return err
-			}
-			k, err := m.Revoke(cmd.Context(), id)
-			if err != nil {
-				return keyError(err, id)
 			}
 			if asJSON {
 				return writeJSON(a.stdout, tidy(k))

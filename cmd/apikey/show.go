@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/go-apikey/apikey"
 	"github.com/spf13/cobra"
 )
 
@@ -13,17 +14,9 @@ func newShowCommand(a *app) *cobra.Command {
 		Short: "Show one key",
 		Args:  oneArg("a key id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id := args[0]
-			if err := checkID(id); err != nil {
-				return err
-			}
-			m, err := a.manager(cmd.Context())
+			k, err := a.onKey(cmd.Context(), args[0], (*apikey.Manager).Get)
 			if err != nil {
 				return err
-			}
-			k, err := m.Get(cmd.Context(), id)
-			if err != nil {
-				return keyError(err, id)
 			}
 			if asJSON {
 				return writeJSON(a.stdout, tidy(k))
