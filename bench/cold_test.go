@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/postgres/pgtest"
+
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/postgres"
 	"github.com/jackc/pgx/v5"
@@ -141,34 +143,8 @@ func seedSQLite(b *testing.B, path string, n int) {
 // newPostgres returns a store in a fresh schema, dropped after the
 // benchmark.
 func newPostgres(b *testing.B, dsn string) *postgres.Store {
-	ctx := context.Background()
-	schema := fmt.Sprintf("apikey_bench_%d", time.Now().UnixNano())
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-		admin.Close(context.Background())
-	})
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	store := postgres.New(pool)
-	b.Cleanup(store.Close)
-	if err := store.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	return store
+	b.Helper()
+	return pgtest.NewStore(b)
 }
 
 // seedPostgres loads n filler rows with COPY.
