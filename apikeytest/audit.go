@@ -251,6 +251,7 @@ func testAuditNotOnFailure(t *testing.T, h Harness) {
 }
 
 func testAuditAppendOnly(t *testing.T, h Harness) {
+	needExec(t, h)
 	ctx := apikey.WithActor(t.Context(), "admin")
 	m := newManager(t, h, apikey.Config{Now: newClock().Now, UsageFlushInterval: -1})
 	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "logged"})

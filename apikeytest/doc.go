@@ -16,4 +16,7 @@
 //			return apikeytest.Harness{Store: s, Exec: ..., Dump: ...}
 //		})
 //	}
+//
+// A store with no database below its API, such as memstore, leaves
+// Harness.Exec nil; the subtests that check rules with raw SQL then skip.
 package apikeytest

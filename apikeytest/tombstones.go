@@ -21,6 +21,7 @@ func reinsertSQL(rec *apikey.Record) string {
 // through SQL by deleting its row and inserting it again unrevoked, however
 // it was revoked and deleted, and that key ids cannot change.
 func testRevocationSurvivesDelete(t *testing.T, h Harness) {
+	needExec(t, h)
 	ctx := t.Context()
 	clk := newClock()
 	m := newManager(t, h, apikey.Config{Now: clk.Now})
@@ -139,5 +140,95 @@ func testRevocationSurvivesDelete(t *testing.T, h Harness) {
 	}
 	if _, err := m.Verify(ctx, token5); !errors.Is(err, apikey.ErrRevoked) {
 		t.Errorf("Verify of a revoked key: err = %v, want %v", err, apikey.ErrRevoked)
+	}
+}
+
+// testRevokedIDsStayTaken checks the tombstones of revoked ids through the
+// Store and the Manager alone, so that it holds every backend to them,
+// including one without Exec: once a key has been revoked, deleting it does
+// not free its id, however it was revoked and deleted, while the id of a
+// deleted key that was never revoked can be used again.
+func testRevokedIDsStayTaken(t *testing.T, h Harness) {
+	ctx := t.Context()
+	clk := newClock()
+	m := newManager(t, h, apikey.Config{Now: clk.Now})
+
+	// Sanity: the id of a deleted key that was never revoked is free, so
+	// the refusals below are the rule, not a stale row.
+	a, aToken := create(t, m, apikey.CreateParams{Name: "never revoked"})
+	aRec := lookup(t, h, a.ID)
+	if err := m.Delete(ctx, a.ID); err != nil {
+		t.Fatalf("Delete of an active key: %v", err)
+	}
+	if err := h.Store.Insert(ctx, aRec, 0, nil); err != nil {
+		t.Fatalf("Store.Insert of the id of a deleted active key: %v, want it stored (no tombstone)", err)
+	}
+	if got, err := m.Verify(ctx, aToken); err != nil || got.ID != a.ID {
+		t.Fatalf("Verify of a re-inserted active key: %v, %v", got, err)
+	}
+
+	stayTaken := func(label string, rec *apikey.Record, token string) {
+		t.Helper()
+		events := len(listEvents(t, h, apikey.EventQuery{KeyID: rec.ID}))
+		again := *rec
+		again.RevokedAt = nil
+		wantErr(t, label+": Store.Insert of the revoked id", h.Store.Insert(ctx, &again, 0, nil), apikey.ErrDuplicateID)
+		wantErr(t, label+": Store.Insert of the revoked id with a limit and an event",
+			h.Store.Insert(ctx, &again, 10, &apikey.Event{Type: apikey.EventCreated, At: us(base), KeyID: rec.ID}), apikey.ErrDuplicateID)
+		wantErr(t, label+": Store.Insert of the revoked id, still revoked", h.Store.Insert(ctx, rec, 0, nil), apikey.ErrDuplicateID)
+		if got := len(listEvents(t, h, apikey.EventQuery{KeyID: rec.ID})); got != events {
+			t.Errorf("%s: refused inserts wrote %d audit entries, want none", label, got-events)
+		}
+		// The tombstone is no key: the id stays unknown to every call.
+		_, err := h.Store.Lookup(ctx, rec.ID)
+		wantErr(t, label+": Lookup", err, apikey.ErrNotFound)
+		_, err = h.Store.Revoke(ctx, rec.ID, us(base), nil)
+		wantErr(t, label+": Store.Revoke", err, apikey.ErrNotFound)
+		_, err = h.Store.Update(ctx, rec.ID, apikey.KeyUpdate{Name: ptr("back")}, nil)
+		wantErr(t, label+": Store.Update", err, apikey.ErrNotFound)
+		wantErr(t, label+": Store.SetHash", h.Store.SetHash(ctx, rec.ID, "", rec.Hash, nil), apikey.ErrNotFound)
+		wantErr(t, label+": Store.Delete", h.Store.Delete(ctx, rec.ID, nil), apikey.ErrNotFound)
+		if token != "" {
+			if k, err := m.Verify(ctx, token); !errors.Is(err, apikey.ErrInvalidKey) {
+				t.Errorf("%s: Verify of the revoked token = %v, %v; want %v", label, k, err, apikey.ErrInvalidKey)
+			}
+		}
+	}
+
+	// Revoked and deleted by the Manager.
+	clk.Add(time.Minute)
+	k1, token1 := create(t, m, apikey.CreateParams{Name: "revoked, deleted by the Manager", Owner: "o"})
+	if _, err := m.Revoke(ctx, k1.ID); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	rec1 := lookup(t, h, k1.ID)
+	if err := m.Delete(ctx, k1.ID); err != nil {
+		t.Fatalf("Manager.Delete of a revoked key: %v", err)
+	}
+	stayTaken("revoked and deleted by the Manager", rec1, token1)
+
+	// Revoked and deleted through the Store, without events.
+	k2, token2 := create(t, m, apikey.CreateParams{Name: "revoked, deleted by the Store"})
+	if _, err := h.Store.Revoke(ctx, k2.ID, us(base.Add(time.Hour)), nil); err != nil {
+		t.Fatalf("Store.Revoke: %v", err)
+	}
+	rec2 := lookup(t, h, k2.ID)
+	if err := h.Store.Delete(ctx, k2.ID, nil); err != nil {
+		t.Fatalf("Store.Delete of a revoked key: %v", err)
+	}
+	stayTaken("revoked and deleted by the Store", rec2, token2)
+
+	// Inserted revoked, deleted by the Store.
+	rec3 := record(testID("Taken", 3), "o", "inserted revoked", base)
+	rec3.RevokedAt = ptr(us(base))
+	insert(t, h, rec3)
+	if err := h.Store.Delete(ctx, rec3.ID, nil); err != nil {
+		t.Fatalf("Store.Delete of a key inserted revoked: %v", err)
+	}
+	stayTaken("inserted revoked and deleted", rec3, "")
+
+	// Other keys are unaffected.
+	if got, err := m.Verify(ctx, aToken); err != nil || got.ID != a.ID {
+		t.Errorf("Verify of the bystander: %v, %v", got, err)
 	}
 }

@@ -1,0 +1,570 @@
+// Package memstore is an apikey.Store that keeps everything in memory, with
+// the standard library only. It is meant for tests of the layers above a
+// store (middleware, servers, portals), which it lets run without a
+// database and in microseconds, and for applications that embed apikey and
+// want no database at all.
+//
+// A Store keeps nothing across restarts: its keys, audit log and usage
+// counters live in the process and are gone when it exits. An application
+// that must remember its keys wants the sqlite or postgres store.
+//
+// Apart from persistence, a Store follows the apikey.Store contract as the
+// SQL stores do, and passes the same conformance suites
+// (apikeytest.TestStore and apikeytest.TestBulkInsert): the owner limit is
+// checked atomically with the insert; revocation cannot be undone; the id of
+// every key ever revoked stays taken after the key is deleted; every
+// mutation given an apikey.Event appends it to the audit log, atomically
+// with the change; times are kept in UTC to the microsecond, as the SQL
+// stores keep them. Values passed in and handed out are copies: callers
+// cannot change what the Store holds except through its methods.
+package memstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+// Store is an in-memory apikey.Store. It is safe for concurrent use. Its
+// zero value is not usable: create one with New.
+type Store struct {
+	mu sync.RWMutex
+	// keys holds the stored records, by id. They are never handed out:
+	// every method returns copies.
+	keys map[string]*apikey.Record
+	// revoked holds the id of every key ever revoked, kept after the key is
+	// deleted so that the id can never be inserted again.
+	revoked map[string]struct{}
+	// active counts the keys of each owner that are not revoked: the count
+	// that Insert compares with its limit.
+	active map[string]int
+	// events is the audit log in the order of writing: the entry with ID n
+	// is events[n-1].
+	events []event
+	// usage holds the usage counters of each key id.
+	usage map[string]map[usageSlot]int64
+}
+
+var _ apikey.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{
+		keys:    map[string]*apikey.Record{},
+		revoked: map[string]struct{}{},
+		active:  map[string]int{},
+		usage:   map[string]map[usageSlot]int64{},
+	}
+}
+
+// Ping reports whether the store can be used, which it always can; it
+// returns the context's error if ctx is done. It lets a Store stand where a
+// health check expects a database.
+func (s *Store) Ping(ctx context.Context) error {
+	return opErr("ping", ctx.Err())
+}
+
+// event is one entry of the audit log. Its changes are kept as the SQL
+// stores keep them, in the JSON of apikey.MarshalChanges, so that they come
+// back from ListEvents as the SQL stores return them.
+type event struct {
+	id                  int64
+	typ                 apikey.EventType
+	at                  time.Time
+	actor, keyID, owner string
+	changes             []byte
+}
+
+// usageSlot identifies one usage counter of a key.
+type usageSlot struct {
+	bucket  int64 // Unix microseconds of the start of the minute
+	outcome string
+}
+
+// norm returns t as the store keeps it: in UTC, truncated to the
+// microsecond.
+func norm(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func normPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	n := norm(*t)
+	return &n
+}
+
+// stored returns a deep copy of rec as the store keeps it: times in UTC to
+// the microsecond, scopes and metadata never nil, no state.
+func stored(rec *apikey.Record) *apikey.Record {
+	k := rec.Key.Clone()
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	k.CreatedAt = norm(k.CreatedAt)
+	k.ExpiresAt = normPtr(k.ExpiresAt)
+	k.RevokedAt = normPtr(k.RevokedAt)
+	k.LastUsedAt = normPtr(k.LastUsedAt)
+	k.State = ""
+	return &apikey.Record{Key: *k, Hash: rec.Hash}
+}
+
+// cloneRecord returns a deep copy of rec.
+func cloneRecord(rec *apikey.Record) *apikey.Record {
+	return &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash}
+}
+
+// opErr prefixes a failure with the operation; nil stays nil.
+func opErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("memstore: %s: %w", op, err)
+}
+
+// errEventIncomplete is the failure of a mutation whose event lacks a Type
+// or a KeyID, which the audit log refuses (as the SQL stores' schemas do).
+var errEventIncomplete = errors.New("audit log: an event needs a type and a key id")
+
+// checkEvent reports whether ev can be written to the audit log. A nil ev
+// writes nothing and is always fine.
+func checkEvent(ev *apikey.Event) error {
+	if ev != nil && (ev.Type == "" || ev.KeyID == "") {
+		return errEventIncomplete
+	}
+	return nil
+}
+
+// writeEventLocked appends ev to the audit log, after filling its Owner and
+// Changes, and sets ev.ID to the entry's sequence number. A nil ev writes
+// nothing. The caller holds s.mu for writing and has checked ev with
+// checkEvent; changes must not share memory with stored keys.
+func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[string]apikey.Change) {
+	if ev == nil {
+		return
+	}
+	ev.Owner, ev.Changes = owner, changes
+	ev.ID = int64(len(s.events)) + 1
+	s.events = append(s.events, event{
+		id:      ev.ID,
+		typ:     ev.Type,
+		at:      norm(ev.At),
+		actor:   ev.Actor,
+		keyID:   ev.KeyID,
+		owner:   owner,
+		changes: apikey.MarshalChanges(changes),
+	})
+}
+
+// Insert stores a copy of rec. The existence check, the owner limit and the
+// insert happen under one lock, so concurrent Inserts cannot both pass the
+// limit. An id in use, or of a key ever revoked, is apikey.ErrDuplicateID.
+// With ev, the audit entry is written with the key.
+func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
+	if err := ctx.Err(); err != nil {
+		return opErr("insert", err)
+	}
+	r := stored(rec)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.takenLocked(r.ID) {
+		return apikey.ErrDuplicateID
+	}
+	if limit > 0 && s.active[r.Owner] >= limit {
+		return apikey.ErrTooManyKeys
+	}
+	if err := checkEvent(ev); err != nil {
+		return opErr("insert", err)
+	}
+	s.putLocked(r)
+	s.writeEventLocked(ev, r.Owner, apikey.Diff(nil, r.Key.Clone()))
+	return nil
+}
+
+// takenLocked reports whether id belongs to a stored key or to a key ever
+// revoked. The caller holds s.mu.
+func (s *Store) takenLocked(id string) bool {
+	_, exists := s.keys[id]
+	_, revoked := s.revoked[id]
+	return exists || revoked
+}
+
+// putLocked stores r, a record that no caller holds, under a free id. The
+// caller holds s.mu for writing.
+func (s *Store) putLocked(r *apikey.Record) {
+	s.keys[r.ID] = r
+	if r.RevokedAt != nil {
+		s.revoked[r.ID] = struct{}{}
+	} else {
+		s.active[r.Owner]++
+	}
+}
+
+// uncountLocked removes one key from the count of owner's keys that are not
+// revoked. The caller holds s.mu for writing.
+func (s *Store) uncountLocked(owner string) {
+	if s.active[owner]--; s.active[owner] <= 0 {
+		delete(s.active, owner)
+	}
+}
+
+// BulkInsert stores copies of recs at once: the fast path for seeding and
+// imports, with the signature of the SQL stores' BulkInsert. Unlike Insert
+// it checks no owner limit and writes no audit entry. An id in use, of a key
+// ever revoked, or given twice in recs fails the whole batch with an error
+// matching apikey.ErrDuplicateID, and nothing is stored.
+func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
+	if err := ctx.Err(); err != nil {
+		return opErr("bulk insert", err)
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	batch := make([]*apikey.Record, len(recs))
+	seen := make(map[string]struct{}, len(recs))
+	for i, rec := range recs {
+		batch[i] = stored(rec)
+		if _, dup := seen[rec.ID]; dup {
+			return fmt.Errorf("memstore: bulk insert: %w: %s appears twice in the batch", apikey.ErrDuplicateID, rec.ID)
+		}
+		seen[rec.ID] = struct{}{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range batch {
+		if s.takenLocked(r.ID) {
+			return fmt.Errorf("memstore: bulk insert: %w: %s", apikey.ErrDuplicateID, r.ID)
+		}
+	}
+	for _, r := range batch {
+		s.putLocked(r)
+	}
+	return nil
+}
+
+// Lookup returns a copy of the record with the given id, hash included, or
+// apikey.ErrNotFound.
+func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("lookup", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	return cloneRecord(r), nil
+}
+
+// List returns copies of at most q.Limit keys matching q, newest first (by
+// CreatedAt, then by ID, both descending). Search matches a substring of
+// the name, id or owner with ASCII case folding, as the sqlite store does.
+func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("list", err)
+	}
+	now := norm(q.Now)
+	var keep func(*apikey.Key) bool
+	switch q.State {
+	case "":
+		keep = func(*apikey.Key) bool { return true }
+	case apikey.StateActive, apikey.StateExpired, apikey.StateRevoked:
+		keep = func(k *apikey.Key) bool { return k.StateAt(now) == q.State }
+	default:
+		return nil, fmt.Errorf("memstore: list: unknown state %q", q.State)
+	}
+	search := asciiLower(q.Search)
+	from, to := norm(q.CreatedFrom), norm(q.CreatedTo)
+	var after *apikey.Cursor
+	if q.After != nil {
+		after = &apikey.Cursor{CreatedAt: norm(q.After.CreatedAt), ID: q.After.ID}
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var match []*apikey.Record
+	for _, r := range s.keys {
+		k := &r.Key
+		switch {
+		case q.Owner != "" && k.Owner != q.Owner,
+			!keep(k),
+			search != "" && !strings.Contains(asciiLower(k.Name), search) &&
+				!strings.Contains(asciiLower(k.ID), search) && !strings.Contains(asciiLower(k.Owner), search),
+			!q.CreatedFrom.IsZero() && k.CreatedAt.Before(from),
+			!q.CreatedTo.IsZero() && !k.CreatedAt.Before(to),
+			after != nil && compareListOrder(k, after.CreatedAt, after.ID) <= 0:
+			continue
+		}
+		match = append(match, r)
+	}
+	slices.SortFunc(match, func(a, b *apikey.Record) int {
+		return compareListOrder(&a.Key, b.CreatedAt, b.ID)
+	})
+	keys := make([]*apikey.Key, 0, min(len(match), max(q.Limit, 0)))
+	for _, r := range match[:min(len(match), max(q.Limit, 0))] {
+		keys = append(keys, r.Key.Clone())
+	}
+	return keys, nil
+}
+
+// compareListOrder compares k with the position (created, id) in the list
+// order: negative when k comes first (is newer), zero at the position,
+// positive when k comes after it.
+func compareListOrder(k *apikey.Key, created time.Time, id string) int {
+	if c := created.Compare(k.CreatedAt); c != 0 {
+		return c
+	}
+	return strings.Compare(id, k.ID)
+}
+
+// asciiLower lower-cases the ASCII letters of s and leaves every other
+// byte alone, as SQLite's lower() does.
+func asciiLower(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return 'A' <= r && r <= 'Z' })
+	if i < 0 {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if c := b[i]; 'A' <= c && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
+}
+
+// Update applies the fields set in u and returns a copy of the updated key.
+// It returns apikey.ErrNotFound for an unknown id and apikey.ErrRevoked,
+// changing nothing, for a revoked key. With ev, the audit entry carries the
+// fields that differ between the key before and after.
+func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *apikey.Event) (*apikey.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("update", err)
+	}
+	if u.ExpiresAt != nil && u.ClearExpiry {
+		return nil, errors.New("memstore: update: ExpiresAt and ClearExpiry are both set")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if before.RevokedAt != nil {
+		return nil, apikey.ErrRevoked
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("update", err)
+	}
+	after := cloneRecord(before)
+	if u.Name != nil {
+		after.Name = *u.Name
+	}
+	if u.Scopes != nil {
+		after.Scopes = slices.Clone(*u.Scopes)
+		if after.Scopes == nil {
+			after.Scopes = []string{}
+		}
+	}
+	if u.Metadata != nil {
+		after.Metadata = maps.Clone(*u.Metadata)
+		if after.Metadata == nil {
+			after.Metadata = map[string]string{}
+		}
+	}
+	switch {
+	case u.ClearExpiry:
+		after.ExpiresAt = nil
+	case u.ExpiresAt != nil:
+		after.ExpiresAt = normPtr(u.ExpiresAt)
+	}
+	s.keys[id] = after
+	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))
+	return after.Key.Clone(), nil
+}
+
+// Revoke sets RevokedAt to at unless the key is already revoked, in which
+// case it keeps the first instant, changes nothing and records no event. It
+// returns a copy of the key, or apikey.ErrNotFound. Nothing clears
+// RevokedAt once set, and the id stays taken after the key is deleted.
+func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("revoke", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil {
+		return r.Key.Clone(), nil
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("revoke", err)
+	}
+	before := r.Key.Clone()
+	r.RevokedAt = normPtr(&at)
+	s.revoked[id] = struct{}{}
+	s.uncountLocked(r.Owner)
+	s.writeEventLocked(ev, r.Owner, apikey.Diff(before, r.Key.Clone()))
+	return r.Key.Clone(), nil
+}
+
+// Delete removes the key for good, or returns apikey.ErrNotFound. With ev,
+// the audit entry records every field of the deleted key as before values.
+// The id of a revoked key stays taken.
+func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
+	if err := ctx.Err(); err != nil {
+		return opErr("delete", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return apikey.ErrNotFound
+	}
+	if err := checkEvent(ev); err != nil {
+		return opErr("delete", err)
+	}
+	delete(s.keys, id)
+	if r.RevokedAt == nil {
+		s.uncountLocked(r.Owner)
+	}
+	s.writeEventLocked(ev, r.Owner, apikey.Diff(r.Key.Clone(), nil))
+	return nil
+}
+
+// SetHash replaces the stored digest of a key, or returns
+// apikey.ErrNotFound. When oldHash is not empty it changes the digest only
+// if the stored one still equals oldHash; if it does not (the upgrade lost a
+// race) it changes nothing, records nothing and returns nil. With ev, it
+// writes an audit entry without changes (the digest is never recorded).
+func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
+	if err := ctx.Err(); err != nil {
+		return opErr("set hash", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return apikey.ErrNotFound
+	}
+	if oldHash != "" && r.Hash != oldHash {
+		return nil
+	}
+	if err := checkEvent(ev); err != nil {
+		return opErr("set hash", err)
+	}
+	r.Hash = newHash
+	s.writeEventLocked(ev, r.Owner, nil)
+	return nil
+}
+
+// ListEvents returns audit log entries matching q, newest (highest ID)
+// first. Their Changes hold what encoding/json decodes into an any, as the
+// SQL stores return them; no changes is nil.
+func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("list events", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := int64(len(s.events))
+	if q.Before > 0 {
+		end = min(end, q.Before-1)
+	}
+	out := []*apikey.Event{}
+	for i := end - 1; i >= 0 && len(out) < q.Limit; i-- {
+		e := &s.events[i]
+		if q.KeyID != "" && e.keyID != q.KeyID || q.Actor != "" && e.actor != q.Actor || q.Type != "" && e.typ != q.Type {
+			continue
+		}
+		ev := &apikey.Event{ID: e.id, Type: e.typ, At: e.at, Actor: e.actor, KeyID: e.keyID, Owner: e.owner}
+		if err := json.Unmarshal(e.changes, &ev.Changes); err != nil {
+			return nil, fmt.Errorf("memstore: list events: event %d: malformed changes: %w", e.id, err)
+		}
+		if len(ev.Changes) == 0 {
+			ev.Changes = nil
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// RecordUsage adds counts to the per-minute counters and moves each key's
+// LastUsedAt forward to the given time unless it already holds a later one,
+// all under one lock. Ids that no longer exist are ignored. A count with an
+// empty outcome or a negative count fails the whole call, changing nothing.
+func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return opErr("record usage", err)
+	}
+	for _, c := range counts {
+		if c.Outcome == "" || c.Count < 0 {
+			return fmt.Errorf("memstore: record usage: key %s: invalid counter (outcome %q, count %d)", c.KeyID, c.Outcome, c.Count)
+		}
+	}
+	if len(counts) == 0 && len(lastUsed) == 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range counts {
+		if _, ok := s.keys[c.KeyID]; !ok {
+			continue
+		}
+		slots := s.usage[c.KeyID]
+		if slots == nil {
+			slots = map[usageSlot]int64{}
+			s.usage[c.KeyID] = slots
+		}
+		slots[usageSlot{norm(c.Bucket).UnixMicro(), c.Outcome}] += c.Count
+	}
+	for id, t := range lastUsed {
+		r, ok := s.keys[id]
+		if !ok {
+			continue
+		}
+		if t = norm(t); r.LastUsedAt == nil || r.LastUsedAt.Before(t) {
+			r.LastUsedAt = &t
+		}
+	}
+	return nil
+}
+
+// Usage returns the per-minute counters of a key with from <= Bucket < to,
+// oldest first, then by outcome. The counters of a deleted key remain.
+func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, opErr("usage", err)
+	}
+	lo, hi := norm(from).UnixMicro(), norm(to).UnixMicro()
+	out := []apikey.UsageCount{}
+	s.mu.RLock()
+	for slot, n := range s.usage[id] {
+		if lo <= slot.bucket && slot.bucket < hi {
+			out = append(out, apikey.UsageCount{KeyID: id, Bucket: time.UnixMicro(slot.bucket).UTC(), Outcome: slot.outcome, Count: n})
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b apikey.UsageCount) int {
+		if c := a.Bucket.Compare(b.Bucket); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Outcome, b.Outcome)
+	})
+	return out, nil
+}
