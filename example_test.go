@@ -4,28 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 // Create a key, hand the token to the client once, verify it on each
 // request, and revoke it for good.
 func Example() {
 	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "apikey-example")
-	defer os.RemoveAll(dir)
-
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "apikey.db"))
-	if err != nil {
-		panic(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		panic(err)
-	}
+	// In production, sqlite.Open or postgres.Open (and Migrate) give a
+	// store that keeps the keys; memstore keeps them in memory.
+	store := memstore.New()
 	m, err := apikey.NewManager(store, apikey.Config{})
 	if err != nil {
 		panic(err)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 // countingStore counts lookups on a real store, to prove which checks
@@ -29,18 +28,11 @@ func (s *countingStore) Lookup(ctx context.Context, id string) (*apikey.Record, 
 	return s.Store.Lookup(ctx, id)
 }
 
-func openStore(t *testing.T) *sqlite.Store {
+// openStore returns an empty in-memory store, certified by the same
+// conformance suite as the SQL stores.
+func openStore(t *testing.T) *memstore.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return memstore.New()
 }
 
 // clock is a settable time source for Config.Now.

@@ -7,32 +7,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyportal"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 // Mount the portal under /keys/ of a host application whose own login
 // tells the portal who the user is.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "apikeyportal-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "keys.db"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		log.Fatal(err)
-	}
+	store := memstore.New() // or sqlite.Open / postgres.Open, then Migrate
 	m, err := apikey.NewManager(store, apikey.Config{MaxKeysPerOwner: 5})
 	if err != nil {
 		log.Fatal(err)

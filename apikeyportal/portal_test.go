@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyportal"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 // ownerHeader carries the test's "signed-in user".
@@ -30,15 +29,7 @@ type fixture struct {
 
 func newManager(t testing.TB, cfg apikey.Config) *apikey.Manager {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := memstore.New()
 	cfg.UsageFlushInterval = -1
 	m, err := apikey.NewManager(store, cfg)
 	if err != nil {

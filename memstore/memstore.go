@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-apikey/apikey"
@@ -37,7 +38,9 @@ import (
 // Store is an in-memory apikey.Store. It is safe for concurrent use. Its
 // zero value is not usable: create one with New.
 type Store struct {
-	mu sync.RWMutex
+	// closed is set by Close: every later call fails.
+	closed atomic.Bool
+	mu     sync.RWMutex
 	// keys holds the stored records, by id. They are never handed out:
 	// every method returns copies.
 	keys map[string]*apikey.Record
@@ -66,11 +69,31 @@ func New() *Store {
 	}
 }
 
-// Ping reports whether the store can be used, which it always can; it
+// ErrClosed is the failure of every call to a Store after Close. The Manager
+// reports it, like any store failure, as apikey.ErrUnavailable.
+var ErrClosed = errors.New("memstore: store is closed")
+
+// Close discards nothing but makes every later call fail with ErrClosed, as
+// a closed database would; it lets tests see how callers meet a store that
+// is down. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return nil
+}
+
+// usable returns ErrClosed after Close, else the context's error.
+func (s *Store) usable(ctx context.Context) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return ctx.Err()
+}
+
+// Ping reports whether the store can be used: it can until Close; it
 // returns the context's error if ctx is done. It lets a Store stand where a
 // health check expects a database.
 func (s *Store) Ping(ctx context.Context) error {
-	return opErr("ping", ctx.Err())
+	return opErr("ping", s.usable(ctx))
 }
 
 // event is one entry of the audit log. Its changes are kept as the SQL
@@ -172,7 +195,7 @@ func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[str
 // limit. An id in use, or of a key ever revoked, is apikey.ErrDuplicateID.
 // With ev, the audit entry is written with the key.
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return opErr("insert", err)
 	}
 	r := stored(rec)
@@ -225,7 +248,7 @@ func (s *Store) uncountLocked(owner string) {
 // ever revoked, or given twice in recs fails the whole batch with an error
 // matching apikey.ErrDuplicateID, and nothing is stored.
 func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return opErr("bulk insert", err)
 	}
 	if len(recs) == 0 {
@@ -256,7 +279,7 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 // Lookup returns a copy of the record with the given id, hash included, or
 // apikey.ErrNotFound.
 func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("lookup", err)
 	}
 	s.mu.RLock()
@@ -272,7 +295,7 @@ func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
 // CreatedAt, then by ID, both descending). Search matches a substring of
 // the name, id or owner with ASCII case folding, as the sqlite store does.
 func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("list", err)
 	}
 	now := norm(q.Now)
@@ -350,7 +373,7 @@ func asciiLower(s string) string {
 // changing nothing, for a revoked key. With ev, the audit entry carries the
 // fields that differ between the key before and after.
 func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *apikey.Event) (*apikey.Key, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("update", err)
 	}
 	if u.ExpiresAt != nil && u.ClearExpiry {
@@ -400,7 +423,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 // returns a copy of the key, or apikey.ErrNotFound. Nothing clears
 // RevokedAt once set, and the id stays taken after the key is deleted.
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("revoke", err)
 	}
 	s.mu.Lock()
@@ -427,7 +450,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 // the audit entry records every field of the deleted key as before values.
 // The id of a revoked key stays taken.
 func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return opErr("delete", err)
 	}
 	s.mu.Lock()
@@ -453,7 +476,7 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 // race) it changes nothing, records nothing and returns nil. With ev, it
 // writes an audit entry without changes (the digest is never recorded).
 func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return opErr("set hash", err)
 	}
 	s.mu.Lock()
@@ -477,7 +500,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 // first. Their Changes hold what encoding/json decodes into an any, as the
 // SQL stores return them; no changes is nil.
 func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.Event, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("list events", err)
 	}
 	s.mu.RLock()
@@ -509,7 +532,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 // all under one lock. Ids that no longer exist are ignored. A count with an
 // empty outcome or a negative count fails the whole call, changing nothing.
 func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, lastUsed map[string]time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return opErr("record usage", err)
 	}
 	for _, c := range counts {
@@ -548,7 +571,7 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 // Usage returns the per-minute counters of a key with from <= Bucket < to,
 // oldest first, then by outcome. The counters of a deleted key remain.
 func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]apikey.UsageCount, error) {
-	if err := ctx.Err(); err != nil {
+	if err := s.usable(ctx); err != nil {
 		return nil, opErr("usage", err)
 	}
 	lo, hi := norm(from).UnixMicro(), norm(to).UnixMicro()

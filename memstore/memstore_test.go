@@ -314,3 +314,26 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("%d active keys for owner shared, limit 20", len(active))
 	}
 }
+
+// TestClosed checks that every call after Close fails, so that callers can
+// be tested against a store that is down.
+func TestClosed(t *testing.T) {
+	ctx := t.Context()
+	s := memstore.New()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Lookup(ctx, "0123456789ab"); !errors.Is(err, memstore.ErrClosed) {
+		t.Errorf("Lookup after Close: %v, want ErrClosed", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, memstore.ErrClosed) {
+		t.Errorf("Ping after Close: %v, want ErrClosed", err)
+	}
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.Create(ctx, apikey.CreateParams{Name: "x"}); !errors.Is(err, apikey.ErrUnavailable) {
+		t.Errorf("Create on a closed store: %v, want ErrUnavailable", err)
+	}
+}

@@ -131,18 +131,39 @@ mapfile -t modules < <(go list -m -f '{{.Dir}}')
 patterns=()
 for m in "${modules[@]}"; do patterns+=("$m/..."); done
 
-# lean_root checks that the root module pulls in nothing: its go.mod has no
-# requirements and its packages import the standard library only.
+# lean_root checks that the root module pulls in nothing, as a user sees it:
+# a scratch module that imports apikey and apikeyhttp must have no other
+# module in its graph and no non-standard package in its build.
 lean_root() {
-	local deps
-	deps=$(GOWORK=off go list -deps -test ./... | grep '\.' | grep -v '^github.com/go-apikey/apikey' || true)
-	if [[ -n $deps ]]; then
-		echo "the root module imports non-standard packages:"
-		echo "$deps"
-		return 1
-	fi
-	if GOWORK=off go list -m all | grep -v '^github.com/go-apikey/apikey$'; then
-		echo "the root module's go.mod requires modules (above)"
+	local dir out root=$PWD
+	dir=$(mktemp -d)
+	cat >"$dir/go.mod" <<-EOF
+		module scratch
+
+		go 1.26.0
+
+		require github.com/go-apikey/apikey v0.0.0
+
+		replace github.com/go-apikey/apikey => $root
+	EOF
+	cat >"$dir/main.go" <<-EOF
+		package main
+
+		import (
+			"github.com/go-apikey/apikey"
+			"github.com/go-apikey/apikey/apikeyhttp"
+		)
+
+		func main() { _ = apikeyhttp.Config{}; _ = apikey.Config{} }
+	EOF
+	out=$(cd "$dir" && GOWORK=off go list -m all && GOWORK=off go list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' . &&
+		cd "$root" && GOWORK=off go list -deps -test -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./...) || { rm -rf "$dir"; return 1; }
+	rm -rf "$dir"
+	out=$(grep -v -e '^scratch$' -e '^github.com/go-apikey/apikey v0.0.0 => ' \
+		-e '^github.com/go-apikey/apikey[^ ]*\( \[github.com/go-apikey/apikey[^ ]*\]\)\?$' <<<"$out" || true)
+	if [[ -n $out ]]; then
+		echo "a module that imports only github.com/go-apikey/apikey gets more than the standard library:"
+		echo "$out"
 		return 1
 	fi
 }

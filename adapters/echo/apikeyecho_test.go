@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -14,7 +13,7 @@ import (
 	"github.com/go-apikey/apikey"
 	apikeyecho "github.com/go-apikey/apikey/adapters/echo"
 	"github.com/go-apikey/apikey/apikeyhttp"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 // fakeVerifier knows a few tokens, one per outcome.
@@ -220,17 +219,10 @@ func TestKeyWithoutMiddleware(t *testing.T) {
 	}
 }
 
-// The adapter over a real Manager and SQLite store.
+// The adapter over a real Manager (on the in-memory store).
 func TestManager(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := memstore.New()
 	m, err := apikey.NewManager(store, apikey.Config{})
 	if err != nil {
 		t.Fatal(err)

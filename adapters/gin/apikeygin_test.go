@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 
 	"github.com/gin-gonic/gin"
@@ -13,7 +12,7 @@ import (
 	"github.com/go-apikey/apikey"
 	apikeygin "github.com/go-apikey/apikey/adapters/gin"
 	"github.com/go-apikey/apikey/apikeyhttp"
-	"github.com/go-apikey/apikey/sqlite"
+	"github.com/go-apikey/apikey/memstore"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -217,17 +216,10 @@ func TestKeyWithoutMiddleware(t *testing.T) {
 	}
 }
 
-// The adapter over a real Manager and SQLite store.
+// The adapter over a real Manager (on the in-memory store).
 func TestManager(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := memstore.New()
 	m, err := apikey.NewManager(store, apikey.Config{})
 	if err != nil {
 		t.Fatal(err)
