@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/apikeytest"
+
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/memstore"
 )
@@ -35,16 +37,6 @@ func openStore(t *testing.T) *memstore.Store {
 	return memstore.New()
 }
 
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
-func newClock(t time.Time) *clock    { return &clock{t: t} }
 func mustManager(t *testing.T, st apikey.Store, cfg apikey.Config) *apikey.Manager {
 	t.Helper()
 	m, err := apikey.NewManager(st, cfg)
@@ -58,7 +50,7 @@ var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 func TestCreateAndVerify(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := apikeytest.NewClock(t0)
 	m := mustManager(t, openStore(t), apikey.Config{Now: clk.Now})
 	exp := t0.Add(time.Hour).In(time.FixedZone("CET", 3600))
 	k, token, err := m.Create(ctx, apikey.CreateParams{
@@ -88,7 +80,7 @@ func TestCreateAndVerify(t *testing.T) {
 
 func TestVerifyRejections(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := apikeytest.NewClock(t0)
 	st := &countingStore{Store: openStore(t)}
 	m := mustManager(t, st, apikey.Config{Now: clk.Now})
 	exp := t0.Add(time.Hour)
@@ -348,7 +340,7 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("no entr
 
 func TestUpdateRevokeDelete(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := apikeytest.NewClock(t0)
 	m := mustManager(t, openStore(t), apikey.Config{Now: clk.Now})
 	k, token, _ := m.Create(ctx, apikey.CreateParams{Name: "n", Scopes: []string{"a"}})
 	name, scopes := "renamed", []string{"z", "y"}
@@ -417,7 +409,7 @@ func TestUpdateRevokeDelete(t *testing.T) {
 
 func TestListPaging(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0)
+	clk := apikeytest.NewClock(t0)
 	m := mustManager(t, openStore(t), apikey.Config{Now: clk.Now})
 	for i := 0; i < 12; i++ {
 		if _, _, err := m.Create(ctx, apikey.CreateParams{Name: "k", Owner: []string{"a", "b"}[i%2]}); err != nil {

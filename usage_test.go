@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 )
 
 // Usage is counted per minute and outcome across flushes, including after a
 // flush with no activity has recycled the key's in-memory counters.
 func TestUsageAcrossFlushes(t *testing.T) {
 	ctx := context.Background()
-	clk := newClock(t0.Add(30 * time.Second))
+	clk := apikeytest.NewClock(t0.Add(30 * time.Second))
 	st := openStore(t)
 	m := mustManager(t, st, apikey.Config{Now: clk.Now, UsageFlushInterval: time.Hour})
 	k, token, err := m.Create(ctx, apikey.CreateParams{Name: "n"})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/apikeytest"
+
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/sqlite"
@@ -45,7 +47,7 @@ func openStore(t *testing.T) *sqlite.Store {
 }
 
 type fixture struct {
-	clk    *clock
+	clk    *apikeytest.Clock
 	store  *countingStore
 	cached *apikey.Manager // with an ottercache
 	plain  *apikey.Manager // same store, no cache
@@ -138,7 +140,7 @@ func TestCachedVerifyMatchesUncached(t *testing.T) {
 		}
 	}
 	check("now")
-	f.clk.Advance(2 * time.Hour) // "expiring" expires
+	f.clk.Add(2 * time.Hour) // "expiring" expires
 	check("later")
 	if _, err := f.cached.Verify(ctx, expiring); !errors.Is(err, apikey.ErrExpired) {
 		t.Fatalf("expired key: err = %v, want ErrExpired", err)
@@ -196,7 +198,7 @@ func TestLocalChangesInvalidate(t *testing.T) {
 		if _, err := f.cached.Update(ctx, k.ID, apikey.KeyUpdate{ExpiresAt: &past}); err != nil {
 			t.Fatal(err)
 		}
-		f.clk.Advance(2 * time.Minute)
+		f.clk.Add(2 * time.Minute)
 		if _, err := f.cached.Verify(ctx, token); !errors.Is(err, apikey.ErrExpired) {
 			t.Fatalf("after expiry update: err = %v, want ErrExpired", err)
 		}
@@ -234,7 +236,7 @@ func TestExpiryCheckedOnHit(t *testing.T) {
 	if _, err := f.cached.Verify(context.Background(), token); err != nil {
 		t.Fatal(err)
 	}
-	f.clk.Advance(time.Minute) // ExpiresAt itself: expired
+	f.clk.Add(time.Minute) // ExpiresAt itself: expired
 	if _, err, n := f.verifyCounted(f.cached, token); !errors.Is(err, apikey.ErrExpired) || n != 0 {
 		t.Fatalf("past ExpiresAt: err = %v, lookups = %d; want ErrExpired from the cache (0 lookups)", err, n)
 	}
@@ -304,7 +306,7 @@ func TestNegativeEntryExpires(t *testing.T) {
 	if n := store.lookups.Load(); n != 1 {
 		t.Fatalf("lookups = %d within the negative TTL, want 1", n)
 	}
-	clk.Advance(ottercache.DefaultNegativeTTL + time.Second)
+	clk.Add(ottercache.DefaultNegativeTTL + time.Second)
 	m.Verify(context.Background(), token)
 	if n := store.lookups.Load(); n != 2 {
 		t.Fatalf("lookups = %d after the negative TTL, want 2", n)

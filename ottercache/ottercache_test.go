@@ -2,32 +2,17 @@ package ottercache_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-apikey/apikey/apikeytest"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/ottercache"
 )
 
-// clock is a manual time source for the cache and the Manager.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newClock() *apikeytest.Clock {
+	return apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func newCache(t *testing.T, cfg ottercache.Config) *ottercache.Cache {
@@ -99,11 +84,11 @@ func TestTTLs(t *testing.T) {
 			tt.cfg.Now = clk.Now
 			c := newCache(t, tt.cfg)
 			c.Set("k", tt.entry)
-			clk.Advance(tt.alive)
+			clk.Add(tt.alive)
 			if e, ok := c.Get("k"); !ok || e != tt.entry {
 				t.Fatalf("after %v: Get = %p, %v; want %p, true", tt.alive, e, ok, tt.entry)
 			}
-			clk.Advance(tt.dead - tt.alive)
+			clk.Add(tt.dead - tt.alive)
 			if _, ok := c.Get("k"); ok {
 				t.Fatalf("after %v: Get ok = true, want expired", tt.dead)
 			}
@@ -135,7 +120,7 @@ func TestReadDoesNotExtend(t *testing.T) {
 	c := newCache(t, ottercache.Config{TTL: 10 * time.Second, Now: clk.Now})
 	c.Set("k", &apikey.CacheEntry{})
 	for range 10 { // 11s in all
-		clk.Advance(time.Second + 100*time.Millisecond)
+		clk.Add(time.Second + 100*time.Millisecond)
 		c.Get("k")
 	}
 	if _, ok := c.Get("k"); ok {

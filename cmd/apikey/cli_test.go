@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/apikeytest"
+
 	"github.com/go-apikey/apikey"
 )
 
@@ -70,7 +72,7 @@ func TestLifecycle(t *testing.T) {
 func TestCreateJSON(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.clock = &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e.clock = apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	r := e.run("create", "--name", "billing", "--owner", "acme", "--scope", "b:write", "--scope", "a:read,b:write",
 		"--meta", "team=platform", "--meta", "url=https://x/?a=b", "--expires", "30d", "--json")
 	if r.code != 0 || r.stderr != "" {
@@ -106,7 +108,7 @@ func TestExpiry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	e.clock = &clock{now: t0}
+	e.clock = apikeytest.NewClock(t0)
 	rel, _ := e.create("--name", "rel", "--expires", "1d12h")
 	e.create("--name", "other", "--expires", "90m")
 	e.clock.Set(t0.Add(36*time.Hour - time.Microsecond))
@@ -126,7 +128,7 @@ func TestExpiryRFC3339(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	e.clock = &clock{now: t0}
+	e.clock = apikeytest.NewClock(t0)
 	token, id := e.create("--name", "abs", "--expires", "2030-01-01T14:00:00+01:00")
 	r := e.run("show", id, "--json")
 	var k apikey.Key
@@ -144,7 +146,7 @@ func TestExpiryRFC3339(t *testing.T) {
 func TestShow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	e.clock = &clock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	e.clock = apikeytest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	_, id := e.create("--name", "billing backend", "--owner", "acme", "--scope", "invoices:*", "--meta", "b=2", "--meta", "a=1", "--expires", "2h")
 	want(t, e.run("show", id), 0, ""+
 		"id:         "+id+"\n"+
@@ -175,7 +177,7 @@ func TestShow(t *testing.T) {
 func TestList(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := &clock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	c := apikeytest.NewClock(time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC))
 	e.clock = c
 	want(t, e.run("list"), 0, "", "No keys.\n")
 	want(t, e.run("list", "--json"), 0, "{\n  \"keys\": []\n}\n", "")
@@ -243,7 +245,7 @@ func TestUpdate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	e.clock = &clock{now: t0}
+	e.clock = apikeytest.NewClock(t0)
 	_, id := e.create("--name", "old", "--owner", "acme", "--scope", "a", "--meta", "k=v", "--expires", "1h")
 	get := func(args ...string) apikey.Key {
 		t.Helper()

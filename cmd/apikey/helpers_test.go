@@ -5,9 +5,9 @@ import (
 	"hash/crc32"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/go-apikey/apikey/apikeytest"
 
 	"github.com/go-apikey/apikey/postgres/pgtest"
 )
@@ -26,7 +26,7 @@ type env struct {
 	t    *testing.T
 	vars map[string]string
 	// clock, when set, is the app's clock.
-	clock *clock
+	clock *apikeytest.Clock
 }
 
 // newEnv returns an environment whose database is a fresh SQLite file.
@@ -77,24 +77,6 @@ func want(t *testing.T, r result, code int, stdout, stderr string) {
 	if r.code != code || r.stdout != stdout || r.stderr != stderr {
 		t.Errorf("got exit %d\nstdout %q\nstderr %q\nwant exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
 	}
-}
-
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
 }
 
 // secretOf returns the secret part of a key: what lies between the id and

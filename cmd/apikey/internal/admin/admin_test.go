@@ -13,9 +13,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-apikey/apikey/apikeytest"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
@@ -30,24 +31,6 @@ const (
 	adminPassword = "correct horse battery"
 )
 
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // site is an admin handler over a fresh SQLite database, with one admin
 // user.
 type site struct {
@@ -55,7 +38,7 @@ type site struct {
 	srv    *httptest.Server
 	m      *apikey.Manager
 	store  *sqlite.Store
-	clock  *clock
+	clock  *apikeytest.Clock
 	handle http.Handler
 }
 
@@ -70,7 +53,7 @@ func newSite(t *testing.T, configure ...func(*admin.Config)) *site {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := apikeytest.NewClock(time.Now().UTC().Truncate(time.Second))
 	m, err := apikey.NewManager(store, apikey.Config{Now: clk.Now, UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/apikeytest"
+
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyclient"
 	"github.com/go-apikey/apikey/apikeyhttp"
@@ -26,7 +28,7 @@ type service struct {
 	store  *sqlite.Store
 	m      *apikey.Manager
 	ts     *httptest.Server
-	clock  *clock
+	clock  *apikeytest.Clock
 	admin  string // a token with apikey:admin
 	verify string // a token with apikey:verify only
 	tokens []string
@@ -43,7 +45,7 @@ func newService(t *testing.T) *service {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	m, err := apikey.NewManager(store, apikey.Config{MaxKeysPerOwner: 2, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/apikeytest"
+
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
@@ -21,24 +23,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // logBuffer collects log output, safe for concurrent use.
 type logBuffer struct {
@@ -65,7 +49,7 @@ type fixture struct {
 	m      *apikey.Manager
 	srv    *server.Server
 	ts     *httptest.Server // nil for in-process fixtures
-	clock  *clock
+	clock  *apikeytest.Clock
 	logs   *logBuffer
 	admin  string // a key with apikey:admin
 	verify string // a key with apikey:verify only
@@ -88,7 +72,7 @@ func newFixture(t testing.TB, o options) *fixture {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	cfg := o.cfg
 	cfg.Now = c.Now
 	// Metrics as apikey serve has them, on a registry of the fixture's own.
