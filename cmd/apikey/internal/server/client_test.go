@@ -8,70 +8,29 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/apikeytest"
-
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyclient"
 	"github.com/go-apikey/apikey/apikeyhttp"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
-	"github.com/go-apikey/apikey/sqlite"
 )
 
-// service is a real apikey service over HTTP on a fresh SQLite store.
+// service is a real apikey service over HTTP on a fresh SQLite store (the
+// fixture of the server's tests), with the tokens that must never appear in
+// an error.
 type service struct {
-	store  *sqlite.Store
-	m      *apikey.Manager
-	ts     *httptest.Server
-	clock  *apikeytest.Clock
-	admin  string // a token with apikey:admin
-	verify string // a token with apikey:verify only
+	*fixture
 	tokens []string
 }
 
 func newService(t *testing.T) *service {
 	t.Helper()
-	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "apikey.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	c := apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	m, err := apikey.NewManager(store, apikey.Config{MaxKeysPerOwner: 2, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{
-		Manager: m,
-		Pinger:  store,
-		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now:     c.Now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	s := &service{store: store, m: m, ts: ts, clock: c}
-	_, s.admin, err = m.Create(ctx, apikey.CreateParams{Name: "admin", Scopes: []string{server.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s.verify, err = m.Create(ctx, apikey.CreateParams{Name: "verifier", Scopes: []string{server.ScopeVerify}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.tokens = []string{s.admin, s.verify}
-	return s
+	f := newFixture(t, options{cfg: apikey.Config{MaxKeysPerOwner: 2}, http: true})
+	return &service{fixture: f, tokens: []string{f.admin, f.verify}}
 }
 
 func (s *service) client(t *testing.T, token string) *apikeyclient.Client {
