@@ -33,8 +33,10 @@
 // (ErrExpired: a key is expired at and after its ExpiresAt instant) and keys
 // the Usable hook rejects. Malformed tokens, unknown ids and wrong secrets
 // are indistinguishable (ErrInvalidKey). Revoke is idempotent and can never
-// be undone: the stores enforce it in the database as well. A store failure
-// is ErrUnavailable and never grants.
+// be undone: the stores enforce it in the database as well. A revoked key is
+// frozen: Update and Roll refuse it with ErrFrozen, which, unlike
+// ErrRevoked, says nothing about the caller's own key. A store failure is
+// ErrUnavailable and never grants.
 //
 // # Quick start
 //

@@ -19,9 +19,16 @@ var (
 	ErrExpired = errors.New("apikey: key expired")
 
 	// ErrRevoked reports a key whose secret matched but which has been
-	// revoked. Management calls also return it when asked to change a
-	// revoked key, which is frozen.
+	// revoked. Only verification returns it: it describes the presented
+	// key. A management call refused because the key it names is revoked
+	// returns ErrFrozen instead.
 	ErrRevoked = errors.New("apikey: key revoked")
+
+	// ErrFrozen reports a management call (Update, Roll) that asked to
+	// change a revoked key. Revocation is final and freezes the record, so
+	// nothing was changed. Stores return it from Update. It does not match
+	// ErrRevoked: it says nothing about the caller's own credentials.
+	ErrFrozen = errors.New("apikey: key revoked: a revoked key cannot be changed")
 
 	// ErrNotFound reports that no key has the id given to a management call
 	// (Get, Update, Revoke, Delete).

@@ -390,8 +390,8 @@ func TestUpdateRevokeDelete(t *testing.T) {
 		t.Errorf("second Revoke = %+v, %v; want the first revocation time kept", r2, err)
 	}
 	clear := apikey.KeyUpdate{ClearExpiry: true}
-	if _, err := m.Update(ctx, k.ID, clear); !errors.Is(err, apikey.ErrRevoked) {
-		t.Errorf("Update of a revoked key error = %v, want ErrRevoked", err)
+	if _, err := m.Update(ctx, k.ID, clear); !errors.Is(err, apikey.ErrFrozen) {
+		t.Errorf("Update of a revoked key error = %v, want ErrFrozen", err)
 	}
 	if got, _ := m.Get(ctx, k.ID); got.State != apikey.StateRevoked || got.Name != "renamed" {
 		t.Errorf("after refused update, Get = %+v, want unchanged and revoked", got)
@@ -493,8 +493,8 @@ func TestRoll(t *testing.T) {
 		t.Errorf("new token after Roll: %+v, %v", got, err)
 	}
 	m.Revoke(ctx, k.ID)
-	if _, tok, err := m.Roll(ctx, k.ID); !errors.Is(err, apikey.ErrRevoked) || tok != "" {
-		t.Errorf("Roll of a revoked key = %q, %v; want ErrRevoked", tok, err)
+	if _, tok, err := m.Roll(ctx, k.ID); !errors.Is(err, apikey.ErrFrozen) || tok != "" {
+		t.Errorf("Roll of a revoked key = %q, %v; want ErrFrozen", tok, err)
 	}
 	if _, _, err := m.Roll(ctx, "ZZZZZZZZZZZZ"); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("Roll of unknown id: %v, want ErrNotFound", err)

@@ -90,7 +90,7 @@ func (m *Manager) ownerLimit(owner string) int {
 }
 
 // Update changes the name, scopes, metadata or expiry of a key and returns
-// the result. A revoked key is frozen: Update returns ErrRevoked.
+// the result. A revoked key is frozen: Update returns ErrFrozen.
 func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
@@ -131,9 +131,6 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 	k, err := m.store.Update(ctx, id, u, ev)
 	m.Invalidate(id)
 	if err != nil {
-		if errors.Is(err, ErrRevoked) {
-			return nil, fmt.Errorf("%w: a revoked key cannot be changed", ErrRevoked)
-		}
 		return nil, m.storeErr("update", err)
 	}
 	m.emit(ev)
@@ -181,14 +178,14 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // Roll replaces the secret of a key and returns the key with the new
 // plaintext token, shown once like at creation. The id, name, scopes and
 // every other field stay; the old token stops verifying at once. A revoked
-// key cannot be rolled (ErrRevoked).
+// key cannot be rolled (ErrFrozen).
 func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	k, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}
 	if k.Revoked() {
-		return nil, "", fmt.Errorf("%w: a revoked key cannot be rolled", ErrRevoked)
+		return nil, "", ErrFrozen
 	}
 	secret, err := randomBase62(m.rand, m.secretLen)
 	if err != nil {

@@ -43,7 +43,7 @@ type Store interface {
 	List(ctx context.Context, q Query) ([]*Key, error)
 
 	// Update applies the fields set in u and returns the updated key. It
-	// returns ErrNotFound for an unknown id and ErrRevoked, changing
+	// returns ErrNotFound for an unknown id and ErrFrozen, changing
 	// nothing, when the key is revoked.
 	Update(ctx context.Context, id string, u KeyUpdate, ev *Event) (*Key, error)
 
@@ -174,6 +174,6 @@ func (u KeyUpdate) Empty() bool {
 // isStoreError reports whether err is a store failure rather than one of the
 // answers a store is allowed to give.
 func isStoreError(err error) bool {
-	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrRevoked) &&
+	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFrozen) &&
 		!errors.Is(err, ErrTooManyKeys) && !errors.Is(err, ErrDuplicateID)
 }

@@ -234,7 +234,7 @@ func (c *Client) List(ctx context.Context, f apikey.KeyFilter) (*apikey.Page, er
 
 // Update changes the name, scopes, metadata or expiry of a key and returns
 // the result. Changing a revoked key yields an error matching
-// apikey.ErrRevoked; setting ExpiresAt together with ClearExpiry an
+// apikey.ErrFrozen; setting ExpiresAt together with ClearExpiry an
 // *apikey.ValidationError, without a request.
 func (c *Client) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
 	if !apikey.ValidID(id) {
@@ -280,7 +280,7 @@ func (c *Client) Revoke(ctx context.Context, id string) (*apikey.Key, error) {
 
 // Roll replaces the secret of a key and returns the key with its new
 // plaintext token; the old token stops verifying. A revoked key cannot be
-// rolled (apikey.ErrRevoked).
+// rolled (apikey.ErrFrozen).
 func (c *Client) Roll(ctx context.Context, id string) (*apikey.Key, string, error) {
 	if !apikey.ValidID(id) {
 		return nil, "", apikey.ErrNotFound

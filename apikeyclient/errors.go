@@ -16,7 +16,7 @@ import (
 //	not_found               apikey.ErrNotFound
 //	too_many_keys           apikey.ErrTooManyKeys
 //	invalid_input           *apikey.ValidationError (matches apikey.ErrInvalidInput)
-//	key_revoked             apikey.ErrRevoked (also: changing a revoked key, 409)
+//	key_revoked             apikey.ErrRevoked; with 409, apikey.ErrFrozen (changing a revoked key)
 //	invalid_key             apikey.ErrInvalidKey
 //	key_expired             apikey.ErrExpired
 //	missing_key             apikeyhttp.ErrMissingKey
@@ -69,6 +69,9 @@ func sentinel(e *Error, p *problem) error {
 	case apikeyhttp.CodeInvalidInput:
 		return &apikey.ValidationError{Field: p.Field, Reason: reason(p)}
 	case apikeyhttp.CodeKeyRevoked:
+		if e.Status == http.StatusConflict {
+			return apikey.ErrFrozen
+		}
 		return apikey.ErrRevoked
 	case apikeyhttp.CodeInvalidKey:
 		return apikey.ErrInvalidKey

@@ -81,6 +81,7 @@ const (
 //	apikey.ErrInvalidKey                  401 invalid_key
 //	apikey.ErrExpired                     401 key_expired
 //	apikey.ErrRevoked                     401 key_revoked
+//	apikey.ErrFrozen                      409 key_revoked
 //	apikey.ErrInvalidInput                400 invalid_input
 //	apikey.ErrNotFound                    404 not_found
 //	apikey.ErrTooManyKeys                 409 too_many_keys
@@ -90,9 +91,9 @@ const (
 // never as a 500: the client may retry. The first matching row wins: an
 // error that matches ErrUnavailable is a 503 whatever else it wraps, and an
 // Authorize refusal that wraps, say, apikey.ErrRevoked stays 403 forbidden.
-// ErrRevoked always
-// maps to key_revoked; a management API that refuses to change a revoked
-// key should choose its own status for that case.
+// apikey.ErrRevoked (the presented key is revoked) and apikey.ErrFrozen (a
+// management call asked to change a revoked key) share the code
+// key_revoked and differ by status.
 func Status(err error) (status int, code string) {
 	switch {
 	case err == nil:
@@ -113,6 +114,8 @@ func Status(err error) (status int, code string) {
 		return http.StatusUnauthorized, CodeKeyExpired
 	case errors.Is(err, apikey.ErrRevoked):
 		return http.StatusUnauthorized, CodeKeyRevoked
+	case errors.Is(err, apikey.ErrFrozen):
+		return http.StatusConflict, CodeKeyRevoked
 	case errors.Is(err, apikey.ErrInvalidInput):
 		return http.StatusBadRequest, CodeInvalidInput
 	case errors.Is(err, apikey.ErrNotFound):

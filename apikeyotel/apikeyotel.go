@@ -89,7 +89,7 @@ func (v *verifier) Verify(ctx context.Context, token string) (*apikey.Key, error
 // "apikey.store." and the method in lower case ("apikey.store.lookup",
 // "apikey.store.set_hash", "apikey.store.list_events", ...). Store
 // failures are recorded on the span as errors; the answers the Store
-// contract allows (ErrNotFound, ErrRevoked, ErrTooManyKeys,
+// contract allows (ErrNotFound, ErrFrozen, ErrTooManyKeys,
 // ErrDuplicateID) are not, and are noted in the attribute
 // apikey.store.result instead. A nil tp means otel.GetTracerProvider().
 //
@@ -124,7 +124,7 @@ func end(span trace.Span, err error) {
 	switch {
 	case errors.Is(err, apikey.ErrNotFound):
 		span.SetAttributes(resultKey.String("not_found"))
-	case errors.Is(err, apikey.ErrRevoked):
+	case errors.Is(err, apikey.ErrFrozen):
 		span.SetAttributes(resultKey.String("revoked"))
 	case errors.Is(err, apikey.ErrTooManyKeys):
 		span.SetAttributes(resultKey.String("too_many_keys"))

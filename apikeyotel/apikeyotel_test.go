@@ -240,7 +240,7 @@ func TestStoreSpans(t *testing.T) {
 	if _, err := s.m.Revoke(ctx, key.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.m.Update(ctx, key.ID, apikey.KeyUpdate{Name: &name}); !errors.Is(err, apikey.ErrRevoked) {
+	if _, err := s.m.Update(ctx, key.ID, apikey.KeyUpdate{Name: &name}); !errors.Is(err, apikey.ErrFrozen) {
 		t.Fatalf("Update of a revoked key: %v", err)
 	}
 	if err := s.m.Delete(ctx, key.ID); err != nil {

@@ -78,6 +78,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"ListPagination", testListPagination},
 		{"Update", testUpdate},
 		{"UpdateRevoked", testUpdateRevoked},
+		{"Frozen", testFrozen},
 		{"Revoke", testRevoke},
 		{"RevocationIrreversible", testRevocationIrreversible},
 		{"RevocationSurvivesDelete", testRevocationSurvivesDelete},
@@ -265,6 +266,16 @@ func wantErr(t *testing.T, label string, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Errorf("%s: err = %v, want %v", label, err, target)
+	}
+}
+
+// wantFrozen checks that err refuses a change to a revoked key: it matches
+// apikey.ErrFrozen and not apikey.ErrRevoked, which describes the caller's
+// own key and would be answered as a bad credential.
+func wantFrozen(t *testing.T, label string, err error) {
+	t.Helper()
+	if !errors.Is(err, apikey.ErrFrozen) || errors.Is(err, apikey.ErrRevoked) {
+		t.Errorf("%s: err = %v, want %v (and not %v)", label, err, apikey.ErrFrozen, apikey.ErrRevoked)
 	}
 }
 
@@ -743,16 +754,47 @@ func testUpdateRevoked(t *testing.T, h Harness) {
 	}
 	for _, p := range patches {
 		_, err := m.Update(ctx, k.ID, p.u)
-		wantErr(t, "Manager.Update of a revoked key's "+p.name, err, apikey.ErrRevoked)
+		wantFrozen(t, "Manager.Update of a revoked key's "+p.name, err)
 		_, err = h.Store.Update(ctx, k.ID, p.u, nil)
-		wantErr(t, "Store.Update of a revoked key's "+p.name, err, apikey.ErrRevoked)
+		wantFrozen(t, "Store.Update of a revoked key's "+p.name, err)
 	}
 	_, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{}, nil)
-	wantErr(t, "Store.Update of a revoked key with an empty patch", err, apikey.ErrRevoked)
+	wantFrozen(t, "Store.Update of a revoked key with an empty patch", err)
 	after := lookup(t, h, k.ID)
 	checkKey(t, "revoked key after refused updates", &after.Key, &before.Key)
 	if after.Hash != before.Hash {
 		t.Errorf("refused updates changed the hash")
+	}
+}
+
+// testFrozen checks the error that refuses a change to a revoked key: the
+// store answers apikey.ErrFrozen, never apikey.ErrRevoked (which means "the
+// presented key is revoked" and becomes a 401), and the Manager passes it
+// through rather than reporting a store failure.
+func testFrozen(t *testing.T, h Harness) {
+	ctx := t.Context()
+	m := newManager(t, h, apikey.Config{})
+	k, _ := create(t, m, apikey.CreateParams{Name: "frozen"})
+	if _, err := h.Store.Revoke(ctx, k.ID, us(base), nil); err != nil {
+		t.Fatalf("Store.Revoke: %v", err)
+	}
+	_, err := h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("x")}, nil)
+	wantFrozen(t, "Store.Update of a revoked key", err)
+	_, err = h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("x")},
+		&apikey.Event{Type: apikey.EventUpdated, At: us(base), KeyID: k.ID})
+	wantFrozen(t, "Store.Update of a revoked key with an audit entry", err)
+	_, err = h.Store.Update(ctx, k.ID, apikey.KeyUpdate{}, nil)
+	wantFrozen(t, "Store.Update of a revoked key with an empty patch", err)
+
+	_, err = m.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("x")})
+	wantFrozen(t, "Manager.Update of a revoked key", err)
+	if errors.Is(err, apikey.ErrUnavailable) {
+		t.Errorf("Manager.Update of a revoked key: err = %v, want an answer, not a store failure", err)
+	}
+	_, tok, err := m.Roll(ctx, k.ID)
+	wantFrozen(t, "Manager.Roll of a revoked key", err)
+	if tok != "" {
+		t.Errorf("Manager.Roll of a revoked key returned a token")
 	}
 }
 
@@ -797,7 +839,7 @@ func testRevoke(t *testing.T, h Harness) {
 	_, err = m.Verify(ctx, token)
 	wantErr(t, "Verify of a revoked key", err, apikey.ErrRevoked)
 	_, err = m.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("x")})
-	wantErr(t, "Update of a revoked key", err, apikey.ErrRevoked)
+	wantFrozen(t, "Update of a revoked key", err)
 
 	// Revoking one key leaves the others alone.
 	checkKey(t, "bystander", &lookup(t, h, other.ID).Key, other)
@@ -1163,7 +1205,7 @@ func testCancelledContext(t *testing.T, h Harness) {
 		switch {
 		case err == nil:
 			t.Errorf("Store.%s with a cancelled context succeeded, want an error", c.name)
-		case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrRevoked),
+		case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrFrozen), errors.Is(err, apikey.ErrRevoked),
 			errors.Is(err, apikey.ErrTooManyKeys), errors.Is(err, apikey.ErrDuplicateID):
 			t.Errorf("Store.%s with a cancelled context: err = %v, want a store failure, not an answer", c.name, err)
 		}

@@ -220,9 +220,9 @@ func testAuditNotOnFailure(t *testing.T, h Harness) {
 	}
 	const missing = "NoSuchKey000"
 	_, err = m.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("thawed")})
-	wantErr(t, "Manager.Update of a revoked key", err, apikey.ErrRevoked)
+	wantFrozen(t, "Manager.Update of a revoked key", err)
 	_, err = h.Store.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("thawed")}, ev(apikey.EventUpdated, k.ID))
-	wantErr(t, "Store.Update of a revoked key", err, apikey.ErrRevoked)
+	wantFrozen(t, "Store.Update of a revoked key", err)
 	_, err = h.Store.Update(ctx, missing, apikey.KeyUpdate{Name: ptr("x")}, ev(apikey.EventUpdated, missing))
 	wantErr(t, "Store.Update of an unknown key", err, apikey.ErrNotFound)
 	_, err = h.Store.Revoke(ctx, missing, us(base), ev(apikey.EventRevoked, missing))
@@ -240,7 +240,7 @@ func testAuditNotOnFailure(t *testing.T, h Harness) {
 	_, _, err = m.Create(ctx, apikey.CreateParams{Name: "over", Owner: "o"})
 	wantErr(t, "Manager.Create over the limit", err, apikey.ErrTooManyKeys)
 	_, _, err = m.Roll(ctx, k.ID)
-	wantErr(t, "Manager.Roll of a revoked key", err, apikey.ErrRevoked)
+	wantFrozen(t, "Manager.Roll of a revoked key", err)
 
 	after := listEvents(t, h, apikey.EventQuery{})
 	if len(after) != len(before) {
@@ -428,7 +428,7 @@ func testAuditFailureRollsBack(t *testing.T, h Harness) {
 		err := call()
 		if err == nil {
 			t.Errorf("%s with an audit entry the schema refuses succeeded", name)
-		} else if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrRevoked) || errors.Is(err, apikey.ErrDuplicateID) {
+		} else if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrFrozen) || errors.Is(err, apikey.ErrRevoked) || errors.Is(err, apikey.ErrDuplicateID) {
 			t.Errorf("%s with an audit entry the schema refuses: err = %v, want a store failure", name, err)
 		}
 	}

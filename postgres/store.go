@@ -214,7 +214,7 @@ func (s *Store) updateAudited(ctx context.Context, id string, set []string, args
 			return err
 		}
 		if before.Revoked() {
-			return apikey.ErrRevoked
+			return apikey.ErrFrozen
 		}
 		after = before.Clone()
 		if len(set) > 0 {
@@ -246,7 +246,7 @@ func scanKey(row pgx.Row) (*apikey.Key, error) {
 }
 
 // whyNoRow tells why a write guarded by "revoked_at IS NULL" matched no
-// row: ErrRevoked if the key exists (revocation is final, so it is still
+// row: ErrFrozen if the key exists (revocation is final, so it is still
 // revoked), ErrNotFound otherwise.
 func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 	var revoked bool
@@ -255,7 +255,7 @@ func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 	case err != nil:
 		return mapErr(op, err)
 	case revoked:
-		return apikey.ErrRevoked
+		return apikey.ErrFrozen
 	default:
 		// The key appeared after the UPDATE looked: to that statement it
 		// did not exist.
@@ -532,7 +532,7 @@ func mapErr(op string, err error) error {
 		return nil
 	case errors.Is(err, apikey.ErrTooManyKeys):
 		return apikey.ErrTooManyKeys
-	case errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrNotFound):
+	case errors.Is(err, apikey.ErrFrozen), errors.Is(err, apikey.ErrNotFound):
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return apikey.ErrNotFound

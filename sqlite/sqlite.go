@@ -248,7 +248,7 @@ func storeErr(op string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrRevoked),
+	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrFrozen),
 		errors.Is(err, apikey.ErrTooManyKeys), errors.Is(err, apikey.ErrDuplicateID):
 		return err // already an answer of the contract
 	case errors.Is(err, sql.ErrNoRows):
@@ -413,7 +413,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 }
 
 // Update applies u in one write transaction that reads the key first: it
-// returns apikey.ErrRevoked, changing nothing, for a revoked key, and
+// returns apikey.ErrFrozen, changing nothing, for a revoked key, and
 // apikey.ErrNotFound for an unknown id. With ev, the audit entry carries the
 // fields that differ between the key before and after, and is written in the
 // same transaction.
@@ -447,7 +447,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 			return err
 		}
 		if before.RevokedAt != nil {
-			return apikey.ErrRevoked
+			return apikey.ErrFrozen
 		}
 		after, err = scanRecord(tx.QueryRowContext(ctx, `UPDATE apikey_keys SET
 			name = coalesce(?, name),

@@ -174,7 +174,7 @@ func exitCode(err error) int {
 	case errors.Is(err, apikey.ErrUnavailable):
 		return exitTrouble
 	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrInvalidInput),
-		errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrExpired),
+		errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrFrozen), errors.Is(err, apikey.ErrExpired),
 		errors.Is(err, apikey.ErrInvalidKey), errors.Is(err, apikey.ErrTooManyKeys):
 		return exitRefused
 	default:

@@ -146,6 +146,7 @@ func TestExitCode(t *testing.T) {
 		{apikey.ErrNotFound, 1},
 		{&apikey.ValidationError{Field: "name", Reason: "is required"}, 1},
 		{apikey.ErrRevoked, 1},
+		{apikey.ErrFrozen, 1},
 		{apikey.ErrTooManyKeys, 1},
 		{apikey.ErrUnavailable, 2},
 		{usagef("bad"), 2},

@@ -375,7 +375,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 // rather than one of its answers.
 func isStoreFailure(err error) bool {
 	return err != nil && !errors.Is(err, apikey.ErrNotFound) && !errors.Is(err, apikey.ErrDuplicateID) &&
-		!errors.Is(err, apikey.ErrInvalidInput) && !errors.Is(err, apikey.ErrRevoked) && !errors.Is(err, apikey.ErrTooManyKeys)
+		!errors.Is(err, apikey.ErrInvalidInput) && !errors.Is(err, apikey.ErrFrozen) && !errors.Is(err, apikey.ErrTooManyKeys)
 }
 
 // localPath returns p if it is a path of this site, else "".

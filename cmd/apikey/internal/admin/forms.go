@@ -138,7 +138,7 @@ func (f *keyForm) fieldError(err error) bool {
 	case errors.Is(err, apikey.ErrTooManyKeys):
 		f.Errors["owner"] = "This owner already has the maximum number of active keys. Revoke one first."
 		return true
-	case errors.Is(err, apikey.ErrRevoked):
+	case errors.Is(err, apikey.ErrFrozen):
 		f.Errors[""] = "This key is revoked: it can no longer be changed."
 		return true
 	}

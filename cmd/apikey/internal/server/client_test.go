@@ -218,9 +218,9 @@ func TestManagement(t *testing.T) {
 		t.Errorf("Revoke again: got %+v, %v; want the first revocation", again, err)
 	}
 	_, err = c.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name})
-	s.checkErr(t, "Update of a revoked key", err, apikey.ErrRevoked, 409, "key_revoked")
+	s.checkErr(t, "Update of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
 	_, _, err = c.Roll(ctx, k.ID)
-	s.checkErr(t, "Roll of a revoked key", err, apikey.ErrRevoked, 409, "key_revoked")
+	s.checkErr(t, "Roll of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
 	_, err = c.Revoke(ctx, "AAAAAAAAAAAA")
 	s.checkErr(t, "Revoke of an unknown id", err, apikey.ErrNotFound, 404, "not_found")
 

@@ -76,9 +76,8 @@ func invalidInput(w http.ResponseWriter, r *http.Request, field, reason string) 
 }
 
 // fail is the one mapping from the errors of a management call to
-// problems. It defers to apikeyhttp.Status except where the service
-// answers differently: a revoked key that cannot be changed is 409
-// key_revoked (Status says 401, which is for the caller's own key), and a
+// problems. It defers to apikeyhttp.Status (a revoked key that cannot be
+// changed, apikey.ErrFrozen, is 409 key_revoked), and a
 // *apikey.ValidationError names its field. Store failures are logged on
 // log (when not nil) and answered 503 without their text.
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
@@ -92,8 +91,6 @@ func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 				slog.String("error", err.Error()))
 		}
 		p.Status, p.Code = status, code
-	case errors.Is(err, apikey.ErrRevoked):
-		p.Status, p.Code = http.StatusConflict, apikeyhttp.CodeKeyRevoked
 	case errors.As(err, &ve):
 		p.Status, p.Code, p.Field = http.StatusBadRequest, apikeyhttp.CodeInvalidInput, ve.Field
 		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
