@@ -44,8 +44,9 @@ type Event struct {
 	KeyID string `json:"key_id,omitempty"`
 	// Owner is the owner of the key concerned.
 	Owner string `json:"owner,omitempty"`
-	// Reason says why a verification was rejected: "invalid_key",
-	// "key_expired" or "key_revoked"; for EventLimitReached, the limit.
+	// Reason says why a verification was rejected, as a Code
+	// (CodeInvalidKey, CodeKeyExpired or CodeKeyRevoked); for
+	// EventLimitReached, the limit.
 	Reason string `json:"reason,omitempty"`
 	// Changes holds the before and after values of changed fields, by their
 	// JSON names.

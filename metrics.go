@@ -9,9 +9,10 @@ import (
 // implements it for Prometheus. Methods are called on hot paths and must be
 // cheap and safe for concurrent use.
 type Metrics interface {
-	// Verified counts one verification by outcome ("valid", "invalid_key",
-	// "key_expired", "key_revoked", "unavailable") and its duration.
-	Verified(outcome string, d time.Duration)
+	// Verified counts one verification by outcome (CodeOf its error:
+	// CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked or
+	// CodeUnavailable) and its duration.
+	Verified(outcome Code, d time.Duration)
 	// CacheHit and CacheMiss count verification cache lookups.
 	CacheHit()
 	CacheMiss()
@@ -62,27 +63,7 @@ func (h metricsHook) verifyStart() time.Time { return h.storeStart() }
 
 func (h metricsHook) verified(start time.Time, err error) {
 	if h.m != nil {
-		h.m.Verified(Outcome(err), time.Since(start))
-	}
-}
-
-// Outcome names the result of a verification: "valid", "invalid_key",
-// "key_expired", "key_revoked" or "unavailable". These are the codes the
-// HTTP layer uses too.
-func Outcome(err error) string {
-	switch {
-	case err == nil:
-		return "valid"
-	case errors.Is(err, ErrUnavailable):
-		return "unavailable"
-	case errors.Is(err, ErrRevoked):
-		return "key_revoked"
-	case errors.Is(err, ErrExpired):
-		return "key_expired"
-	case errors.Is(err, ErrInvalidKey):
-		return "invalid_key"
-	default:
-		return "unavailable"
+		h.m.Verified(CodeOf(err), time.Since(start))
 	}
 }
 

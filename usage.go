@@ -13,8 +13,8 @@ type UsageCount struct {
 	KeyID string `json:"key_id"`
 	// Bucket is the start of the minute (or hour, from Manager.Usage), UTC.
 	Bucket time.Time `json:"bucket"`
-	// Outcome is "valid", "invalid_key" (the id exists but the secret was
-	// wrong), "key_expired" or "key_revoked".
+	// Outcome is a Code: CodeValid, CodeInvalidKey (the id exists but the
+	// secret was wrong), CodeKeyExpired or CodeKeyRevoked.
 	Outcome string `json:"outcome"`
 	Count   int64  `json:"count"`
 }
@@ -24,7 +24,7 @@ type UsageCount struct {
 const DefaultUsageFlushInterval = 10 * time.Second
 
 // Outcomes counted by usage tracking, in the order of usageCell.counts.
-var usageOutcomes = [...]string{"valid", "invalid_key", "key_expired", "key_revoked"}
+var usageOutcomes = [...]Code{CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked}
 
 const (
 	useValid = iota
@@ -87,7 +87,7 @@ func (u *usageTracker) record(c *usageCell, outcome int, now time.Time) {
 func (c *usageCell) spillLocked() {
 	for i, n := range c.counts {
 		if n > 0 {
-			c.spill = append(c.spill, UsageCount{KeyID: c.id, Bucket: time.Unix(c.minute*60, 0).UTC(), Outcome: usageOutcomes[i], Count: n})
+			c.spill = append(c.spill, UsageCount{KeyID: c.id, Bucket: time.Unix(c.minute*60, 0).UTC(), Outcome: string(usageOutcomes[i]), Count: n})
 			c.counts[i] = 0
 		}
 	}

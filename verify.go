@@ -24,7 +24,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 	m.metrics.verified(start, err)
 	if err != nil && m.events != nil && !errors.Is(err, ErrUnavailable) {
 		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
-		ev.Reason = Outcome(err)
+		ev.Reason = string(CodeOf(err))
 		m.emit(ev)
 	}
 	return k, err

@@ -5,7 +5,7 @@
 // NewVerifier wraps a Verifier (usually the Manager) in a span named
 // "apikey.verify" with these attributes:
 //
-//	apikey.outcome   valid, invalid_key, key_expired, key_revoked or unavailable (apikey.Outcome)
+//	apikey.outcome   valid, invalid_key, key_expired, key_revoked or unavailable (apikey.CodeOf)
 //	apikey.key_id    the id of the verified key, on success only
 //
 // NewStore wraps every method of a Store in a span named after it
@@ -42,7 +42,7 @@ const ScopeName = "github.com/go-apikey/apikey/apikeyotel"
 const (
 	// KeyID is the id of the key a call is about (never its secret).
 	KeyID = attribute.Key("apikey.key_id")
-	// OutcomeKey is the result of a verification, as apikey.Outcome names it.
+	// OutcomeKey is the result of a verification, as apikey.CodeOf names it.
 	OutcomeKey = attribute.Key("apikey.outcome")
 )
 
@@ -74,13 +74,13 @@ func (v *verifier) Verify(ctx context.Context, token string) (*apikey.Key, error
 	ctx, span := v.tracer.Start(ctx, "apikey.verify")
 	defer span.End()
 	k, err := v.next.Verify(ctx, token)
-	outcome := apikey.Outcome(err)
-	span.SetAttributes(OutcomeKey.String(outcome))
+	outcome := apikey.CodeOf(err)
+	span.SetAttributes(OutcomeKey.String(string(outcome)))
 	if err == nil && k != nil {
 		span.SetAttributes(KeyID.String(k.ID))
 	}
-	if outcome == "unavailable" {
-		span.SetStatus(codes.Error, outcome)
+	if outcome == apikey.CodeUnavailable {
+		span.SetStatus(codes.Error, string(outcome))
 	}
 	return k, err
 }

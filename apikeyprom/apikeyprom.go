@@ -49,7 +49,7 @@ var StoreBuckets = []float64{
 
 // outcomes are the verification outcomes the Manager reports; their
 // counters are resolved once so that counting one allocates nothing.
-var outcomes = [...]string{"valid", "invalid_key", "key_expired", "key_revoked", "unavailable"}
+var outcomes = [...]apikey.Code{apikey.CodeValid, apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeUnavailable}
 
 // Metrics implements apikey.Metrics with Prometheus collectors. It is safe
 // for concurrent use; its methods do not allocate. Create one with New.
@@ -85,7 +85,7 @@ func New(reg prometheus.Registerer, namespace string) (*Metrics, error) {
 		Help: "Key verifications by outcome: valid, invalid_key, key_expired, key_revoked or unavailable.",
 	}, []string{"outcome"})
 	for i, o := range outcomes {
-		m.byOutcome[i] = m.verifications.WithLabelValues(o)
+		m.byOutcome[i] = m.verifications.WithLabelValues(string(o))
 	}
 	m.verifyTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "verify_duration_seconds",
@@ -120,25 +120,25 @@ func New(reg prometheus.Registerer, namespace string) (*Metrics, error) {
 }
 
 // Verified counts one verification and observes its duration.
-func (m *Metrics) Verified(outcome string, d time.Duration) {
+func (m *Metrics) Verified(outcome apikey.Code, d time.Duration) {
 	m.outcome(outcome).Inc()
 	m.verifyTime.Observe(d.Seconds())
 }
 
-func (m *Metrics) outcome(o string) prometheus.Counter {
+func (m *Metrics) outcome(o apikey.Code) prometheus.Counter {
 	switch o {
-	case "valid":
+	case apikey.CodeValid:
 		return m.byOutcome[0]
-	case "invalid_key":
+	case apikey.CodeInvalidKey:
 		return m.byOutcome[1]
-	case "key_expired":
+	case apikey.CodeKeyExpired:
 		return m.byOutcome[2]
-	case "key_revoked":
+	case apikey.CodeKeyRevoked:
 		return m.byOutcome[3]
-	case "unavailable":
+	case apikey.CodeUnavailable:
 		return m.byOutcome[4]
 	}
-	return m.verifications.WithLabelValues(o) // an outcome added later: slower, still counted
+	return m.verifications.WithLabelValues(string(o)) // an outcome added later: slower, still counted
 }
 
 // CacheHit counts a verification answered from the cache.

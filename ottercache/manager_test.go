@@ -97,7 +97,7 @@ func (f *fixture) verifyCounted(m *apikey.Manager, token string) (*apikey.Key, e
 
 func sameResult(t *testing.T, what string, gk *apikey.Key, gerr error, wk *apikey.Key, werr error) {
 	t.Helper()
-	if apikey.Outcome(gerr) != apikey.Outcome(werr) || (gerr == nil) != (werr == nil) {
+	if apikey.CodeOf(gerr) != apikey.CodeOf(werr) || (gerr == nil) != (werr == nil) {
 		t.Fatalf("%s: err = %v, want %v", what, gerr, werr)
 	}
 	if (gk == nil) != (wk == nil) {
