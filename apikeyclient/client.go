@@ -114,7 +114,7 @@ type verifyRequest struct {
 
 type verifyResponse struct {
 	Valid *bool       `json:"valid"`
-	Code  string      `json:"code"`
+	Code  apikey.Code `json:"code"`
 	Key   *apikey.Key `json:"key"`
 }
 
@@ -152,14 +152,10 @@ func (c *Client) verify(ctx context.Context, token string, scopes []string) (*ap
 		}
 		return res.Key, nil
 	}
-	switch res.Code {
-	case apikeyhttp.CodeInvalidKey:
-		return nil, apikey.ErrInvalidKey
-	case apikeyhttp.CodeKeyExpired:
-		return nil, apikey.ErrExpired
-	case apikeyhttp.CodeKeyRevoked:
-		return nil, apikey.ErrRevoked
-	case apikeyhttp.CodeInsufficientScope:
+	switch err := apikeyhttp.ErrorFor(http.StatusOK, res.Code); err {
+	case apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked:
+		return nil, err
+	case apikeyhttp.ErrInsufficientScope:
 		if scopes != nil {
 			return nil, &apikeyhttp.ScopeError{Required: slices.Clone(scopes)}
 		}
@@ -375,12 +371,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 
 // problem is the part of an RFC 9457 problem body the client reads.
 type problem struct {
-	Status         int      `json:"status"`
-	Detail         string   `json:"detail"`
-	Code           string   `json:"code"`
-	Field          string   `json:"field"`
-	Reason         string   `json:"reason"`
-	RequiredScopes []string `json:"required_scopes"`
+	Status         int         `json:"status"`
+	Detail         string      `json:"detail"`
+	Code           apikey.Code `json:"code"`
+	Field          string      `json:"field"`
+	RequiredScopes []string    `json:"required_scopes"`
 }
 
 func (c *Client) problem(resp *http.Response, secret string) error {

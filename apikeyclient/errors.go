@@ -10,8 +10,10 @@ import (
 )
 
 // Error is an answer of the service that is not a success: an RFC 9457
-// problem, or any other non-2xx response. It wraps the error that its Code
-// stands for, so callers test for outcomes with errors.Is and errors.As:
+// problem, or any other non-2xx response. It wraps the error that its
+// status and Code stand for in apikeyhttp's table (apikeyhttp.ErrorFor, the
+// inverse of the mapping the service answers with), so callers test for
+// outcomes with errors.Is and errors.As:
 //
 //	not_found               apikey.ErrNotFound
 //	too_many_keys           apikey.ErrTooManyKeys
@@ -33,7 +35,7 @@ type Error struct {
 	Status int
 	// Code is the problem's code member; empty if the answer was not a
 	// problem.
-	Code string
+	Code apikey.Code
 	// Detail is the problem's human-readable detail; empty if none.
 	Detail string
 
@@ -46,7 +48,7 @@ func (e *Error) Error() string {
 	b.WriteString("apikeyclient: ")
 	b.WriteString(strconv.Itoa(e.Status))
 	if e.Code != "" {
-		b.WriteString(" " + e.Code)
+		b.WriteString(" " + string(e.Code))
 	} else if t := http.StatusText(e.Status); t != "" {
 		b.WriteString(" " + t)
 	}
@@ -59,51 +61,29 @@ func (e *Error) Error() string {
 // Unwrap returns the error that e's code stands for, or nil.
 func (e *Error) Unwrap() error { return e.err }
 
-// sentinel returns the error that a problem stands for.
+// sentinel returns the error that a problem stands for: the sentinel that
+// apikeyhttp.ErrorFor maps its status and code back to, made precise with
+// the problem's field or required scopes where it has them; for a 5xx
+// outside the table, apikey.ErrUnavailable.
 func sentinel(e *Error, p *problem) error {
-	switch e.Code {
-	case apikeyhttp.CodeNotFound:
-		return apikey.ErrNotFound
-	case apikeyhttp.CodeTooManyKeys:
-		return apikey.ErrTooManyKeys
-	case apikeyhttp.CodeInvalidInput:
-		return &apikey.ValidationError{Field: p.Field, Reason: reason(p)}
-	case apikeyhttp.CodeKeyRevoked:
-		if e.Status == http.StatusConflict {
-			return apikey.ErrFrozen
-		}
-		return apikey.ErrRevoked
-	case apikeyhttp.CodeInvalidKey:
-		return apikey.ErrInvalidKey
-	case apikeyhttp.CodeKeyExpired:
-		return apikey.ErrExpired
-	case apikeyhttp.CodeMissingKey:
-		return apikeyhttp.ErrMissingKey
-	case apikeyhttp.CodeInsufficientScope:
+	err := apikeyhttp.ErrorFor(e.Status, e.Code)
+	switch {
+	case err == apikey.ErrInvalidInput:
+		return &apikey.ValidationError{Field: p.Field, Reason: reason(e.Detail, p.Field)}
+	case err == apikeyhttp.ErrInsufficientScope:
 		return &apikeyhttp.ScopeError{Required: p.RequiredScopes}
-	case apikeyhttp.CodeForbidden:
-		return apikeyhttp.ErrForbidden
-	case apikeyhttp.CodeConflictingCredentials:
-		return apikeyhttp.ErrConflictingCredentials
-	case apikeyhttp.CodeUnavailable:
+	case err == nil && e.Status >= 500:
 		return apikey.ErrUnavailable
 	}
-	if e.Status >= 500 {
-		return apikey.ErrUnavailable
-	}
-	return nil
+	return err
 }
 
-// reason recovers the reason of a validation problem: its reason member if
-// it has one, else its detail without the "Invalid <field>: " opening and
-// the final period that apikeyhttp.WriteError adds.
-func reason(p *problem) string {
-	if p.Reason != "" {
-		return p.Reason
+// reason recovers the reason of a validation problem from its detail
+// without the "Invalid <field>: " opening and the final period that
+// apikeyhttp.ProblemOf adds.
+func reason(detail, field string) string {
+	if field != "" {
+		detail = strings.TrimPrefix(detail, "Invalid "+field+": ")
 	}
-	r := p.Detail
-	if p.Field != "" {
-		r = strings.TrimPrefix(r, "Invalid "+p.Field+": ")
-	}
-	return strings.TrimSuffix(r, ".")
+	return strings.TrimSuffix(detail, ".")
 }

@@ -3,6 +3,7 @@ package apikeyclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyclient"
+	"github.com/go-apikey/apikey/apikeyhttp"
 )
 
 const secretToken = "ak_secretSecret_doNotLeak"
@@ -152,5 +154,70 @@ func TestErrorText(t *testing.T) {
 	var e *apikeyclient.Error
 	if !errors.As(err, &e) || e.Unwrap() != nil || err.Error() != "apikeyclient: 418 I'm a teapot" {
 		t.Errorf("got %v, want a bare *Error 418", err)
+	}
+}
+
+// problemStub answers every request with the problem that the service's
+// writer (apikeyhttp.ProblemOf, then Problem.Write) gives for err: real
+// problem bodies, status, code and members included.
+func problemStub(t *testing.T, err error) *apikeyclient.Client {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		apikeyhttp.ProblemOf(err).Write(w)
+	}))
+	t.Cleanup(ts.Close)
+	c, cerr := apikeyclient.New(ts.URL, secretToken)
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	return c
+}
+
+// TestProblemAnswers checks that every sentinel the service answers with
+// comes back as itself: the client reads the problem's code (and status)
+// and maps them back through apikeyhttp's table, so errors.Is works on the
+// client side as it does against a Manager.
+func TestProblemAnswers(t *testing.T) {
+	ctx := context.Background()
+	sentinels := []error{
+		apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrFrozen,
+		apikey.ErrInvalidInput, apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrUnavailable,
+		apikeyhttp.ErrMissingKey, apikeyhttp.ErrConflictingCredentials, apikeyhttp.ErrInsufficientScope, apikeyhttp.ErrForbidden,
+	}
+	for _, sent := range sentinels {
+		c := problemStub(t, fmt.Errorf("internal text %s: %w", secretToken, sent))
+		_, err := c.Get(ctx, "3fZ9q0LmA1bc")
+		for _, other := range sentinels {
+			if got := errors.Is(err, other); got != (other == sent) {
+				t.Errorf("answer for %v: errors.Is(%v, %v) = %v, want %v", sent, err, other, got, other == sent)
+			}
+		}
+		status, code := apikeyhttp.Status(sent)
+		var e *apikeyclient.Error
+		if !errors.As(err, &e) || e.Status != status || e.Code != code {
+			t.Errorf("answer for %v: got %#v, want an *Error %d %s", sent, err, status, code)
+		}
+		if strings.Contains(err.Error(), secretToken) || strings.Contains(err.Error(), "internal text") {
+			t.Errorf("answer for %v: error %q carries internal text", sent, err)
+		}
+	}
+
+	// The refusal of a change to a revoked key is not a bad credential.
+	_, err := problemStub(t, apikey.ErrFrozen).Update(ctx, "3fZ9q0LmA1bc", apikey.KeyUpdate{Name: new(string)})
+	if !errors.Is(err, apikey.ErrFrozen) || errors.Is(err, apikey.ErrRevoked) {
+		t.Errorf("Update of a revoked key: got %v, want ErrFrozen and not ErrRevoked", err)
+	}
+
+	// The members that make the sentinel precise come back too.
+	_, err = problemStub(t, &apikey.ValidationError{Field: "name", Reason: "must not be empty"}).Get(ctx, "3fZ9q0LmA1bc")
+	var ve *apikey.ValidationError
+	if !errors.As(err, &ve) || ve.Field != "name" || ve.Reason != "must not be empty" {
+		t.Errorf("validation problem: got %v (%+v), want name / must not be empty", err, ve)
+	}
+	_, err = problemStub(t, &apikeyhttp.ScopeError{Required: []string{"keys:write"}}).Get(ctx, "3fZ9q0LmA1bc")
+	var se *apikeyhttp.ScopeError
+	if !errors.As(err, &se) || len(se.Required) != 1 || se.Required[0] != "keys:write" {
+		t.Errorf("scope problem: got %v (%+v), want keys:write", err, se)
 	}
 }

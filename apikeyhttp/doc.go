@@ -43,9 +43,13 @@
 //
 // A verifier that cannot decide (apikey.ErrUnavailable, or any unexpected
 // error) yields 503: never a grant, never a 500, never internal error text.
-// Status is the one mapping from errors to statuses and codes; WriteError,
-// WriteProblem and Problem let other handlers (such as the apikey service)
-// answer in the same format, and Config.ErrorWriter replaces the writer.
+// One table maps errors to statuses, codes and detail sentences: Status
+// reads it, ProblemOf, WriteError and Problem.Write let other handlers (such
+// as the apikey service) answer in the same format, ErrorFor maps an answer
+// back to its sentinel error for clients, and Config.ErrorWriter replaces
+// the writer. The codes are apikey.Code values: those of package apikey
+// and this package's CodeMissingKey, CodeConflictingCredentials,
+// CodeInsufficientScope and CodeForbidden.
 //
 // # Logging
 //

@@ -549,7 +549,7 @@ func (m *Middleware) logDebug(r *http.Request, outcome, source, keyID string) {
 	l.LogAttrs(ctx, slog.LevelDebug, "apikey: request authenticated", attrs...)
 }
 
-func (m *Middleware) logRefusal(r *http.Request, status int, code, source, keyID, token string, err error) {
+func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, source, keyID, token string, err error) {
 	l := m.log()
 	ctx := r.Context()
 	level := slog.LevelInfo
@@ -565,7 +565,7 @@ func (m *Middleware) logRefusal(r *http.Request, status int, code, source, keyID
 		}
 	}
 	attrs := []slog.Attr{
-		slog.String("outcome", code),
+		slog.String("outcome", string(code)),
 		slog.Int("status", status),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),

@@ -27,7 +27,7 @@ func TestCredentialForms(t *testing.T) {
 		target  string // default "/x"
 		headers []header
 		status  int
-		code    string // for refusals
+		code    apikey.Code // for refusals
 		calls   []string
 	}{
 		// Accepted forms.
@@ -168,7 +168,7 @@ func TestVerifierErrors(t *testing.T) {
 		name   string
 		err    error
 		status int
-		code   string
+		code   apikey.Code
 	}{
 		{"invalid", fmt.Errorf("%w: bad checksum (%s)", apikey.ErrInvalidKey, secret), 401, "invalid_key"},
 		{"expired", apikey.ErrExpired, 401, "key_expired"},
@@ -298,7 +298,7 @@ func TestOptional(t *testing.T) {
 		header [2]string
 		status int
 		body   string
-		code   string
+		code   apikey.Code
 	}{
 		{"no credential passes anonymously", [2]string{}, 200, "anonymous", ""},
 		{"other scheme passes anonymously", [2]string{"Authorization", "Basic dXNlcjpwYXNz"}, 200, "anonymous", ""},
@@ -365,7 +365,7 @@ func TestAuthorize(t *testing.T) {
 	tests := []struct {
 		path, key string
 		status    int
-		code      string
+		code      apikey.Code
 	}{
 		{"/orgs/acme", "acme", 200, ""},
 		{"/orgs/acme", "k", 403, "forbidden"},

@@ -52,25 +52,63 @@ func (e *ScopeError) Error() string {
 // Is reports whether target is ErrInsufficientScope.
 func (e *ScopeError) Is(target error) bool { return target == ErrInsufficientScope }
 
-// Problem codes: the "code" member of every error body, one per outcome.
-// Clients branch on them; they never change meaning.
+// Codes of the middleware's own refusals. The codes of package apikey
+// (apikey.CodeInvalidKey, apikey.CodeUnavailable, ...) complete the
+// vocabulary of the "code" member of every error body. Clients branch on
+// codes; they never change meaning.
 const (
-	CodeMissingKey             = "missing_key"             // 401
-	CodeInvalidKey             = "invalid_key"             // 401
-	CodeKeyExpired             = "key_expired"             // 401
-	CodeKeyRevoked             = "key_revoked"             // 401
-	CodeConflictingCredentials = "conflicting_credentials" // 400
-	CodeInsufficientScope      = "insufficient_scope"      // 403
-	CodeForbidden              = "forbidden"               // 403
-	CodeInvalidInput           = "invalid_input"           // 400
-	CodeNotFound               = "not_found"               // 404
-	CodeTooManyKeys            = "too_many_keys"           // 409
-	CodeUnavailable            = "unavailable"             // 503
+	// CodeMissingKey stands for ErrMissingKey (401).
+	CodeMissingKey apikey.Code = "missing_key"
+	// CodeConflictingCredentials stands for ErrConflictingCredentials (400).
+	CodeConflictingCredentials apikey.Code = "conflicting_credentials"
+	// CodeInsufficientScope stands for ErrInsufficientScope (403).
+	CodeInsufficientScope apikey.Code = "insufficient_scope"
+	// CodeForbidden stands for ErrForbidden (403).
+	CodeForbidden apikey.Code = "forbidden"
 )
 
+// problemRow is one line of the table from errors to answers.
+type problemRow struct {
+	err    error
+	status int
+	code   apikey.Code
+	detail string // a fixed, client-safe sentence
+}
+
+// problems is the one table from errors to HTTP answers. Status, ErrorFor,
+// ProblemOf and WriteError read it; the middleware, the apikey service, the
+// admin site, the portal and apikeyclient go through them. The first row
+// whose error matches wins; an error that matches none is answered like
+// apikey.ErrUnavailable (the first row). Internal error text never reaches
+// a client: the detail is always the fixed sentence of the row.
+var problems = [...]problemRow{
+	{apikey.ErrUnavailable, http.StatusServiceUnavailable, apikey.CodeUnavailable, "API keys cannot be verified at the moment; retry later."},
+	{ErrConflictingCredentials, http.StatusBadRequest, CodeConflictingCredentials, "The request carries more than one API key, and they differ."},
+	{ErrInsufficientScope, http.StatusForbidden, CodeInsufficientScope, "The API key lacks a required scope."},
+	{ErrForbidden, http.StatusForbidden, CodeForbidden, "The API key is not allowed to make this request."},
+	{ErrMissingKey, http.StatusUnauthorized, CodeMissingKey, "The request carries no API key."},
+	{apikey.ErrInvalidKey, http.StatusUnauthorized, apikey.CodeInvalidKey, "The API key is not valid."},
+	{apikey.ErrExpired, http.StatusUnauthorized, apikey.CodeKeyExpired, "The API key has expired."},
+	{apikey.ErrRevoked, http.StatusUnauthorized, apikey.CodeKeyRevoked, "The API key has been revoked."},
+	{apikey.ErrFrozen, http.StatusConflict, apikey.CodeKeyRevoked, "The key has been revoked; a revoked key cannot be changed or rolled."},
+	{apikey.ErrInvalidInput, http.StatusBadRequest, apikey.CodeInvalidInput, "The request is not valid."},
+	{apikey.ErrNotFound, http.StatusNotFound, apikey.CodeNotFound, "The key does not exist."},
+	{apikey.ErrTooManyKeys, http.StatusConflict, apikey.CodeTooManyKeys, "The owner already holds the maximum number of keys."},
+}
+
+// row returns the row of the table that answers err.
+func row(err error) *problemRow {
+	for i := range problems {
+		if errors.Is(err, problems[i].err) {
+			return &problems[i]
+		}
+	}
+	return &problems[0]
+}
+
 // Status maps an error to an HTTP status and a problem code. It is the one
-// place where errors become statuses: the middleware, WriteError and the
-// apikey service all use it.
+// place where errors become statuses: the middleware, WriteError, the
+// apikey service, its admin site and apikeyportal all use it.
 //
 //	nil                                   200 ""
 //	apikey.ErrUnavailable                 503 unavailable
@@ -93,54 +131,38 @@ const (
 // Authorize refusal that wraps, say, apikey.ErrRevoked stays 403 forbidden.
 // apikey.ErrRevoked (the presented key is revoked) and apikey.ErrFrozen (a
 // management call asked to change a revoked key) share the code
-// key_revoked and differ by status.
-func Status(err error) (status int, code string) {
-	switch {
-	case err == nil:
+// key_revoked and differ by status. For the errors of package apikey the
+// code is the one apikey.CodeOf gives.
+func Status(err error) (status int, code apikey.Code) {
+	if err == nil {
 		return http.StatusOK, ""
-	case errors.Is(err, apikey.ErrUnavailable):
-		return http.StatusServiceUnavailable, CodeUnavailable
-	case errors.Is(err, ErrConflictingCredentials):
-		return http.StatusBadRequest, CodeConflictingCredentials
-	case errors.Is(err, ErrInsufficientScope):
-		return http.StatusForbidden, CodeInsufficientScope
-	case errors.Is(err, ErrForbidden):
-		return http.StatusForbidden, CodeForbidden
-	case errors.Is(err, ErrMissingKey):
-		return http.StatusUnauthorized, CodeMissingKey
-	case errors.Is(err, apikey.ErrInvalidKey):
-		return http.StatusUnauthorized, CodeInvalidKey
-	case errors.Is(err, apikey.ErrExpired):
-		return http.StatusUnauthorized, CodeKeyExpired
-	case errors.Is(err, apikey.ErrRevoked):
-		return http.StatusUnauthorized, CodeKeyRevoked
-	case errors.Is(err, apikey.ErrFrozen):
-		return http.StatusConflict, CodeKeyRevoked
-	case errors.Is(err, apikey.ErrInvalidInput):
-		return http.StatusBadRequest, CodeInvalidInput
-	case errors.Is(err, apikey.ErrNotFound):
-		return http.StatusNotFound, CodeNotFound
-	case errors.Is(err, apikey.ErrTooManyKeys):
-		return http.StatusConflict, CodeTooManyKeys
-	default:
-		return http.StatusServiceUnavailable, CodeUnavailable
 	}
+	r := row(err)
+	return r.status, r.code
 }
 
-// details are the fixed, client-safe sentences of the default error
-// bodies. Internal error text never reaches a client.
-var details = map[string]string{
-	CodeMissingKey:             "The request carries no API key.",
-	CodeInvalidKey:             "The API key is not valid.",
-	CodeKeyExpired:             "The API key has expired.",
-	CodeKeyRevoked:             "The API key has been revoked.",
-	CodeConflictingCredentials: "The request carries more than one API key, and they differ.",
-	CodeInsufficientScope:      "The API key lacks a required scope.",
-	CodeForbidden:              "The API key is not allowed to make this request.",
-	CodeInvalidInput:           "The request is not valid.",
-	CodeNotFound:               "The key does not exist.",
-	CodeTooManyKeys:            "The owner already holds the maximum number of keys.",
-	CodeUnavailable:            "API keys cannot be verified at the moment; retry later.",
+// ErrorFor returns the sentinel error that an answer with this status and
+// problem code stands for: the inverse of Status, for clients. The row
+// with both the status and the code is preferred; failing that, the first
+// row with the code, so that key_revoked is apikey.ErrFrozen with 409 and
+// apikey.ErrRevoked otherwise (a 401, or the 200 answer of a verification
+// endpoint). It returns nil for a code outside the table. The errors are
+// sentinels: a client that wants a *ScopeError or an
+// *apikey.ValidationError builds it from the problem's other members.
+func ErrorFor(status int, code apikey.Code) error {
+	var first error
+	for _, r := range problems {
+		if r.code != code {
+			continue
+		}
+		if r.status == status {
+			return r.err
+		}
+		if first == nil {
+			first = r.err
+		}
+	}
+	return first
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error
@@ -157,23 +179,64 @@ type Problem struct {
 	Status int `json:"status"`
 	// Detail explains this occurrence in one sentence.
 	Detail string `json:"detail,omitempty"`
-	// Code is one of the Code constants (or a code of the caller's own).
-	Code string `json:"code"`
+	// Code is an apikey.Code: one of package apikey's, one of the Code
+	// constants of this package, or a code of the caller's own.
+	Code apikey.Code `json:"code"`
 	// RequiredScopes, for insufficient_scope, lists the scopes the route
 	// asked for.
 	RequiredScopes []string `json:"required_scopes,omitempty"`
+	// Field, for invalid_input and other answers about a request's input,
+	// names the offending field of the body or query.
+	Field string `json:"field,omitempty"`
+	// Offset, for a request body that is not valid JSON, is the byte
+	// offset at which decoding failed.
+	Offset *int64 `json:"offset,omitempty"`
 }
 
-// WriteProblem writes an RFC 9457 problem body with the given status, code
-// and detail, of type "about:blank" and the status text as title. It sets
-// Content-Type: application/problem+json and Cache-Control: no-store, and
-// leaves any other header already set on w (such as WWW-Authenticate) alone.
-// r may be nil.
-func WriteProblem(w http.ResponseWriter, r *http.Request, status int, code, detail string) {
-	writeProblem(w, &Problem{Status: status, Code: code, Detail: detail})
+// ProblemOf returns the Problem that answers err, as Status maps it, with
+// the fixed detail sentence of its code. For a *ScopeError the detail names
+// the required scopes and RequiredScopes lists them; for an
+// *apikey.ValidationError the detail gives the field and the reason and
+// Field names the field. The text of err is never used otherwise. A nil err
+// is answered as a failure to decide (503 unavailable), never as a success.
+func ProblemOf(err error) *Problem {
+	r := row(err) // nil matches no row: the first, unavailable
+	p := &Problem{Status: r.status, Code: r.code, Detail: r.detail}
+	var se *ScopeError
+	var ve *apikey.ValidationError
+	switch {
+	case r.code == CodeInsufficientScope && errors.As(err, &se) && len(se.Required) > 0:
+		p.RequiredScopes = se.Required
+		switch {
+		case len(se.Required) == 1:
+			p.Detail = "The API key needs the scope " + se.Required[0] + "."
+		case se.Any:
+			p.Detail = "The API key needs one of the scopes " + strings.Join(se.Required, ", ") + "."
+		default:
+			p.Detail = "The API key needs the scopes " + strings.Join(se.Required, ", ") + "."
+		}
+	case r.code == apikey.CodeInvalidInput && errors.As(err, &ve):
+		p.Field = ve.Field
+		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
+	}
+	return p
 }
 
-func writeProblem(w http.ResponseWriter, p *Problem) {
+// Default challenge and retry delay of Problem.Write when the response has
+// none.
+const (
+	defaultChallenge  = `Api-Key realm="api", Bearer realm="api"`
+	defaultRetryAfter = "5"
+)
+
+// Write writes p as the response: status p.Status, Content-Type
+// application/problem+json, Cache-Control: no-store, and the JSON of p. An
+// empty Type becomes "about:blank" and an empty Title the status text. A 401
+// without a WWW-Authenticate header gets `Api-Key realm="api", Bearer
+// realm="api"`, and a 503 without Retry-After gets 5 seconds; other headers
+// already set on w are left alone. The middleware and every error page of
+// the apikey service write their problems with it.
+func (p *Problem) Write(w http.ResponseWriter) {
 	if p.Type == "" {
 		p.Type = "about:blank"
 	}
@@ -190,48 +253,7 @@ func writeProblem(w http.ResponseWriter, p *Problem) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Del("Content-Length")
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(body)
-}
-
-// Default challenge and retry delay of WriteError when the caller set none.
-const (
-	defaultChallenge  = `Api-Key realm="api", Bearer realm="api"`
-	defaultRetryAfter = "5"
-)
-
-// WriteError is the default ErrorWriter. It maps err with Status and
-// writes a Problem whose Detail is a fixed sentence for the code (for a
-// *ScopeError it names the required scopes and fills RequiredScopes; for an
-// *apikey.ValidationError it names the field and the reason). The text of
-// err is never sent. A 401 without a WWW-Authenticate header gets
-// `Api-Key realm="api", Bearer realm="api"`, and a 503 without Retry-After
-// gets 5 seconds; the middleware sets its configured values before it calls
-// the writer.
-func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code := Status(err)
-	if status == http.StatusOK {
-		status, code = http.StatusServiceUnavailable, CodeUnavailable
-	}
-	p := &Problem{Status: status, Code: code, Detail: details[code]}
-	var se *ScopeError
-	var ve *apikey.ValidationError
-	switch {
-	case code == CodeInsufficientScope && errors.As(err, &se) && len(se.Required) > 0:
-		p.RequiredScopes = se.Required
-		switch {
-		case len(se.Required) == 1:
-			p.Detail = "The API key needs the scope " + se.Required[0] + "."
-		case se.Any:
-			p.Detail = "The API key needs one of the scopes " + strings.Join(se.Required, ", ") + "."
-		default:
-			p.Detail = "The API key needs the scopes " + strings.Join(se.Required, ", ") + "."
-		}
-	case code == CodeInvalidInput && errors.As(err, &ve):
-		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
-	}
-	h := w.Header()
-	switch status {
+	switch p.Status {
 	case http.StatusUnauthorized:
 		if h.Get("WWW-Authenticate") == "" {
 			h.Set("WWW-Authenticate", defaultChallenge)
@@ -241,5 +263,21 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			h.Set("Retry-After", defaultRetryAfter)
 		}
 	}
-	writeProblem(w, p)
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(body)
+}
+
+// WriteProblem writes an RFC 9457 problem body with the given status, code
+// and detail, of type "about:blank" and the status text as title, as
+// Problem.Write does. r may be nil.
+func WriteProblem(w http.ResponseWriter, r *http.Request, status int, code apikey.Code, detail string) {
+	(&Problem{Status: status, Code: code, Detail: detail}).Write(w)
+}
+
+// WriteError is the default ErrorWriter: it writes ProblemOf(err) with
+// Problem.Write. The text of err is never sent. The middleware sets its
+// configured WWW-Authenticate and Retry-After values before it calls the
+// writer; without them a 401 and a 503 get the defaults of Problem.Write.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	ProblemOf(err).Write(w)
 }

@@ -16,7 +16,7 @@ func TestStatus(t *testing.T) {
 	tests := []struct {
 		err    error
 		status int
-		code   string
+		code   apikey.Code
 	}{
 		{nil, 200, ""},
 		{apikeyhttp.ErrMissingKey, 401, "missing_key"},
@@ -24,6 +24,8 @@ func TestStatus(t *testing.T) {
 		{fmt.Errorf("%w: bad checksum", apikey.ErrInvalidKey), 401, "invalid_key"},
 		{apikey.ErrExpired, 401, "key_expired"},
 		{apikey.ErrRevoked, 401, "key_revoked"},
+		{apikey.ErrFrozen, 409, "key_revoked"},
+		{fmt.Errorf("%w: %w", apikey.ErrInvalidKey, apikey.ErrRevoked), 401, "invalid_key"},
 		{apikeyhttp.ErrConflictingCredentials, 400, "conflicting_credentials"},
 		{apikeyhttp.ErrInsufficientScope, 403, "insufficient_scope"},
 		{&apikeyhttp.ScopeError{Required: []string{"a"}}, 403, "insufficient_scope"},
@@ -95,4 +97,114 @@ func TestWriteProblem(t *testing.T) {
 		t.Error("stale Content-Length kept")
 	}
 	problem(t, w)
+}
+
+// sentinels are every error Status maps, with the status its doc comment
+// documents.
+var sentinels = []struct {
+	err    error
+	status int
+	root   bool // an error of package apikey, which apikey.CodeOf knows
+}{
+	{apikey.ErrUnavailable, 503, true},
+	{apikeyhttp.ErrConflictingCredentials, 400, false},
+	{apikeyhttp.ErrInsufficientScope, 403, false},
+	{apikeyhttp.ErrForbidden, 403, false},
+	{apikeyhttp.ErrMissingKey, 401, false},
+	{apikey.ErrInvalidKey, 401, true},
+	{apikey.ErrExpired, 401, true},
+	{apikey.ErrRevoked, 401, true},
+	{apikey.ErrFrozen, 409, true},
+	{apikey.ErrInvalidInput, 400, true},
+	{apikey.ErrNotFound, 404, true},
+	{apikey.ErrTooManyKeys, 409, true},
+}
+
+// TestProblemTable checks the one table from errors to answers: every
+// sentinel has its documented status, a code of its own (ErrRevoked and
+// ErrFrozen share key_revoked and differ by status), the code package
+// apikey gives it, and ErrorFor maps the answer back to it.
+func TestProblemTable(t *testing.T) {
+	byCode := map[apikey.Code]error{}
+	for _, s := range sentinels {
+		status, code := apikeyhttp.Status(s.err)
+		if status != s.status {
+			t.Errorf("Status(%v) = %d, want %d", s.err, status, s.status)
+		}
+		if prev, dup := byCode[code]; dup && !(errors.Is(prev, apikey.ErrRevoked) && errors.Is(s.err, apikey.ErrFrozen)) {
+			t.Errorf("Status(%v) gives the code %q of %v too", s.err, code, prev)
+		}
+		byCode[code] = s.err
+		if s.root {
+			if want := apikey.CodeOf(s.err); code != want {
+				t.Errorf("Status(%v) code = %q, apikey.CodeOf says %q", s.err, code, want)
+			}
+		}
+		if got := apikeyhttp.ErrorFor(status, code); got != s.err {
+			t.Errorf("ErrorFor(%d, %q) = %v, want %v", status, code, got, s.err)
+		}
+		p := apikeyhttp.ProblemOf(s.err)
+		if p.Status != status || p.Code != code || p.Detail == "" {
+			t.Errorf("ProblemOf(%v) = %+v, want status %d, code %q and a detail", s.err, p, status, code)
+		}
+	}
+	if _, ok := byCode[apikey.CodeKeyRevoked]; !ok {
+		t.Error("no sentinel maps to key_revoked")
+	}
+}
+
+func TestErrorFor(t *testing.T) {
+	tests := []struct {
+		status int
+		code   apikey.Code
+		want   error
+	}{
+		{200, "key_revoked", apikey.ErrRevoked}, // a verification endpoint's answer
+		{401, "key_revoked", apikey.ErrRevoked},
+		{409, "key_revoked", apikey.ErrFrozen},
+		{200, "key_expired", apikey.ErrExpired},
+		{502, "unavailable", apikey.ErrUnavailable},
+		{400, "invalid_input", apikey.ErrInvalidInput},
+		{403, "insufficient_scope", apikeyhttp.ErrInsufficientScope},
+		{400, "invalid_json", nil},
+		{404, "", nil},
+	}
+	for _, tt := range tests {
+		if got := apikeyhttp.ErrorFor(tt.status, tt.code); got != tt.want {
+			t.Errorf("ErrorFor(%d, %q) = %v, want %v", tt.status, tt.code, got, tt.want)
+		}
+	}
+}
+
+func TestProblemOfValidation(t *testing.T) {
+	p := apikeyhttp.ProblemOf(fmt.Errorf("create: %w", &apikey.ValidationError{Field: "name", Reason: "must not be empty"}))
+	if p.Status != 400 || p.Code != "invalid_input" || p.Field != "name" || p.Detail != "Invalid name: must not be empty." {
+		t.Errorf("ProblemOf(a ValidationError) = %+v", p)
+	}
+}
+
+// TestProblemWrite checks the members and headers every writer shares:
+// the JSON members in their order, and the 401 and 503 header defaults.
+func TestProblemWrite(t *testing.T) {
+	off := int64(7)
+	w := httptest.NewRecorder()
+	(&apikeyhttp.Problem{Status: 400, Code: "invalid_json", Detail: "Bad.", Field: "name", Offset: &off}).Write(w)
+	want := `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Bad.","code":"invalid_json","field":"name","offset":7}` + "\n"
+	if got := w.Body.String(); got != want {
+		t.Errorf("body = %s, want %s", got, want)
+	}
+	if w.Header().Get("WWW-Authenticate") != "" || w.Header().Get("Retry-After") != "" {
+		t.Errorf("a 400 got a challenge or a retry delay: %v", w.Header())
+	}
+	w = httptest.NewRecorder()
+	w.Header().Set("Retry-After", "30")
+	(&apikeyhttp.Problem{Status: 503, Code: "unavailable"}).Write(w)
+	if got := w.Header().Get("Retry-After"); got != "30" {
+		t.Errorf("Retry-After = %q, want the 30 already set", got)
+	}
+	w = httptest.NewRecorder()
+	(&apikeyhttp.Problem{Status: 401, Code: "invalid_key"}).Write(w)
+	if w.Header().Get("WWW-Authenticate") == "" {
+		t.Error("a 401 without a challenge")
+	}
 }

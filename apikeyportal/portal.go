@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
 )
 
 // Config configures the portal. Owner is required; every other field has a
@@ -322,14 +323,16 @@ func (p *portal) notFound(w http.ResponseWriter, r *http.Request, owner string) 
 		"There is no such page or key among yours.")
 }
 
-// fail answers a request whose Manager call failed, mapping the error to a
-// status in one place. Internal error text is logged, never shown.
+// fail answers a request whose Manager call failed, with the status
+// apikeyhttp.Status maps the error to: 404 for a missing key, 400 for bad
+// input, and 503 for anything else. Internal error text is logged, never
+// shown.
 func (p *portal) fail(w http.ResponseWriter, r *http.Request, owner string, err error) {
-	switch {
-	case errors.Is(err, apikey.ErrNotFound):
+	switch status, _ := apikeyhttp.Status(err); status {
+	case http.StatusNotFound:
 		p.notFound(w, r, owner)
-	case errors.Is(err, apikey.ErrInvalidInput):
-		p.errorPage(w, r, owner, http.StatusBadRequest, "Bad request", "The request was not understood.")
+	case http.StatusBadRequest:
+		p.errorPage(w, r, owner, status, "Bad request", "The request was not understood.")
 	default:
 		p.log().LogAttrs(r.Context(), slog.LevelError, "apikeyportal: request failed",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))

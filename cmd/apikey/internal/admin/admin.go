@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
 )
 
 // Store persists admin users and sessions. sqlite.Store and postgres.Store
@@ -354,28 +355,27 @@ func (h *handler) errorPage(w http.ResponseWriter, r *http.Request, s *session, 
 	h.render(w, r, status, "error", v)
 }
 
-// fail answers an error that is not the user's: a missing key (404), a
-// store failure (503) or anything unexpected (500).
+// fail answers an error that is not the user's with the status
+// apikeyhttp.Status maps it to: a missing key (404), a revoked key that
+// cannot be changed (409), a store failure or anything unexpected (503,
+// logged), or another refusal of the Manager (logged, since the forms
+// should have caught it).
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	switch {
-	case errors.Is(err, apikey.ErrNotFound):
-		h.errorPage(w, r, s, http.StatusNotFound, "Key not found", "No key has this id. It may have been deleted.")
-	case errors.Is(err, apikey.ErrUnavailable), isStoreFailure(err):
+	status, code := apikeyhttp.Status(err)
+	switch code {
+	case apikey.CodeNotFound:
+		h.errorPage(w, r, s, status, "Key not found", "No key has this id. It may have been deleted.")
+	case apikey.CodeKeyRevoked:
+		h.errorPage(w, r, s, status, "Key revoked", "A revoked key cannot be changed or regenerated.")
+	case apikey.CodeUnavailable:
 		h.log.Error("admin: store unavailable", "path", r.URL.Path, "err", err)
 		w.Header().Set("Retry-After", "30")
-		h.errorPage(w, r, s, http.StatusServiceUnavailable, "Service unavailable",
+		h.errorPage(w, r, s, status, "Service unavailable",
 			"The database could not be reached. Nothing was changed by this request unless the page says so. Try again in a moment.")
 	default:
 		h.log.Error("admin: unexpected error", "path", r.URL.Path, "err", err)
-		h.errorPage(w, r, s, http.StatusInternalServerError, "Something went wrong", "The request could not be completed.")
+		h.errorPage(w, r, s, status, http.StatusText(status), "The request could not be completed.")
 	}
-}
-
-// isStoreFailure reports whether err, from the admin Store, is a failure
-// rather than one of its answers.
-func isStoreFailure(err error) bool {
-	return err != nil && !errors.Is(err, apikey.ErrNotFound) && !errors.Is(err, apikey.ErrDuplicateID) &&
-		!errors.Is(err, apikey.ErrInvalidInput) && !errors.Is(err, apikey.ErrFrozen) && !errors.Is(err, apikey.ErrTooManyKeys)
 }
 
 // localPath returns p if it is a path of this site, else "".

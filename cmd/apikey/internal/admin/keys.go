@@ -322,11 +322,7 @@ func (h *handler) rollForm(w http.ResponseWriter, r *http.Request, s *session) {
 
 func (h *handler) rollKey(w http.ResponseWriter, r *http.Request, s *session) {
 	k, token, err := h.m.Roll(actor(r.Context(), s), r.PathValue("id"))
-	if errors.Is(err, apikey.ErrFrozen) {
-		h.errorPage(w, r, s, http.StatusConflict, "Key revoked", "A revoked key cannot be regenerated.")
-		return
-	}
-	if err != nil {
+	if err != nil { // a revoked key is apikey.ErrFrozen: 409
 		h.fail(w, r, s, err)
 		return
 	}

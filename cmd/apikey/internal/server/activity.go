@@ -110,8 +110,8 @@ func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
 // none.
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if s.metricsHandler == nil {
-		writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikeyhttp.CodeNotFound,
-			Detail: "Metrics are not enabled on this server."}})
+		writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikey.CodeNotFound,
+			Detail: "Metrics are not enabled on this server."})
 		return
 	}
 	s.metricsHandler.ServeHTTP(w, r)

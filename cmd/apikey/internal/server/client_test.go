@@ -45,7 +45,7 @@ func (s *service) client(t *testing.T, token string) *apikeyclient.Client {
 // checkErr fails unless err matches want and, when status is not zero, is
 // an *apikeyclient.Error with that status and code. It also checks that no
 // token of the service appears in the error text.
-func (s *service) checkErr(t *testing.T, what string, err, want error, status int, code string) {
+func (s *service) checkErr(t *testing.T, what string, err, want error, status int, code apikey.Code) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Errorf("%s: got error %v, want one matching %v", what, err, want)
@@ -343,7 +343,7 @@ func TestClientTokenRefused(t *testing.T) {
 		name  string
 		token string
 		want  error
-		code  string
+		code  apikey.Code
 	}{
 		{"unknown", unknown, apikey.ErrInvalidKey, "invalid_key"},
 		{"revoked", gone, apikey.ErrRevoked, "key_revoked"},
@@ -405,7 +405,7 @@ func TestRemoteMiddleware(t *testing.T) {
 		if resp.StatusCode >= 300 {
 			var p apikeyhttp.Problem
 			_ = json.Unmarshal(body, &p)
-			return resp.StatusCode, p.Code
+			return resp.StatusCode, string(p.Code)
 		}
 		return resp.StatusCode, string(body)
 	}

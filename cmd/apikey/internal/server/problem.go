@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -10,64 +9,27 @@ import (
 	"github.com/go-apikey/apikey/apikeyhttp"
 )
 
-// Problem codes of the service, beside those of apikeyhttp (missing_key,
-// invalid_key, key_expired, key_revoked, conflicting_credentials,
-// insufficient_scope, invalid_input, not_found, too_many_keys, unavailable).
+// Problem codes of the service, beside those of package apikey
+// (invalid_key, key_expired, key_revoked, invalid_input, not_found,
+// too_many_keys, unavailable) and of apikeyhttp (missing_key,
+// conflicting_credentials, insufficient_scope, forbidden).
 const (
-	CodeInvalidJSON          = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
-	CodeBodyTooLarge         = "body_too_large"         // 413: body over MaxBodyBytes
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415: the body is not application/json
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405, with Allow
-	CodeInternal             = "internal_error"         // 500: a recovered panic
+	CodeInvalidJSON          apikey.Code = "invalid_json"           // 400: malformed JSON, unknown field, wrong type
+	CodeBodyTooLarge         apikey.Code = "body_too_large"         // 413: body over MaxBodyBytes
+	CodeUnsupportedMediaType apikey.Code = "unsupported_media_type" // 415: the body is not application/json
+	CodeMethodNotAllowed     apikey.Code = "method_not_allowed"     // 405, with Allow
+	CodeInternal             apikey.Code = "internal_error"         // 500: a recovered panic
 )
 
-// problem is apikeyhttp.Problem with the members of bad-input answers.
-type problem struct {
-	apikeyhttp.Problem
-	// Field names the offending field of the body or query.
-	Field string `json:"field,omitempty"`
-	// Offset is the byte offset of a JSON syntax error.
-	Offset *int64 `json:"offset,omitempty"`
-}
+// storeDown is the detail of a management call's 503: the store, not key
+// verification, is what failed.
+const storeDown = "The key store cannot be reached at the moment; retry later."
 
-// details are the fixed sentences of the codes that carry no more.
-var details = map[string]string{
-	apikeyhttp.CodeNotFound:    "The key does not exist.",
-	apikeyhttp.CodeTooManyKeys: "The owner already holds the maximum number of keys.",
-	apikeyhttp.CodeUnavailable: "The key store cannot be reached at the moment; retry later.",
-	apikeyhttp.CodeKeyRevoked:  "The key has been revoked; a revoked key cannot be changed or rolled.",
-}
-
-// retryAfter is the Retry-After of 503 answers, in seconds.
-const retryAfter = "5"
-
-// writeProblem writes p as application/problem+json, the way
-// apikeyhttp.WriteProblem does, and notes its code for the request record.
-func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
-	if p.Type == "" {
-		p.Type = "about:blank"
-	}
-	if p.Title == "" {
-		p.Title = http.StatusText(p.Status)
-	}
-	if p.Detail == "" {
-		p.Detail = details[p.Code]
-	}
+// writeProblem writes p with apikeyhttp's writer and notes its code for the
+// request record.
+func writeProblem(w http.ResponseWriter, r *http.Request, p *apikeyhttp.Problem) {
 	info(r).code = p.Code
-	body, err := json.Marshal(p)
-	if err != nil { // cannot happen for this struct
-		body = []byte(`{"type":"about:blank","status":500,"code":"internal_error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
-	if p.Status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
-		h.Set("Retry-After", retryAfter)
-	}
-	w.WriteHeader(p.Status)
-	_, _ = w.Write(append(body, '\n'))
+	p.Write(w)
 }
 
 // invalidInput answers 400 invalid_input for field.
@@ -75,27 +37,20 @@ func invalidInput(w http.ResponseWriter, r *http.Request, field, reason string) 
 	fail(w, r, nil, &apikey.ValidationError{Field: field, Reason: reason})
 }
 
-// fail is the one mapping from the errors of a management call to
-// problems. It defers to apikeyhttp.Status (a revoked key that cannot be
-// changed, apikey.ErrFrozen, is 409 key_revoked), and a
-// *apikey.ValidationError names its field. Store failures are logged on
-// log (when not nil) and answered 503 without their text.
+// fail answers the error of a management call with the problem
+// apikeyhttp.ProblemOf maps it to (a revoked key that cannot be changed,
+// apikey.ErrFrozen, is 409 key_revoked; a *apikey.ValidationError names its
+// field). Store failures are logged on log (when not nil) and answered 503
+// without their text.
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var ve *apikey.ValidationError
-	p := &problem{}
-	switch status, code := apikeyhttp.Status(err); {
-	case status == http.StatusServiceUnavailable:
+	p := apikeyhttp.ProblemOf(err)
+	if p.Status == http.StatusServiceUnavailable {
 		if log != nil {
 			log.LogAttrs(r.Context(), slog.LevelError, "apikey: store failure",
 				slog.String("method", sanitize(r.Method, 20)), slog.String("path", logPath(r.URL.Path)),
 				slog.String("error", err.Error()))
 		}
-		p.Status, p.Code = status, code
-	case errors.As(err, &ve):
-		p.Status, p.Code, p.Field = http.StatusBadRequest, apikeyhttp.CodeInvalidInput, ve.Field
-		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
-	default:
-		p.Status, p.Code = status, code
+		p.Detail = storeDown
 	}
 	writeProblem(w, r, p)
 }
@@ -106,9 +61,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) { fail(
 // authError is the ErrorWriter of the middleware: apikeyhttp.WriteError,
 // with the code noted for the request record.
 func authError(w http.ResponseWriter, r *http.Request, err error) {
-	_, code := apikeyhttp.Status(err)
-	info(r).code = code
-	apikeyhttp.WriteError(w, r, err)
+	writeProblem(w, r, apikeyhttp.ProblemOf(err))
 }
 
 // writeJSON writes v as a JSON answer. Answers of the API are never

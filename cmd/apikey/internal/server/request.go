@@ -25,16 +25,16 @@ import (
 // fields dst lacks or values of the wrong type (400 invalid_json).
 func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if !isJSON(r.Header.Get("Content-Type")) {
-		writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType,
-			Detail: "The body must be JSON, sent with Content-Type: application/json."}})
+		writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType,
+			Detail: "The body must be JSON, sent with Content-Type: application/json."})
 		return false
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
-				Detail: fmt.Sprintf("The body is larger than %d bytes.", MaxBodyBytes)}})
+			writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge,
+				Detail: fmt.Sprintf("The body is larger than %d bytes.", MaxBodyBytes)})
 			return false
 		}
 		badJSON(w, r, "The body could not be read.", "", nil)
@@ -73,11 +73,8 @@ func isJSON(ct string) bool {
 }
 
 func badJSON(w http.ResponseWriter, r *http.Request, detail, field string, offset *int64) {
-	writeProblem(w, r, &problem{
-		Problem: apikeyhttp.Problem{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Detail: detail},
-		Field:   field,
-		Offset:  offset,
-	})
+	writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Detail: detail,
+		Field: field, Offset: offset})
 }
 
 // jsonError answers a decoding error of encoding/json, naming the field or

@@ -211,7 +211,7 @@ func (s *Server) HTTPServer() *http.Server {
 // handlers.
 type requestInfo struct {
 	keyID string
-	code  string
+	code  apikey.Code
 }
 
 type infoKey struct{}
@@ -252,8 +252,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				slog.String("method", sanitize(r.Method, 20)), slog.String("path", logPath(r.URL.Path)),
 				slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
 			if rw.status == 0 {
-				writeProblem(rw, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusInternalServerError, Code: CodeInternal,
-					Detail: "The server failed to handle the request."}})
+				writeProblem(rw, r, &apikeyhttp.Problem{Status: http.StatusInternalServerError, Code: CodeInternal,
+					Detail: "The server failed to handle the request."})
 			} else {
 				rw.status = http.StatusInternalServerError // for the record; the client got a cut response
 			}
@@ -278,12 +278,12 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	h.ServeHTTP(c, r)
 	if c.status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", c.header.Get("Allow"))
-		writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
-			Detail: "The method " + sanitize(r.Method, 20) + " is not allowed here; see the Allow header."}})
+		writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Detail: "The method " + sanitize(r.Method, 20) + " is not allowed here; see the Allow header."})
 		return
 	}
-	writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikeyhttp.CodeNotFound,
-		Detail: "No such route; see /v1/openapi.json."}})
+	writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikey.CodeNotFound,
+		Detail: "No such route; see /v1/openapi.json."})
 }
 
 func (s *Server) logRequest(r *http.Request, status int, d time.Duration, ri *requestInfo) {
@@ -305,7 +305,7 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration, ri *re
 		slog.Int("status", status),
 		slog.Duration("duration", d))
 	if ri.code != "" {
-		attrs = append(attrs, slog.String("code", ri.code))
+		attrs = append(attrs, slog.String("code", string(ri.code)))
 	}
 	if ri.keyID != "" {
 		attrs = append(attrs, slog.String("key_id", ri.keyID))

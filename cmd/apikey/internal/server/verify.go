@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -22,7 +21,7 @@ type verifyRequest struct {
 // Valid is.
 type verifyResponse struct {
 	Valid bool        `json:"valid"`
-	Code  string      `json:"code"`
+	Code  apikey.Code `json:"code"`
 	Key   *apikey.Key `json:"key"`
 }
 
@@ -52,8 +51,8 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	}
 	k, err := s.v.Verify(r.Context(), *req.Key)
 	resp := verifyResponse{}
-	switch {
-	case err == nil:
+	switch code := apikey.CodeOf(err); code {
+	case apikey.CodeValid:
 		resp.Valid, resp.Key = true, tidy(k)
 		for _, sc := range req.Scopes {
 			if !k.HasScope(sc) {
@@ -61,16 +60,9 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
-	case errors.Is(err, apikey.ErrUnavailable):
-		s.fail(w, r, err)
-		return
-	case errors.Is(err, apikey.ErrRevoked):
-		resp.Code = apikeyhttp.CodeKeyRevoked
-	case errors.Is(err, apikey.ErrExpired):
-		resp.Code = apikeyhttp.CodeKeyExpired
-	case errors.Is(err, apikey.ErrInvalidKey):
-		resp.Code = apikeyhttp.CodeInvalidKey
-	default: // not a decision: never a grant
+	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked:
+		resp.Code = code
+	default: // unavailable, or not a decision: never a grant
 		s.fail(w, r, err)
 		return
 	}
@@ -103,8 +95,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		defer cancel()
 		if err := s.pinger.Ping(ctx); err != nil {
 			s.log.LogAttrs(r.Context(), slog.LevelError, "apikey: store not ready", slog.String("error", err.Error()))
-			writeProblem(w, r, &problem{Problem: apikeyhttp.Problem{Status: http.StatusServiceUnavailable, Code: apikeyhttp.CodeUnavailable,
-				Detail: "The key store cannot be reached."}})
+			writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusServiceUnavailable, Code: apikey.CodeUnavailable,
+				Detail: "The key store cannot be reached."})
 			return
 		}
 	}
