@@ -369,7 +369,7 @@ func asciiLower(s string) string {
 }
 
 // Update applies the fields set in u and returns a copy of the updated key.
-// It returns apikey.ErrNotFound for an unknown id and apikey.ErrRevoked,
+// It returns apikey.ErrNotFound for an unknown id and apikey.ErrFrozen,
 // changing nothing, for a revoked key. With ev, the audit entry carries the
 // fields that differ between the key before and after.
 func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *apikey.Event) (*apikey.Key, error) {
@@ -386,7 +386,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		return nil, apikey.ErrNotFound
 	}
 	if before.RevokedAt != nil {
-		return nil, apikey.ErrRevoked
+		return nil, apikey.ErrFrozen
 	}
 	if err := checkEvent(ev); err != nil {
 		return nil, opErr("update", err)
