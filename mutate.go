@@ -181,14 +181,17 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // Roll replaces the secret of a key and returns the key with the new
 // plaintext token, shown once like at creation. The id, name, scopes and
 // every other field stay; the old token stops verifying at once. A revoked
-// key cannot be rolled (ErrRevoked).
+// key cannot be rolled (ErrRevoked), even when it is revoked while Roll
+// runs: the store refuses the new digest of a revoked key in the same
+// statement that would write it, so a Roll either happens before a Revoke
+// (and its token stops working with the key) or not at all.
 func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	k, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, "", err
 	}
 	if k.Revoked() {
-		return nil, "", fmt.Errorf("%w: a revoked key cannot be rolled", ErrRevoked)
+		return nil, "", errRollFrozen
 	}
 	secret, err := randomBase62(m.rand, m.secretLen)
 	if err != nil {
@@ -198,9 +201,21 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	ev := m.event(ctx, EventRolled, k.ID, m.clock())
 	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
 	m.Invalidate(k.ID)
+	if errors.Is(err, storeFrozen) {
+		return nil, "", errRollFrozen // revoked since Get: nothing changed
+	}
 	if err != nil {
 		return nil, "", m.storeErr("set hash", err)
 	}
 	m.emit(ev)
 	return k, token, nil
 }
+
+// storeFrozen is the error a Store returns when it refuses to change a
+// revoked key (Store.SetHash), and errRollFrozen what Roll returns then.
+// They are the one place to change should frozen records get a sentinel
+// of their own.
+var (
+	storeFrozen   = ErrRevoked
+	errRollFrozen = fmt.Errorf("%w: a revoked key cannot be rolled", ErrRevoked)
+)

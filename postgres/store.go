@@ -323,18 +323,23 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 	}))
 }
 
-// SetHash implements apikey.Store. It also applies to revoked keys. When
-// oldHash is not empty the digest changes only if the stored one still
-// equals oldHash, in one conditional UPDATE; if it does not (the upgrade
-// lost a race; nothing to do) SetHash changes nothing, records nothing and
-// returns nil. Without an event (a hash upgrade during verification) it is
-// one statement, plus one to tell an unknown id from a lost race; with one,
-// the audit entry, which records no changes (the digest is never logged),
-// is written in the same transaction.
+// SetHash implements apikey.Store. A revoked key is frozen: its digest is
+// never replaced, and SetHash returns errFrozen, changing nothing and
+// recording nothing. The refusal is part of the UPDATE (WHERE ... AND
+// revoked_at IS NULL), which PostgreSQL re-evaluates on the latest row
+// version when it waited for a concurrent Revoke: a Revoke that commits
+// first always wins over a Roll. When oldHash is not empty the digest
+// changes only if the stored one still equals oldHash, in the same
+// conditional UPDATE; if it does not (the upgrade lost a race; nothing to
+// do) SetHash changes nothing, records nothing and returns nil. Without an
+// event (a hash upgrade during verification) it is one statement, plus one
+// to tell why it matched no row; with one, the audit entry, which records
+// no changes (the digest is never logged), is written in the same
+// transaction.
 func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
 	const (
-		set   = "UPDATE apikey_keys SET hash = $2 WHERE id = $1"
-		setIf = "UPDATE apikey_keys SET hash = $2 WHERE id = $1 AND hash = $3"
+		set   = "UPDATE apikey_keys SET hash = $2 WHERE id = $1 AND revoked_at IS NULL"
+		setIf = "UPDATE apikey_keys SET hash = $2 WHERE id = $1 AND revoked_at IS NULL AND hash = $3"
 	)
 	query, args := set, []any{id, newHash}
 	if oldHash != "" {
@@ -346,7 +351,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 			return mapErr("set hash", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return mapErr("set hash", missingOrRaced(ctx, s.pool, id, oldHash))
+			return mapErr("set hash", whyHashKept(ctx, s.pool, id, oldHash))
 		}
 		return nil
 	}
@@ -354,7 +359,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 		var owner string
 		err := tx.QueryRow(ctx, query+" RETURNING owner", args...).Scan(&owner)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return missingOrRaced(ctx, tx, id, oldHash)
+			return whyHashKept(ctx, tx, id, oldHash)
 		}
 		if err != nil {
 			return err
@@ -363,20 +368,29 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}))
 }
 
-// missingOrRaced explains a SetHash that matched no row: apikey.ErrNotFound
-// for an unknown id, nil when the key exists but its digest no longer
-// equals oldHash.
-func missingOrRaced(ctx context.Context, q interface {
+// errFrozen is the answer to a change of a revoked key that the store
+// refuses in the same statement as the write (SetHash).
+var errFrozen = apikey.ErrRevoked
+
+// whyHashKept explains a SetHash that matched no row: apikey.ErrNotFound
+// for an unknown id, errFrozen for a revoked key (revocation is final, so it
+// is still revoked), and nil when the key exists but its digest no longer
+// equals oldHash (the upgrade lost a race).
+func whyHashKept(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, id, oldHash string) error {
-	if oldHash == "" {
+	var revoked bool
+	err := q.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = $1", id).Scan(&revoked)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return apikey.ErrNotFound
-	}
-	var exists bool
-	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = $1)", id).Scan(&exists); err != nil {
+	case err != nil:
 		return err
-	}
-	if !exists {
+	case revoked:
+		return errFrozen
+	case oldHash == "":
+		// The key appeared after the UPDATE looked: to that statement it
+		// did not exist.
 		return apikey.ErrNotFound
 	}
 	return nil
