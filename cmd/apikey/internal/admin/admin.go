@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
 )
 
 // Store persists admin users and sessions. sqlite.Store and postgres.Store
@@ -286,7 +287,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // crossOrigin answers a state-changing request that
 // http.CrossOriginProtection refused.
 func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
-	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", apikeyhttp.RedactKeys(r.URL.Path),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	h.errorPage(w, r, nil, http.StatusForbidden, "Request refused",
 		"This form was submitted from another site, so it was refused. Reload the page and try again from this site.")
@@ -361,12 +362,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	case errors.Is(err, apikey.ErrNotFound):
 		h.errorPage(w, r, s, http.StatusNotFound, "Key not found", "No key has this id. It may have been deleted.")
 	case errors.Is(err, apikey.ErrUnavailable), isStoreFailure(err):
-		h.log.Error("admin: store unavailable", "path", r.URL.Path, "err", err)
+		h.log.Error("admin: store unavailable", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "30")
 		h.errorPage(w, r, s, http.StatusServiceUnavailable, "Service unavailable",
 			"The database could not be reached. Nothing was changed by this request unless the page says so. Try again in a moment.")
 	default:
-		h.log.Error("admin: unexpected error", "path", r.URL.Path, "err", err)
+		h.log.Error("admin: unexpected error", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
 		h.errorPage(w, r, s, http.StatusInternalServerError, "Something went wrong", "The request could not be completed.")
 	}
 }

@@ -717,6 +717,46 @@ func TestStoreDownIs503(t *testing.T) {
 	}
 }
 
+// TestStoreDownLogRedactsKeyInPath pastes a key into a page's path during
+// a store outage: the error record names the path, never the key.
+func TestStoreDownLogRedactsKeyInPath(t *testing.T) {
+	var logs syncBuffer
+	s := newSite(t, func(c *admin.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := s.loggedIn()
+	k, token, err := s.m.Create(context.Background(), apikey.CreateParams{Name: "pasted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store.Close()
+	wantStatus(t, b.get("/admin/keys/"+token), http.StatusServiceUnavailable)
+	secret := token[strings.LastIndexByte(token, '_')+1:]
+	out := logs.String()
+	if strings.Contains(out, token) || strings.Contains(out, secret[:16]) {
+		t.Errorf("the log holds the key pasted into the path:\n%s", out)
+	}
+	if !strings.Contains(out, "admin: store unavailable") || !strings.Contains(out, "/admin/keys/ak_"+k.ID+"_…") {
+		t.Errorf("the outage record lacks the redacted path:\n%s", out)
+	}
+}
+
+// syncBuffer collects log output, safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 func TestNotFound(t *testing.T) {
 	s := newSite(t)
 	b := s.loggedIn()
