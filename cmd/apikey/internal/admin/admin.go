@@ -17,7 +17,9 @@
 // 32-byte token in an HttpOnly, SameSite=Lax cookie, of which the database
 // keeps only the SHA-256; every login creates a new session; idle and
 // absolute timeouts are enforced on the server. Failed logins are
-// throttled per account and per client address. Every state-changing
+// throttled per account and client address pair, and per client address
+// (see Config.AccountFailures): a stranger's failures lock nobody else out.
+// Every state-changing
 // request passes http.CrossOriginProtection, and every page is sent with a
 // strict Content-Security-Policy and Cache-Control: no-store. Every
 // Manager call is made with apikey.WithActor(ctx, "admin:"+email) so that
@@ -86,7 +88,7 @@ const (
 	DefaultIdleTimeout     = 30 * time.Minute
 	DefaultAbsoluteTimeout = 12 * time.Hour
 	DefaultAccountFailures = 5
-	DefaultAddressFailures = 20
+	DefaultAddressFailures = 100
 	DefaultFailureWindow   = 15 * time.Minute
 	DefaultPageSize        = 50
 )
@@ -112,10 +114,20 @@ type Config struct {
 	// means SecureAuto.
 	SecureCookies CookieSecurity
 
-	// AccountFailures is how many failed logins an account may have within
-	// FailureWindow before further attempts get 429. Zero means 5.
+	// AccountFailures is how many failed logins one account may have from
+	// one client address within FailureWindow before further attempts on
+	// that account from that address get 429, the right password
+	// included. Zero means 5. The limit counts per (account, address) pair
+	// on purpose: failures from elsewhere never lock the account's owner
+	// out, whoever makes them.
 	AccountFailures int
-	// AddressFailures is the same limit per client address. Zero means 20.
+	// AddressFailures is how many failed logins one client address may
+	// have within FailureWindow, whatever the accounts, before all its
+	// attempts get 429. Zero means 100. With the defaults, one address gets
+	// at most 5 guesses at one account and 100 in all per 15 minutes (480
+	// and 9,600 a day); guessing from many addresses is bounded only by
+	// their number, so passwords must be long (admin create-user asks for
+	// 12 characters or more) and a proxy in front may add its own limits.
 	AddressFailures int
 	// FailureWindow is the sliding window of both limits. Zero means 15
 	// minutes.
