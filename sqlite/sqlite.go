@@ -16,7 +16,8 @@
 // revoked id. The id of every key ever revoked is kept for good in
 // apikey_revoked_ids, and no key may be inserted under such an id, so that
 // deleting a revoked key and inserting it again cannot revive it; key ids
-// never change.
+// never change. CheckIntegrity reports a database where a trigger, table or
+// index no longer has the definition the migrations gave it.
 //
 // Every mutation that comes with an apikey.Event appends it to the audit
 // log, apikey_events, in the same write transaction as the change; triggers
