@@ -178,7 +178,10 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 // Roll replaces the secret of a key and returns the key with the new
 // plaintext token, shown once like at creation. The id, name, scopes and
 // every other field stay; the old token stops verifying at once. A revoked
-// key cannot be rolled (ErrFrozen).
+// key cannot be rolled (ErrFrozen), even when it is revoked while Roll
+// runs: the store refuses the new digest of a revoked key in the same
+// statement that would write it, so a Roll either happens before a Revoke
+// (and its token stops working with the key) or not at all.
 func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	k, err := m.Get(ctx, id)
 	if err != nil {
@@ -195,6 +198,9 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	ev := m.event(ctx, EventRolled, k.ID, m.clock())
 	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
 	m.Invalidate(k.ID)
+	if errors.Is(err, ErrFrozen) {
+		return nil, "", ErrFrozen // revoked since Get: nothing changed
+	}
 	if err != nil {
 		return nil, "", m.storeErr("set hash", err)
 	}

@@ -59,6 +59,11 @@ type Store interface {
 
 	// SetHash replaces the stored digest of a key with newHash (after a
 	// roll or a pepper change), or returns ErrNotFound for an unknown id.
+	// A revoked key is frozen: SetHash returns ErrFrozen, changes nothing
+	// and records no event, and it decides so in the same atomic statement
+	// as the write (UPDATE ... WHERE id = ? AND revoked_at IS NULL), never
+	// in an earlier read, so that a Roll racing a Revoke can never write
+	// its digest, or a key.rolled entry, after the revocation.
 	//
 	// When oldHash is not empty the replacement is conditional: the store
 	// changes the digest only if the stored one still equals oldHash, in

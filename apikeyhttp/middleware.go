@@ -80,8 +80,9 @@ type Config struct {
 	// anonymous pass-through, at Info for a refusal and at Error when the
 	// key could not be verified. Records name the key id (for a refused key,
 	// the id the token claims, if it is well formed), the outcome code and
-	// the credential source, never the key. Nil means slog.Default(), looked
-	// up at each record.
+	// the credential source and the path, never the key: a key pasted into
+	// the path is cut to its id (see RedactKeys). Nil means slog.Default(),
+	// looked up at each record.
 	Logger *slog.Logger
 
 	// Realm is the realm of the WWW-Authenticate challenges. Empty means
@@ -538,7 +539,7 @@ func (m *Middleware) logDebug(r *http.Request, outcome, source, keyID string) {
 	attrs := []slog.Attr{
 		slog.String("outcome", outcome),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", RedactKeys(r.URL.Path)),
 	}
 	if source != "" {
 		attrs = append(attrs, slog.String("source", source))
@@ -568,7 +569,7 @@ func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, s
 		slog.String("outcome", string(code)),
 		slog.Int("status", status),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", RedactKeys(r.URL.Path)),
 	}
 	if source != "" {
 		attrs = append(attrs, slog.String("source", source))

@@ -630,3 +630,50 @@ func TestNewRefusesTypedNilVerifier(t *testing.T) {
 		t.Error("New accepted a nil *apikey.Manager")
 	}
 }
+
+// TestLogsRedactKeysInThePath pastes a key into the path during a store
+// outage (and on a grant, at Debug): the refusal record names the path, and
+// must cut the key there to its id.
+func TestLogsRedactKeysInThePath(t *testing.T) {
+	const id, secret = "3fZ9q0LmA1bc", "Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3C"
+	token := makeToken(t, "ak", id, secret)
+	for _, o := range []struct {
+		name string
+		v    apikey.Verifier
+		want string
+	}{
+		{"store outage", &fakeVerifier{err: fmt.Errorf("%w: lookup: connection refused", apikey.ErrUnavailable)}, "outcome=unavailable"},
+		{"granted", apikey.VerifierFunc(func(context.Context, string) (*apikey.Key, error) {
+			return &apikey.Key{ID: id}, nil
+		}), "outcome=granted"},
+	} {
+		var buf bytes.Buffer
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		h := mustNew(t, o.v, apikeyhttp.Config{Logger: logger}).Handler(echo)
+		r := httptest.NewRequest("GET", "/v1/keys/"+token+"/usage", nil)
+		r.Header.Set("X-Api-Key", token)
+		serve(h, r)
+		out := buf.String()
+		if contains(out, token) || contains(out, secret) || contains(out, secret[:16]) {
+			t.Errorf("%s: the log holds the key from the path:\n%s", o.name, out)
+		}
+		if !strings.Contains(out, o.want) || !strings.Contains(out, "path=/v1/keys/ak_"+id+"_…/usage") {
+			t.Errorf("%s: log lacks %s or the redacted path:\n%s", o.name, o.want, out)
+		}
+	}
+}
+
+func TestRedactKeys(t *testing.T) {
+	token := makeToken(t, "ak", "3fZ9q0LmA1bc", "Vd8kq2N1xYp0sT7wLm4RzQe6uJb9Ha3C")
+	for _, tt := range []struct{ in, want string }{
+		{"/v1/keys/" + token, "/v1/keys/ak_3fZ9q0LmA1bc_…"},
+		{"/a/" + token + "/b/" + token, "/a/ak_3fZ9q0LmA1bc_…/b/ak_3fZ9q0LmA1bc_…"},
+		{"/v1/keys/3fZ9q0LmA1bc", "/v1/keys/3fZ9q0LmA1bc"},
+		{"/v1/keys/3fZ9q0LmA1bc_Vd8kq2N1xYp0sT7w", "/v1/keys/3fZ9q0LmA1bc_…"}, // half a secret
+		{"", ""},
+	} {
+		if got := apikeyhttp.RedactKeys(tt.in); got != tt.want {
+			t.Errorf("RedactKeys(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -471,10 +471,13 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 }
 
 // SetHash replaces the stored digest of a key, or returns
-// apikey.ErrNotFound. When oldHash is not empty it changes the digest only
-// if the stored one still equals oldHash; if it does not (the upgrade lost a
-// race) it changes nothing, records nothing and returns nil. With ev, it
-// writes an audit entry without changes (the digest is never recorded).
+// apikey.ErrNotFound. A revoked key is frozen: SetHash returns apikey.ErrFrozen,
+// changing nothing and recording nothing, decided under the same lock as
+// the write, so a Roll racing a Revoke never writes after it. When oldHash
+// is not empty it changes the digest only if the stored one still equals
+// oldHash; if it does not (the upgrade lost a race) it changes nothing,
+// records nothing and returns nil. With ev, it writes an audit entry
+// without changes (the digest is never recorded).
 func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
 	if err := s.usable(ctx); err != nil {
 		return opErr("set hash", err)
@@ -484,6 +487,9 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	r, ok := s.keys[id]
 	if !ok {
 		return apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil {
+		return apikey.ErrFrozen
 	}
 	if oldHash != "" && r.Hash != oldHash {
 		return nil

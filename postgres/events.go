@@ -102,13 +102,13 @@ const recordUsageSQL = `WITH counted AS (
 	INSERT INTO apikey_usage AS u (key_id, bucket, outcome, count)
 	SELECT c.key_id, c.bucket, c.outcome, sum(c.count)
 	FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[]) AS c (key_id, bucket, outcome, count)
-	WHERE EXISTS (SELECT 1 FROM apikey_keys k WHERE k.id = c.key_id)
+	WHERE EXISTS (SELECT 1 FROM ONLY apikey_keys k WHERE k.id = c.key_id)
 	GROUP BY 1, 2, 3
 	ORDER BY 1, 2, 3
 	ON CONFLICT (key_id, bucket, outcome) DO UPDATE SET count = u.count + excluded.count
 	RETURNING 1
 ), used AS (
-	UPDATE apikey_keys k SET last_used_at = l.at
+	UPDATE ONLY apikey_keys k SET last_used_at = l.at
 	FROM unnest($5::text[], $6::timestamptz[]) AS l (id, at)
 	WHERE k.id = l.id AND (k.last_used_at IS NULL OR k.last_used_at < l.at)
 	RETURNING 1

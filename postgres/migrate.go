@@ -84,11 +84,22 @@ func (s *Store) Migrate(ctx context.Context) error {
 		}
 	}()
 
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS apikey_migrations (
+	// A role that owns nothing and may not create tables (see Grant) can
+	// run Migrate once the owner has: with nothing to apply, it issues no
+	// DDL at all, not even CREATE TABLE IF NOT EXISTS, which PostgreSQL
+	// refuses without the CREATE privilege on the schema.
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class
+		WHERE relname = 'apikey_migrations' AND relnamespace = current_schema()::regnamespace)`).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS apikey_migrations (
 	version    integer PRIMARY KEY,
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`); err != nil {
-		return fmt.Errorf("postgres: migrate: create apikey_migrations: %w", err)
+			return fmt.Errorf("postgres: migrate: create apikey_migrations: %w", err)
+		}
 	}
 	rows, err := conn.Query(ctx, "SELECT version FROM apikey_migrations")
 	if err != nil {

@@ -26,7 +26,13 @@
 // whatever client issues it. The id of every key ever revoked is kept for
 // good in apikey_revoked_ids, and no key may be inserted under such an id,
 // so that deleting a revoked key and inserting it again cannot revive it;
-// key ids never change.
+// key ids never change. These triggers are ENABLE ALWAYS, so that a session
+// with session_replication_role = replica cannot skip them, and the store
+// names ONLY apikey_keys in every statement, so that the rows of a table
+// inheriting it, which no trigger guards, are never read. CheckIntegrity
+// reports a schema where any of this no longer holds, and Grant lets a role
+// that owns nothing, and so cannot drop or disable a trigger, run the
+// service.
 //
 // Every mutation that comes with an apikey.Event appends it to the audit
 // log, apikey_events, in the same transaction as the change; triggers make

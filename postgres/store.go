@@ -23,7 +23,11 @@ const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expir
 
 // lookupSQL is the statement behind every verification. It keeps one fixed
 // text so that pgx's statement cache prepares it once per connection.
-const lookupSQL = "SELECT " + keyColumns + ", hash FROM apikey_keys WHERE id = $1"
+//
+// Every statement on apikey_keys names it ONLY: the rows of a table created
+// with INHERITS (apikey_keys), which none of its triggers guard, are never
+// read nor written (CheckIntegrity reports such a table).
+const lookupSQL = "SELECT " + keyColumns + ", hash FROM ONLY apikey_keys WHERE id = $1"
 
 // Insert implements apikey.Store. With limit > 0 it counts and inserts in
 // one transaction under a transaction-scoped advisory lock on the owner, so
@@ -54,7 +58,7 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *a
 			return err
 		}
 		var n int64
-		if err := tx.QueryRow(ctx, "SELECT count(*) FROM apikey_keys WHERE owner = $1 AND revoked_at IS NULL", k.Owner).Scan(&n); err != nil {
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM ONLY apikey_keys WHERE owner = $1 AND revoked_at IS NULL", k.Owner).Scan(&n); err != nil {
 			return err
 		}
 		if n >= int64(limit) {
@@ -121,7 +125,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		where = append(where, fmt.Sprintf("(created_at, id) < (%s, %s)", arg(timeArg(q.After.CreatedAt)), arg(q.After.ID)))
 	}
 	var b strings.Builder
-	b.WriteString("SELECT " + keyColumns + " FROM apikey_keys")
+	b.WriteString("SELECT " + keyColumns + " FROM ONLY apikey_keys")
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
@@ -185,9 +189,9 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	if len(set) == 0 {
 		// An empty patch reads the key with the same answers as a real
 		// one, without writing a new row version.
-		sql = "SELECT " + keyColumns + " FROM apikey_keys WHERE id = $1 AND revoked_at IS NULL"
+		sql = "SELECT " + keyColumns + " FROM ONLY apikey_keys WHERE id = $1 AND revoked_at IS NULL"
 	} else {
-		sql = "UPDATE apikey_keys SET " + strings.Join(set, ", ") + " WHERE id = $1 AND revoked_at IS NULL RETURNING " + keyColumns
+		sql = "UPDATE ONLY apikey_keys SET " + strings.Join(set, ", ") + " WHERE id = $1 AND revoked_at IS NULL RETURNING " + keyColumns
 	}
 	k := new(apikey.Key)
 	var sc keyScan
@@ -209,7 +213,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 func (s *Store) updateAudited(ctx context.Context, id string, set []string, args []any, ev *apikey.Event) (*apikey.Key, error) {
 	var after *apikey.Key
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		before, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM apikey_keys WHERE id = $1 FOR UPDATE", id))
+		before, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM ONLY apikey_keys WHERE id = $1 FOR UPDATE", id))
 		if err != nil {
 			return err
 		}
@@ -220,7 +224,7 @@ func (s *Store) updateAudited(ctx context.Context, id string, set []string, args
 		if len(set) > 0 {
 			// The row is locked: this UPDATE sees what we read.
 			if after, err = scanKey(tx.QueryRow(ctx,
-				"UPDATE apikey_keys SET "+strings.Join(set, ", ")+" WHERE id = $1 RETURNING "+keyColumns, args...)); err != nil {
+				"UPDATE ONLY apikey_keys SET "+strings.Join(set, ", ")+" WHERE id = $1 RETURNING "+keyColumns, args...)); err != nil {
 				return err
 			}
 		}
@@ -250,7 +254,7 @@ func scanKey(row pgx.Row) (*apikey.Key, error) {
 // revoked), ErrNotFound otherwise.
 func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 	var revoked bool
-	err := s.pool.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = $1", id).Scan(&revoked)
+	err := s.pool.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM ONLY apikey_keys WHERE id = $1", id).Scan(&revoked)
 	switch {
 	case err != nil:
 		return mapErr(op, err)
@@ -269,7 +273,7 @@ func (s *Store) whyNoRow(ctx context.Context, op, id string) error {
 func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
 	if ev == nil {
 		k, err := scanKey(s.pool.QueryRow(ctx,
-			"UPDATE apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING "+keyColumns,
+			"UPDATE ONLY apikey_keys SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING "+keyColumns,
 			id, timeArg(at)))
 		if err != nil {
 			return nil, mapErr("revoke", err)
@@ -280,12 +284,12 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
 		k, err = scanKey(tx.QueryRow(ctx,
-			"UPDATE apikey_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING "+keyColumns,
+			"UPDATE ONLY apikey_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING "+keyColumns,
 			id, timeArg(at)))
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Unknown, or revoked already (by us or by a concurrent Revoke
 			// this UPDATE waited for): nothing changes, nothing is recorded.
-			k, err = scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM apikey_keys WHERE id = $1", id))
+			k, err = scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM ONLY apikey_keys WHERE id = $1", id))
 			return err
 		}
 		if err != nil {
@@ -305,7 +309,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 // every field of the deleted key as before values, in the same transaction.
 func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 	if ev == nil {
-		tag, err := s.pool.Exec(ctx, "DELETE FROM apikey_keys WHERE id = $1", id)
+		tag, err := s.pool.Exec(ctx, "DELETE FROM ONLY apikey_keys WHERE id = $1", id)
 		if err != nil {
 			return mapErr("delete", err)
 		}
@@ -315,7 +319,7 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 		return nil
 	}
 	return mapErr("delete", pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		before, err := scanKey(tx.QueryRow(ctx, "DELETE FROM apikey_keys WHERE id = $1 RETURNING "+keyColumns, id))
+		before, err := scanKey(tx.QueryRow(ctx, "DELETE FROM ONLY apikey_keys WHERE id = $1 RETURNING "+keyColumns, id))
 		if err != nil {
 			return err
 		}
@@ -323,18 +327,23 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 	}))
 }
 
-// SetHash implements apikey.Store. It also applies to revoked keys. When
-// oldHash is not empty the digest changes only if the stored one still
-// equals oldHash, in one conditional UPDATE; if it does not (the upgrade
-// lost a race; nothing to do) SetHash changes nothing, records nothing and
-// returns nil. Without an event (a hash upgrade during verification) it is
-// one statement, plus one to tell an unknown id from a lost race; with one,
-// the audit entry, which records no changes (the digest is never logged),
-// is written in the same transaction.
+// SetHash implements apikey.Store. A revoked key is frozen: its digest is
+// never replaced, and SetHash returns apikey.ErrFrozen, changing nothing and
+// recording nothing. The refusal is part of the UPDATE (WHERE ... AND
+// revoked_at IS NULL), which PostgreSQL re-evaluates on the latest row
+// version when it waited for a concurrent Revoke: a Revoke that commits
+// first always wins over a Roll. When oldHash is not empty the digest
+// changes only if the stored one still equals oldHash, in the same
+// conditional UPDATE; if it does not (the upgrade lost a race; nothing to
+// do) SetHash changes nothing, records nothing and returns nil. Without an
+// event (a hash upgrade during verification) it is one statement, plus one
+// to tell why it matched no row; with one, the audit entry, which records
+// no changes (the digest is never logged), is written in the same
+// transaction.
 func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
 	const (
-		set   = "UPDATE apikey_keys SET hash = $2 WHERE id = $1"
-		setIf = "UPDATE apikey_keys SET hash = $2 WHERE id = $1 AND hash = $3"
+		set   = "UPDATE ONLY apikey_keys SET hash = $2 WHERE id = $1 AND revoked_at IS NULL"
+		setIf = "UPDATE ONLY apikey_keys SET hash = $2 WHERE id = $1 AND revoked_at IS NULL AND hash = $3"
 	)
 	query, args := set, []any{id, newHash}
 	if oldHash != "" {
@@ -346,7 +355,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 			return mapErr("set hash", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return mapErr("set hash", missingOrRaced(ctx, s.pool, id, oldHash))
+			return mapErr("set hash", whyHashKept(ctx, s.pool, id, oldHash))
 		}
 		return nil
 	}
@@ -354,7 +363,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 		var owner string
 		err := tx.QueryRow(ctx, query+" RETURNING owner", args...).Scan(&owner)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return missingOrRaced(ctx, tx, id, oldHash)
+			return whyHashKept(ctx, tx, id, oldHash)
 		}
 		if err != nil {
 			return err
@@ -363,20 +372,25 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}))
 }
 
-// missingOrRaced explains a SetHash that matched no row: apikey.ErrNotFound
-// for an unknown id, nil when the key exists but its digest no longer
-// equals oldHash.
-func missingOrRaced(ctx context.Context, q interface {
+// whyHashKept explains a SetHash that matched no row: apikey.ErrNotFound
+// for an unknown id, apikey.ErrFrozen for a revoked key (revocation is final, so it
+// is still revoked), and nil when the key exists but its digest no longer
+// equals oldHash (the upgrade lost a race).
+func whyHashKept(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
 }, id, oldHash string) error {
-	if oldHash == "" {
+	var revoked bool
+	err := q.QueryRow(ctx, "SELECT revoked_at IS NOT NULL FROM ONLY apikey_keys WHERE id = $1", id).Scan(&revoked)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
 		return apikey.ErrNotFound
-	}
-	var exists bool
-	if err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = $1)", id).Scan(&exists); err != nil {
+	case err != nil:
 		return err
-	}
-	if !exists {
+	case revoked:
+		return apikey.ErrFrozen
+	case oldHash == "":
+		// The key appeared after the UPDATE looked: to that statement it
+		// did not exist.
 		return apikey.ErrNotFound
 	}
 	return nil

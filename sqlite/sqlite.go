@@ -16,7 +16,8 @@
 // revoked id. The id of every key ever revoked is kept for good in
 // apikey_revoked_ids, and no key may be inserted under such an id, so that
 // deleting a revoked key and inserting it again cannot revive it; key ids
-// never change.
+// never change. CheckIntegrity reports a database where a trigger, table or
+// index no longer has the definition the migrations gave it.
 //
 // Every mutation that comes with an apikey.Event appends it to the audit
 // log, apikey_events, in the same write transaction as the change; triggers
@@ -516,15 +517,19 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 }
 
 // SetHash replaces the stored digest of a key, or returns
-// apikey.ErrNotFound. When oldHash is not empty it changes the digest only
-// if the stored one still equals oldHash, in one conditional UPDATE; if it
-// does not (the upgrade lost a race; nothing to do) it changes nothing,
-// records nothing and returns nil. With ev, it writes an audit entry
-// without changes (the digest is never recorded).
+// apikey.ErrNotFound. A revoked key is frozen: its digest is never replaced,
+// and SetHash returns apikey.ErrFrozen, changing nothing and recording nothing. The
+// refusal is part of the UPDATE (WHERE ... AND revoked_at IS NULL), so a
+// Revoke that commits first always wins over a Roll. When oldHash is not
+// empty it changes the digest only if the stored one still equals oldHash,
+// in the same conditional UPDATE; if it does not (the upgrade lost a race;
+// nothing to do) it changes nothing, records nothing and returns nil. With
+// ev, it writes an audit entry without changes (the digest is never
+// recorded).
 func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *apikey.Event) error {
 	const (
-		set     = `UPDATE apikey_keys SET hash = ? WHERE id = ?`
-		setIf   = `UPDATE apikey_keys SET hash = ? WHERE id = ? AND hash = ?`
+		set     = `UPDATE apikey_keys SET hash = ? WHERE id = ? AND revoked_at IS NULL`
+		setIf   = `UPDATE apikey_keys SET hash = ? WHERE id = ? AND revoked_at IS NULL AND hash = ?`
 		returns = ` RETURNING owner`
 	)
 	query, args := set, []any{newHash, id}
@@ -533,7 +538,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}
 	if ev == nil {
 		// A hash upgrade during verification: one statement, and a second
-		// only to tell an unknown id from a lost race.
+		// only to tell why it matched no row.
 		res, err := s.db.ExecContext(ctx, query, args...)
 		if err != nil {
 			return storeErr("set hash", err)
@@ -541,7 +546,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 		if n, err := res.RowsAffected(); err != nil {
 			return storeErr("set hash", err)
 		} else if n == 0 {
-			return storeErr("set hash", missingOrRaced(ctx, s.db, id, oldHash))
+			return storeErr("set hash", whyHashKept(ctx, s.db, id, oldHash))
 		}
 		return nil
 	}
@@ -549,7 +554,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 		var owner string
 		err := tx.QueryRowContext(ctx, query+returns, args...).Scan(&owner)
 		if errors.Is(err, sql.ErrNoRows) {
-			return missingOrRaced(ctx, tx, id, oldHash)
+			return whyHashKept(ctx, tx, id, oldHash)
 		}
 		if err != nil {
 			return err
@@ -558,20 +563,25 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}))
 }
 
-// missingOrRaced explains a SetHash that matched no row: apikey.ErrNotFound
-// for an unknown id, nil when the key exists but its digest no longer
-// equals oldHash.
-func missingOrRaced(ctx context.Context, q interface {
+// whyHashKept explains a SetHash that matched no row: apikey.ErrNotFound
+// for an unknown id, apikey.ErrFrozen for a revoked key (revocation is final, so it
+// is still revoked), and nil when the key exists but its digest no longer
+// equals oldHash (the upgrade lost a race).
+func whyHashKept(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }, id, oldHash string) error {
-	if oldHash == "" {
+	var revoked bool
+	err := q.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL FROM apikey_keys WHERE id = ?`, id).Scan(&revoked)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return apikey.ErrNotFound
-	}
-	var exists bool
-	if err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = ?)`, id).Scan(&exists); err != nil {
+	case err != nil:
 		return err
-	}
-	if !exists {
+	case revoked:
+		return apikey.ErrFrozen
+	case oldHash == "":
+		// The key appeared after the UPDATE looked (only possible outside
+		// a transaction): to that statement it did not exist.
 		return apikey.ErrNotFound
 	}
 	return nil

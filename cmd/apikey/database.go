@@ -55,6 +55,7 @@ type database struct {
 	store interface {
 		apikey.Store
 		Migrate(ctx context.Context) error
+		CheckIntegrity(ctx context.Context) error
 	}
 	// admin persists the admin site's users and sessions.
 	admin admin.Store

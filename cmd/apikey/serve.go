@@ -51,6 +51,8 @@ type serveOptions struct {
 
 	secureCookies bool // --secure-cookies: admin cookie always Secure
 	trustProxy    bool // --trust-proxy: client address from X-Forwarded-For
+
+	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -91,6 +93,10 @@ configured by the standard OTEL_* variables; service.name is
 OTEL_SERVICE_NAME ("apikey" by default). Spans never hold a key or its
 secret. Pending spans are flushed on stop.
 
+With --check-integrity, /readyz also runs the checks of migrate --check and
+answers 503 while the database's revocation triggers or constraints are
+missing, changed or disabled (the reason is logged).
+
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
@@ -119,6 +125,7 @@ seconds to finish, and the command exits 0.`,
 	f.StringVar(&o.redis, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
+	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	return cmd
 }
 
@@ -216,6 +223,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 
 	// The store answers /readyz; both backends can ping.
 	pinger, _ := db.store.(server.Pinger)
+	if o.checkIntegrity && pinger != nil {
+		pinger = integrityPinger{pinger, db.store.CheckIntegrity}
+	}
 	adminCfg := admin.Config{Manager: m, Store: db.admin, Logger: logger}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
@@ -369,4 +379,19 @@ func forwardedFor(r *http.Request) string {
 func isPostgresStore(s apikey.Store) bool {
 	_, ok := s.(*postgres.Store)
 	return ok
+}
+
+// integrityPinger is the /readyz check of --check-integrity: the store
+// answers, and its rules are intact.
+type integrityPinger struct {
+	server.Pinger
+	check func(ctx context.Context) error
+}
+
+// Ping pings the store, then runs its integrity check.
+func (p integrityPinger) Ping(ctx context.Context) error {
+	if err := p.Pinger.Ping(ctx); err != nil {
+		return err
+	}
+	return p.check(ctx)
 }

@@ -17,7 +17,9 @@
 // 32-byte token in an HttpOnly, SameSite=Lax cookie, of which the database
 // keeps only the SHA-256; every login creates a new session; idle and
 // absolute timeouts are enforced on the server. Failed logins are
-// throttled per account and per client address. Every state-changing
+// throttled per account and client address pair, and per client address
+// (see Config.AccountFailures): a stranger's failures lock nobody else out.
+// Every state-changing
 // request passes http.CrossOriginProtection, and every page is sent with a
 // strict Content-Security-Policy and Cache-Control: no-store. Every
 // Manager call is made with apikey.WithActor(ctx, "admin:"+email) so that
@@ -86,7 +88,7 @@ const (
 	DefaultIdleTimeout     = 30 * time.Minute
 	DefaultAbsoluteTimeout = 12 * time.Hour
 	DefaultAccountFailures = 5
-	DefaultAddressFailures = 20
+	DefaultAddressFailures = 100
 	DefaultFailureWindow   = 15 * time.Minute
 	DefaultPageSize        = 50
 )
@@ -112,10 +114,20 @@ type Config struct {
 	// means SecureAuto.
 	SecureCookies CookieSecurity
 
-	// AccountFailures is how many failed logins an account may have within
-	// FailureWindow before further attempts get 429. Zero means 5.
+	// AccountFailures is how many failed logins one account may have from
+	// one client address within FailureWindow before further attempts on
+	// that account from that address get 429, the right password
+	// included. Zero means 5. The limit counts per (account, address) pair
+	// on purpose: failures from elsewhere never lock the account's owner
+	// out, whoever makes them.
 	AccountFailures int
-	// AddressFailures is the same limit per client address. Zero means 20.
+	// AddressFailures is how many failed logins one client address may
+	// have within FailureWindow, whatever the accounts, before all its
+	// attempts get 429. Zero means 100. With the defaults, one address gets
+	// at most 5 guesses at one account and 100 in all per 15 minutes (480
+	// and 9,600 a day); guessing from many addresses is bounded only by
+	// their number, so passwords must be long (admin create-user asks for
+	// 12 characters or more) and a proxy in front may add its own limits.
 	AddressFailures int
 	// FailureWindow is the sliding window of both limits. Zero means 15
 	// minutes.
@@ -287,7 +299,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // crossOrigin answers a state-changing request that
 // http.CrossOriginProtection refused.
 func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
-	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", apikeyhttp.RedactKeys(r.URL.Path),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	h.errorPage(w, r, nil, http.StatusForbidden, "Request refused",
 		"This form was submitted from another site, so it was refused. Reload the page and try again from this site.")
@@ -368,12 +380,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	case apikey.CodeKeyRevoked:
 		h.errorPage(w, r, s, status, "Key revoked", "A revoked key cannot be changed or regenerated.")
 	case apikey.CodeUnavailable:
-		h.log.Error("admin: store unavailable", "path", r.URL.Path, "err", err)
+		h.log.Error("admin: store unavailable", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "30")
 		h.errorPage(w, r, s, status, "Service unavailable",
 			"The database could not be reached. Nothing was changed by this request unless the page says so. Try again in a moment.")
 	default:
-		h.log.Error("admin: unexpected error", "path", r.URL.Path, "err", err)
+		h.log.Error("admin: unexpected error", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
 		h.errorPage(w, r, s, status, http.StatusText(status), "The request could not be completed.")
 	}
 }

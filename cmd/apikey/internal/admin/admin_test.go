@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -356,6 +357,81 @@ func TestLoginThrottledPerAddress(t *testing.T) {
 		wantStatus(t, b.login("user"+strconv.Itoa(i)+"@example.com", "whatever password"), http.StatusOK)
 	}
 	wantStatus(t, b.login("other@example.com", "whatever password"), http.StatusTooManyRequests)
+}
+
+// fromAddress is a ClientAddress that reads the test's client address from
+// the X-Test-Address header.
+func fromAddress(c *admin.Config) {
+	c.ClientAddress = func(r *http.Request) string { return r.Header.Get("X-Test-Address") }
+}
+
+// loginFrom posts the login form as if from addr.
+func (b *browser) loginFrom(addr, email, password string) response {
+	b.s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.s.srv.URL+"/admin/login",
+		strings.NewReader(url.Values{"email": {email}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.s.srv.URL)
+	req.Header.Set("X-Test-Address", addr)
+	return b.do(req)
+}
+
+// TestLoginNotLockedOutFromElsewhere: a stranger who fails again and again
+// on the admin's account, from another address, gets 429 but does not lock
+// the admin out.
+func TestLoginNotLockedOutFromElsewhere(t *testing.T) {
+	s := newSite(t, fromAddress)
+	stranger, owner := s.browser(), s.browser()
+	const strangerAddr, ownerAddr = "203.0.113.9", "198.51.100.7"
+	for i := range 5 {
+		wantStatus(t, stranger.loginFrom(strangerAddr, adminEmail, "guess "+strconv.Itoa(i)), http.StatusOK)
+	}
+	for i := range 20 {
+		wantStatus(t, stranger.loginFrom(strangerAddr, adminEmail, "guess again "+strconv.Itoa(i)), http.StatusTooManyRequests)
+	}
+	// The stranger is still refused, the right password included...
+	wantStatus(t, stranger.loginFrom(strangerAddr, adminEmail, adminPassword), http.StatusTooManyRequests)
+	// ...and the admin, from their own address, signs in.
+	wantRedirect(t, owner.loginFrom(ownerAddr, adminEmail, adminPassword), "/admin/keys")
+
+	// Failures of the admin's own address count on their own: four typos,
+	// then the right password, works.
+	other := s.browser()
+	for i := range 4 {
+		wantStatus(t, other.loginFrom(ownerAddr, adminEmail, "typo "+strconv.Itoa(i)), http.StatusOK)
+	}
+	wantRedirect(t, other.loginFrom(ownerAddr, adminEmail, adminPassword), "/admin/keys")
+}
+
+// TestLoginThrottleDefaults checks the documented numbers: 5 failures per
+// account from one address, 100 per address in all, per 15 minutes.
+func TestLoginThrottleDefaults(t *testing.T) {
+	s := newSite(t, fromAddress)
+	b := s.browser()
+	const addr = "192.0.2.1"
+	// Brute force on one account from one address: 5 guesses.
+	for i := range admin.DefaultAccountFailures {
+		wantStatus(t, b.loginFrom(addr, adminEmail, "guess "+strconv.Itoa(i)), http.StatusOK)
+	}
+	wantStatus(t, b.loginFrom(addr, adminEmail, adminPassword), http.StatusTooManyRequests)
+	// Spraying many accounts from the address: 100 failures in all.
+	for i := admin.DefaultAccountFailures; i < admin.DefaultAddressFailures; i++ {
+		wantStatus(t, b.loginFrom(addr, "user"+strconv.Itoa(i)+"@example.com", "guess"), http.StatusOK)
+	}
+	r := b.loginFrom(addr, "fresh@example.com", "guess")
+	wantStatus(t, r, http.StatusTooManyRequests)
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra <= 0 || ra > int(admin.DefaultFailureWindow/time.Second) {
+		t.Errorf("Retry-After = %q", r.header.Get("Retry-After"))
+	}
+	// Another address is not affected.
+	wantRedirect(t, b.loginFrom("192.0.2.2", adminEmail, adminPassword), "/admin/keys")
+	// After the window, the address may try again.
+	s.clock.Add(admin.DefaultFailureWindow)
+	wantRedirect(t, b.loginFrom(addr, adminEmail, adminPassword), "/admin/keys")
+	if admin.DefaultAccountFailures != 5 || admin.DefaultAddressFailures != 100 || admin.DefaultFailureWindow != 15*time.Minute {
+		t.Errorf("defaults %d, %d, %v; the documentation says 5, 100, 15m",
+			admin.DefaultAccountFailures, admin.DefaultAddressFailures, admin.DefaultFailureWindow)
+	}
 }
 
 func TestCrossOriginPostRefused(t *testing.T) {
@@ -715,6 +791,46 @@ func TestStoreDownIs503(t *testing.T) {
 	if !strings.Contains(r.body, "Service unavailable") {
 		t.Errorf("503 page:\n%s", r.body)
 	}
+}
+
+// TestStoreDownLogRedactsKeyInPath pastes a key into a page's path during
+// a store outage: the error record names the path, never the key.
+func TestStoreDownLogRedactsKeyInPath(t *testing.T) {
+	var logs syncBuffer
+	s := newSite(t, func(c *admin.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	b := s.loggedIn()
+	k, token, err := s.m.Create(context.Background(), apikey.CreateParams{Name: "pasted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store.Close()
+	wantStatus(t, b.get("/admin/keys/"+token), http.StatusServiceUnavailable)
+	secret := token[strings.LastIndexByte(token, '_')+1:]
+	out := logs.String()
+	if strings.Contains(out, token) || strings.Contains(out, secret[:16]) {
+		t.Errorf("the log holds the key pasted into the path:\n%s", out)
+	}
+	if !strings.Contains(out, "admin: store unavailable") || !strings.Contains(out, "/admin/keys/ak_"+k.ID+"_…") {
+		t.Errorf("the outage record lacks the redacted path:\n%s", out)
+	}
+}
+
+// syncBuffer collects log output, safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func TestNotFound(t *testing.T) {

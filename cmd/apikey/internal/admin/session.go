@@ -191,7 +191,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := h.now()
 	addr := h.addrOf(r)
-	accountKey, addrKey := "account:"+email, "address:"+addr
+	// The account is throttled per client address: failures from one
+	// address never refuse the right password from another.
+	accountKey := "account:" + strconv.Itoa(len(email)) + ":" + email + "@address:" + addr
+	addrKey := "address:" + addr
 	// The attempt is counted before the password is checked, in the same
 	// step as the limit, so concurrent guesses cannot all slip under it; a
 	// successful login takes it back.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime/debug"
 	"time"
 
@@ -313,14 +312,10 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration, ri *re
 	s.log.LogAttrs(ctx, level, "apikey: request", attrs...)
 }
 
-// secretPattern matches the "<id>_<secret...>" part of anything shaped
-// like a key.
-var secretPattern = regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
-
 // logPath is the path as logged: at most 200 bytes, with anything shaped
 // like a key cut to its id (a key pasted where an id belongs).
 func logPath(p string) string {
-	return sanitize(secretPattern.ReplaceAllString(p, "${1}_…"), 200)
+	return sanitize(apikeyhttp.RedactKeys(p), 200)
 }
 
 // sanitize cuts s to n bytes.

@@ -351,6 +351,28 @@ func TestStoreDown(t *testing.T) {
 	}
 }
 
+// TestStoreDownKeyInPath pastes a key into the path while the store is
+// down: neither the middleware's 503 refusal record nor the request record
+// may hold it.
+func TestStoreDownKeyInPath(t *testing.T) {
+	f := newFixture(t, options{http: true})
+	k := f.create(t, `{"name":"pasted"}`)
+	f.store.Close()
+	for _, path := range []string{"/v1/keys/" + k.Token, "/v1/keys/" + k.Token + "/usage", "/v1/whoami/" + k.Token} {
+		f.do(t, req{method: "GET", path: path, token: f.admin})
+	}
+	wantProblem(t, f.do(t, req{method: "GET", path: "/v1/keys/" + k.Token, token: f.admin}), http.StatusServiceUnavailable, "unavailable", "get")
+	logs := f.logs.String()
+	for _, secret := range []string{k.Token, secretOf(k.Token), secretOf(k.Token)[:16], f.admin, secretOf(f.admin)} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds %q:\n%s", secret, logs)
+		}
+	}
+	if !strings.Contains(logs, `msg="apikey: request refused" outcome=unavailable`) || !strings.Contains(logs, "path=/v1/keys/ak_"+k.ID+"_… ") {
+		t.Errorf("no refusal record with the redacted path:\n%s", logs)
+	}
+}
+
 // TestVerifyHandlerStoreDown reaches the verify handler's own 503: the
 // caller authenticates, then the store fails on the key being checked.
 func TestVerifyHandlerStoreDown(t *testing.T) {
