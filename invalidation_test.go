@@ -423,8 +423,8 @@ func TestManagerPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Refused: nothing changed, nothing published.
-	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name}); !errors.Is(err, apikey.ErrRevoked) {
-		t.Fatalf("Update of a revoked key = %v, want ErrRevoked", err)
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name}); !errors.Is(err, apikey.ErrFrozen) {
+		t.Fatalf("Update of a revoked key = %v, want ErrFrozen", err)
 	}
 	if _, err := m.Revoke(ctx, "000000000000"); !errors.Is(err, apikey.ErrNotFound) {
 		t.Fatalf("Revoke of an unknown key = %v, want ErrNotFound", err)

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/apikeytest"
-
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/ottercache"
