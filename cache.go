@@ -72,9 +72,10 @@ type cacheState struct {
 	flight  flight
 }
 
-// Invalidate evicts a key from the verification cache. Invalidation
-// listeners (for example (*postgres.Store).Listen) call it when another instance
-// changed the key; the Manager calls it itself on its own changes.
+// Invalidate evicts a key from the verification cache. The Manager calls
+// it itself on its own changes, and for the changes its Invalidator
+// (Config.Invalidator) reports; call it after changing a key behind the
+// Manager's back in a process without an Invalidator.
 func (m *Manager) Invalidate(id string) {
 	if cs := m.cache; cs != nil {
 		cs.gen.Add(1)
@@ -86,23 +87,36 @@ func (m *Manager) Invalidate(id string) {
 	}
 }
 
-// SuspendCache makes Verify bypass the cache until ResumeCache is called.
-// Invalidation listeners call it when they lose their connection, since
-// invalidations may then be missed: the Manager fails safe, not open.
-func (m *Manager) SuspendCache() {
+// suspendCache makes Verify bypass the cache until resumeCache is called:
+// the invalidation listener calls it whenever invalidations may be missed
+// (not yet subscribed, connection lost, heartbeat lost), so that the
+// Manager fails safe, not open.
+func (m *Manager) suspendCache() {
 	if cs := m.cache; cs != nil {
 		cs.trusted.Store(false)
 		cs.gen.Add(1)
 	}
 }
 
-// ResumeCache empties the cache and trusts it again. Listeners call it once
-// they are listening again, so nothing missed meanwhile can survive.
-func (m *Manager) ResumeCache() {
+// resumeCache empties the cache and trusts it again. The invalidation
+// listener calls it once subscribed again, so that nothing missed meanwhile
+// can survive.
+func (m *Manager) resumeCache() {
 	if cs := m.cache; cs != nil {
 		cs.gen.Add(1)
 		cs.c.Clear()
+		cs.flight.forgetAll()
 		cs.trusted.Store(true)
+	}
+}
+
+// clearCache empties the cache without changing whether it is trusted.
+func (m *Manager) clearCache() {
+	if cs := m.cache; cs != nil {
+		cs.gen.Add(1)
+		cs.c.Clear()
+		cs.flight.forgetAll()
+		m.metrics.invalidated()
 	}
 }
 
@@ -210,5 +224,12 @@ var errFlightPanicked = errors.New("apikey: lookup panicked")
 func (f *flight) forget(id string) {
 	f.mu.Lock()
 	delete(f.calls, id)
+	f.mu.Unlock()
+}
+
+// forgetAll detaches every lookup in flight.
+func (f *flight) forgetAll() {
+	f.mu.Lock()
+	clear(f.calls)
 	f.mu.Unlock()
 }

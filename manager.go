@@ -49,10 +49,44 @@ type Config struct {
 
 	// Cache, when set, keeps verified records in memory so that Verify
 	// skips the store; see package ottercache. The Manager evicts keys it
-	// changes itself; when several processes share a store, run an
-	// invalidation listener ((*postgres.Store).Listen) so that changes made elsewhere
-	// evict them too. Nil means no cache: every Verify reads the store.
+	// changes itself; when several processes share a store, set
+	// Invalidator too, so that changes made elsewhere evict them as well.
+	// Nil means no cache: every Verify reads the store.
 	Cache Cache
+
+	// Invalidator, when set, carries invalidations between the processes
+	// that share the store: a *postgres.Store (LISTEN/NOTIFY) or a
+	// *redisbus.Bus (Redis pub/sub). With a Cache, the Manager listens
+	// from NewManager to Close, and fails safe: it does not trust its cache
+	// before the Invalidator reports being subscribed, nor from the moment
+	// the subscription is lost or a heartbeat does not come back, until it
+	// is subscribed again (which empties the cache); meanwhile Verify reads
+	// the store. Lost subscriptions are retried after 50ms, doubling up to
+	// 2s, and a Listen that has not subscribed within 10s is abandoned for
+	// a new one. When the Invalidator is an InvalidationPublisher, the Manager
+	// publishes the keys it changes, with or without a Cache. Nil means
+	// none: the cache only knows this Manager's own changes.
+	Invalidator Invalidator
+
+	// InvalidationHeartbeat is how often a subscribed Manager checks, when
+	// its Invalidator is a HeartbeatSender, that the subscription still
+	// delivers, by sending a heartbeat through it. Zero means
+	// DefaultInvalidationHeartbeat (1s); a negative value turns heartbeats
+	// off, which leaves a silent connection unnoticed.
+	InvalidationHeartbeat time.Duration
+
+	// InvalidationTimeout bounds a heartbeat's round trip and one publish
+	// of an invalidation. Zero means DefaultInvalidationTimeout (2s).
+	InvalidationTimeout time.Duration
+
+	// OnInvalidationError, when set, is told of every invalidation failure:
+	// a subscription lost or that could not be made (ErrUnsubscribed,
+	// which wraps ErrHeartbeatLost for a lost heartbeat), and a publish
+	// that failed (ErrNotPublished). It is called on the goroutine that
+	// saw the failure, the listener's or a mutating call's, and must not
+	// block. Nil means the failures are not reported; the cache fails safe
+	// all the same.
+	OnInvalidationError func(error)
 
 	// Metrics, when set, receives verification, cache and store
 	// measurements. Nil means none.
@@ -91,6 +125,7 @@ type Manager struct {
 	metrics   metricsHook
 	events    *dispatcher
 	usage     *usageTracker
+	inval     *invalidation // nil without an Invalidator
 	stop      chan struct{}
 	stopped   chan struct{}
 	closeOnce sync.Once
@@ -139,6 +174,11 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		m.cache = &cacheState{c: cfg.Cache}
 		m.cache.trusted.Store(true)
 	}
+	if cfg.Invalidator != nil {
+		if m.inval, err = newInvalidation(m, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.OnEvent != nil {
 		m.events = newDispatcher(cfg.OnEvent, cmpOr(cfg.EventBuffer, 1024))
 	}
@@ -148,6 +188,9 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		go m.flushLoop(cmpOr(cfg.UsageFlushInterval, DefaultUsageFlushInterval))
 	} else {
 		close(m.stopped)
+	}
+	if m.inval != nil && m.cache != nil {
+		m.inval.start() // the cache is not trusted before the first request
 	}
 	return m, nil
 }
@@ -168,20 +211,24 @@ func (m *Manager) flushLoop(every time.Duration) {
 	}
 }
 
-// Close stops the Manager's background work, writes pending usage and
-// delivers pending events, giving up when ctx is done. The Manager must not
+// Close stops the Manager's background work (its invalidation listener
+// included), writes pending usage and delivers pending events, giving up
+// when ctx is done. The Manager must not
 // be used afterwards; the store is not closed.
 func (m *Manager) Close(ctx context.Context) error {
 	var err error
 	m.closeOnce.Do(func() {
+		if m.inval != nil {
+			err = m.inval.stop(ctx)
+		}
 		close(m.stop)
 		select { // a flush in progress may run on; do not wait past ctx
 		case <-m.stopped:
 		case <-ctx.Done():
-			err = fmt.Errorf("apikey: usage flush still running: %w", ctx.Err())
+			err = errors.Join(err, fmt.Errorf("apikey: usage flush still running: %w", ctx.Err()))
 			return
 		}
-		err = m.FlushUsage(ctx)
+		err = errors.Join(err, m.FlushUsage(ctx))
 		if m.events != nil {
 			err = errors.Join(err, m.events.close(ctx))
 		}

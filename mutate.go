@@ -129,7 +129,7 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 	}
 	ev := m.event(ctx, EventUpdated, id, now)
 	k, err := m.store.Update(ctx, id, u, ev)
-	m.Invalidate(id)
+	m.changed(ctx, id, err)
 	if err != nil {
 		return nil, m.storeErr("update", err)
 	}
@@ -148,7 +148,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 	now := m.clock()
 	ev := m.event(ctx, EventRevoked, id, now)
 	k, err := m.store.Revoke(ctx, id, now, ev)
-	m.Invalidate(id)
+	m.changed(ctx, id, err)
 	if err != nil {
 		return nil, m.storeErr("revoke", err)
 	}
@@ -167,7 +167,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	}
 	ev := m.event(ctx, EventDeleted, id, m.clock())
 	err := m.store.Delete(ctx, id, ev)
-	m.Invalidate(id)
+	m.changed(ctx, id, err)
 	if err != nil {
 		return m.storeErr("delete", err)
 	}
@@ -197,7 +197,7 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	token := formatToken(k.Prefix, k.ID, secret)
 	ev := m.event(ctx, EventRolled, k.ID, m.clock())
 	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
-	m.Invalidate(k.ID)
+	m.changed(ctx, k.ID, err)
 	if errors.Is(err, ErrFrozen) {
 		return nil, "", ErrFrozen // revoked since Get: nothing changed
 	}
@@ -206,4 +206,15 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 	}
 	m.emit(ev)
 	return k, token, nil
+}
+
+// changed evicts the key id, which a store call that returned err may have
+// changed, from this Manager's cache, and has the Invalidator tell the
+// other processes unless the store refused the change (a store failure
+// leaves the outcome unknown: the change may have committed).
+func (m *Manager) changed(ctx context.Context, id string, err error) {
+	m.Invalidate(id)
+	if err == nil || isStoreError(err) {
+		m.inval.publish(ctx, id)
+	}
 }

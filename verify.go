@@ -76,7 +76,7 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 		// meanwhile, the store changes nothing, rather than bring the
 		// rolled-away secret back.
 		if m.store.SetHash(ctx, k.ID, e.hash, m.hasher.hash(token), nil) == nil {
-			m.Invalidate(k.ID)
+			m.changed(ctx, k.ID, nil)
 		}
 	}
 	m.recordUsage(e, useValid, now)

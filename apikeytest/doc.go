@@ -19,4 +19,13 @@
 //
 // A store with no database below its API, such as memstore, leaves
 // Harness.Exec nil; the subtests that check rules with raw SQL then skip.
+//
+// TestCache checks an apikey.Cache (see package ottercache): reads see the
+// last write, delete and clear, negative entries are kept, and concurrent
+// use is safe. TestInvalidator checks an apikey.Invalidator against a real
+// server: Listen signals Subscribed and then delivers every change, carries
+// heartbeats, stops on cancellation and reports a dropped connection; and a
+// Manager using it refuses a key revoked elsewhere, bypasses its cache
+// while the connection is dropped or silent, and trusts it again once
+// subscribed. Proxy lets a harness drop or freeze a backend's connections.
 package apikeytest

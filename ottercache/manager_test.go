@@ -313,23 +313,54 @@ func TestNegativeEntryExpires(t *testing.T) {
 	}
 }
 
+// switchInvalidator is an apikey.Invalidator whose subscription the test
+// turns on and off.
+type switchInvalidator struct {
+	handlers chan apikey.InvalidationHandler // one per call of Listen
+	drop     chan struct{}
+}
+
+func (s *switchInvalidator) Listen(ctx context.Context, h apikey.InvalidationHandler) error {
+	s.handlers <- h
+	select {
+	case <-s.drop:
+		return errors.New("dropped")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestSuspendResume checks the cache through its Manager while an
+// invalidation subscription comes and goes: bypassed until subscribed,
+// bypassed once lost, emptied and trusted once subscribed again.
 func TestSuspendResume(t *testing.T) {
 	f := newFixture(t)
-	_, token := f.create(t, apikey.CreateParams{})
-	if _, err := f.cached.Verify(context.Background(), token); err != nil {
+	inv := &switchInvalidator{handlers: make(chan apikey.InvalidationHandler, 10), drop: make(chan struct{}, 1)}
+	m, err := apikey.NewManager(f.store, apikey.Config{
+		Cache: newCache(t, ottercache.Config{TTL: time.Hour}), Invalidator: inv, Now: f.clk.Now, UsageFlushInterval: -1,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	f.cached.SuspendCache()
+	defer m.Close(context.Background())
+	_, token := f.create(t, apikey.CreateParams{})
+	h := <-inv.handlers
+	h.Subscribed()
+	if _, err := m.Verify(context.Background(), token); err != nil {
+		t.Fatal(err)
+	}
+	inv.drop <- struct{}{}
+	h = <-inv.handlers // the Manager listens again: it has suspended the cache
 	for i := range 3 {
-		if _, err, n := f.verifyCounted(f.cached, token); err != nil || n != 1 {
+		if _, err, n := f.verifyCounted(m, token); err != nil || n != 1 {
 			t.Fatalf("suspended Verify %d: err = %v, lookups = %d; want nil, 1", i, err, n)
 		}
 	}
-	f.cached.ResumeCache()
-	if _, err, n := f.verifyCounted(f.cached, token); err != nil || n != 1 {
-		t.Fatalf("first Verify after ResumeCache: err = %v, lookups = %d; want nil, 1 (cache emptied)", err, n)
+	h.Subscribed()
+	if _, err, n := f.verifyCounted(m, token); err != nil || n != 1 {
+		t.Fatalf("first Verify after resubscribing: err = %v, lookups = %d; want nil, 1 (cache emptied)", err, n)
 	}
-	if _, err, n := f.verifyCounted(f.cached, token); err != nil || n != 0 {
-		t.Fatalf("second Verify after ResumeCache: err = %v, lookups = %d; want nil, 0 (trusted again)", err, n)
+	if _, err, n := f.verifyCounted(m, token); err != nil || n != 0 {
+		t.Fatalf("second Verify after resubscribing: err = %v, lookups = %d; want nil, 0 (trusted again)", err, n)
 	}
 }

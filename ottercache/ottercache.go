@@ -8,8 +8,9 @@
 //	m, err := apikey.NewManager(store, apikey.Config{Cache: cache})
 //
 // The Manager evicts the keys it changes itself; when several processes
-// share a store, run an invalidation listener (postgres.Listen or
-// redisbus.Listen) so that changes made elsewhere evict them too.
+// share a store, give the Manager an apikey.Config.Invalidator too (a
+// *postgres.Store or a *redisbus.Bus) so that changes made elsewhere evict
+// them as well.
 package ottercache
 
 import (

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/apikeytest"
-
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/ottercache"
 )
 
@@ -23,6 +22,10 @@ func newCache(t *testing.T, cfg ottercache.Config) *ottercache.Cache {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+func TestCache(t *testing.T) {
+	apikeytest.TestCache(t, func(t *testing.T) apikey.Cache { return newCache(t, ottercache.Config{}) })
 }
 
 func TestSetGetDeleteClear(t *testing.T) {

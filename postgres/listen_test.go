@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/postgres"
 )
-
-var _ postgres.Invalidator = (*apikey.Manager)(nil)
 
 // mapCache is a minimal apikey.Cache that counts its hits. The thing under
 // test is the listener, not the cache.
@@ -63,54 +64,93 @@ func (c *mapCache) Hits() int {
 	return c.hits
 }
 
-// spy is an Invalidator that records what Listen calls and forwards it to a
-// Manager. When hold is set, SuspendCache blocks on it after forwarding.
+// spy is an apikey.Invalidator around a Store that records what its Listen
+// reports and how often the Manager calls it. When hold is set, a call of
+// Listen after the first blocks on it before listening: the Manager has
+// then suspended its cache and is reconnecting.
 type spy struct {
-	next postgres.Invalidator
+	next *postgres.Store
 
 	mu          sync.Mutex
 	invalidated map[string]int
-	suspends    int
-	resumes     int
-	changed     chan struct{} // closed and replaced on every call
+	all         int
+	heartbeats  int
+	subscribes  int
+	listens     int           // calls of Listen
+	drops       int           // calls of Listen that ended other than by cancellation
+	changed     chan struct{} // closed and replaced on every change
 	hold        chan struct{}
 }
 
-func newSpy(next postgres.Invalidator) *spy {
+var (
+	_ apikey.Invalidator     = (*spy)(nil)
+	_ apikey.HeartbeatSender = (*spy)(nil)
+)
+
+func newSpy(next *postgres.Store) *spy {
 	return &spy{next: next, invalidated: map[string]int{}, changed: make(chan struct{})}
 }
 
-func (s *spy) signal() {
+// note changes the spy's record under its lock and wakes waitFor.
+func (s *spy) note(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
 
-func (s *spy) Invalidate(id string) {
-	s.next.Invalidate(id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.invalidated[id]++
-	s.signal()
-}
-
-func (s *spy) SuspendCache() {
-	s.next.SuspendCache()
-	s.mu.Lock()
-	s.suspends++
-	hold := s.hold
-	s.signal()
-	s.mu.Unlock()
+func (s *spy) Listen(ctx context.Context, h apikey.InvalidationHandler) error {
+	var hold chan struct{}
+	s.note(func() {
+		s.listens++
+		if s.listens > 1 {
+			hold = s.hold
+		}
+	})
 	if hold != nil {
-		<-hold
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	err := s.next.Listen(ctx, spyHandler{s, h})
+	if ctx.Err() == nil {
+		s.note(func() { s.drops++ })
+	}
+	return err
 }
 
-func (s *spy) ResumeCache() {
-	s.next.ResumeCache()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.resumes++
-	s.signal()
+func (s *spy) SendHeartbeat(ctx context.Context, token string) error {
+	return s.next.SendHeartbeat(ctx, token)
+}
+
+// spyHandler records the calls of Listen and forwards them to the
+// Manager's handler.
+type spyHandler struct {
+	s    *spy
+	next apikey.InvalidationHandler
+}
+
+func (h spyHandler) Subscribed() {
+	h.next.Subscribed()
+	h.s.note(func() { h.s.subscribes++ })
+}
+
+func (h spyHandler) Invalidate(id string) {
+	h.next.Invalidate(id)
+	h.s.note(func() { h.s.invalidated[id]++ })
+}
+
+func (h spyHandler) InvalidateAll() {
+	h.next.InvalidateAll()
+	h.s.note(func() { h.s.all++ })
+}
+
+func (h spyHandler) Heartbeat(token string) {
+	h.next.Heartbeat(token)
+	h.s.note(func() { h.s.heartbeats++ })
 }
 
 // waitFor waits until cond, checked under the spy's lock, holds.
@@ -133,21 +173,20 @@ func (s *spy) waitFor(t testing.TB, what string, timeout time.Duration, cond fun
 }
 
 // pair is two instances on one schema: A writes, B verifies through a
-// cache kept fresh by Listen.
+// cache that its Manager keeps fresh with B's store as Invalidator.
 type pair struct {
-	a, b     *apikey.Manager
-	sa, sb   *postgres.Store
-	cache    *mapCache
-	spy      *spy
-	appName  string
-	listenCh chan error
+	a, b    *apikey.Manager
+	sa, sb  *postgres.Store
+	cache   *mapCache
+	spy     *spy
+	appName string
 }
 
-func newPair(t testing.TB) *pair {
+func newPair(t testing.TB, cfg apikey.Config) *pair {
 	t.Helper()
 	dsn := testDSN(t)
 	schema := newSchema(t, dsn)
-	p := &pair{cache: newMapCache(), appName: "apikey_listen_test_" + strings.ToLower(rand.Text()[:10]), listenCh: make(chan error, 1)}
+	p := &pair{cache: newMapCache(), appName: "apikey_listen_test_" + strings.ToLower(rand.Text()[:10])}
 	p.sa = openStore(t, dsn, schema)
 	if err := p.sa.Migrate(context.Background()); err != nil {
 		t.Fatalf("Migrate: %v", err)
@@ -159,32 +198,19 @@ func newPair(t testing.TB) *pair {
 	if p.a, err = apikey.NewManager(p.sa, apikey.Config{UsageFlushInterval: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if p.b, err = apikey.NewManager(p.sb, apikey.Config{Cache: p.cache, UsageFlushInterval: -1}); err != nil {
+	p.spy = newSpy(p.sb)
+	cfg.Cache, cfg.Invalidator, cfg.UsageFlushInterval = p.cache, p.spy, -1
+	if p.b, err = apikey.NewManager(p.sb, cfg); err != nil {
 		t.Fatal(err)
 	}
-	p.spy = newSpy(p.b)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { p.listenCh <- p.sb.Listen(ctx, p.spy) }()
 	t.Cleanup(func() {
-		p.spy.mu.Lock()
-		suspends := p.spy.suspends
-		p.spy.mu.Unlock()
-		cancel()
-		select {
-		case err := <-p.listenCh:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Listen returned %v after cancellation, want %v", err, context.Canceled)
-			}
-			p.spy.mu.Lock()
-			if p.spy.suspends == suspends {
-				t.Errorf("Listen returned without suspending the cache")
-			}
-			p.spy.mu.Unlock()
-		case <-time.After(5 * time.Second):
-			t.Errorf("Listen did not return after cancellation")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.b.Close(ctx); err != nil { // waits for Listen to return
+			t.Errorf("Close: %v", err)
 		}
 	})
-	p.spy.waitFor(t, "the first ResumeCache", 5*time.Second, func(s *spy) bool { return s.resumes >= 1 })
+	p.spy.waitFor(t, "the first subscription", 5*time.Second, func(s *spy) bool { return s.subscribes >= 1 })
 	return p
 }
 
@@ -238,7 +264,7 @@ func rejects(b *apikey.Manager, token string, want error) func() bool {
 }
 
 func TestListenInvalidatesAcrossInstances(t *testing.T) {
-	p := newPair(t)
+	p := newPair(t, apikey.Config{})
 	ctx := t.Context()
 	const trials = 50
 	var revoke, update, del []time.Duration
@@ -304,7 +330,7 @@ func TestListenControl(t *testing.T) {
 }
 
 func TestListenDirectSQL(t *testing.T) {
-	p := newPair(t)
+	p := newPair(t, apikey.Config{})
 	ctx := t.Context()
 	k, token := p.cached(t, "sql")
 	if _, err := p.sa.Pool().Exec(ctx, "UPDATE apikey_keys SET revoked_at = now() WHERE id = $1", k.ID); err != nil {
@@ -322,7 +348,7 @@ func TestListenDirectSQL(t *testing.T) {
 }
 
 func TestListenIgnoresLastUsed(t *testing.T) {
-	p := newPair(t)
+	p := newPair(t, apikey.Config{})
 	ctx := t.Context()
 	k, _ := p.cached(t, "used")
 	if _, err := p.sa.Pool().Exec(ctx, "UPDATE apikey_keys SET last_used_at = now() WHERE id = $1", k.ID); err != nil {
@@ -350,17 +376,17 @@ func TestListenIgnoresLastUsed(t *testing.T) {
 }
 
 func TestListenFailSafe(t *testing.T) {
-	p := newPair(t)
+	p := newPair(t, apikey.Config{})
 	ctx := t.Context()
 	k, token := p.cached(t, "fail-safe")
 
-	// Hold the listener in SuspendCache, after it has suspended B's cache
-	// and before it reconnects, so that the revocation below is certainly
-	// made while nobody listens.
+	// Hold the next Listen, which the Manager calls once it has suspended
+	// B's cache after the connection died, so that the revocation below is
+	// certainly made while nobody listens.
 	hold := make(chan struct{})
 	p.spy.mu.Lock()
 	p.spy.hold = hold
-	suspends, resumes := p.spy.suspends, p.spy.resumes
+	listens, subscribes := p.spy.listens, p.spy.subscribes
 	p.spy.mu.Unlock()
 
 	var killed int
@@ -371,7 +397,7 @@ func TestListenFailSafe(t *testing.T) {
 	if killed != 1 {
 		t.Fatalf("terminated %d listener backends, want 1", killed)
 	}
-	p.spy.waitFor(t, "SuspendCache after the connection died", 5*time.Second, func(s *spy) bool { return s.suspends > suspends })
+	p.spy.waitFor(t, "a new Listen after the connection died", 5*time.Second, func(s *spy) bool { return s.listens > listens })
 
 	if _, err := p.a.Revoke(ctx, k.ID); err != nil {
 		t.Fatalf("Revoke: %v", err)
@@ -385,7 +411,7 @@ func TestListenFailSafe(t *testing.T) {
 	p.spy.mu.Unlock()
 	close(hold)
 
-	p.spy.waitFor(t, "ResumeCache after reconnecting", 5*time.Second, func(s *spy) bool { return s.resumes > resumes })
+	p.spy.waitFor(t, "a new subscription after reconnecting", 5*time.Second, func(s *spy) bool { return s.subscribes > subscribes })
 	for range 3 {
 		if _, err := p.b.Verify(ctx, token); !errors.Is(err, apikey.ErrRevoked) {
 			t.Errorf("Verify on B after the listener came back: err = %v, want %v", err, apikey.ErrRevoked)
@@ -399,32 +425,72 @@ func TestListenFailSafe(t *testing.T) {
 	within(t, "a revocation after the reconnection, on B", time.Second, rejects(p.b, token2, apikey.ErrRevoked))
 }
 
-// TestListenHealthCheck checks that a quiet listener pings its connection
-// and stays up.
+// TestListenHealthCheck checks that a quiet listener's heartbeats come
+// back and that it stays up.
 func TestListenHealthCheck(t *testing.T) {
-	// Restored after newPair's cleanup has stopped Listen (cleanups run
-	// last registered first).
-	t.Cleanup(postgres.SetListenPing(20 * time.Millisecond))
-	p := newPair(t)
-	time.Sleep(200 * time.Millisecond) // several pings
+	p := newPair(t, apikey.Config{InvalidationHeartbeat: 20 * time.Millisecond})
+	time.Sleep(300 * time.Millisecond) // several heartbeats
 	p.spy.mu.Lock()
-	suspends := p.spy.suspends
+	drops, subscribes, heartbeats := p.spy.drops, p.spy.subscribes, p.spy.heartbeats
 	p.spy.mu.Unlock()
-	if suspends != 1 { // the initial one
-		t.Errorf("a healthy, quiet listener suspended the cache %d times, want 1 (at start)", suspends)
+	if drops != 0 || subscribes != 1 {
+		t.Errorf("a healthy, quiet listener: %d drops, %d subscriptions; want 0, 1", drops, subscribes)
 	}
-	k, token := p.cached(t, "after pings")
+	if heartbeats < 3 {
+		t.Errorf("%d heartbeats came back in 300ms at one every 20ms, want at least 3", heartbeats)
+	}
+	k, token := p.cached(t, "after heartbeats")
 	if _, err := p.a.Revoke(t.Context(), k.ID); err != nil {
 		t.Fatal(err)
 	}
-	within(t, "a revocation after pings, on B", time.Second, rejects(p.b, token, apikey.ErrRevoked))
+	within(t, "a revocation after heartbeats, on B", time.Second, rejects(p.b, token, apikey.ErrRevoked))
+}
+
+// TestInvalidator runs the Invalidator conformance suite on a Store whose
+// connections go through a proxy that can freeze them; the Managers of the
+// suite read and write through a Store on the same schema that does not.
+func TestInvalidator(t *testing.T) {
+	apikeytest.TestInvalidator(t, func(t *testing.T) apikeytest.InvalidatorHarness {
+		dsn := testDSN(t)
+		schema := newSchema(t, dsn)
+		direct := openStore(t, dsn, schema)
+		if err := direct.Migrate(t.Context()); err != nil {
+			t.Fatalf("Migrate: %v", err)
+		}
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := apikeytest.NewProxy(t, net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+		host, port, _ := net.SplitHostPort(proxy.Addr())
+		portNum, _ := strconv.Atoi(port)
+		appName := "apikey_invalidator_test_" + strings.ToLower(rand.Text()[:10])
+		proxied := openStore(t, dsn, schema, func(cfg *pgxpool.Config) {
+			cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(portNum), nil
+			cfg.ConnConfig.RuntimeParams["application_name"] = appName
+		})
+		return apikeytest.InvalidatorHarness{
+			Invalidator: proxied,
+			Store:       direct,
+			Drop: func(ctx context.Context) error {
+				var killed int
+				err := direct.Pool().QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+					WHERE application_name = $1 AND query LIKE 'LISTEN%'`, appName).Scan(&killed)
+				if err == nil && killed == 0 {
+					err = errors.New("no listening backend to terminate")
+				}
+				return err
+			},
+			Freeze: func() func() { proxy.Freeze(); return proxy.Thaw },
+		}
+	})
 }
 
 // BenchmarkInvalidation measures how long a revocation made on instance A
 // takes to be refused by instance B, whose cache Listen keeps fresh, over
 // 200 trials (or b.N if larger). It reports p50, p95 and p99 in ms.
 func BenchmarkInvalidation(b *testing.B) {
-	p := newPair(b)
+	p := newPair(b, apikey.Config{})
 	ctx := context.Background()
 	n := max(b.N, 200)
 	lat := make([]time.Duration, 0, n)

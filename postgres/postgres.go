@@ -40,7 +40,8 @@
 // batches by RecordUsage in one statement.
 //
 // Another trigger sends the id of every changed or deleted key on the
-// channel apikey_keys; Store.Listen turns those notifications into cache
+// channel apikey_keys. A Store is an apikey.Invalidator: given to a Manager
+// as Config.Invalidator, it turns those notifications into cache
 // evictions, so that instances sharing the database, and changes made with
 // plain SQL, never leave a stale verification cache behind.
 //

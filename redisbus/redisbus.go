@@ -2,199 +2,127 @@
 // Redis pub/sub, for deployments whose instances share a store but where
 // PostgreSQL LISTEN/NOTIFY is not available or not wanted.
 //
-// Every instance publishes the ids of the keys it changes and listens for
-// the ids the others publish:
+// A Bus is an apikey.Invalidator: give it to every Manager that shares the
+// store, and each publishes the ids of the keys it changes and evicts the
+// ids the others publish:
 //
 //	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-//	cache, _ := ottercache.New(ottercache.Config{})
-//	m, err := apikey.NewManager(store, apikey.Config{
-//		Cache:   cache,
-//		OnEvent: redisbus.Publisher(client, "apikey:invalidate"),
-//	})
+//	bus, err := redisbus.New(client, "apikey:invalidate")
 //	...
-//	go redisbus.Listen(ctx, client, "apikey:invalidate", m)
+//	cache, _ := ottercache.New(ottercache.Config{})
+//	m, err := apikey.NewManager(store, apikey.Config{Cache: cache, Invalidator: bus})
 //
-// Listen fails safe: until its subscription is confirmed, and whenever it
-// loses it, the Manager bypasses its cache (SuspendCache); once subscribed
-// again it empties the cache and trusts it anew (ResumeCache), so that no
-// invalidation missed meanwhile can survive.
+// The Manager runs the subscription and fails safe: until Redis has
+// confirmed it, whenever it is lost and whenever a heartbeat published on
+// the channel does not come back in time, the Manager bypasses its cache;
+// once subscribed again it empties the cache and trusts it anew, so that
+// no invalidation missed meanwhile can survive. A Manager without a cache
+// (a command-line tool) only publishes.
 //
-// Publishing is best effort. Redis pub/sub keeps no message for a
-// subscriber that is away, which Listen covers by emptying the cache on
-// every resubscription; but a publish that fails (Redis down while a key
-// is revoked) is lost, and the other instances then keep the old entry
-// until the cache's TTL ends it. The Manager's events also pass through a
-// bounded buffer that drops events when the subscriber falls behind. Where
-// the store is PostgreSQL, postgres.Listen, whose notifications are sent
-// in the transaction of the change, has neither gap.
+// Publishing is synchronous but can fail: Redis pub/sub keeps no message,
+// so a publish that fails (Redis down while a key is revoked) is lost, and
+// the other instances then keep the old entry until the cache's TTL ends
+// it; the Manager reports it to Config.OnInvalidationError
+// (apikey.ErrNotPublished). Where the store is PostgreSQL, its own
+// invalidations, which are sent in the transaction of the change, have no
+// such gap.
 package redisbus
 
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"net"
-	"sync/atomic"
-	"time"
+	"strings"
 
 	"github.com/go-apikey/apikey"
 	"github.com/redis/go-redis/v9"
 )
 
-// PublishTimeout bounds one publish. The publisher runs on the Manager's
-// event goroutine, which it must not hold up for long.
-const PublishTimeout = 500 * time.Millisecond
+// heartbeatPrefix marks a heartbeat on the channel. Key ids are letters and
+// digits only, so no id starts with it.
+const heartbeatPrefix = "heartbeat:"
 
-// Publisher returns an apikey.Config.OnEvent function that publishes, on
-// channel, the id of every key updated, revoked, deleted or rolled. Other
-// events are ignored: a new key cannot be cached anywhere yet. A failed
-// publish is logged with log/slog, with the number of failures so far, and
-// not retried. The function is safe for concurrent use.
-func Publisher(client redis.UniversalClient, channel string) func(apikey.Event) {
-	var failures atomic.Int64
-	return func(e apikey.Event) {
-		switch e.Type {
-		case apikey.EventUpdated, apikey.EventRevoked, apikey.EventDeleted, apikey.EventRolled:
-		default:
-			return
-		}
-		if e.KeyID == "" {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), PublishTimeout)
-		defer cancel()
-		if err := client.Publish(ctx, channel, e.KeyID).Err(); err != nil {
-			slog.Warn("redisbus: invalidation not published: other instances keep the key cached until its TTL ends",
-				"channel", channel, "key_id", e.KeyID, "event", string(e.Type), "err", err, "failures", failures.Add(1))
-		}
-	}
+// Bus is an apikey.Invalidator over one Redis pub/sub channel. It is safe
+// for concurrent use.
+type Bus struct {
+	client  redis.UniversalClient
+	channel string
 }
 
-// Invalidator is what Listen drives. *apikey.Manager implements it.
-type Invalidator interface {
-	// Invalidate evicts one key from the cache.
-	Invalidate(id string)
-	// SuspendCache stops trusting the cache.
-	SuspendCache()
-	// ResumeCache empties the cache and trusts it again.
-	ResumeCache()
-}
-
-var _ Invalidator = (*apikey.Manager)(nil)
-
-// HealthCheckInterval is how long the subscription may stay silent before
-// Listen pings Redis; a ping unanswered for as long again counts as a lost
-// connection. It bounds how long a silently dead connection (a peer gone
-// without closing it) goes unnoticed to about twice its value.
-const HealthCheckInterval = time.Second
-
-// Backoff bounds of Listen's resubscriptions: the first attempt after a
-// loss is immediate, the next ones wait from minBackoff, doubling up to
-// maxBackoff.
-const (
-	minBackoff = 100 * time.Millisecond
-	maxBackoff = 5 * time.Second
+var (
+	_ apikey.Invalidator           = (*Bus)(nil)
+	_ apikey.InvalidationPublisher = (*Bus)(nil)
+	_ apikey.HeartbeatSender       = (*Bus)(nil)
 )
 
-// Listen subscribes to channel and calls inv.Invalidate with the payload of
-// every message, until ctx ends; it then returns ctx.Err().
-//
-// It calls inv.SuspendCache first, and inv.ResumeCache once Redis has
-// confirmed the subscription. When the subscription is lost (an error, an
-// unanswered ping), it calls SuspendCache, subscribes again on a new
-// connection after a backoff, and calls ResumeCache after the new
-// confirmation. go-redis reconnects a PubSub by itself and resubscribes
-// silently; Listen treats any confirmation that arrives while it is
-// subscribed as such a reconnection and calls SuspendCache and ResumeCache
-// at once, since messages may have been missed in between.
-//
-// client may be shared with other uses: the subscription takes a
-// connection of its own.
-func Listen(ctx context.Context, client redis.UniversalClient, channel string, inv Invalidator) error {
+// New returns a Bus on channel. client may be shared with other uses:
+// every subscription takes a connection of its own.
+func New(client redis.UniversalClient, channel string) (*Bus, error) {
+	if client == nil {
+		return nil, errors.New("redisbus: New needs a client")
+	}
 	if channel == "" {
-		return errors.New("redisbus: Listen needs a channel")
+		return nil, errors.New("redisbus: New needs a channel")
 	}
-	inv.SuspendCache()
-	var backoff time.Duration
-	for {
-		confirmed, err := session(ctx, client, channel, inv)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		// session suspended the cache if it had resumed it.
-		if confirmed {
-			backoff = 0
-		}
-		slog.Warn("redisbus: invalidation subscription lost; verifying against the store until it is back",
-			"channel", channel, "err", err, "retry_in", backoff)
-		if backoff > 0 {
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
-		}
-		backoff = min(max(2*backoff, minBackoff), maxBackoff)
-	}
+	return &Bus{client: client, channel: channel}, nil
 }
 
-// session subscribes on a new PubSub and receives until the subscription
-// is lost or ctx ends. It reports whether the subscription was confirmed,
-// and leaves the cache suspended.
-func session(ctx context.Context, client redis.UniversalClient, channel string, inv Invalidator) (confirmed bool, err error) {
-	ps := client.Subscribe(ctx, channel) // errors surface in Receive
+// Channel returns the channel of the Bus.
+func (b *Bus) Channel() string { return b.channel }
+
+// Listen implements apikey.Invalidator: it subscribes to the channel on a
+// new connection, calls h.Subscribed once Redis has confirmed the
+// subscription, and passes on every message: an id to h.Invalidate, an
+// empty payload to h.InvalidateAll (so that `PUBLISH apikey:invalidate ""`
+// empties every cache), a heartbeat to h.Heartbeat. It returns when ctx is
+// done or the connection fails. go-redis may reconnect a subscription by
+// itself; Listen reports a second confirmation as a failure, since
+// messages may have been missed in between.
+func (b *Bus) Listen(ctx context.Context, h apikey.InvalidationHandler) error {
+	ps := b.client.Subscribe(ctx, b.channel) // errors surface in Receive
+	// Receive does not watch ctx: closing the subscription ends it.
 	stop := context.AfterFunc(ctx, func() { ps.Close() })
 	defer stop()
 	defer ps.Close()
-
-	trusted := false
-	defer func() {
-		if trusted {
-			inv.SuspendCache()
-		}
-	}()
-	pinged := false
+	subscribed := false
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, HealthCheckInterval)
+		msg, err := ps.Receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return confirmed, ctx.Err()
+				return ctx.Err()
 			}
-			if !isTimeout(err) {
-				return confirmed, err
-			}
-			if pinged {
-				return confirmed, errors.New("redisbus: ping unanswered")
-			}
-			if err := ps.Ping(ctx); err != nil {
-				return confirmed, err
-			}
-			pinged = true
-			continue
+			return err
 		}
-		pinged = false
 		switch m := msg.(type) {
 		case *redis.Message:
-			inv.Invalidate(m.Payload)
+			switch p := m.Payload; {
+			case p == "":
+				h.InvalidateAll()
+			case strings.HasPrefix(p, heartbeatPrefix):
+				h.Heartbeat(p[len(heartbeatPrefix):])
+			default:
+				h.Invalidate(p)
+			}
 		case *redis.Subscription:
-			if m.Kind != "subscribe" || m.Channel != channel {
+			if m.Kind != "subscribe" || m.Channel != b.channel {
 				continue
 			}
-			if trusted {
-				// go-redis reconnected on its own: messages may have been
-				// missed, so empty the cache as after any loss.
-				inv.SuspendCache()
+			if subscribed {
+				return errors.New("redisbus: resubscribed after a silent reconnection; messages may have been missed")
 			}
-			inv.ResumeCache()
-			trusted, confirmed = true, true
-		case *redis.Pong:
+			subscribed = true
+			h.Subscribed()
 		}
 	}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+// Publish implements apikey.InvalidationPublisher: it publishes id on the
+// channel.
+func (b *Bus) Publish(ctx context.Context, id string) error {
+	return b.client.Publish(ctx, b.channel, id).Err()
+}
+
+// SendHeartbeat implements apikey.HeartbeatSender: it publishes token on
+// the channel, marked so that Listen delivers it to h.Heartbeat.
+func (b *Bus) SendHeartbeat(ctx context.Context, token string) error {
+	return b.client.Publish(ctx, b.channel, heartbeatPrefix+token).Err()
 }

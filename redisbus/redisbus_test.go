@@ -13,29 +13,48 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/redisbus"
 	"github.com/go-apikey/apikey/sqlite"
 	"github.com/redis/go-redis/v9"
 )
 
-// counting wraps an Invalidator and counts its calls.
+// counting wraps a Bus and counts what its Listen reports and how often
+// the Manager calls it.
 type counting struct {
-	inv                              redisbus.Invalidator
-	invalidations, suspends, resumes atomic.Int64
-	trusted                          atomic.Bool
+	*redisbus.Bus
+	invalidations, all, subscribes, listens, drops atomic.Int64
 }
 
-func (c *counting) Invalidate(id string) { c.invalidations.Add(1); c.inv.Invalidate(id) }
-func (c *counting) SuspendCache()        { c.trusted.Store(false); c.suspends.Add(1); c.inv.SuspendCache() }
-func (c *counting) ResumeCache()         { c.inv.ResumeCache(); c.resumes.Add(1); c.trusted.Store(true) }
+func (c *counting) Listen(ctx context.Context, h apikey.InvalidationHandler) error {
+	c.listens.Add(1)
+	err := c.Bus.Listen(ctx, countingHandler{c, h})
+	if ctx.Err() == nil {
+		c.drops.Add(1)
+	}
+	return err
+}
 
-// nop is an Invalidator without a cache behind it.
-type nop struct{}
+type countingHandler struct {
+	c *counting
+	apikey.InvalidationHandler
+}
 
-func (nop) Invalidate(string) {}
-func (nop) SuspendCache()     {}
-func (nop) ResumeCache()      {}
+func (h countingHandler) Invalidate(id string) {
+	h.InvalidationHandler.Invalidate(id)
+	h.c.invalidations.Add(1)
+}
+
+func (h countingHandler) InvalidateAll() {
+	h.InvalidationHandler.InvalidateAll()
+	h.c.all.Add(1)
+}
+
+func (h countingHandler) Subscribed() {
+	h.InvalidationHandler.Subscribed()
+	h.c.subscribes.Add(1)
+}
 
 func redisAddr(t *testing.T) string {
 	t.Helper()
@@ -61,28 +80,34 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// listen runs Listen in the background until the test ends.
-func listen(t *testing.T, client redis.UniversalClient, channel string, inv redisbus.Invalidator) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- redisbus.Listen(ctx, client, channel, inv) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Listen returned %v, want context.Canceled", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Listen did not return after its context was cancelled")
-		}
-	})
+func newBus(t *testing.T, client redis.UniversalClient, channel string) *redisbus.Bus {
+	t.Helper()
+	b, err := redisbus.New(client, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// openSQLite opens a Store on the SQLite file path, migrated.
+func openSQLite(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 type instances struct {
 	a, b *apikey.Manager
-	inv  *counting     // around b
-	sub  *redis.Client // B's subscriber client
+	inv  *counting     // B's Invalidator
+	sub  *redis.Client // B's client
 }
 
 // twoInstances opens two Stores on one SQLite file: A publishes its
@@ -91,24 +116,13 @@ func twoInstances(t *testing.T, addr string) *instances {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "keys.db")
-	open := func() *sqlite.Store {
-		s, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	sa, sb := open(), open()
-	if err := sa.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sa, sb := openSQLite(t, path), openSQLite(t, path)
 	channel := uniqueChannel(t)
 	pub := redis.NewClient(&redis.Options{Addr: addr})
 	sub := redis.NewClient(&redis.Options{Addr: addr, ClientName: "redisbus-test-" + fmt.Sprint(time.Now().UnixNano())})
 	t.Cleanup(func() { pub.Close(); sub.Close() })
 
-	a, err := apikey.NewManager(sa, apikey.Config{OnEvent: redisbus.Publisher(pub, channel), UsageFlushInterval: -1})
+	a, err := apikey.NewManager(sa, apikey.Config{Invalidator: newBus(t, pub, channel), UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,16 +130,20 @@ func twoInstances(t *testing.T, addr string) *instances {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := apikey.NewManager(sb, apikey.Config{Cache: cache, UsageFlushInterval: -1})
+	inv := &counting{Bus: newBus(t, sub, channel)}
+	b, err := apikey.NewManager(sb, apikey.Config{Cache: cache, Invalidator: inv, UsageFlushInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Close(ctx); b.Close(ctx); cache.Close() })
-	in := &instances{a: a, b: b, inv: &counting{inv: b}}
-	listen(t, sub, channel, in.inv)
-	waitFor(t, "the subscription", 5*time.Second, func() bool { return in.inv.resumes.Load() >= 1 })
-	in.sub = sub
-	return in
+	t.Cleanup(func() {
+		a.Close(ctx)
+		if err := b.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		cache.Close()
+	})
+	waitFor(t, "the subscription", 5*time.Second, func() bool { return inv.subscribes.Load() >= 1 })
+	return &instances{a: a, b: b, inv: inv, sub: sub}
 }
 
 func TestRevokeOnAInvalidatesB(t *testing.T) {
@@ -261,12 +279,12 @@ func TestConnectionLossSuspendsCache(t *testing.T) {
 	if _, err := in.b.Verify(ctx, token); err != nil {
 		t.Fatal(err)
 	}
-	s0, r0 := in.inv.suspends.Load(), in.inv.resumes.Load()
+	d0, s0 := in.inv.drops.Load(), in.inv.subscribes.Load()
 	if n := killPubSub(t, addr, in.sub.Options().ClientName); n != 1 {
 		t.Fatalf("killed %d pub/sub connections, want 1", n)
 	}
-	waitFor(t, "SuspendCache after the connection was killed", 5*time.Second, func() bool { return in.inv.suspends.Load() > s0 })
-	waitFor(t, "ResumeCache after the reconnection", 5*time.Second, func() bool { return in.inv.resumes.Load() > r0 && in.inv.trusted.Load() })
+	waitFor(t, "Listen to report the killed connection", 5*time.Second, func() bool { return in.inv.drops.Load() > d0 })
+	waitFor(t, "a new subscription", 5*time.Second, func() bool { return in.inv.subscribes.Load() > s0 })
 	// Invalidations flow again.
 	if _, err := in.b.Verify(ctx, token); err != nil {
 		t.Fatal(err)
@@ -280,29 +298,77 @@ func TestConnectionLossSuspendsCache(t *testing.T) {
 	})
 }
 
+// countingStore counts Lookups, to tell a cached verification from one
+// that read the store.
+type countingStore struct {
+	apikey.Store
+	lookups atomic.Int64
+}
+
+func (s *countingStore) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
+	s.lookups.Add(1)
+	return s.Store.Lookup(ctx, id)
+}
+
 func TestListenUnreachableStaysSuspended(t *testing.T) {
 	// Nothing listens on port 1: no Redis is needed.
 	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond})
 	defer client.Close()
-	inv := &counting{inv: nop{}}
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
-	err := redisbus.Listen(ctx, client, "ch", inv)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Listen = %v, want context.DeadlineExceeded", err)
+	inv := &counting{Bus: newBus(t, client, "ch")}
+	store := &countingStore{Store: openSQLite(t, filepath.Join(t.TempDir(), "keys.db"))}
+	var unsubscribed atomic.Int64
+	cache, err := ottercache.New(ottercache.Config{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if inv.suspends.Load() < 1 || inv.resumes.Load() != 0 {
-		t.Fatalf("suspends = %d, resumes = %d; want at least 1 and 0", inv.suspends.Load(), inv.resumes.Load())
+	defer cache.Close()
+	m, err := apikey.NewManager(store, apikey.Config{
+		Cache: cache, Invalidator: inv, UsageFlushInterval: -1,
+		OnInvalidationError: func(err error) {
+			if errors.Is(err, apikey.ErrUnsubscribed) {
+				unsubscribed.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, token, err := m.Create(ctx, apikey.CreateParams{Name: "never cached"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		before := store.lookups.Load()
+		if _, err := m.Verify(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		if store.lookups.Load() == before {
+			t.Fatal("Verify answered from the cache while the Invalidator never subscribed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if l, s, u := inv.listens.Load(), inv.subscribes.Load(), unsubscribed.Load(); l < 2 || s != 0 || u < 2 {
+		t.Fatalf("Listen called %d times, subscribed %d times, ErrUnsubscribed reported %d times; want at least 2, 0, at least 2", l, s, u)
 	}
 }
 
-func TestListenNeedsChannel(t *testing.T) {
-	if err := redisbus.Listen(context.Background(), redis.NewClient(&redis.Options{}), "", nop{}); err == nil {
-		t.Fatal("Listen with an empty channel succeeded")
+func TestNewNeedsClientAndChannel(t *testing.T) {
+	if _, err := redisbus.New(redis.NewClient(&redis.Options{}), ""); err == nil {
+		t.Error("New with an empty channel succeeded")
+	}
+	if _, err := redisbus.New(nil, "ch"); err == nil {
+		t.Error("New without a client succeeded")
 	}
 }
 
-func TestPublisherIgnoresOtherEvents(t *testing.T) {
+// TestManagerPublishesChanges checks what a Manager publishes: the ids of
+// the keys it changes, not those it creates or rejects.
+func TestManagerPublishesChanges(t *testing.T) {
 	addr := redisAddr(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	defer client.Close()
@@ -313,26 +379,98 @@ func TestPublisherIgnoresOtherEvents(t *testing.T) {
 	if _, err := ps.Receive(ctx); err != nil { // the confirmation
 		t.Fatal(err)
 	}
-	pub := redisbus.Publisher(client, channel)
-	pub(apikey.Event{Type: apikey.EventCreated, KeyID: "created00000"})
-	pub(apikey.Event{Type: apikey.EventVerifyRejected, KeyID: "rejected0000"})
-	pub(apikey.Event{Type: apikey.EventRevoked, KeyID: "revoked00000"})
+	m, err := apikey.NewManager(openSQLite(t, filepath.Join(t.TempDir(), "keys.db")),
+		apikey.Config{Invalidator: newBus(t, client, channel), UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	k, token, err := m.Create(ctx, apikey.CreateParams{Name: "published"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Verify(ctx, token+"x"); err == nil {
+		t.Fatal("a bad token verified")
+	}
+	if _, err := m.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
 	msg, err := ps.ReceiveMessage(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg.Payload != "revoked00000" {
-		t.Fatalf("first message = %q, want the revoked key's id", msg.Payload)
+	if msg.Payload != k.ID {
+		t.Fatalf("first message = %q, want the revoked key's id %q", msg.Payload, k.ID)
 	}
 }
 
-func TestPublisherDoesNotBlock(t *testing.T) {
+// TestPublishDoesNotBlock checks that a Manager whose Redis does not answer
+// still completes a revocation within the publish timeout, and reports the
+// lost invalidation.
+func TestPublishDoesNotBlock(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: "10.255.255.1:6379"}) // unroutable: dial hangs
 	defer client.Close()
-	pub := redisbus.Publisher(client, "ch")
-	start := time.Now()
-	pub(apikey.Event{Type: apikey.EventRevoked, KeyID: "abc"})
-	if d := time.Since(start); d > redisbus.PublishTimeout+500*time.Millisecond {
-		t.Fatalf("a failing publish took %v, want about PublishTimeout (%v)", d, redisbus.PublishTimeout)
+	var notPublished atomic.Int64
+	const timeout = 300 * time.Millisecond
+	m, err := apikey.NewManager(openSQLite(t, filepath.Join(t.TempDir(), "keys.db")), apikey.Config{
+		Invalidator: newBus(t, client, "ch"), InvalidationTimeout: timeout, UsageFlushInterval: -1,
+		OnInvalidationError: func(err error) {
+			if errors.Is(err, apikey.ErrNotPublished) {
+				notPublished.Add(1)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	ctx := context.Background()
+	defer m.Close(ctx)
+	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "unpublished"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := m.Revoke(ctx, k.ID); err != nil {
+		t.Fatalf("Revoke: %v (a failed publish must not fail the revocation)", err)
+	}
+	if d := time.Since(start); d > timeout+500*time.Millisecond {
+		t.Fatalf("a revocation whose publish failed took %v, want about the timeout (%v)", d, timeout)
+	}
+	if n := notPublished.Load(); n != 1 {
+		t.Fatalf("ErrNotPublished reported %d times, want 1", n)
+	}
+}
+
+// TestEmptyPayloadEmptiesCaches checks that PUBLISH of an empty message
+// empties every cache.
+func TestEmptyPayloadEmptiesCaches(t *testing.T) {
+	in := twoInstances(t, redisAddr(t))
+	ctx := context.Background()
+	if err := in.sub.Publish(ctx, in.inv.Channel(), "").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "InvalidateAll", time.Second, func() bool { return in.inv.all.Load() == 1 })
+}
+
+// TestInvalidator runs the Invalidator conformance suite on a Bus whose
+// client goes through a proxy that can freeze it.
+func TestInvalidator(t *testing.T) {
+	addr := redisAddr(t)
+	apikeytest.TestInvalidator(t, func(t *testing.T) apikeytest.InvalidatorHarness {
+		proxy := apikeytest.NewProxy(t, addr)
+		name := "redisbus-conformance-" + fmt.Sprint(time.Now().UnixNano())
+		client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ClientName: name})
+		t.Cleanup(func() { client.Close() })
+		return apikeytest.InvalidatorHarness{
+			Invalidator: newBus(t, client, uniqueChannel(t)),
+			Store:       openSQLite(t, filepath.Join(t.TempDir(), "keys.db")),
+			Drop: func(context.Context) error {
+				if n := killPubSub(t, addr, name); n == 0 {
+					return errors.New("no subscription to kill")
+				}
+				return nil
+			},
+			Freeze: func() func() { proxy.Freeze(); return proxy.Thaw },
+		}
+	})
 }

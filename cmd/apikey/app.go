@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 )
 
@@ -52,9 +53,11 @@ type app struct {
 	// now is the clock of the Manager and the base of relative --expires.
 	now func() time.Time
 
-	dbFlag string // --db
-	db     *database
-	mgr    *apikey.Manager // closed (usage flushed) before the database
+	dbFlag    string // --db
+	redisFlag string // --redis
+	db        *database
+	mgr       *apikey.Manager // closed (usage flushed) before the database
+	rdb       *redis.Client   // the client of --redis, closed with the database
 }
 
 // run executes the command line args (without the program name) and
@@ -105,6 +108,10 @@ Environment:
                  "2:newsecret,1:oldsecret" whose first entry is used for new
                  keys while the others keep verifying older ones
   APIKEY_PREFIX  issuer prefix of new keys, 1 to 32 of a-z 0-9 _ (default ak)
+  APIKEY_REDIS_ADDR
+                 Redis HOST:PORT, as for --redis: every command publishes the
+                 ids of the keys it changes on the channel apikey:invalidate,
+                 so that servers run with the same Redis evict them at once
 
 ` + exitStatusHelp,
 		Version:            version(),
@@ -119,6 +126,7 @@ Environment:
 	root.SetVersionTemplate("apikey {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", `database: a file path, sqlite:PATH or a postgres:// URL (default $APIKEY_DB, else ./apikey.db)`)
+	root.PersistentFlags().StringVar(&a.redisFlag, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
 	// Cobra's own help command repeats an unknown topic, which could be a
 	// key typed in the wrong place.
 	root.SetHelpCommand(&cobra.Command{

@@ -117,6 +117,12 @@ func (a *app) openDB(ctx context.Context) (*database, error) {
 }
 
 func (a *app) closeDB() error {
+	defer func() {
+		if a.rdb != nil { // after the Manager, which publishes through it
+			_ = a.rdb.Close()
+			a.rdb = nil
+		}
+	}()
 	if a.db == nil {
 		return nil
 	}
@@ -150,6 +156,15 @@ func (a *app) config() (apikey.Config, error) {
 		return apikey.Config{}, usagef("APIKEY_PEPPER: %v", err)
 	}
 	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now}
+	// With Redis, the Manager publishes the keys it changes: the CLI's
+	// revocations reach the servers like those of the API.
+	bus, err := a.redisBus()
+	if err != nil {
+		return apikey.Config{}, err
+	}
+	if bus != nil {
+		cfg.Invalidator, cfg.OnInvalidationError = bus, a.warnNotPublished
+	}
 	// Check the configuration before anything touches the database: the
 	// placeholder store is never called.
 	check := cfg

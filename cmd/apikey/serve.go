@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/go-apikey/apikey"
@@ -24,7 +23,6 @@ import (
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/postgres"
-	"github.com/go-apikey/apikey/redisbus"
 )
 
 func init() { register(newServeCommand) }
@@ -36,9 +34,6 @@ const defaultAddr = "127.0.0.1:8080"
 // long to finish, then the Manager gets as long to write pending usage.
 const shutdownTimeout = 10 * time.Second
 
-// redisChannel is the pub/sub channel of invalidations with --redis.
-const redisChannel = "apikey:invalidate"
-
 // redisTimeout bounds the first round trip to Redis.
 const redisTimeout = 5 * time.Second
 
@@ -47,7 +42,6 @@ type serveOptions struct {
 	addr     string
 	cacheTTL time.Duration
 	noCache  bool
-	redis    string // --redis, else APIKEY_REDIS_ADDR
 
 	secureCookies bool // --secure-cookies: admin cookie always Secure
 	trustProxy    bool // --trust-proxy: client address from X-Forwarded-For
@@ -74,15 +68,19 @@ with the CLI:
 Verified keys are cached in memory for --cache-ttl (30s). Changes made
 through this server take effect at once. Changes made elsewhere:
   - PostgreSQL: every instance listens for the database's notifications
-    and evicts changed keys within milliseconds; while the notification
-    connection is down it reads the database on every request instead.
-  - --redis HOST:PORT (or APIKEY_REDIS_ADDR): instances publish the ids of
-    the keys they change on the Redis channel apikey:invalidate and evict
-    those the others publish, on SQLite or PostgreSQL. With --redis, Redis
-    replaces PostgreSQL notifications: run every instance with it.
+    and evicts changed keys within milliseconds.
+  - --redis HOST:PORT (or APIKEY_REDIS_ADDR): instances, and CLI commands
+    given the same Redis, publish the ids of the keys they change on the
+    Redis channel apikey:invalidate and evict those the others publish, on
+    SQLite or PostgreSQL. With --redis, Redis replaces PostgreSQL
+    notifications: run every instance with it.
   - otherwise (SQLite without Redis), a key revoked with the CLI while the
     server runs may keep working here until the TTL ends; use --no-cache
     if that matters, or revoke through the API.
+The cache is used only while the listener is subscribed and its heartbeat
+(every second) comes back within 2 seconds: from start until it is
+subscribed, and whenever its connection is lost or silent, every request
+reads the database instead.
 Usage counts and last-used times are written every 10 seconds and on stop.
 
 OpenTelemetry: when OTEL_EXPORTER_OTLP_ENDPOINT or
@@ -106,9 +104,6 @@ seconds to finish, and the command exits 0.`,
   apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.redis == "" {
-				o.redis = a.getenv("APIKEY_REDIS_ADDR")
-			}
 			if err := o.check(cmd); err != nil {
 				return err
 			}
@@ -122,7 +117,6 @@ seconds to finish, and the command exits 0.`,
 	f.StringVar(&o.addr, "addr", defaultAddr, "address to listen on, HOST:PORT (port 0 picks a free port)")
 	f.DurationVar(&o.cacheTTL, "cache-ttl", ottercache.DefaultTTL, "how long a verified key is cached")
 	f.BoolVar(&o.noCache, "no-cache", false, "read the database on every verification")
-	f.StringVar(&o.redis, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
@@ -139,11 +133,6 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	}
 	if o.cacheTTL <= 0 {
 		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
-	}
-	if o.redis != "" {
-		if _, _, err := net.SplitHostPort(o.redis); err != nil {
-			return usagef("invalid Redis address %q: want HOST:PORT, such as 127.0.0.1:6379", o.redis)
-		}
 	}
 	return nil
 }
@@ -179,19 +168,21 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		defer cache.Close()
 		cfg.Cache = cache
 	}
-	var rdb *redis.Client
-	if o.redis != "" {
-		rdb = redis.NewClient(&redis.Options{Addr: o.redis})
-		defer rdb.Close()
+	if a.rdb != nil {
 		pctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		err := rdb.Ping(pctx).Err()
+		err := a.rdb.Ping(pctx).Err()
 		cancel()
 		if err != nil {
-			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", o.redis, err)}
+			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", a.rdb.Options().Addr, err)}
 		}
-		cfg.OnEvent = redisbus.Publisher(rdb, redisChannel)
+	} else if pg, ok := db.store.(*postgres.Store); ok {
+		cfg.Invalidator = pg // LISTEN/NOTIFY
 	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	// The Manager runs the invalidation listener, from NewManager (before
+	// the first request) to Close, and bypasses its cache whenever
+	// invalidations may be missed.
+	cfg.OnInvalidationError = func(err error) { logInvalidationError(logger, err) }
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
 	// Manager and verification above it.
@@ -254,37 +245,6 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return &codedError{code: exitTrouble, err: fmt.Errorf("cannot listen on %s: %w", o.addr, err)}
 	}
 
-	// The invalidation listener runs as long as the server. Until it
-	// listens, and whenever it loses its connection, the Manager bypasses
-	// its cache.
-	if cache != nil && (rdb != nil || isPostgresStore(db.store)) {
-		m.SuspendCache() // until the listener listens: before the first request
-	}
-	lctx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
-	listened := make(chan struct{})
-	go func() {
-		defer close(listened)
-		var err error
-		pg, isPostgres := db.store.(*postgres.Store)
-		switch {
-		case cache == nil:
-			return
-		case rdb != nil:
-			err = redisbus.Listen(lctx, rdb, redisChannel, m)
-		case isPostgres:
-			err = pg.Listen(lctx, m)
-		default:
-			return // SQLite: one process, invalidated locally
-		}
-		if lctx.Err() == nil {
-			logger.Error("apikey: invalidation listener stopped; the cache is bypassed", "err", err)
-		}
-	}()
-	defer func() {
-		stopListening()
-		<-listened
-	}()
-
 	hs := srv.HTTPServer()
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
 	served := make(chan error, 1)
@@ -304,8 +264,6 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	stopListening()
-	<-listened
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer mcancel()
 	err = errors.Join(serveErr, err, m.Close(mctx))
@@ -376,9 +334,15 @@ func forwardedFor(r *http.Request) string {
 	return host
 }
 
-func isPostgresStore(s apikey.Store) bool {
-	_, ok := s.(*postgres.Store)
-	return ok
+// logInvalidationError logs a failure of the invalidations between
+// instances, with what it means for this one.
+func logInvalidationError(logger *slog.Logger, err error) {
+	switch {
+	case errors.Is(err, apikey.ErrNotPublished):
+		logger.Warn("apikey: invalidation not published: other instances may keep the key cached until --cache-ttl ends", "err", err)
+	default:
+		logger.Warn("apikey: invalidations not received; verifying against the database until the listener is back", "err", err)
+	}
 }
 
 // integrityPinger is the /readyz check of --check-integrity: the store

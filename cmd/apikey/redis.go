@@ -1,0 +1,47 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/redisbus"
+)
+
+// redisChannel is the pub/sub channel of invalidations with --redis.
+const redisChannel = "apikey:invalidate"
+
+// redisBus returns the invalidation bus of --redis (else APIKEY_REDIS_ADDR),
+// or nil when neither is set. The client is made once per invocation, does
+// not connect before its first use, and is closed by closeDB.
+func (a *app) redisBus() (*redisbus.Bus, error) {
+	addr := a.redisFlag
+	if addr == "" {
+		addr = a.getenv("APIKEY_REDIS_ADDR")
+	}
+	if addr == "" {
+		return nil, nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, usagef("invalid Redis address %q: want HOST:PORT, such as 127.0.0.1:6379", addr)
+	}
+	if a.rdb == nil {
+		// One dial attempt per command attempt: a Redis that is down is
+		// reported within the publish timeout rather than retried.
+		a.rdb = redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1})
+	}
+	return redisbus.New(a.rdb, redisChannel)
+}
+
+// warnNotPublished prints, on stderr, that a change made by the command did
+// not reach the other instances, which is not a failure of the command.
+func (a *app) warnNotPublished(err error) {
+	if errors.Is(err, apikey.ErrNotPublished) {
+		msg := strings.TrimPrefix(errorLine(err), "apikey: ")
+		fmt.Fprintf(a.stderr, "apikey: warning: %s (servers may accept the key as it was until their cache TTL ends)\n", msg)
+	}
+}
