@@ -7,10 +7,33 @@ import (
 	"time"
 )
 
-// ParseDuration is time.ParseDuration with leading day ("d") and week ("w")
-// terms, for expiries: "30d", "2w", "1w2d", "1d12h30m". The CLI's
-// --expires, the API's expires_in and the admin site share it.
-func ParseDuration(s string) (time.Duration, error) {
+// ParseExpiry reads an expiry as people write it: an RFC 3339 instant
+// ("2030-01-02T15:04:05Z"), returned as given, or a positive duration from
+// now in Go's syntax ("90m", "12h") with leading day and week terms ("30d",
+// "2w", "1w2d", "1d12h30m"). The CLI's --expires, the HTTP API's
+// expires_in and the admin site all read expiries with it; pass the
+// Manager's clock (Manager.Now) as now. Whether an instant lies in the
+// future is checked by Create and Update, not here.
+//
+// The error is a *ValidationError for the field "expires_at" whose Reason
+// says what is wrong, for the caller to phrase for its own input.
+func ParseExpiry(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		return time.Time{}, &ValidationError{Field: "expires_at", Reason: "want a duration like 30d, 12h or an RFC 3339 time"}
+	}
+	if d <= 0 {
+		return time.Time{}, &ValidationError{Field: "expires_at", Reason: "the duration must be positive"}
+	}
+	return now.Add(d), nil
+}
+
+// parseDuration is time.ParseDuration with leading day ("d") and week ("w")
+// terms: "30d", "2w", "1w2d", "1d12h30m".
+func parseDuration(s string) (time.Duration, error) {
 	var total time.Duration
 	rest := s
 	for {

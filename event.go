@@ -26,6 +26,13 @@ const (
 	EventVerifyRejected EventType = "verify.rejected"
 )
 
+// AuditedEventTypes returns the event types that stores record in their
+// audit log (the mutations), in lifecycle order. Manager.Events accepts
+// these as a filter; the others are only emitted to OnEvent.
+func AuditedEventTypes() []EventType {
+	return []EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled}
+}
+
 // Event describes one lifecycle event. Events never carry a plaintext key
 // or a hash.
 type Event struct {

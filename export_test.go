@@ -9,3 +9,6 @@ func SetSubscribeTimeout(d time.Duration) (restore func()) {
 	subscribeTimeout = d
 	return func() { subscribeTimeout = old }
 }
+
+// ParseDuration exposes parseDuration to the black-box tests.
+var ParseDuration = parseDuration

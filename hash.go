@@ -54,19 +54,37 @@ type digestState struct {
 	sum [sha256.Size]byte
 }
 
+// minPepperLength is the shortest pepper secret, in bytes.
+const minPepperLength = 16
+
+// CheckPeppers reports the first reason NewManager would refuse peppers: a
+// version below 1, a version given twice, or a secret shorter than 16
+// bytes. Its errors never contain a secret; they read
+// "apikey: pepper: " followed by the reason.
+func CheckPeppers(peppers []Pepper) error {
+	seen := make(map[int]bool, len(peppers))
+	for _, p := range peppers {
+		if p.Version < 1 {
+			return fmt.Errorf("apikey: pepper: version %d is below 1", p.Version)
+		}
+		if seen[p.Version] {
+			return fmt.Errorf("apikey: pepper: version %d is given twice", p.Version)
+		}
+		seen[p.Version] = true
+		if len(p.Secret) < minPepperLength {
+			return fmt.Errorf("apikey: pepper: the secret of version %d is %d bytes; at least %d are required", p.Version, len(p.Secret), minPepperLength)
+		}
+	}
+	return nil
+}
+
 func newHasher(peppers []Pepper) (*hasher, error) {
+	if err := CheckPeppers(peppers); err != nil {
+		return nil, err
+	}
 	h := &hasher{peppers: make(map[int]*pepperState)}
 	h.plain.New = func() any { return &digestState{h: sha256.New()} }
 	for i, p := range peppers {
-		if p.Version < 1 {
-			return nil, fmt.Errorf("apikey: pepper version must be at least 1, got %d", p.Version)
-		}
-		if len(p.Secret) < 16 {
-			return nil, fmt.Errorf("apikey: pepper version %d is %d bytes; at least 16 are required", p.Version, len(p.Secret))
-		}
-		if _, dup := h.peppers[p.Version]; dup {
-			return nil, fmt.Errorf("apikey: pepper version %d is configured twice", p.Version)
-		}
 		secret := append([]byte(nil), p.Secret...)
 		ps := &pepperState{version: p.Version, prefix: tagHMACSHA256 + strconv.Itoa(p.Version) + "$"}
 		ps.pool.New = func() any { return &digestState{h: hmac.New(sha256.New, secret)} }

@@ -1,6 +1,7 @@
 package apikey
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -16,14 +17,17 @@ const (
 	StateRevoked State = "revoked"
 )
 
+// States returns every state, in lifecycle order: active, expired,
+// revoked. Filters and menus that offer a choice of states list these.
+func States() []State { return []State{StateActive, StateExpired, StateRevoked} }
+
 // Valid reports whether s is one of the defined states.
-func (s State) Valid() bool {
-	return s == StateActive || s == StateExpired || s == StateRevoked
-}
+func (s State) Valid() bool { return slices.Contains(States(), s) }
 
 // Key is the record of an API key. It never holds the secret or its hash.
-// The JSON form uses snake_case names and RFC 3339 times; the CLI and the
-// HTTP API share it.
+// The JSON form uses snake_case names and RFC 3339 times, and writes empty
+// Scopes as [] and empty Metadata as {}; the CLI and the HTTP API share it
+// (see MarshalJSON).
 //
 // A Key is a plain value: the Manager hands out fresh copies, so callers may
 // read and modify the ones they get without synchronisation.
@@ -53,6 +57,54 @@ type Key struct {
 	// State is StateAt(now) for the instant at which the Manager returned
 	// the key. Stores leave it empty.
 	State State `json:"state"`
+}
+
+// MarshalJSON encodes k in the JSON form shared by the HTTP API, its
+// client and the CLI: the field names of the struct tags, times in
+// RFC 3339, absent times left out, and Scopes and Metadata as [] and {}
+// rather than null when they are empty.
+func (k Key) MarshalJSON() ([]byte, error) {
+	type plain Key // the same fields, without this method
+	if k.Scopes == nil {
+		k.Scopes = []string{}
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	return json.Marshal(plain(k))
+}
+
+// IssuedKey is a key together with its plaintext token, as Create and
+// Roll return them. Its JSON form, the answer of the HTTP API's create and
+// roll calls, is the key's with the token beside it under "key":
+// {"key": "ak_...", "id": ..., "name": ...}.
+type IssuedKey struct {
+	// Token is the plaintext, shown this once.
+	Token string `json:"key"`
+	*Key
+}
+
+// MarshalJSON encodes the token under "key" followed by the fields of
+// Key.MarshalJSON. Without it, the method promoted from the embedded Key
+// would drop the token.
+func (ik IssuedKey) MarshalJSON() ([]byte, error) {
+	var k Key
+	if ik.Key != nil {
+		k = *ik.Key
+	}
+	body, err := k.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	token, err := json.Marshal(ik.Token)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, len(`{"key":,`)+len(token)+len(body))
+	out = append(out, `{"key":`...)
+	out = append(out, token...)
+	out = append(out, ',')
+	return append(out, body[1:]...), nil // body is an object with fields
 }
 
 // Revoked reports whether the key has been revoked.

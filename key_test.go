@@ -2,6 +2,7 @@ package apikey_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,65 @@ func TestKeyClone(t *testing.T) {
 	*c.ExpiresAt = at.Add(time.Hour)
 	if k.Scopes[0] != "a" || k.Metadata["k"] != "v" || !k.ExpiresAt.Equal(at) {
 		t.Errorf("modifying a clone changed the original: %+v", k)
+	}
+}
+
+func TestKeyJSONEmptyCollections(t *testing.T) {
+	created := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, k := range []any{apikey.Key{ID: testID, CreatedAt: created}, &apikey.Key{ID: testID, CreatedAt: created}} {
+		b, err := json.Marshal(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(b); !strings.Contains(got, `"scopes":[]`) || !strings.Contains(got, `"metadata":{}`) || strings.Contains(got, "null") {
+			t.Errorf("json of %T = %s, want scopes [] and metadata {}", k, got)
+		}
+	}
+	// A Record encodes as its key: the digest never appears.
+	rec := apikey.Record{Key: apikey.Key{ID: testID, CreatedAt: created}, Hash: "sha256$abcdef"}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); strings.Contains(got, "abcdef") || !strings.Contains(got, `"id":"AbC123xyz789"`) {
+		t.Errorf("json of a Record = %s, want the key without its hash", got)
+	}
+}
+
+func TestIssuedKeyJSON(t *testing.T) {
+	created := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	k := &apikey.Key{ID: testID, Prefix: "ak", Name: "n", CreatedAt: created, State: apikey.StateActive}
+	b, err := json.Marshal(apikey.IssuedKey{Token: "ak_token", Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"key":"ak_token","id":"AbC123xyz789","prefix":"ak","name":"n","owner":"","scopes":[],"metadata":{},"created_at":"2026-11-23T12:00:00Z","state":"active"}`
+	if string(b) != want {
+		t.Errorf("json = %s\nwant   %s", b, want)
+	}
+	var back apikey.IssuedKey
+	if err := json.Unmarshal(b, &back); err != nil || back.Token != "ak_token" || back.Key == nil || back.ID != testID || !back.CreatedAt.Equal(created) {
+		t.Errorf("decoding %s = %+v, %v", b, back, err)
+	}
+}
+
+func TestStates(t *testing.T) {
+	want := []apikey.State{apikey.StateActive, apikey.StateExpired, apikey.StateRevoked}
+	if got := apikey.States(); !slices.Equal(got, want) {
+		t.Errorf("States() = %q, want %q", got, want)
+	}
+	apikey.States()[0] = "changed"
+	if got := apikey.States(); !slices.Equal(got, want) {
+		t.Errorf("States() after a caller changed its copy = %q, want %q", got, want)
+	}
+	for _, s := range want {
+		if !s.Valid() {
+			t.Errorf("%q.Valid() = false", s)
+		}
+	}
+	for _, s := range []apikey.State{"", "Active", "deleted"} {
+		if s.Valid() {
+			t.Errorf("%q.Valid() = true", s)
+		}
 	}
 }

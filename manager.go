@@ -268,6 +268,12 @@ func cmpOr[T comparable](v, fallback T) T {
 // every store keeps.
 func (m *Manager) clock() time.Time { return m.now().UTC().Truncate(time.Microsecond) }
 
+// Now returns the current time by the Manager's clock (Config.Now), in UTC
+// at the microsecond precision that stores keep. Code that turns a relative
+// expiry into an instant (ParseExpiry) reads this clock, so that "30d from
+// now" and the expiry checks of Create, Update and Verify agree.
+func (m *Manager) Now() time.Time { return m.clock() }
+
 // storeErr passes the answers a store may give through and wraps every
 // other failure in ErrUnavailable.
 func (m *Manager) storeErr(op string, err error) error {

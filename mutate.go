@@ -33,37 +33,17 @@ const maxIDAttempts = 4
 // this return value: nothing can show it again.
 func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, error) {
 	now := m.clock()
-	k := &Key{
-		Prefix:    m.prefix,
-		Name:      p.Name,
-		Owner:     p.Owner,
-		Scopes:    normalizeScopes(p.Scopes),
-		Metadata:  maps.Clone(p.Metadata),
-		CreatedAt: now,
-	}
-	if k.Metadata == nil {
-		k.Metadata = map[string]string{}
-	}
-	if p.ExpiresAt != nil {
-		t := p.ExpiresAt.UTC().Truncate(time.Microsecond)
-		k.ExpiresAt = &t
-	}
-	if err := validate(k, now, true); err != nil {
+	k, err := newKey(m.prefix, p, now)
+	if err != nil {
 		return nil, "", err
 	}
 	for attempt := 1; ; attempt++ {
-		id, err := randomBase62(m.rand, IDLength)
+		rec, token, err := m.issue(k)
 		if err != nil {
 			return nil, "", err
 		}
-		secret, err := randomBase62(m.rand, m.secretLen)
-		if err != nil {
-			return nil, "", err
-		}
-		k.ID = id
-		token := formatToken(m.prefix, id, secret)
-		ev := m.event(ctx, EventCreated, id, now)
-		err = m.store.Insert(ctx, &Record{Key: *k, Hash: m.hasher.hash(token)}, m.ownerLimit(k.Owner), ev)
+		ev := m.event(ctx, EventCreated, k.ID, now)
+		err = m.store.Insert(ctx, rec, m.ownerLimit(k.Owner), ev)
 		switch {
 		case err == nil:
 			m.emit(ev)
@@ -80,6 +60,59 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 			return nil, "", unavailable("insert", err)
 		}
 	}
+}
+
+// NewRecord makes a key as Create does, without storing it: it checks p,
+// draws an id and a secret from the Manager's Rand, and returns the record,
+// created now by the Manager's clock and hashed with its current pepper,
+// with the plaintext token. It is for bulk loading through a store's
+// BulkInsert; what Create does with the store is left to the loader:
+// retrying an id that already exists, the owner limit and the audit log.
+func (m *Manager) NewRecord(p CreateParams) (*Record, string, error) {
+	k, err := newKey(m.prefix, p, m.clock())
+	if err != nil {
+		return nil, "", err
+	}
+	return m.issue(k)
+}
+
+// newKey returns the key that p describes, created at now, or the
+// validation error of p.
+func newKey(prefix string, p CreateParams, now time.Time) (*Key, error) {
+	k := &Key{
+		Prefix:    prefix,
+		Name:      p.Name,
+		Owner:     p.Owner,
+		Scopes:    NormalizeScopes(p.Scopes),
+		Metadata:  maps.Clone(p.Metadata),
+		CreatedAt: now,
+	}
+	if k.Metadata == nil {
+		k.Metadata = map[string]string{}
+	}
+	if p.ExpiresAt != nil {
+		t := p.ExpiresAt.UTC().Truncate(time.Microsecond)
+		k.ExpiresAt = &t
+	}
+	if err := validate(k, now, true); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// issue gives k a fresh id and secret and returns its record and token.
+func (m *Manager) issue(k *Key) (*Record, string, error) {
+	id, err := randomBase62(m.rand, IDLength)
+	if err != nil {
+		return nil, "", err
+	}
+	secret, err := randomBase62(m.rand, m.secretLen)
+	if err != nil {
+		return nil, "", err
+	}
+	k.ID = id
+	token := formatToken(k.Prefix, id, secret)
+	return &Record{Key: *k, Hash: m.hasher.hash(token)}, token, nil
 }
 
 func (m *Manager) ownerLimit(owner string) int {
@@ -107,7 +140,7 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 		probe.Name = *u.Name
 	}
 	if u.Scopes != nil {
-		s := normalizeScopes(*u.Scopes)
+		s := NormalizeScopes(*u.Scopes)
 		u.Scopes = &s
 		probe.Scopes = s
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -59,7 +60,7 @@ type Page struct {
 // nor repeats keys, even while keys are added.
 func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 	if f.State != "" && !f.State.Valid() {
-		return nil, invalid("state", "must be active, expired or revoked")
+		return nil, invalid("state", "must be %s", orList(States()))
 	}
 	if f.Limit < 0 || f.Limit > MaxPageSize {
 		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
@@ -124,8 +125,8 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 	if f.Limit < 0 || f.Limit > MaxPageSize {
 		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
 	}
-	if f.Type != "" && !slices.Contains([]EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled}, f.Type) {
-		return nil, invalid("type", "must be one of key.created, key.updated, key.revoked, key.deleted, key.rolled")
+	if types := AuditedEventTypes(); f.Type != "" && !slices.Contains(types, f.Type) {
+		return nil, invalid("type", "must be one of %s", strings.Join(stringsOf(types), ", "))
 	}
 	q := EventQuery{KeyID: f.KeyID, Actor: f.Actor, Type: f.Type, Limit: cmpOr(f.Limit, DefaultPageSize) + 1}
 	if f.Cursor != "" {

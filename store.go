@@ -11,6 +11,8 @@ import (
 
 // Record is what a Store persists for one key: the record and the
 // algorithm-tagged digest of the token. The plaintext never reaches a store.
+// Its JSON form is its Key's (Key.MarshalJSON): the digest is never
+// encoded.
 type Record struct {
 	Key
 	// Hash is the tagged digest, e.g. "sha256$<hex>" or

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"regexp"
 	"strings"
+	"sync"
 )
 
 // Token format: <prefix>_<id>_<secret><checksum>.
@@ -174,9 +176,39 @@ func randomBase62(r io.Reader, n int) (string, error) {
 	return string(out), nil
 }
 
+// FormatToken returns the token made of prefix, id and secret with its
+// checksum appended, or, when the parts cannot make a token that ParseToken
+// accepts, ParseToken's error (it wraps ErrInvalidKey). The Manager draws
+// ids and secrets itself; FormatToken is for programs that need the token
+// of known parts, such as tests that present a well-formed token with a
+// wrong secret (apikeytest.ForgeToken).
+func FormatToken(prefix, id, secret string) (string, error) {
+	token := formatToken(prefix, id, secret)
+	if _, err := ParseToken(token); err != nil {
+		return "", err
+	}
+	return token, nil
+}
+
 // formatToken assembles a token from its parts and appends the checksum.
 func formatToken(prefix, id, secret string) string {
 	body := prefix + "_" + id + "_" + secret
 	sum := checksum(body)
 	return body + string(sum[:])
+}
+
+// tokenShape matches the "<id>_<secret>" part of anything shaped like a
+// token, whatever its prefix and even with a bad checksum or a secret cut
+// short (16 characters are enough to count as a secret).
+var tokenShape = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
+})
+
+// Redact returns s with anything shaped like a token cut down to its id,
+// as Token.String does ("ak_3fZ9q0LmA1bc_…"), whatever its prefix and even
+// with a bad checksum. Use it on text that may quote what a client sent,
+// such as a logged URL path or an error message, so that a key pasted in
+// the wrong place is never repeated.
+func Redact(s string) string {
+	return tokenShape().ReplaceAllString(s, "${1}_…")
 }

@@ -114,6 +114,49 @@ func TestTokenStringHidesSecret(t *testing.T) {
 	}
 }
 
+func TestFormatToken(t *testing.T) {
+	for _, tc := range []struct{ prefix, secret string }{
+		{"ak", testSecret},
+		{"my_co_live", testSecret[:22]},
+		{"x", strings.Repeat("Z", 128)},
+	} {
+		got, err := apikey.FormatToken(tc.prefix, testID, tc.secret)
+		if want := withChecksum(tc.prefix + "_" + testID + "_" + tc.secret); err != nil || got != want {
+			t.Errorf("FormatToken(%q, %q, %q) = %q, %v; want %q", tc.prefix, testID, tc.secret, got, err, want)
+		}
+	}
+	for _, tc := range []struct{ prefix, id, secret string }{
+		{"AK", testID, testSecret},
+		{"", testID, testSecret},
+		{"ak", "short", testSecret},
+		{"ak", "AbC123xyz78_", testSecret},
+		{"ak", testID, testSecret[:21]},
+		{"ak", testID, strings.Repeat("Z", 129)},
+		{"ak", testID, testSecret[:31] + "!"},
+	} {
+		if got, err := apikey.FormatToken(tc.prefix, tc.id, tc.secret); !errors.Is(err, apikey.ErrInvalidKey) || got != "" {
+			t.Errorf("FormatToken(%q, %q, %q) = %q, %v; want an error matching ErrInvalidKey", tc.prefix, tc.id, tc.secret, got, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	good := withChecksum("ak_" + testID + "_" + testSecret)
+	for _, tc := range []struct{ in, want string }{
+		{"GET /v1/keys/" + good, "GET /v1/keys/ak_" + testID + "_…"},
+		{"unknown command \"" + good + "\"", "unknown command \"ak_" + testID + "_…\""},
+		{"bad checksum: live_" + testID + "_" + testSecret + "xxxxxx", "bad checksum: live_" + testID + "_…"},
+		{"cut short: " + testID + "_" + testSecret[:16], "cut short: " + testID + "_…"},
+		{"two: " + good + " " + good, "two: ak_" + testID + "_… ak_" + testID + "_…"},
+		{"an id alone: " + testID, "an id alone: " + testID},
+		{"too short to be a secret: " + testID + "_" + testSecret[:15], "too short to be a secret: " + testID + "_" + testSecret[:15]},
+	} {
+		if got := apikey.Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestParseCursor(t *testing.T) {
 	for _, bad := range []string{"", "!!", "bm9wZQ", "MTIz", "YWJjLkFiQzEyM3h5ejc4OQ"} {
 		if _, err := apikey.ParseCursor(bad); !errors.Is(err, apikey.ErrInvalidInput) {

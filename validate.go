@@ -94,14 +94,32 @@ func validMetadataName(s string) bool {
 	return true
 }
 
-// normalizeScopes returns the scopes sorted and without duplicates, never
-// nil.
-func normalizeScopes(in []string) []string {
+// NormalizeScopes returns a sorted copy of scopes without duplicates, never
+// nil: the form in which the Manager stores and returns them, so that two
+// lists grant the same scopes when their normal forms are equal.
+func NormalizeScopes(in []string) []string {
 	out := slices.Clone(in)
 	slices.Sort(out)
 	out = slices.Compact(out)
 	if out == nil {
 		out = []string{}
+	}
+	return out
+}
+
+// orList writes items as "a, b or c".
+func orList[T ~string](items []T) string {
+	s := stringsOf(items)
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+func stringsOf[T ~string](items []T) []string {
+	out := make([]string, len(items))
+	for i, v := range items {
+		out[i] = string(v)
 	}
 	return out
 }

@@ -172,25 +172,18 @@ type createRequest struct {
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 }
 
-// keyWithToken is the answer of POST /v1/keys and of roll: the record and
-// the plaintext token.
-type keyWithToken struct {
-	apikey.Key
-	Token string `json:"key"`
-}
-
 // Create creates a key and returns its record and its plaintext token,
 // which the service shows only this once.
 func (c *Client) Create(ctx context.Context, p apikey.CreateParams) (*apikey.Key, string, error) {
-	var res keyWithToken
+	var res apikey.IssuedKey
 	body := createRequest{Name: p.Name, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata, ExpiresAt: p.ExpiresAt}
 	if err := c.do(ctx, http.MethodPost, "/v1/keys", nil, body, &res, ""); err != nil {
 		return nil, "", err
 	}
-	if res.Token == "" || res.ID == "" {
+	if res.Token == "" || res.Key == nil || res.ID == "" {
 		return nil, "", fmt.Errorf("%w: apikeyclient: create answer without a key", apikey.ErrUnavailable)
 	}
-	return &res.Key, res.Token, nil
+	return res.Key, res.Token, nil
 }
 
 // Get returns the key with the given id. An unknown id yields an error
@@ -281,14 +274,14 @@ func (c *Client) Roll(ctx context.Context, id string) (*apikey.Key, string, erro
 	if !apikey.ValidID(id) {
 		return nil, "", apikey.ErrNotFound
 	}
-	var res keyWithToken
+	var res apikey.IssuedKey
 	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+id+"/roll", nil, nil, &res, ""); err != nil {
 		return nil, "", err
 	}
-	if res.Token == "" || res.ID == "" {
+	if res.Token == "" || res.Key == nil || res.ID == "" {
 		return nil, "", fmt.Errorf("%w: apikeyclient: roll answer without a key", apikey.ErrUnavailable)
 	}
-	return &res.Key, res.Token, nil
+	return res.Key, res.Token, nil
 }
 
 // Delete removes a key for good.

@@ -3,7 +3,6 @@ package apikeyhttp_test
 import (
 	"context"
 	"encoding/json"
-	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -95,24 +94,6 @@ func problem(t *testing.T, w *httptest.ResponseRecorder) apikeyhttp.Problem {
 		t.Errorf("problem %+v lacks type, title, code or detail", p)
 	}
 	return p
-}
-
-// makeToken builds a well-formed token (valid checksum) for log tests.
-func makeToken(t *testing.T, prefix, id, secret string) string {
-	t.Helper()
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	body := prefix + "_" + id + "_" + secret
-	v := crc32.ChecksumIEEE([]byte(body))
-	var sum [apikey.ChecksumLength]byte
-	for i := len(sum) - 1; i >= 0; i-- {
-		sum[i] = base62[v%62]
-		v /= 62
-	}
-	tok := body + string(sum[:])
-	if _, err := apikey.ParseToken(tok); err != nil {
-		t.Fatalf("makeToken built a token ParseToken refuses: %v", err)
-	}
-	return tok
 }
 
 func contains(s, sub string) bool { return sub != "" && strings.Contains(s, sub) }

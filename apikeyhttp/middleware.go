@@ -81,7 +81,7 @@ type Config struct {
 	// key could not be verified. Records name the key id (for a refused key,
 	// the id the token claims, if it is well formed), the outcome code and
 	// the credential source and the path, never the key: a key pasted into
-	// the path is cut to its id (see RedactKeys). Nil means slog.Default(),
+	// the path is cut to its id (see apikey.Redact). Nil means slog.Default(),
 	// looked up at each record.
 	Logger *slog.Logger
 
@@ -539,7 +539,7 @@ func (m *Middleware) logDebug(r *http.Request, outcome, source, keyID string) {
 	attrs := []slog.Attr{
 		slog.String("outcome", outcome),
 		slog.String("method", r.Method),
-		slog.String("path", RedactKeys(r.URL.Path)),
+		slog.String("path", apikey.Redact(r.URL.Path)),
 	}
 	if source != "" {
 		attrs = append(attrs, slog.String("source", source))
@@ -569,7 +569,7 @@ func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, s
 		slog.String("outcome", string(code)),
 		slog.Int("status", status),
 		slog.String("method", r.Method),
-		slog.String("path", RedactKeys(r.URL.Path)),
+		slog.String("path", apikey.Redact(r.URL.Path)),
 	}
 	if source != "" {
 		attrs = append(attrs, slog.String("source", source))

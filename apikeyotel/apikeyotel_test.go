@@ -3,7 +3,6 @@ package apikeyotel_test
 import (
 	"context"
 	"errors"
-	"hash/crc32"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyotel"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/sqlite"
 )
 
@@ -74,25 +74,6 @@ func named(spans tracetest.SpanStubs, name string) []tracetest.SpanStub {
 	return out
 }
 
-// secretOf returns the secret part of a token: what lies between the id
-// and the checksum.
-func secretOf(token string) string { return token[strings.LastIndexByte(token, '_')+1 : len(token)-6] }
-
-// forge assembles a token with a valid checksum from its parts, as the
-// apikey package does, so that a well-formed token with a wrong secret or
-// an unknown id reaches the store.
-func forge(prefix, id, secret string) string {
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	body := prefix + "_" + id + "_" + secret
-	v := crc32.ChecksumIEEE([]byte(body))
-	var sum [6]byte
-	for i := len(sum) - 1; i >= 0; i-- {
-		sum[i] = base62[v%62]
-		v /= 62
-	}
-	return body + string(sum[:])
-}
-
 // leaks reports the first attribute, event or status of spans that
 // contains one of the strings in secrets.
 func leaks(spans tracetest.SpanStubs, secrets ...string) string {
@@ -133,8 +114,8 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrong := forge(key.Prefix, key.ID, strings.Repeat("x", len(secretOf(token))))
-	unknown := forge(key.Prefix, "AAAAAAAAAAAA", secretOf(token))
+	wrong := apikeytest.WrongSecret(token)
+	unknown := apikeytest.ForgeToken(key.Prefix, "AAAAAAAAAAAA", apikeytest.SecretOf(token))
 	if key.ID == "AAAAAAAAAAAA" {
 		t.Fatal("the test key has the unknown id")
 	}
@@ -199,7 +180,7 @@ func TestVerify(t *testing.T) {
 		}
 	}
 
-	if l := leaks(spans, token, secretOf(token), wrong, secretOf(wrong), rec.Hash); l != "" {
+	if l := leaks(spans, token, apikeytest.SecretOf(token), wrong, apikeytest.SecretOf(wrong), rec.Hash); l != "" {
 		t.Errorf("a span holds a secret: %s", l)
 	}
 }
@@ -286,7 +267,7 @@ func TestStoreSpans(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("spans:\ngot  %q\nwant %q", got, want)
 	}
-	if l := leaks(spans, token, secretOf(token), rolled, secretOf(rolled), "sha256$"); l != "" {
+	if l := leaks(spans, token, apikeytest.SecretOf(token), rolled, apikeytest.SecretOf(rolled), "sha256$"); l != "" {
 		t.Errorf("a span holds a secret: %s", l)
 	}
 }
@@ -316,7 +297,7 @@ func TestStoreFailure(t *testing.T) {
 	if outcome, _ := attr(verify[0], apikeyotel.OutcomeKey); outcome != "unavailable" || verify[0].Status.Code != codes.Error {
 		t.Errorf("verify: outcome %q, status %v", outcome, verify[0].Status)
 	}
-	if l := leaks(spans, token, secretOf(token)); l != "" {
+	if l := leaks(spans, token, apikeytest.SecretOf(token)); l != "" {
 		t.Errorf("a span holds a secret: %s", l)
 	}
 }

@@ -100,7 +100,7 @@ func (p *portal) create(w http.ResponseWriter, r *http.Request, owner string) {
 	if !ok {
 		f.Errors["expires"] = "Choose an expiry from the list."
 	} else if choice.d > 0 {
-		t := p.cfg.Now().Add(choice.d)
+		t := p.m.Now().Add(choice.d)
 		params.ExpiresAt = &t
 	}
 	if len(f.Errors) > 0 {
@@ -132,7 +132,7 @@ func (p *portal) create(w http.ResponseWriter, r *http.Request, owner string) {
 		}
 		return
 	}
-	p.reveals.put(owner, k, token, p.cfg.Now())
+	p.reveals.put(owner, k, token, p.m.Now())
 	redirect(w, r, k.ID+"/created")
 }
 
@@ -185,7 +185,7 @@ func (p *portal) created(w http.ResponseWriter, r *http.Request, owner string) {
 	// A HEAD request (a link checker, a prefetcher) must not use up the
 	// one view.
 	if r.Method == http.MethodGet {
-		if rv, ok := p.reveals.take(owner, k.ID, p.cfg.Now()); ok {
+		if rv, ok := p.reveals.take(owner, k.ID, p.m.Now()); ok {
 			v.Token = rv.token
 		}
 	}

@@ -19,7 +19,8 @@ import (
 )
 
 // Config configures the portal. Owner is required; every other field has a
-// documented zero value.
+// documented zero value. The portal reads the time from the Manager
+// (apikey.Manager.Now), so expiry dates follow the Manager's clock.
 type Config struct {
 	// Owner returns the current user of the host application, which is
 	// used as the apikey owner of the keys they manage. It is called on
@@ -61,10 +62,6 @@ type Config struct {
 	// portal (store errors) and for Owner errors. Nil means slog.Default(),
 	// looked up at each record.
 	Logger *slog.Logger
-
-	// Now returns the current time, from which expiry dates are computed.
-	// Nil means time.Now.
-	Now func() time.Time
 }
 
 // RevealTTL is how long the plaintext of a new key waits in memory for the
@@ -118,9 +115,6 @@ func New(m *apikey.Manager, cfg Config) (http.Handler, error) {
 	}
 	if cfg.MaxExpiry > 0 && cfg.MaxExpiry < time.Minute {
 		return nil, fmt.Errorf("apikeyportal: MaxExpiry %v is shorter than a minute", cfg.MaxExpiry)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
 	}
 	p := &portal{
 		m:        m,
@@ -293,7 +287,7 @@ type view struct {
 }
 
 func (p *portal) view(r *http.Request, owner, heading string) *view {
-	return &view{Title: p.title, Heading: heading, Base: base(r), Owner: owner, Now: p.cfg.Now()}
+	return &view{Title: p.title, Heading: heading, Base: base(r), Owner: owner, Now: p.m.Now()}
 }
 
 // render executes a page into a buffer, so that a template error never

@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyportal"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/memstore"
 )
 
@@ -554,5 +555,31 @@ func TestFixedScopesAndMaxExpiry(t *testing.T) {
 	}
 	if got := strings.Join(page.Keys[0].Scopes, ","); got != "reports:read" {
 		t.Errorf("scopes = %q, want reports:read (the form cannot choose)", got)
+	}
+}
+
+// TestManagerClock checks that the portal reads the time from the
+// Manager: expiry dates and the one view of a new key's secret follow
+// apikey.Config.Now, not the wall clock.
+func TestManagerClock(t *testing.T) {
+	now := time.Date(2040, 5, 6, 7, 8, 9, 0, time.UTC)
+	clk := apikeytest.NewClock(now)
+	f := newFixture(t, apikey.Config{Now: clk.Now}, apikeyportal.Config{})
+	r := f.post("alice", "/keys/new", url.Values{"name": {"n"}, "expires": {"604800"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("POST /keys/new: status %d, want 303\n%s", r.status, r.body)
+	}
+	loc := resolve(t, "/keys/new", r.header.Get("Location"))
+	id := strings.TrimSuffix(strings.TrimPrefix(loc, "/keys/"), "/created")
+	k, err := f.m.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := now.Add(7 * 24 * time.Hour); k.ExpiresAt == nil || !k.ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v: seven days by the Manager's clock", k.ExpiresAt, want)
+	}
+	clk.Add(apikeyportal.RevealTTL + time.Second)
+	if r := f.get("alice", loc); tokenRE.MatchString(r.body) {
+		t.Errorf("the secret is still shown after RevealTTL by the Manager's clock")
 	}
 }

@@ -193,7 +193,7 @@ func testUsageThroughManager(t *testing.T, h Harness) {
 	verify(rtoken, apikey.ErrRevoked)
 	last := clk.Add(time.Minute) // 05:07:17.89
 	verify(token, nil)
-	wrong := reseal(token, strings.Repeat("x", len(secretOf(token))))
+	wrong := WrongSecret(token)
 	verify(wrong, apikey.ErrInvalidKey)
 	verify(wrong, apikey.ErrInvalidKey)
 	verify(etoken, apikey.ErrExpired)

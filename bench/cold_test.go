@@ -2,9 +2,7 @@ package bench_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey/memstore"
 	"github.com/go-apikey/apikey/postgres/pgtest"
 
 	"github.com/go-apikey/apikey"
@@ -31,20 +30,17 @@ func coldSizes() []int {
 	return []int{1_000}
 }
 
-// filler returns n random rows: a valid-looking id and a "sha256$<hex>"
-// digest that no token matches.
-func filler(n int) (ids, hashes []string) {
+// filler returns the ids and digests of n keys made as a Manager makes
+// them (Manager.NewRecord), whose tokens are thrown away.
+func filler(b *testing.B, n int) (ids, hashes []string) {
+	m := newManager(b, memstore.New(), apikey.Config{UsageFlushInterval: -1})
 	ids, hashes = make([]string, n), make([]string, n)
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	buf := make([]byte, apikey.IDLength+32)
 	for i := range n {
-		rand.Read(buf)
-		id := make([]byte, apikey.IDLength)
-		for j := range id {
-			id[j] = base62[int(buf[j])%62]
+		rec, _, err := m.NewRecord(apikey.CreateParams{Name: "filler"})
+		if err != nil {
+			b.Fatal(err)
 		}
-		ids[i] = string(id)
-		hashes[i] = "sha256$" + hex.EncodeToString(buf[apikey.IDLength:])
+		ids[i], hashes[i] = rec.ID, rec.Hash
 	}
 	return ids, hashes
 }
@@ -111,7 +107,7 @@ func seedSQLite(b *testing.B, path string, n int) {
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	ids, hashes := filler(n)
+	ids, hashes := filler(b, n)
 	slices.Sort(ids) // appending in key order keeps the B-tree inserts cheap
 	created := time.Now().UTC().Format("2006-01-02T15:04:05.000000Z")
 	const batch = 100_000
@@ -153,7 +149,7 @@ func seedPostgres(b *testing.B, pool *pgxpool.Pool, n int) {
 		return
 	}
 	start := time.Now()
-	ids, hashes := filler(n)
+	ids, hashes := filler(b, n)
 	created := time.Now().UTC()
 	empty := json.RawMessage("{}")
 	rows := pgx.CopyFromSlice(n, func(i int) ([]any, error) {

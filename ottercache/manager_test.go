@@ -128,7 +128,7 @@ func TestCachedVerifyMatchesUncached(t *testing.T) {
 	}
 	tokens := map[string]string{
 		"valid": valid, "expiring": expiring, "revoked": revoked, "deleted": deleted,
-		"rolled away": old, "malformed": "ak_nope", "bad checksum": valid[:len(valid)-1] + "x",
+		"rolled away": old, "malformed": "ak_nope", "bad checksum": apikeytest.BadChecksum(valid),
 	}
 	check := func(phase string) {
 		for name, token := range tokens {

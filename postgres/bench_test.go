@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	mathrand "math/rand/v2"
 	"testing"
@@ -51,10 +48,12 @@ func BenchmarkVerify(b *testing.B) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	rows := make([][]any, 0, total-valid)
 	for i := range total - valid {
-		id := rand.Text()[:apikey.IDLength] // base32 is a subset of base62
-		sum := sha256.Sum256([]byte(id))
-		rows = append(rows, []any{id, apikey.DefaultPrefix, fmt.Sprint("filler ", i), fmt.Sprint("org_", i%100),
-			[]string{"read"}, map[string]string{"n": fmt.Sprint(i)}, "sha256$" + hex.EncodeToString(sum[:]),
+		rec, _, err := m.NewRecord(apikey.CreateParams{Name: fmt.Sprint("filler ", i), Owner: fmt.Sprint("org_", i%100),
+			Scopes: []string{"read"}, Metadata: map[string]string{"n": fmt.Sprint(i)}})
+		if err != nil {
+			b.Fatalf("NewRecord: %v", err)
+		}
+		rows = append(rows, []any{rec.ID, rec.Prefix, rec.Name, rec.Owner, rec.Scopes, rec.Metadata, rec.Hash,
 			now.Add(-time.Duration(i) * time.Second)})
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"time"
 
@@ -190,10 +189,6 @@ func exitCode(err error) int {
 	}
 }
 
-// secretPattern matches the "<id>_<secret...>" part of anything shaped like
-// a key, whatever its prefix and even with a bad checksum.
-var secretPattern = regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
-
 // errorLine renders err as the one line printed on stderr: prefixed
 // "apikey: " once, on a single line, with anything shaped like a key cut
 // down to its id, so that no error ever repeats a secret (say, a key typed
@@ -204,7 +199,7 @@ func errorLine(err error) string {
 		msg = strings.TrimPrefix(msg, "apikey: ")
 	}
 	msg = strings.Join(strings.Fields(msg), " ")
-	msg = secretPattern.ReplaceAllString(msg, "${1}_…")
+	msg = apikey.Redact(msg)
 	return "apikey: " + msg
 }
 

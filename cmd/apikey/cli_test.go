@@ -318,10 +318,10 @@ func TestPepperAndPrefix(t *testing.T) {
 func TestVerifyRejects(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	token, id := e.create("--name", "demo")
-	wrongSecret := forge("ak", id, strings.Repeat("x", 32))
-	unknownID := forge("ak", "AAAAAAAAAAAA", secretOf(token))
-	badChecksum := token[:len(token)-1] + map[bool]string{true: "B", false: "A"}[strings.HasSuffix(token, "A")]
+	token, _ := e.create("--name", "demo")
+	wrongSecret := apikeytest.WrongSecret(token)
+	unknownID := apikeytest.ForgeToken("ak", "AAAAAAAAAAAA", apikeytest.SecretOf(token))
+	badChecksum := apikeytest.BadChecksum(token)
 	for _, tc := range []struct{ token, stdout string }{
 		{wrongSecret, "rejected: invalid\n"},
 		{unknownID, "rejected: invalid\n"},
@@ -484,7 +484,7 @@ func TestUnreachableDatabase(t *testing.T) {
 	for _, args := range [][]string{
 		{"--db", unreachable, "list"},
 		{"--db", unreachable, "migrate"},
-		{"--db", unreachable, "verify", forge("ak", "AAAAAAAAAAAA", strings.Repeat("s", 32))},
+		{"--db", unreachable, "verify", apikeytest.ForgeToken("ak", "AAAAAAAAAAAA", strings.Repeat("s", 32))},
 	} {
 		start := time.Now()
 		r := e.run(args...)

@@ -9,13 +9,6 @@ import (
 
 func init() { register(newCreateCommand) }
 
-// created is the JSON answer of "create --json": the key record with the
-// plaintext beside it, the shape of the HTTP API's POST /v1/keys response.
-type created struct {
-	Token string `json:"key"`
-	*apikey.Key
-}
-
 func newCreateCommand(a *app) *cobra.Command {
 	var (
 		p       apikey.CreateParams
@@ -60,7 +53,7 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, created{Token: token, Key: tidy(k)})
+				return writeJSON(a.stdout, apikey.IssuedKey{Token: token, Key: k})
 			}
 			if _, err := fmt.Fprintln(a.stdout, token); err != nil {
 				return err

@@ -200,35 +200,28 @@ func (a *app) manager(ctx context.Context) (*apikey.Manager, error) {
 // 1), or a comma-separated list of VERSION:SECRET whose first entry is the
 // current pepper. The list form is recognised by a leading "<digits>:"; a
 // single secret is taken whole, commas included. Surrounding spaces are
-// ignored. Errors never contain a secret.
+// ignored. The peppers are then checked as the Manager checks them
+// (apikey.CheckPeppers). Errors never contain a secret.
 func parsePeppers(s string) ([]apikey.Pepper, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
-	if !isVersioned(s) {
-		if err := checkPepper(1, s); err != nil {
-			return nil, err
+	peppers := []apikey.Pepper{{Version: 1, Secret: []byte(s)}}
+	if isVersioned(s) {
+		peppers = nil
+		for i, entry := range strings.Split(s, ",") {
+			entry = strings.TrimSpace(entry)
+			v, secret, ok := strings.Cut(entry, ":")
+			version, err := strconv.Atoi(v)
+			if !ok || !isVersioned(entry) || err != nil || version < 1 {
+				return nil, fmt.Errorf("entry %d is not VERSION:SECRET with a version of at least 1", i+1)
+			}
+			peppers = append(peppers, apikey.Pepper{Version: version, Secret: []byte(secret)})
 		}
-		return []apikey.Pepper{{Version: 1, Secret: []byte(s)}}, nil
 	}
-	var peppers []apikey.Pepper
-	seen := map[int]bool{}
-	for i, entry := range strings.Split(s, ",") {
-		entry = strings.TrimSpace(entry)
-		v, secret, ok := strings.Cut(entry, ":")
-		version, err := strconv.Atoi(v)
-		if !ok || !isVersioned(entry) || err != nil || version < 1 {
-			return nil, fmt.Errorf("entry %d is not VERSION:SECRET with a version of at least 1", i+1)
-		}
-		if seen[version] {
-			return nil, fmt.Errorf("version %d is given twice", version)
-		}
-		seen[version] = true
-		if err := checkPepper(version, secret); err != nil {
-			return nil, err
-		}
-		peppers = append(peppers, apikey.Pepper{Version: version, Secret: []byte(secret)})
+	if err := apikey.CheckPeppers(peppers); err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "apikey: pepper: "))
 	}
 	return peppers, nil
 }
@@ -240,12 +233,4 @@ func isVersioned(s string) bool {
 		i++
 	}
 	return i > 0 && i < 10 && i < len(s) && s[i] == ':'
-}
-
-func checkPepper(version int, secret string) error {
-	const min = 16
-	if len(secret) < min {
-		return fmt.Errorf("the secret of version %d is %d bytes; at least %d are required", version, len(secret), min)
-	}
-	return nil
 }

@@ -9,20 +9,16 @@ import (
 	"github.com/go-apikey/apikey"
 )
 
-// parseExpiry reads --expires: an RFC 3339 time, or a positive duration from
-// now in Go's syntax (90m, 12h) with days and weeks added (30d, 2w, 1d12h).
+// parseExpiry reads --expires with apikey.ParseExpiry. now is the
+// Manager's clock (the app's now, which config gives the Manager), read
+// before anything touches the database.
 func parseExpiry(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
+	t, err := apikey.ParseExpiry(s, now)
+	var ve *apikey.ValidationError
+	if errors.As(err, &ve) {
+		return time.Time{}, usagef("invalid --expires %q: %s", s, ve.Reason)
 	}
-	d, err := apikey.ParseDuration(s)
-	if err != nil {
-		return time.Time{}, usagef("invalid --expires %q: want a duration like 30d, 12h or an RFC 3339 time", s)
-	}
-	if d <= 0 {
-		return time.Time{}, usagef("invalid --expires %q: the duration must be positive", s)
-	}
-	return now.Add(d), nil
+	return t, err
 }
 
 // parseMeta reads repeated --meta name=value flags. Values may hold any
@@ -48,11 +44,26 @@ func parseMeta(pairs []string) (map[string]string, error) {
 
 // checkState validates --state before anything touches the database.
 func checkState(s string) error {
-	switch s {
-	case "", "active", "expired", "revoked":
+	if s == "" || apikey.State(s).Valid() {
 		return nil
 	}
-	return usagef("invalid --state %q: want active, expired or revoked", s)
+	return usagef("invalid --state %q: want %s", s, statesText())
+}
+
+// statesText lists the states as "active, expired or revoked".
+func statesText() string {
+	var b strings.Builder
+	states := apikey.States()
+	for i, s := range states {
+		switch {
+		case i == len(states)-1 && i > 0:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(s))
+	}
+	return b.String()
 }
 
 // checkID validates a key id argument before anything touches the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"hash/crc32"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,28 +76,6 @@ func want(t *testing.T, r result, code int, stdout, stderr string) {
 	if r.code != code || r.stdout != stdout || r.stderr != stderr {
 		t.Errorf("got exit %d\nstdout %q\nstderr %q\nwant exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr, code, stdout, stderr)
 	}
-}
-
-// secretOf returns the secret part of a key: what lies between the id and
-// the checksum.
-func secretOf(token string) string {
-	i := strings.LastIndexByte(token, '_')
-	return token[i+1 : len(token)-6]
-}
-
-// forge assembles a key with a valid checksum from its parts, as the
-// apikey package does, so that a test can present a well-formed key with a
-// wrong secret.
-func forge(prefix, id, secret string) string {
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	body := prefix + "_" + id + "_" + secret
-	v := crc32.ChecksumIEEE([]byte(body))
-	var sum [6]byte
-	for i := len(sum) - 1; i >= 0; i-- {
-		sum[i] = base62[v%62]
-		v /= 62
-	}
-	return body + string(sum[:])
 }
 
 // postgresURL returns the URL of a fresh, empty schema in the test

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/go-apikey/apikey/apikeytest"
 )
 
 // TestKeyShownOnce checks that after create, no command ever prints the key
@@ -22,7 +24,7 @@ func TestKeyShownOnce(t *testing.T) {
 		t.Fatalf("create: %+v (%v)", r, err)
 	}
 	token, id := got.Token, got.ID
-	secret := secretOf(token)
+	secret := apikeytest.SecretOf(token)
 	if strings.Contains(r.stderr, token) || strings.Count(r.stdout, secret) != 1 {
 		t.Errorf("create printed the key more than once: %+v", r)
 	}
@@ -30,7 +32,7 @@ func TestKeyShownOnce(t *testing.T) {
 
 	typo := token[:20] + "x" + token[21:]
 	short := token[:len(token)-3]
-	wrong := forge("ak", id, secret[:31]+"z")
+	wrong := apikeytest.WrongSecret(token)
 	unreachable := "postgres://postgres@127.0.0.1:1/test?connect_timeout=2"
 	steps := []struct {
 		stdin string
@@ -76,7 +78,7 @@ func TestKeyShownOnce(t *testing.T) {
 	for _, s := range steps {
 		r := e.runStdin(s.stdin, s.args...)
 		out := r.stdout + r.stderr
-		for _, k := range []string{token, secret, secret[:12], secret[20:], plain, secretOf(plain)} {
+		for _, k := range []string{token, secret, secret[:12], secret[20:], plain, apikeytest.SecretOf(plain)} {
 			if strings.Contains(out, k) {
 				t.Errorf("%.40q printed (part of) a key:\nstdout %q\nstderr %q", s.args, r.stdout, r.stderr)
 				break

@@ -41,9 +41,6 @@ is "next_cursor").`,
 				page.Keys = []*apikey.Key{}
 			}
 			if asJSON {
-				for _, k := range page.Keys {
-					tidy(k)
-				}
 				return writeJSON(a.stdout, page)
 			}
 			if len(page.Keys) == 0 {
@@ -61,7 +58,7 @@ is "next_cursor").`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.Owner, "owner", "", "only the keys of this owner")
-	fl.StringVar(&state, "state", "", "only keys in this state: active, expired or revoked")
+	fl.StringVar(&state, "state", "", "only keys in this state: "+statesText())
 	fl.StringVar(&f.Search, "search", "", "only keys whose name, id or owner contains this, ignoring case")
 	fl.IntVar(&f.Limit, "limit", 0, fmt.Sprintf("keys per page, at most %d (default %d)", apikey.MaxPageSize, apikey.DefaultPageSize))
 	fl.StringVar(&f.Cursor, "cursor", "", "continue a previous listing from its next cursor")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-apikey/apikey/apikeytest"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -117,7 +118,7 @@ func TestServeTracing(t *testing.T) {
 		t.Fatalf("create: %+v", r)
 	}
 	demo := strings.TrimSpace(r.stdout)
-	wrong := forge("ak", strings.Split(demo, "_")[1], strings.Repeat("x", len(secretOf(demo))))
+	wrong := apikeytest.WrongSecret(demo)
 
 	env = append(env, "OTEL_EXPORTER_OTLP_ENDPOINT="+ts.URL, "OTEL_SERVICE_NAME=apikey-test",
 		"OTEL_TRACES_EXPORTER=", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=", "OTEL_SDK_DISABLED=")
@@ -180,7 +181,7 @@ func TestServeTracing(t *testing.T) {
 		t.Errorf("service.name %v, want apikey-test", services)
 	}
 	for i, b := range c.bodies {
-		for _, secret := range []string{demo, secretOf(demo), wrong, secretOf(wrong)} {
+		for _, secret := range []string{demo, apikeytest.SecretOf(demo), wrong, apikeytest.SecretOf(wrong)} {
 			if strings.Contains(string(b), secret) {
 				t.Errorf("export request %d holds a secret", i)
 			}

@@ -12,23 +12,12 @@ import (
 	"github.com/go-apikey/apikey"
 )
 
-// writeJSON prints v as indented JSON followed by a newline.
+// writeJSON prints v as indented JSON followed by a newline. Keys take
+// their JSON form from apikey.Key, the one the HTTP API answers with.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// tidy gives a key's collections their empty JSON form ([] and {}) rather
-// than null, whatever the store returned.
-func tidy(k *apikey.Key) *apikey.Key {
-	if k.Scopes == nil {
-		k.Scopes = []string{}
-	}
-	if k.Metadata == nil {
-		k.Metadata = map[string]string{}
-	}
-	return k
 }
 
 // formatTime renders t in UTC to the second, or none when t is nil.

@@ -24,7 +24,7 @@ revoked key changes nothing and succeeds.`,
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, tidy(k))
+				return writeJSON(a.stdout, k)
 			}
 			_, err = fmt.Fprintf(a.stdout, "revoked: %s (%s) at %s\n", k.ID, k.Name, formatTime(k.RevokedAt, "-"))
 			return err

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"strconv"
@@ -26,10 +21,6 @@ type bulkInserter interface {
 	BulkInsert(ctx context.Context, recs []*apikey.Record) error
 }
 
-// seedSecretLength is the secret length of seeded keys, the default of
-// new keys.
-const seedSecretLength = apikey.DefaultSecretLength
-
 func newSeedCommand(a *app) *cobra.Command {
 	var (
 		owners, batch int
@@ -40,10 +31,10 @@ func newSeedCommand(a *app) *cobra.Command {
 		Short: "Bulk-load N synthetic keys, for load tests",
 		Long: `Bulk-load N synthetic keys into the database, for benchmarks and load
 tests: names seed-0, seed-1, ..., owners owner-0 to owner-(K-1), no scopes,
-no expiry. Each is a real key with a random id and secret, stored as the
-SHA-256 of the key like any other (a configured pepper still verifies it,
-and rehashes it on first use). The plaintexts are thrown away, except one
-with --print-sample, printed on standard output.
+no expiry. Each is a real key made as "apikey create" makes one: a random
+id and secret under APIKEY_PREFIX, hashed with the current APIKEY_PEPPER.
+The plaintexts are thrown away, except one with --print-sample, printed on
+standard output.
 
 Rows are written in batches of B: one transaction with a prepared statement
 on SQLite, one COPY on PostgreSQL. Owner limits are not checked and nothing
@@ -83,11 +74,14 @@ it is a terminal, else a line a second.`,
 			if !ok {
 				return fmt.Errorf("the %s store cannot bulk-load", db.loc.driver)
 			}
-			s := &seeder{
-				prefix: seedOr(cfg.Prefix, apikey.DefaultPrefix), owners: owners,
-				created: a.now().UTC().Truncate(time.Microsecond),
-				rand:    bufio.NewReaderSize(rand.Reader, 64<<10),
+			// A Manager that only makes records: no background work.
+			cfg.UsageFlushInterval = -1
+			m, err := apikey.NewManager(db.store, cfg)
+			if err != nil {
+				return err
 			}
+			defer m.Close(context.WithoutCancel(ctx))
+			s := &seeder{m: m, owners: owners}
 			p := newProgress(a.stderr, n)
 			sample, err := s.run(ctx, bi, n, batch, p.update)
 			p.done()
@@ -107,20 +101,10 @@ it is a terminal, else a line a second.`,
 	return cmd
 }
 
-func seedOr(v, fallback string) string {
-	if v == "" {
-		return fallback
-	}
-	return v
-}
-
 // seeder makes synthetic records.
 type seeder struct {
-	prefix  string
-	owners  int
-	created time.Time
-	rand    io.Reader
-	buf     []byte
+	m      *apikey.Manager
+	owners int
 }
 
 // run generates n records in batches, on a goroutine of their own so that
@@ -171,57 +155,13 @@ func (s *seeder) run(ctx context.Context, bi bulkInserter, n, batch int, progres
 	return <-first, nil
 }
 
-const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-// random returns n base62 characters drawn uniformly from s.rand.
-func (s *seeder) random(n int) (string, error) {
-	out := make([]byte, 0, n)
-	for len(out) < n {
-		if cap(s.buf) < n {
-			s.buf = make([]byte, 2*n)
-		}
-		b := s.buf[:n-len(out)+4]
-		if _, err := io.ReadFull(s.rand, b); err != nil {
-			return "", fmt.Errorf("reading randomness: %w", err)
-		}
-		for _, c := range b {
-			if c < 248 && len(out) < n { // 248 = 4*62 keeps the draw uniform
-				out = append(out, base62[c%62])
-			}
-		}
-	}
-	return string(out), nil
-}
-
-// record returns the i-th synthetic key and its record. The token has the
-// format of apikey's keys, <prefix>_<id>_<secret><checksum>, the checksum
-// being CRC-32 (IEEE) of the rest as 6 base62 digits, most significant
-// first; the hash is the one a Manager without a pepper stores.
+// record returns the i-th synthetic key and its record, made by the
+// Manager as Create would make it.
 func (s *seeder) record(i int) (string, *apikey.Record, error) {
-	id, err := s.random(apikey.IDLength)
-	if err != nil {
-		return "", nil, err
-	}
-	secret, err := s.random(seedSecretLength)
-	if err != nil {
-		return "", nil, err
-	}
-	body := s.prefix + "_" + id + "_" + secret
-	v := crc32.ChecksumIEEE([]byte(body))
-	var sum [apikey.ChecksumLength]byte
-	for j := len(sum) - 1; j >= 0; j-- {
-		sum[j] = base62[v%62]
-		v /= 62
-	}
-	token := body + string(sum[:])
-	digest := sha256.Sum256([]byte(token))
-	return token, &apikey.Record{
-		Key: apikey.Key{
-			ID: id, Prefix: s.prefix, Name: "seed-" + strconv.Itoa(i), Owner: "owner-" + strconv.Itoa(i%s.owners),
-			CreatedAt: s.created,
-		},
-		Hash: "sha256$" + hex.EncodeToString(digest[:]),
-	}, nil
+	rec, token, err := s.m.NewRecord(apikey.CreateParams{
+		Name: "seed-" + strconv.Itoa(i), Owner: "owner-" + strconv.Itoa(i%s.owners),
+	})
+	return token, rec, err
 }
 
 // progress draws the progress of a seeding on w: a bar redrawn in place

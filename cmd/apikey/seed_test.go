@@ -93,6 +93,33 @@ func TestSeed(t *testing.T) {
 	}
 }
 
+// TestSeedHashesAsTheManager checks that seeded keys are made as "apikey
+// create" makes them: under APIKEY_PREFIX and hashed with the current
+// pepper, so that their first verification has nothing to rehash.
+func TestSeedHashesAsTheManager(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.vars["APIKEY_PREFIX"] = "seed_co"
+	e.vars["APIKEY_PEPPER"] = "2:new-pepper-0123456789, 1:old-pepper-0123456789"
+	r := e.run("seed", "3", "--print-sample")
+	if r.code != 0 {
+		t.Fatalf("seed: %+v", r)
+	}
+	sample := strings.TrimSpace(r.stdout)
+	tok, err := apikey.ParseToken(sample)
+	if err != nil || tok.Prefix != "seed_co" {
+		t.Fatalf("sample %q: %+v, %v; want the prefix seed_co", sample, tok, err)
+	}
+	rec, err := openStore(t, e.vars["APIKEY_DB"]).Lookup(context.Background(), tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rec.Hash, "hmac-sha256$2$") {
+		t.Errorf("seeded hash %q, want hmac-sha256$2$...: the current pepper", rec.Hash)
+	}
+	want(t, e.run("verify", sample), 0, "valid: "+tok.ID+" (seed-0)\n", "")
+}
+
 func TestSeedUsage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -229,7 +229,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Now: a.now, Admin: adminSite,
+		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 	})
 	if err != nil {

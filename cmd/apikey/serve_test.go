@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-apikey/apikey/apikeytest"
 )
 
 // TestServeBadAddr checks that a bad --addr is one line and exit status 2,
@@ -328,7 +330,7 @@ func TestServe(t *testing.T) {
 			if !strings.Contains(logs, `msg="apikey: request" method=GET path=/v1/whoami status=200`) {
 				t.Errorf("no request records in the log:\n%s", logs)
 			}
-			for _, k := range []string{admin, demo, rolled, verifier, secretOf(admin), secretOf(rolled)} {
+			for _, k := range []string{admin, demo, rolled, verifier, apikeytest.SecretOf(admin), apikeytest.SecretOf(rolled)} {
 				if strings.Contains(logs, k) {
 					t.Errorf("the log holds a key:\n%s", logs)
 					break
@@ -378,7 +380,7 @@ func TestServeMetrics(t *testing.T) {
 	for range 5 {
 		expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", demo, ""), 200, "")
 	}
-	expect(t, "junk key", call(t, "GET", s.url+"/v1/whoami", "api-key", forge("ak", "AAAAAAAAAAAA", strings.Repeat("x", 32)), ""), 401, "invalid_key")
+	expect(t, "junk key", call(t, "GET", s.url+"/v1/whoami", "api-key", apikeytest.ForgeToken("ak", "AAAAAAAAAAAA", strings.Repeat("x", 32)), ""), 401, "invalid_key")
 	if v := metric(t, s.url, `apikey_verifications_total{outcome="valid"}`); v != 5 {
 		t.Errorf("valid verifications %v, want 5", v)
 	}

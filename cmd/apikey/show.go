@@ -19,7 +19,7 @@ func newShowCommand(a *app) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, tidy(k))
+				return writeJSON(a.stdout, k)
 			}
 			return writeKey(a.stdout, k)
 		},

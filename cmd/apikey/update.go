@@ -79,7 +79,7 @@ key cannot be changed.`,
 				return keyError(err, id)
 			}
 			if asJSON {
-				return writeJSON(a.stdout, tidy(k))
+				return writeJSON(a.stdout, k)
 			}
 			return writeKey(a.stdout, k)
 		},

@@ -299,7 +299,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // crossOrigin answers a state-changing request that
 // http.CrossOriginProtection refused.
 func (h *handler) crossOrigin(w http.ResponseWriter, r *http.Request) {
-	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", apikeyhttp.RedactKeys(r.URL.Path),
+	h.log.Warn("admin: cross-origin request refused", "method", r.Method, "path", apikey.Redact(r.URL.Path),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
 	h.errorPage(w, r, nil, http.StatusForbidden, "Request refused",
 		"This form was submitted from another site, so it was refused. Reload the page and try again from this site.")
@@ -380,12 +380,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	case apikey.CodeKeyRevoked:
 		h.errorPage(w, r, s, status, "Key revoked", "A revoked key cannot be changed or regenerated.")
 	case apikey.CodeUnavailable:
-		h.log.Error("admin: store unavailable", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
+		h.log.Error("admin: store unavailable", "path", apikey.Redact(r.URL.Path), "err", err)
 		w.Header().Set("Retry-After", "30")
 		h.errorPage(w, r, s, status, "Service unavailable",
 			"The database could not be reached. Nothing was changed by this request unless the page says so. Try again in a moment.")
 	default:
-		h.log.Error("admin: unexpected error", "path", apikeyhttp.RedactKeys(r.URL.Path), "err", err)
+		h.log.Error("admin: unexpected error", "path", apikey.Redact(r.URL.Path), "err", err)
 		h.errorPage(w, r, s, status, http.StatusText(status), "The request could not be completed.")
 	}
 }

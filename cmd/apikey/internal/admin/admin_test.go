@@ -461,6 +461,25 @@ func TestCrossOriginPostRefused(t *testing.T) {
 	wantStatus(t, b.get("/admin/keys"), http.StatusOK) // still signed in
 }
 
+// TestExpiryUsesManagerClock checks that a relative expiry counts from
+// the Manager's clock, even when the site's own clock (sessions) differs.
+func TestExpiryUsesManagerClock(t *testing.T) {
+	s := newSite(t, func(c *admin.Config) {
+		mclock := c.Now
+		c.Now = func() time.Time { return mclock().Add(-365 * 24 * time.Hour) }
+	})
+	b := s.loggedIn()
+	r := b.post("/admin/keys", url.Values{"name": {"billing"}, "expires_at": {"30d"}})
+	wantRedirect(t, r, "/admin/keys/")
+	page, err := s.m.List(context.Background(), apikey.KeyFilter{})
+	if err != nil || len(page.Keys) != 1 {
+		t.Fatalf("List: %v, %v", page, err)
+	}
+	if want := s.clock.Now().Add(30 * 24 * time.Hour); page.Keys[0].ExpiresAt == nil || !page.Keys[0].ExpiresAt.Equal(want) {
+		t.Errorf("ExpiresAt = %v, want %v: 30 days by the Manager's clock", page.Keys[0].ExpiresAt, want)
+	}
+}
+
 func TestCreateShowsKeyOnce(t *testing.T) {
 	s := newSite(t)
 	b := s.loggedIn()

@@ -79,22 +79,24 @@ func (f *keyForm) parse(now time.Time) parsedKey {
 	return p
 }
 
-// parseExpiry reads an expiry: empty (none), a date and time in UTC as
-// sent by datetime-local inputs (with or without seconds), RFC 3339, a date
-// (midnight UTC), or a duration from now such as "30d" or "12h".
+// parseExpiry reads an expiry: empty (none), a date and time in UTC as a
+// datetime-local input sends it (with or without seconds) or as typed
+// ("2030-12-31 23:59", or a date alone for midnight UTC), or what
+// apikey.ParseExpiry reads: an RFC 3339 time, or a duration from now such
+// as "30d" or "12h". now is the Manager's clock.
 func parseExpiry(s string, now time.Time) (*time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
-	for _, layout := range []string{inputTime, "2006-01-02T15:04:05", time.RFC3339Nano, "2006-01-02 15:04", "2006-01-02"} {
+	for _, layout := range []string{inputTime, "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			t = t.UTC()
 			return &t, nil
 		}
 	}
-	if d, err := apikey.ParseDuration(s); err == nil && d > 0 && d <= 100*365*24*time.Hour {
-		t := now.Add(d).UTC()
+	if t, err := apikey.ParseExpiry(s, now); err == nil {
+		t = t.UTC()
 		return &t, nil
 	}
 	return nil, errors.New("Enter a date and time in UTC such as 2030-12-31T23:59, or a duration such as 30d or 12h.")
@@ -184,6 +186,8 @@ var funcs = template.FuncMap{
 		}
 		return string(b)
 	},
+	"states":      apikey.States,
+	"label":       func(s apikey.State) string { return strings.ToUpper(string(s[:1])) + string(s[1:]) },
 	"sortedKeys":  func(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) },
 	"changeNames": func(m map[string]apikey.Change) []string { return slices.Sorted(maps.Keys(m)) },
 }

@@ -32,11 +32,8 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	f := apikey.KeyFilter{Search: d.Q, Owner: d.Owner, Cursor: q.Get("cursor"), Limit: h.pageSize}
 	d.Paged = f.Cursor != ""
-	switch d.State {
-	case "", "active", "expired", "revoked":
-		f.State = apikey.State(d.State)
-	default:
-		d.Errors["state"] = "Choose active, expired or revoked."
+	if f.State = apikey.State(d.State); f.State != "" && !f.State.Valid() {
+		d.Errors["state"] = "Choose a state from the list."
 	}
 	var from, to *time.Time
 	for _, c := range []struct {
@@ -143,7 +140,7 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	if f.Name == "" {
 		f.Errors["name"] = "Enter a name."
 	}
-	p := f.parse(h.now())
+	p := f.parse(h.m.Now())
 	if len(f.Errors) == 0 {
 		k, token, err := h.m.Create(actor(r.Context(), s), apikey.CreateParams{
 			Name: f.Name, Owner: f.Owner, Scopes: p.scopes, Metadata: p.metadata, ExpiresAt: p.expiresAt,
@@ -226,7 +223,7 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 	if f.Name == "" {
 		f.Errors["name"] = "Enter a name."
 	}
-	now := h.now()
+	now := h.m.Now()
 	old := formFromKey(k)
 	// The expiry is checked only when it changed: an expired key can be
 	// renamed without moving its expiry.
@@ -240,7 +237,7 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 		if f.Name != k.Name {
 			u.Name = &f.Name
 		}
-		if !slices.Equal(normalized(p.scopes), k.Scopes) {
+		if !slices.Equal(apikey.NormalizeScopes(p.scopes), k.Scopes) {
 			u.Scopes = &p.scopes
 		}
 		if !maps.Equal(p.metadata, k.Metadata) {
@@ -272,12 +269,6 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 		status = http.StatusConflict // revoked meanwhile
 	}
 	h.render(w, r, status, "form", view{Title: "Edit " + k.Name, User: s.email, Nav: "keys", Data: formData{Form: f, Key: k}})
-}
-
-func normalized(s []string) []string {
-	out := slices.Clone(s)
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 type confirmData struct {
@@ -398,13 +389,11 @@ type eventsData struct {
 	Paged              bool
 }
 
-var eventTypes = []apikey.EventType{apikey.EventCreated, apikey.EventUpdated, apikey.EventRevoked, apikey.EventDeleted, apikey.EventRolled}
-
 func (h *handler) listEvents(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
 	d := eventsData{
 		KeyID: strings.TrimSpace(q.Get("key_id")), Actor: strings.TrimSpace(q.Get("actor")), Type: q.Get("type"),
-		Types: eventTypes, Errors: map[string]string{}, Paged: q.Get("cursor") != "",
+		Types: apikey.AuditedEventTypes(), Errors: map[string]string{}, Paged: q.Get("cursor") != "",
 	}
 	f := apikey.EventFilter{KeyID: d.KeyID, Actor: d.Actor, Type: apikey.EventType(d.Type), Cursor: q.Get("cursor"), Limit: h.pageSize}
 	status := http.StatusOK

@@ -70,7 +70,7 @@ func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	to := s.now().UTC()
+	to := s.m.Now()
 	if q.Has("to") {
 		t, err := time.Parse(time.RFC3339, q.Get("to"))
 		if err != nil {

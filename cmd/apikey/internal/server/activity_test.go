@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"hash/crc32"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/ottercache"
 )
 
@@ -46,7 +46,7 @@ func TestMetrics(t *testing.T) {
 	for range 5 {
 		mustStatus(t, f2.do(t, req{method: "GET", path: "/v1/whoami", token: k.Token}), http.StatusOK, "whoami")
 	}
-	wantProblem(t, f2.do(t, req{method: "GET", path: "/v1/whoami", token: forgeSecret(k.Token)}), http.StatusUnauthorized, "invalid_key", "wrong secret")
+	wantProblem(t, f2.do(t, req{method: "GET", path: "/v1/whoami", token: apikeytest.WrongSecret(k.Token)}), http.StatusUnauthorized, "invalid_key", "wrong secret")
 	mustStatus(t, f2.do(t, req{method: "POST", path: "/v1/keys/" + k.ID + "/revoke", token: f2.admin}), http.StatusOK, "revoke")
 	wantProblem(t, f2.do(t, req{method: "GET", path: "/v1/whoami", token: k.Token}), http.StatusUnauthorized, "key_revoked", "revoked")
 
@@ -88,26 +88,6 @@ func TestMetrics(t *testing.T) {
 	if v := metricValue(t, string(r.body), `apikey_cache_requests_total{result="hit"}`); v != 0 {
 		t.Errorf("hits without a cache: %v", v)
 	}
-}
-
-// forgeSecret returns token with its last secret character changed and a
-// valid checksum: well formed, wrong secret.
-func forgeSecret(token string) string {
-	i := strings.LastIndexByte(token, '_')
-	prefixID, secret := token[:i], token[i+1:len(token)-6]
-	c := byte('A')
-	if secret[0] == 'A' {
-		c = 'B'
-	}
-	const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	body := prefixID + "_" + string(c) + secret[1:]
-	v := crc32.ChecksumIEEE([]byte(body))
-	var sum [6]byte
-	for i := len(sum) - 1; i >= 0; i-- {
-		sum[i] = base62[v%62]
-		v /= 62
-	}
-	return body + string(sum[:])
 }
 
 // TestEventsEndpoint checks GET /v1/events: mutations made through the API
@@ -187,7 +167,7 @@ func TestUsageEndpoint(t *testing.T) {
 	for range 3 {
 		mustStatus(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: k.Token}), http.StatusOK, "whoami")
 	}
-	wantProblem(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: forgeSecret(k.Token)}), http.StatusUnauthorized, "invalid_key", "wrong secret")
+	wantProblem(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: apikeytest.WrongSecret(k.Token)}), http.StatusUnauthorized, "invalid_key", "wrong secret")
 	f.clock.Add(time.Minute)
 	mustStatus(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: k.Token}), http.StatusOK, "whoami")
 	if err := f.m.FlushUsage(context.Background()); err != nil {

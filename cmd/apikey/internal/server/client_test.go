@@ -16,6 +16,7 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyclient"
 	"github.com/go-apikey/apikey/apikeyhttp"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
@@ -271,7 +272,7 @@ func TestVerify(t *testing.T) {
 			{"revoked", revoked, apikey.ErrRevoked},
 			{"malformed", "not-a-key", apikey.ErrInvalidKey},
 			{"empty", "", apikey.ErrInvalidKey},
-			{"bad checksum", token[:len(token)-1] + "x", apikey.ErrInvalidKey},
+			{"bad checksum", apikeytest.BadChecksum(token), apikey.ErrInvalidKey},
 			{"unknown", unknown, apikey.ErrInvalidKey},
 		} {
 			got, err := c.Verify(ctx, tt.token)

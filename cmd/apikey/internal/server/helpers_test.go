@@ -103,7 +103,6 @@ func newFixture(t testing.TB, o options) *fixture {
 		Manager: m,
 		Pinger:  store,
 		Logger:  slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:     c.Now,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 	})
 	if err != nil {

@@ -8,25 +8,6 @@ import (
 	"github.com/go-apikey/apikey"
 )
 
-// withSecret is a key record with its plaintext beside it, the answer of
-// create and roll; the same shape as "apikey create --json".
-type withSecret struct {
-	Token string `json:"key"`
-	*apikey.Key
-}
-
-// tidy gives a key's collections their empty JSON form ([] and {}) rather
-// than null.
-func tidy(k *apikey.Key) *apikey.Key {
-	if k.Scopes == nil {
-		k.Scopes = []string{}
-	}
-	if k.Metadata == nil {
-		k.Metadata = map[string]string{}
-	}
-	return k
-}
-
 type createRequest struct {
 	Name      string            `json:"name"`
 	Owner     string            `json:"owner"`
@@ -42,7 +23,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	exp, err := expiry(req.ExpiresAt, req.ExpiresIn, s.now())
+	exp, err := expiry(req.ExpiresAt, req.ExpiresIn, s.m.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -59,7 +40,7 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/keys/"+k.ID)
-	writeJSON(w, http.StatusCreated, withSecret{Token: token, Key: tidy(k)})
+	writeJSON(w, http.StatusCreated, apikey.IssuedKey{Token: token, Key: k})
 }
 
 // listParams are the query parameters of GET /v1/keys.
@@ -87,9 +68,6 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	if page.Keys == nil {
 		page.Keys = []*apikey.Key{}
-	}
-	for _, k := range page.Keys {
-		tidy(k)
 	}
 	writeJSON(w, http.StatusOK, page)
 }
@@ -140,7 +118,7 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tidy(k))
+	writeJSON(w, http.StatusOK, k)
 }
 
 type updateRequest struct {
@@ -201,7 +179,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		} else {
 			in = &req.ExpiresIn.Value
 		}
-		exp, err := expiry(at, in, s.now())
+		exp, err := expiry(at, in, s.m.Now())
 		if err != nil {
 			s.fail(w, r, err)
 			return
@@ -213,7 +191,7 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tidy(k))
+	writeJSON(w, http.StatusOK, k)
 }
 
 // revokeKey serves POST /v1/keys/{id}/revoke. Revoking a revoked key
@@ -224,7 +202,7 @@ func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, tidy(k))
+	writeJSON(w, http.StatusOK, k)
 }
 
 // rollKey serves POST /v1/keys/{id}/roll.
@@ -234,7 +212,7 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, withSecret{Token: token, Key: tidy(k)})
+	writeJSON(w, http.StatusOK, apikey.IssuedKey{Token: token, Key: k})
 }
 
 // deleteKey serves DELETE /v1/keys/{id}.

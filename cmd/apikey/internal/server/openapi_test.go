@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
@@ -91,29 +92,73 @@ func TestOpenAPI(t *testing.T) {
 	// Every $ref resolves.
 	var raw any
 	r.json(t, &raw)
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if ref, ok := v["$ref"].(string); ok {
-				parts := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
-				var node any = raw
-				for _, p := range parts {
-					m, _ := node.(map[string]any)
-					node = m[p]
-				}
-				if node == nil {
-					t.Errorf("unresolved $ref %q", ref)
-				}
+	walkObjects(raw, func(v map[string]any) {
+		if ref, ok := v["$ref"].(string); ok {
+			parts := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
+			var node any = raw
+			for _, p := range parts {
+				m, _ := node.(map[string]any)
+				node = m[p]
 			}
-			for _, e := range v {
-				walk(e)
-			}
-		case []any:
-			for _, e := range v {
-				walk(e)
+			if node == nil {
+				t.Errorf("unresolved $ref %q", ref)
 			}
 		}
+	})
+}
+
+// walkObjects calls visit on every JSON object in v, depth first.
+func walkObjects(v any, visit func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		visit(v)
+		for _, e := range v {
+			walkObjects(e, visit)
+		}
+	case []any:
+		for _, e := range v {
+			walkObjects(e, visit)
+		}
 	}
-	walk(raw)
+}
+
+// TestOpenAPIEnums checks that the document lists the states and the
+// audited event types exactly as package apikey defines them, wherever it
+// enumerates them.
+func TestOpenAPIEnums(t *testing.T) {
+	f := newFixture(t, options{http: true})
+	r := f.do(t, req{method: "GET", path: "/v1/openapi.json"})
+	mustStatus(t, r, http.StatusOK, "openapi.json")
+	var raw any
+	r.json(t, &raw)
+	var states, types []string
+	for _, s := range apikey.States() {
+		states = append(states, string(s))
+	}
+	for _, e := range apikey.AuditedEventTypes() {
+		types = append(types, string(e))
+	}
+	found := map[string]int{}
+	walkObjects(raw, func(v map[string]any) {
+		list, ok := v["enum"].([]any)
+		if !ok {
+			return
+		}
+		var got []string
+		for _, e := range list {
+			s, _ := e.(string)
+			got = append(got, s)
+		}
+		for name, want := range map[string][]string{"states": states, "event types": types} {
+			if slices.Contains(got, want[0]) {
+				found[name]++
+				if !slices.Equal(got, want) {
+					t.Errorf("an enum of %s is %q, want %q", name, got, want)
+				}
+			}
+		}
+	})
+	if found["states"] < 2 || found["event types"] < 2 {
+		t.Errorf("enums found: %v, want the states and the event types at least twice each (query parameter and schema)", found)
+	}
 }

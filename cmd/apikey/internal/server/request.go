@@ -161,8 +161,9 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 }
 
 // expiry reads the two forms of an expiry: expires_at, an RFC 3339 time,
-// or expires_in, a positive duration from now ("30d", "12h", "1w2d",
-// "90m"). At most one may be given.
+// or expires_in, an expiry read by apikey.ParseExpiry (a positive duration
+// from now such as "30d", "12h", "1w2d", "90m"). now is the Manager's
+// clock. At most one may be given.
 func expiry(at, in *string, now time.Time) (*time.Time, error) {
 	switch {
 	case at != nil && in != nil:
@@ -174,15 +175,12 @@ func expiry(at, in *string, now time.Time) (*time.Time, error) {
 		}
 		return &t, nil
 	case in != nil:
-		d, err := apikey.ParseDuration(*in)
-		if err != nil {
-			return nil, &apikey.ValidationError{Field: "expires_in", Reason: "want a duration such as 30d, 2w, 12h or 90m"}
+		t, err := apikey.ParseExpiry(*in, now)
+		var ve *apikey.ValidationError
+		if errors.As(err, &ve) {
+			return nil, &apikey.ValidationError{Field: "expires_in", Reason: ve.Reason}
 		}
-		if d <= 0 {
-			return nil, &apikey.ValidationError{Field: "expires_in", Reason: "must be positive"}
-		}
-		t := now.Add(d)
-		return &t, nil
+		return &t, err
 	}
 	return nil, nil
 }

@@ -67,11 +67,6 @@ type Config struct {
 	// store. Nil means slog.Default().
 	Logger *slog.Logger
 
-	// Now is the clock that turns expires_in into an instant and ends the
-	// default range of usage queries. Nil means time.Now. (The Manager has
-	// its own clock for every other rule.)
-	Now func() time.Time
-
 	// Metrics serves GET /metrics, usually promhttp.HandlerFor over the
 	// registry of an apikeyprom.Metrics. It is public, like /healthz: bind
 	// the server to a private address or filter /metrics at the proxy if
@@ -90,7 +85,6 @@ type Server struct {
 	v      apikey.Verifier // checks presented keys: the Manager, or Config.Verifier
 	pinger Pinger
 	log    *slog.Logger
-	now    func() time.Time
 	mux    *http.ServeMux
 
 	metricsHandler http.Handler
@@ -150,12 +144,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Manager == nil {
 		return nil, errors.New("server: New needs a Manager")
 	}
-	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, now: cfg.Now, mux: http.NewServeMux(), metricsHandler: cfg.Metrics}
+	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, mux: http.NewServeMux(), metricsHandler: cfg.Metrics}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	// The request record says everything about a refusal; from the
 	// middleware only its store failures are worth a line of their own.
@@ -315,7 +306,7 @@ func (s *Server) logRequest(r *http.Request, status int, d time.Duration, ri *re
 // logPath is the path as logged: at most 200 bytes, with anything shaped
 // like a key cut to its id (a key pasted where an id belongs).
 func logPath(p string) string {
-	return sanitize(apikeyhttp.RedactKeys(p), 200)
+	return sanitize(apikey.Redact(p), 200)
 }
 
 // sanitize cuts s to n bytes.

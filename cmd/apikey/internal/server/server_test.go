@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 )
 
@@ -55,7 +56,7 @@ func TestKeysAPI(t *testing.T) {
 	if got.ID != k.ID || got.Token != "" || got.Name != "billing" || r.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("get: %s", r.body)
 	}
-	if strings.Contains(string(r.body), secretOf(k.Token)) {
+	if strings.Contains(string(r.body), apikeytest.SecretOf(k.Token)) {
 		t.Errorf("get shows the secret: %s", r.body)
 	}
 
@@ -363,7 +364,7 @@ func TestStoreDownKeyInPath(t *testing.T) {
 	}
 	wantProblem(t, f.do(t, req{method: "GET", path: "/v1/keys/" + k.Token, token: f.admin}), http.StatusServiceUnavailable, "unavailable", "get")
 	logs := f.logs.String()
-	for _, secret := range []string{k.Token, secretOf(k.Token), secretOf(k.Token)[:16], f.admin, secretOf(f.admin)} {
+	for _, secret := range []string{k.Token, apikeytest.SecretOf(k.Token), apikeytest.SecretOf(k.Token)[:16], f.admin, apikeytest.SecretOf(f.admin)} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds %q:\n%s", secret, logs)
 		}
@@ -423,7 +424,7 @@ func TestRequestLog(t *testing.T) {
 	f.do(t, req{method: "GET", path: "/v1/whoami", token: k.Token + "x"})
 	f.do(t, req{method: "POST", path: "/v1/verify", token: f.verify, body: `{"key":` + jsonString(k.Token) + `}`})
 	logs := f.logs.String()
-	for _, secret := range []string{k.Token, secretOf(k.Token), f.admin, secretOf(f.admin), f.verify, secretOf(f.verify), "secret-name"} {
+	for _, secret := range []string{k.Token, apikeytest.SecretOf(k.Token), f.admin, apikeytest.SecretOf(f.admin), f.verify, apikeytest.SecretOf(f.verify), "secret-name"} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds %q:\n%s", secret, logs)
 		}
@@ -442,11 +443,4 @@ func TestRequestLog(t *testing.T) {
 	if !strings.Contains(lines[4], "status=401") || !strings.Contains(lines[4], "code=invalid_key") {
 		t.Errorf("refusal record %q", lines[4])
 	}
-}
-
-// secretOf returns the secret part of a key: what lies between the id and
-// the checksum.
-func secretOf(token string) string {
-	i := strings.LastIndexByte(token, '_')
-	return token[i+1 : len(token)-6]
 }

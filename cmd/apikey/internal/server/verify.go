@@ -53,7 +53,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	resp := verifyResponse{}
 	switch code := apikey.CodeOf(err); code {
 	case apikey.CodeValid:
-		resp.Valid, resp.Key = true, tidy(k)
+		resp.Valid, resp.Key = true, k
 		for _, sc := range req.Scopes {
 			if !k.HasScope(sc) {
 				resp = verifyResponse{Code: apikeyhttp.CodeInsufficientScope}
@@ -76,7 +76,7 @@ func (s *Server) whoami(w http.ResponseWriter, r *http.Request) {
 		authError(w, r, apikeyhttp.ErrMissingKey)
 		return
 	}
-	writeJSON(w, http.StatusOK, tidy(k.Clone()))
+	writeJSON(w, http.StatusOK, k)
 }
 
 type status struct {
