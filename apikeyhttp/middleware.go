@@ -1,6 +1,7 @@
 package apikeyhttp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,14 +119,8 @@ type Middleware struct {
 // New returns a Middleware that verifies keys with v, or an error naming
 // the first bad setting in cfg.
 func New(v apikey.Verifier, cfg Config) (*Middleware, error) {
-	if v == nil {
-		return nil, errors.New("apikeyhttp: New needs a verifier")
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Interface, reflect.Slice:
-		if rv.IsNil() {
-			return nil, fmt.Errorf("apikeyhttp: New needs a verifier, got a nil %T", v)
-		}
+	if err := checkVerifier(v); err != nil {
+		return nil, err
 	}
 	m := &Middleware{
 		v:          v,
@@ -140,28 +136,71 @@ func New(v apikey.Verifier, cfg Config) (*Middleware, error) {
 	if m.writeError == nil {
 		m.writeError = WriteError
 	}
-
-	m.schemes = cfg.Schemes
-	if m.schemes == nil {
-		m.schemes = []string{"Api-Key", "Bearer"}
+	var err error
+	if m.schemes, err = schemesOf(cfg.Schemes); err != nil {
+		return nil, err
 	}
-	m.schemes = append([]string(nil), m.schemes...)
-	for i, s := range m.schemes {
+	if m.headers, err = headersOf(cfg.Headers); err != nil {
+		return nil, err
+	}
+	if err := checkQueryAndCookie(cfg.QueryParam, cfg.Cookie); err != nil {
+		return nil, err
+	}
+	if len(m.schemes) == 0 && len(m.headers) == 0 && m.query == "" && m.cookie == "" {
+		return nil, errors.New("apikeyhttp: no credential source: Schemes, Headers, QueryParam and Cookie are all off")
+	}
+	if m.challenge, err = challengeOf(m.schemes, cfg.Realm); err != nil {
+		return nil, err
+	}
+	if m.retryAfter, err = retryAfterOf(cfg.RetryAfter); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkVerifier refuses a nil verifier, including a typed nil.
+func checkVerifier(v apikey.Verifier) error {
+	if v == nil {
+		return errors.New("apikeyhttp: New needs a verifier")
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Chan, reflect.Interface, reflect.Slice:
+		if rv.IsNil() {
+			return fmt.Errorf("apikeyhttp: New needs a verifier, got a nil %T", v)
+		}
+	}
+	return nil
+}
+
+// schemesOf returns the Authorization schemes of Config.Schemes (the
+// defaults when nil), checked to be distinct scheme words.
+func schemesOf(in []string) ([]string, error) {
+	if in == nil {
+		in = []string{"Api-Key", "Bearer"}
+	}
+	schemes := append([]string(nil), in...)
+	for i, s := range schemes {
 		if !isToken(s) {
 			return nil, fmt.Errorf("apikeyhttp: scheme %q is not a valid scheme word", s)
 		}
-		for _, t := range m.schemes[:i] {
+		for _, t := range schemes[:i] {
 			if strings.EqualFold(s, t) {
 				return nil, fmt.Errorf("apikeyhttp: scheme %q is listed twice", s)
 			}
 		}
 	}
+	return schemes, nil
+}
 
-	headers := cfg.Headers
-	if headers == nil {
-		headers = []string{"X-Api-Key"}
+// headersOf returns the canonical names of Config.Headers (the default
+// when nil), checked to be distinct header names other than Authorization
+// and Cookie.
+func headersOf(in []string) ([]string, error) {
+	if in == nil {
+		in = []string{"X-Api-Key"}
 	}
-	for _, h := range headers {
+	var headers []string
+	for _, h := range in {
 		if !isToken(h) {
 			return nil, fmt.Errorf("apikeyhttp: header %q is not a valid header name", h)
 		}
@@ -172,59 +211,60 @@ func New(v apikey.Verifier, cfg Config) (*Middleware, error) {
 		case "Cookie":
 			return nil, errors.New("apikeyhttp: use Cookie, not Headers, to read a cookie")
 		}
-		for _, d := range m.headers {
-			if d == c {
-				return nil, fmt.Errorf("apikeyhttp: header %q is listed twice", h)
-			}
+		if slices.Contains(headers, c) {
+			return nil, fmt.Errorf("apikeyhttp: header %q is listed twice", h)
 		}
-		m.headers = append(m.headers, c)
+		headers = append(headers, c)
 	}
+	return headers, nil
+}
 
-	if q := cfg.QueryParam; q != "" {
-		for i := 0; i < len(q); i++ {
-			if c := q[i]; c <= ' ' || c >= 0x7f || c == '&' || c == '=' || c == '#' || c == '%' || c == '+' || c == ';' {
-				return nil, fmt.Errorf("apikeyhttp: query parameter %q contains a reserved character", q)
-			}
+// checkQueryAndCookie checks the names of Config.QueryParam and
+// Config.Cookie; empty names are off.
+func checkQueryAndCookie(query, cookie string) error {
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f || c == '&' || c == '=' || c == '#' || c == '%' || c == '+' || c == ';' {
+			return fmt.Errorf("apikeyhttp: query parameter %q contains a reserved character", query)
 		}
 	}
-	if cfg.Cookie != "" && !isToken(cfg.Cookie) {
-		return nil, fmt.Errorf("apikeyhttp: cookie %q is not a valid cookie name", cfg.Cookie)
+	if cookie != "" && !isToken(cookie) {
+		return fmt.Errorf("apikeyhttp: cookie %q is not a valid cookie name", cookie)
 	}
-	if len(m.schemes) == 0 && len(m.headers) == 0 && m.query == "" && m.cookie == "" {
-		return nil, errors.New("apikeyhttp: no credential source: Schemes, Headers, QueryParam and Cookie are all off")
-	}
+	return nil
+}
 
-	realm := cfg.Realm
-	if realm == "" {
-		realm = "api"
-	}
+// challengeOf returns the WWW-Authenticate value of a 401: one challenge
+// per scheme (Api-Key when there is none), in realm ("api" when empty).
+func challengeOf(schemes []string, realm string) (string, error) {
+	realm = cmp.Or(realm, "api")
 	for i := 0; i < len(realm); i++ {
 		if c := realm[i]; c < ' ' || c == 0x7f || c == '"' || c == '\\' {
-			return nil, fmt.Errorf("apikeyhttp: realm %q contains a quote, a backslash or a control character", realm)
+			return "", fmt.Errorf("apikeyhttp: realm %q contains a quote, a backslash or a control character", realm)
 		}
 	}
-	challenges := m.schemes
-	if len(challenges) == 0 {
-		challenges = []string{"Api-Key"} // a 401 needs a challenge
+	if len(schemes) == 0 {
+		schemes = []string{"Api-Key"} // a 401 needs a challenge
 	}
 	var b strings.Builder
-	for i, s := range challenges {
+	for i, s := range schemes {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteString(s + ` realm="` + realm + `"`)
 	}
-	m.challenge = b.String()
+	return b.String(), nil
+}
 
-	switch d := cfg.RetryAfter; {
+// retryAfterOf returns the Retry-After value of a 503 for
+// Config.RetryAfter, in whole seconds rounded up.
+func retryAfterOf(d time.Duration) (string, error) {
+	switch {
 	case d < 0:
-		return nil, fmt.Errorf("apikeyhttp: negative RetryAfter %v", d)
+		return "", fmt.Errorf("apikeyhttp: negative RetryAfter %v", d)
 	case d == 0:
-		m.retryAfter = defaultRetryAfter
-	default:
-		m.retryAfter = strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+		return defaultRetryAfter, nil
 	}
-	return m, nil
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10), nil
 }
 
 // Handler returns next wrapped by m: a request reaches next only with a

@@ -137,7 +137,9 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	return nil
 }
 
-// serve runs the server until ctx is done.
+// serve runs the server until ctx is done: it wires the Manager (metrics,
+// cache, invalidation, tracing), the API and the admin site, listens, and
+// on stop shuts down the HTTP server, then the Manager, then tracing.
 func (a *app) serve(ctx context.Context, o serveOptions) error {
 	cfg, err := a.config()
 	if err != nil {
@@ -150,48 +152,31 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := db.migrate(ctx); err != nil {
 		return err
 	}
-
-	// Metrics on a registry of the server's own, with the Go runtime's.
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := apikeyprom.New(reg, "")
+	reg, metrics, err := newRegistry()
 	if err != nil {
 		return err
 	}
 	cfg.Metrics = metrics
-
-	var cache *ottercache.Cache
 	if !o.noCache {
-		if cache, err = ottercache.New(ottercache.Config{TTL: o.cacheTTL}); err != nil {
+		cache, err := ottercache.New(ottercache.Config{TTL: o.cacheTTL})
+		if err != nil {
 			return err
 		}
 		defer cache.Close()
 		cfg.Cache = cache
 	}
-	if a.rdb != nil {
-		pctx, cancel := context.WithTimeout(ctx, redisTimeout)
-		err := a.rdb.Ping(pctx).Err()
-		cancel()
-		if err != nil {
-			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", a.rdb.Options().Addr, err)}
-		}
-	} else if pg, ok := db.store.(*postgres.Store); ok {
-		cfg.Invalidator = pg // LISTEN/NOTIFY
-	}
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
-	// The Manager runs the invalidation listener, from NewManager (before
-	// the first request) to Close, and bypasses its cache whenever
-	// invalidations may be missed.
-	cfg.OnInvalidationError = func(err error) { logInvalidationError(logger, err) }
+	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
+		return err
+	}
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
 	// Manager and verification above it.
-	var store apikey.Store = db.store
-	var verifier apikey.Verifier
 	tp, stopTracing, err := a.startTracing(ctx, logger)
 	if err != nil {
 		return err
 	}
+	var store apikey.Store = db.store
 	if tp != nil {
 		defer func() { // on an early return; a no-op after the one below
 			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -208,10 +193,71 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := metrics.WatchDroppedEvents(m.DroppedEvents); err != nil {
 		return err
 	}
+	var verifier apikey.Verifier
 	if tp != nil {
 		verifier = apikeyotel.NewVerifier(m, tp)
 	}
+	srv, err := newServer(o, m, verifier, db, reg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := listen(o.addr)
+	if err != nil {
+		_ = m.Close(context.Background())
+		return err
+	}
+	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
+	err = runHTTP(ctx, srv.HTTPServer(), ln)
 
+	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer mcancel()
+	err = errors.Join(err, m.Close(mctx))
+	if tp != nil {
+		// After the Manager, whose last usage flush is traced too. A
+		// collector that is down costs spans, not the exit status.
+		if terr := stopTracing(mctx); terr != nil {
+			logger.Warn("apikey: cannot flush traces", "err", terr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("stopping the server: %w", err)
+	}
+	fmt.Fprintln(a.stderr, "apikey: stopped")
+	return nil
+}
+
+// newRegistry returns the metrics of the server, on a registry of its own
+// that also holds the Go runtime's and the process's.
+func newRegistry() (*prometheus.Registry, *apikeyprom.Metrics, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := apikeyprom.New(reg, "")
+	return reg, metrics, err
+}
+
+// invalidation chooses how the Manager of cfg hears of changes made by
+// other processes: Redis pub/sub with --redis (checked to be reachable),
+// else PostgreSQL LISTEN/NOTIFY on PostgreSQL. The Manager runs the
+// listener from NewManager (before the first request) to Close and
+// bypasses its cache whenever invalidations may be missed; the failures it
+// reports are logged.
+func (a *app) invalidation(ctx context.Context, cfg *apikey.Config, db *database, logger *slog.Logger) error {
+	if a.rdb != nil {
+		pctx, cancel := context.WithTimeout(ctx, redisTimeout)
+		err := a.rdb.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			return &codedError{code: exitTrouble, err: fmt.Errorf("cannot reach Redis at %s: %w", a.rdb.Options().Addr, err)}
+		}
+	} else if pg, ok := db.store.(*postgres.Store); ok {
+		cfg.Invalidator = pg // LISTEN/NOTIFY
+	}
+	cfg.OnInvalidationError = func(err error) { logInvalidationError(logger, err) }
+	return nil
+}
+
+// newServer builds the HTTP API with the admin site mounted under it.
+func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *database, reg *prometheus.Registry, logger *slog.Logger) (*server.Server, error) {
 	// The store answers /readyz; both backends can ping.
 	pinger, _ := db.store.(server.Pinger)
 	if o.checkIntegrity && pinger != nil {
@@ -226,30 +272,32 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	adminSite, err := admin.New(adminCfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv, err := server.New(server.Config{
+	return server.New(server.Config{
 		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 	})
+}
+
+// listen opens the server's socket; its error names the address once.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		_ = m.Close(context.Background())
 		var op *net.OpError
 		if errors.As(err, &op) && op.Err != nil {
 			err = op.Err // without the repeated address
 		}
-		return &codedError{code: exitTrouble, err: fmt.Errorf("cannot listen on %s: %w", o.addr, err)}
+		return nil, &codedError{code: exitTrouble, err: fmt.Errorf("cannot listen on %s: %w", addr, err)}
 	}
+	return ln, nil
+}
 
-	hs := srv.HTTPServer()
-	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
+// runHTTP serves hs on ln until ctx is done or serving fails, then shuts
+// it down gracefully, giving requests in flight shutdownTimeout.
+func runHTTP(ctx context.Context, hs *http.Server, ln net.Listener) error {
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
-
 	var serveErr error
 	select {
 	case serveErr = <-served:
@@ -257,28 +305,14 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err = hs.Shutdown(sctx)
+	err := hs.Shutdown(sctx)
 	if serveErr == nil {
 		serveErr = <-served
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
-	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer mcancel()
-	err = errors.Join(serveErr, err, m.Close(mctx))
-	if tp != nil {
-		// After the Manager, whose last usage flush is traced too. A
-		// collector that is down costs spans, not the exit status.
-		if terr := stopTracing(mctx); terr != nil {
-			logger.Warn("apikey: cannot flush traces", "err", terr)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("stopping the server: %w", err)
-	}
-	fmt.Fprintln(a.stderr, "apikey: stopped")
-	return nil
+	return errors.Join(serveErr, err)
 }
 
 // checkAddr validates --addr before anything touches the database.
