@@ -576,18 +576,25 @@ func (m *Middleware) logDebug(r *http.Request, outcome, source, keyID string) {
 	if !l.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	attrs := []slog.Attr{
+	l.LogAttrs(ctx, slog.LevelDebug, "apikey: request authenticated", requestAttrs(r, outcome, source, keyID)...)
+}
+
+// requestAttrs are the attributes of every record the middleware logs about
+// a request: its outcome, method and path (any key in it cut to its id, see
+// apikey.Redact), and where the credential came from and whose it is.
+func requestAttrs(r *http.Request, outcome, source, keyID string, more ...slog.Attr) []slog.Attr {
+	attrs := append([]slog.Attr{
 		slog.String("outcome", outcome),
 		slog.String("method", r.Method),
 		slog.String("path", apikey.Redact(r.URL.Path)),
-	}
+	}, more...)
 	if source != "" {
 		attrs = append(attrs, slog.String("source", source))
 	}
 	if keyID != "" {
 		attrs = append(attrs, slog.String("key_id", keyID))
 	}
-	l.LogAttrs(ctx, slog.LevelDebug, "apikey: request authenticated", attrs...)
+	return attrs
 }
 
 func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, source, keyID, token string, err error) {
@@ -605,18 +612,7 @@ func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, s
 			keyID = t.ID
 		}
 	}
-	attrs := []slog.Attr{
-		slog.String("outcome", string(code)),
-		slog.Int("status", status),
-		slog.String("method", r.Method),
-		slog.String("path", apikey.Redact(r.URL.Path)),
-	}
-	if source != "" {
-		attrs = append(attrs, slog.String("source", source))
-	}
-	if keyID != "" {
-		attrs = append(attrs, slog.String("key_id", keyID))
-	}
+	attrs := requestAttrs(r, string(code), source, keyID, slog.Int("status", status))
 	if status >= 500 || code == CodeForbidden {
 		attrs = append(attrs, slog.String("error", scrub(err.Error(), token)))
 	}
