@@ -274,8 +274,8 @@ func (m *Manager) clock() time.Time { return m.now().UTC().Truncate(time.Microse
 // now" and the expiry checks of Create, Update and Verify agree.
 func (m *Manager) Now() time.Time { return m.clock() }
 
-// storeErr passes the answers a store may give through and wraps every
-// other failure in ErrUnavailable.
+// storeErr passes the answers a store may give through (bad input among
+// them) and wraps every other failure in ErrUnavailable.
 func (m *Manager) storeErr(op string, err error) error {
 	if isStoreError(err) {
 		return unavailable(op, err)

@@ -56,6 +56,8 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 			lim.Owner, lim.Reason = k.Owner, strconv.Itoa(m.maxKeys)
 			m.emit(lim)
 			return nil, "", fmt.Errorf("%w: owner %q already has %d active keys", ErrTooManyKeys, k.Owner, m.maxKeys)
+		case errors.Is(err, ErrInvalidInput): // the database refused a value
+			return nil, "", err
 		default:
 			return nil, "", unavailable("insert", err)
 		}

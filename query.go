@@ -65,11 +65,17 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 	if f.Limit < 0 || f.Limit > MaxPageSize {
 		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
 	}
-	if len(f.Search) > 200 {
-		return nil, invalid("search", "longer than 200 bytes")
+	if err := checkText(f.Search, 200); err != nil {
+		return nil, invalid("search", "%v", err)
 	}
-	if len(f.Owner) > 200 {
-		return nil, invalid("owner", "longer than 200 bytes")
+	if err := checkText(f.Owner, 200); err != nil {
+		return nil, invalid("owner", "%v", err)
+	}
+	if err := CheckTime("created_from", f.CreatedFrom); err != nil {
+		return nil, err
+	}
+	if err := CheckTime("created_to", f.CreatedTo); err != nil {
+		return nil, err
 	}
 	now := m.clock()
 	if !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo) {
@@ -86,7 +92,7 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 	}
 	keys, err := m.store.List(ctx, q)
 	if err != nil {
-		return nil, unavailable("list", err)
+		return nil, m.storeErr("list", err)
 	}
 	page := &Page{Keys: keys}
 	if len(keys) == q.Limit {
@@ -128,6 +134,12 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 	if types := AuditedEventTypes(); f.Type != "" && !slices.Contains(types, f.Type) {
 		return nil, invalid("type", "must be one of %s", strings.Join(stringsOf(types), ", "))
 	}
+	if f.KeyID != "" && !ValidID(f.KeyID) {
+		return nil, invalid("key_id", "not a key id (%d letters and digits)", IDLength)
+	}
+	if err := checkText(f.Actor, 1024); err != nil {
+		return nil, invalid("actor", "%v", err)
+	}
 	q := EventQuery{KeyID: f.KeyID, Actor: f.Actor, Type: f.Type, Limit: cmpOr(f.Limit, DefaultPageSize) + 1}
 	if f.Cursor != "" {
 		n, err := strconv.ParseInt(f.Cursor, 10, 64)
@@ -138,7 +150,7 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 	}
 	evs, err := m.store.ListEvents(ctx, q)
 	if err != nil {
-		return nil, unavailable("list events", err)
+		return nil, m.storeErr("list events", err)
 	}
 	page := &EventPage{Events: evs}
 	if len(evs) == q.Limit {

@@ -24,8 +24,12 @@ type Record struct {
 // hashes and checks; a Store only keeps what it is given and applies the
 // few rules that must be atomic with the write. Implementations must be safe
 // for concurrent use, return times in UTC, and map their own "no rows" and
-// unique-violation errors to ErrNotFound and ErrDuplicateID. Any other error
-// means the store failed; the Manager reports it as ErrUnavailable.
+// unique-violation errors to ErrNotFound and ErrDuplicateID. An error in
+// which the database refuses a value (a check, not-null or other constraint
+// violation, a value out of range, text it cannot encode) is bad input,
+// not an outage: stores wrap it with ErrInvalidInput, and the Manager
+// passes it on as such. Any other error means the store failed; the
+// Manager reports it as ErrUnavailable.
 //
 // apikeytest.TestStore checks every rule below against a real backend.
 type Store interface {
@@ -97,8 +101,8 @@ type Store interface {
 // writes it to its audit log in the same transaction as the change, after
 // filling ev.Owner from the row and ev.Changes with Diff(before, after), and
 // sets ev.ID to the entry's sequence number. The Manager fills Type, At,
-// Actor and KeyID; a store refuses an event without a Type or KeyID as a
-// failure that changes nothing. A nil event records nothing (hash
+// Actor and KeyID; a store refuses an event without a Type or KeyID as bad
+// input (ErrInvalidInput) that changes nothing. A nil event records nothing (hash
 // upgrades).
 
 // EventQuery selects audit log entries for Store.ListEvents. Zero fields do
@@ -154,7 +158,7 @@ func ParseCursor(s string) (Cursor, error) {
 	}
 	micros, id, ok := strings.Cut(string(b), ".")
 	us, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || !ValidID(id) {
+	if !ok || err != nil || !ValidID(id) || !ValidTime(time.UnixMicro(us)) {
 		return Cursor{}, bad
 	}
 	return Cursor{CreatedAt: time.UnixMicro(us).UTC(), ID: id}, nil
@@ -182,5 +186,5 @@ func (u KeyUpdate) Empty() bool {
 // answers a store is allowed to give.
 func isStoreError(err error) bool {
 	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFrozen) &&
-		!errors.Is(err, ErrTooManyKeys) && !errors.Is(err, ErrDuplicateID)
+		!errors.Is(err, ErrTooManyKeys) && !errors.Is(err, ErrDuplicateID) && !errors.Is(err, ErrInvalidInput)
 }

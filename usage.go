@@ -187,6 +187,12 @@ func (m *Manager) Usage(ctx context.Context, id string, from, to time.Time, g Gr
 	if g != ByMinute && g != ByHour {
 		return nil, invalid("granularity", "must be minute or hour")
 	}
+	if err := CheckTime("from", from); err != nil {
+		return nil, err
+	}
+	if err := CheckTime("to", to); err != nil {
+		return nil, err
+	}
 	if !from.Before(to) {
 		return nil, invalid("from", "must be before to")
 	}

@@ -41,10 +41,44 @@ func validate(k *Key, now time.Time, checkExpiry bool) error {
 			return invalid("metadata", "value of %q: %v", name, err)
 		}
 	}
-	if checkExpiry && k.ExpiresAt != nil && !k.ExpiresAt.After(now) {
-		return invalid("expires_at", "must be in the future")
+	if k.ExpiresAt != nil {
+		if err := CheckTime("expires_at", *k.ExpiresAt); err != nil {
+			return err
+		}
+		if checkExpiry && !k.ExpiresAt.After(now) {
+			return invalid("expires_at", "must be in the future")
+		}
 	}
 	return nil
+}
+
+// ValidTime reports whether t is an instant that apikey accepts: its year
+// in UTC is between 1 and 9999. RFC 3339 and JSON cannot write later (or
+// earlier) years, and the databases disagree about them, so every time
+// that comes in (an expiry, the bounds of a listing or of a usage query, a
+// cursor) must pass this check before it reaches a store. The zero
+// time.Time (year 1) passes.
+func ValidTime(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}
+
+// CheckTime returns nil when ValidTime(t), and otherwise a
+// *ValidationError for field.
+func CheckTime(field string, t time.Time) error {
+	if ValidTime(t) {
+		return nil
+	}
+	return invalid(field, "must be between the years 1 and 9999 in UTC")
+}
+
+// ValidText reports whether s is text that every store keeps and searches
+// as given: valid UTF-8 without control characters (NUL among them, which
+// PostgreSQL refuses). Names, owners, metadata values and search strings
+// must be valid text; the Manager checks them, and so should every edge
+// that takes a string from outside before it reaches a store.
+func ValidText(s string) bool {
+	return checkText(s, len(s)) == nil
 }
 
 func checkText(s string, max int) error {

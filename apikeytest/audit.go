@@ -388,7 +388,8 @@ func testListEvents(t *testing.T, h Harness) {
 
 // testAuditFailureRollsBack checks that a mutation whose audit entry cannot
 // be written (an entry without a type, which the Store contract refuses)
-// changes nothing.
+// changes nothing, and that the refusal is reported as bad input
+// (apikey.ErrInvalidInput), not as an outage.
 func testAuditFailureRollsBack(t *testing.T, h Harness) {
 	ctx := t.Context()
 	s := h.Store
@@ -428,8 +429,9 @@ func testAuditFailureRollsBack(t *testing.T, h Harness) {
 		err := call()
 		if err == nil {
 			t.Errorf("%s with an audit entry the schema refuses succeeded", name)
-		} else if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrFrozen) || errors.Is(err, apikey.ErrRevoked) || errors.Is(err, apikey.ErrDuplicateID) {
-			t.Errorf("%s with an audit entry the schema refuses: err = %v, want a store failure", name, err)
+		} else if errors.Is(err, apikey.ErrNotFound) || errors.Is(err, apikey.ErrFrozen) || errors.Is(err, apikey.ErrRevoked) || errors.Is(err, apikey.ErrDuplicateID) ||
+			!errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("%s with an audit entry the schema refuses: err = %v, want a refusal matching %v", name, err, apikey.ErrInvalidInput)
 		}
 	}
 	after, err := s.Lookup(ctx, k.ID)

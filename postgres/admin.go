@@ -87,8 +87,8 @@ func (a *AdminStore) DeleteExpiredSessions(ctx context.Context, now, idleSince t
 	return adminErr("delete expired admin sessions", err)
 }
 
-// adminErr maps a missing row to apikey.ErrNotFound and a unique violation
-// to apikey.ErrDuplicateID.
+// adminErr maps a missing row to apikey.ErrNotFound, a unique violation to
+// apikey.ErrDuplicateID and a refused value to apikey.ErrInvalidInput.
 func adminErr(op string, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
@@ -98,6 +98,8 @@ func adminErr(op string, err error) error {
 		return apikey.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
 		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	case refused(err):
+		return fmt.Errorf("%w: postgres: %s: %w", apikey.ErrInvalidInput, op, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", op, err)
 }

@@ -537,8 +537,8 @@ func metadataArg(m map[string]string) map[string]string {
 }
 
 // mapErr translates the answers a store may give (no row, duplicate id, too
-// many keys) into apikey's sentinels, and wraps every other error, which
-// means the store failed.
+// many keys, a refused value) into apikey's sentinels, and wraps every
+// other error, which means the store failed.
 func mapErr(op string, err error) error {
 	var pgErr *pgconn.PgError
 	switch {
@@ -552,7 +552,20 @@ func mapErr(op string, err error) error {
 		return apikey.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: the primary key is the only unique constraint
 		return apikey.ErrDuplicateID
+	case refused(err):
+		return fmt.Errorf("%w: postgres: %s: %w", apikey.ErrInvalidInput, op, err)
 	default:
 		return fmt.Errorf("postgres: %s: %w", op, err)
 	}
+}
+
+// refused reports whether err is PostgreSQL refusing a value rather than
+// failing: SQLSTATE class 22 (data exception: text with NUL or invalid
+// UTF-8, a value out of range) or 23 (integrity constraint violation:
+// check, not null, the schema's triggers). Such an error is bad input,
+// which the apikey.Store contract wraps with apikey.ErrInvalidInput:
+// retrying the same statement cannot succeed.
+func refused(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
 }

@@ -98,8 +98,8 @@ func (a *AdminStore) DeleteExpiredSessions(ctx context.Context, now, idleSince t
 	return adminErr("delete expired admin sessions", err)
 }
 
-// adminErr maps a missing row to apikey.ErrNotFound and a unique violation
-// to apikey.ErrDuplicateID.
+// adminErr maps a missing row to apikey.ErrNotFound, a unique violation to
+// apikey.ErrDuplicateID and a refused value to apikey.ErrInvalidInput.
 func adminErr(op string, err error) error {
 	var se *msqlite.Error
 	switch {
@@ -109,6 +109,8 @@ func adminErr(op string, err error) error {
 		return apikey.ErrNotFound
 	case errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE):
 		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	case refused(err):
+		return fmt.Errorf("%w: sqlite: %s: %w", apikey.ErrInvalidInput, op, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
 }

@@ -243,7 +243,8 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 const revokedIDReused = "apikey: revoked key ids cannot be reused"
 
 // storeErr maps driver errors to the answers of the apikey.Store contract
-// and prefixes every other failure with the operation.
+// (a refused value among them: apikey.ErrInvalidInput) and prefixes every
+// other failure with the operation.
 func storeErr(op string, err error) error {
 	var se *msqlite.Error
 	switch {
@@ -259,8 +260,27 @@ func storeErr(op string, err error) error {
 	case errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_TRIGGER && strings.Contains(se.Error(), revokedIDReused):
 		// The id of a deleted revoked key stays taken (migration 0004).
 		return fmt.Errorf("%w: %w", apikey.ErrDuplicateID, err)
+	case refused(err):
+		return fmt.Errorf("%w: sqlite: %s: %w", apikey.ErrInvalidInput, op, err)
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)
+}
+
+// refused reports whether err is SQLite refusing a value rather than
+// failing: a constraint (CHECK, NOT NULL, a trigger's RAISE(ABORT)), a
+// value too big or of the wrong type. Such an error is bad input, which
+// the apikey.Store contract wraps with apikey.ErrInvalidInput: retrying
+// the same write cannot succeed.
+func refused(err error) bool {
+	var se *msqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_CONSTRAINT, sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+		return true
+	}
+	return false
 }
 
 // Insert stores rec. When limit > 0 it counts the owner's keys that are not
