@@ -20,7 +20,8 @@ type CreateParams struct {
 	// Metadata is optional: at most 50 entries; names of 1 to 64
 	// characters of A-Z a-z 0-9 _ . -; values of at most 512 characters.
 	Metadata map[string]string
-	// ExpiresAt is optional and must be in the future.
+	// ExpiresAt is optional and must be in the future and ValidTime (the
+	// years 1 to 9999 in UTC).
 	ExpiresAt *time.Time
 }
 

@@ -24,13 +24,15 @@ func (m *Manager) Get(ctx context.Context, id string) (*Key, error) {
 
 // KeyFilter selects keys for Manager.List. Zero fields do not filter.
 type KeyFilter struct {
-	// Owner keeps the keys of that owner.
+	// Owner keeps the keys of that owner. Like Search, it must be valid
+	// text (see ValidText) of at most 200 bytes.
 	Owner string
 	// State keeps keys in that state now.
 	State State
 	// Search keeps keys whose name, id or owner contains it, ignoring case.
 	Search string
 	// CreatedFrom keeps keys created at or after it; zero means no bound.
+	// Both bounds must be ValidTime.
 	CreatedFrom time.Time
 	// CreatedTo keeps keys created before it; zero means no bound.
 	CreatedTo time.Time
@@ -109,7 +111,9 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 // EventFilter selects audit log entries for Manager.Events. Zero fields do
 // not filter.
 type EventFilter struct {
+	// KeyID, when set, must be a valid key id.
 	KeyID string
+	// Actor, when set, must be valid text (see ValidText).
 	Actor string
 	Type  EventType
 	// Cursor continues a previous listing: pass its EventPage.NextCursor.

@@ -175,8 +175,8 @@ const (
 )
 
 // Usage returns the verification counts of one key between from
-// (inclusive) and to (exclusive), by minute or by hour, oldest first. Counts
-// not yet flushed are not included.
+// (inclusive) and to (exclusive), by minute or by hour, oldest first. Both
+// bounds must be ValidTime. Counts not yet flushed are not included.
 func (m *Manager) Usage(ctx context.Context, id string, from, to time.Time, g Granularity) ([]UsageCount, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
