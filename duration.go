@@ -12,13 +12,17 @@ import (
 // now in Go's syntax ("90m", "12h") with leading day and week terms ("30d",
 // "2w", "1w2d", "1d12h30m"). The CLI's --expires, the HTTP API's
 // expires_in and the admin site all read expiries with it; pass the
-// Manager's clock (Manager.Now) as now. Whether an instant lies in the
-// future is checked by Create and Update, not here.
+// Manager's clock (Manager.Now) as now. The instant must be ValidTime (in
+// the years 1 to 9999 in UTC); whether it lies in the future is checked by
+// Create and Update, not here.
 //
 // The error is a *ValidationError for the field "expires_at" whose Reason
 // says what is wrong, for the caller to phrase for its own input.
 func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		if err := CheckTime("expires_at", t); err != nil {
+			return time.Time{}, err
+		}
 		return t, nil
 	}
 	d, err := parseDuration(s)
@@ -28,7 +32,11 @@ func ParseExpiry(s string, now time.Time) (time.Time, error) {
 	if d <= 0 {
 		return time.Time{}, &ValidationError{Field: "expires_at", Reason: "the duration must be positive"}
 	}
-	return now.Add(d), nil
+	t := now.Add(d)
+	if err := CheckTime("expires_at", t); err != nil {
+		return time.Time{}, err
+	}
+	return t, nil
 }
 
 // parseDuration is time.ParseDuration with leading day ("d") and week ("w")

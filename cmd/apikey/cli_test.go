@@ -515,3 +515,22 @@ func TestHelpCommand(t *testing.T) {
 		t.Errorf("no arguments: %+v", r)
 	}
 }
+
+// Input no store can keep is refused as bad input (exit 2 for a flag the
+// CLI parses, 1 for a value the Manager refuses), never reported as
+// trouble with the database, on either backend.
+func TestCLIRefusesBadInput(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.vars["APIKEY_DB"] = databaseFor(t, backend)
+			want(t, e.run("create", "--name", "far", "--expires", "9999-12-31T23:59:59-23:59"), 2, "",
+				"apikey: invalid --expires \"9999-12-31T23:59:59-23:59\": must be between the years 1 and 9999 in UTC\n")
+			want(t, e.run("list", "--search", "a\x00b"), 1, "", "apikey: invalid search: contains a control character\n")
+			want(t, e.run("list", "--owner", "\xff"), 1, "", "apikey: invalid owner: not valid UTF-8\n")
+			want(t, e.run("create", "--name", "n", "--owner", "o\x00"), 1, "", "apikey: invalid owner: contains a control character\n")
+			want(t, e.run("list", "--json"), 0, "{\n  \"keys\": []\n}\n", "")
+		})
+	}
+}

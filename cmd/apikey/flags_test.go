@@ -23,6 +23,9 @@ func TestParseExpiry(t *testing.T) {
 		{in: "2031-06-01", err: `invalid --expires "2031-06-01": want a duration like 30d, 12h or an RFC 3339 time`},
 		{in: "30x", err: `invalid --expires "30x": want a duration like 30d, 12h or an RFC 3339 time`},
 		{in: "0s", err: `invalid --expires "0s": the duration must be positive`},
+		{in: "9999-12-31T23:59:59Z", want: time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)},
+		{in: "9999-12-31T23:59:59-23:59", err: `invalid --expires "9999-12-31T23:59:59-23:59": must be between the years 1 and 9999 in UTC`},
+		{in: "0001-01-01T00:00:00+01:00", err: `invalid --expires "0001-01-01T00:00:00+01:00": must be between the years 1 and 9999 in UTC`},
 	} {
 		got, err := parseExpiry(tc.in, now)
 		if tc.err != "" {

@@ -91,6 +91,9 @@ func parseExpiry(s string, now time.Time) (*time.Time, error) {
 	}
 	for _, layout := range []string{inputTime, "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
+			if !apikey.ValidTime(t) {
+				return nil, errors.New("Enter a date and time between the years 1 and 9999 (UTC).")
+			}
 			t = t.UTC()
 			return &t, nil
 		}
@@ -98,6 +101,9 @@ func parseExpiry(s string, now time.Time) (*time.Time, error) {
 	if t, err := apikey.ParseExpiry(s, now); err == nil {
 		t = t.UTC()
 		return &t, nil
+	}
+	if _, err := time.Parse(time.RFC3339, s); err == nil { // a time, but out of range
+		return nil, errors.New("Enter a date and time between the years 1 and 9999 (UTC).")
 	}
 	return nil, errors.New("Enter a date and time in UTC such as 2030-12-31T23:59, or a duration such as 30d or 12h.")
 }

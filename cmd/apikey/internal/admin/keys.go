@@ -49,8 +49,15 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 			d.Errors[c.field] = "Enter a date such as 2030-01-31."
 			continue
 		}
-		t = t.Add(c.add)
-		*c.dst = &t
+		if !apikey.ValidTime(t) {
+			d.Errors[c.field] = "Enter a date between the years 1 and 9999."
+			continue
+		}
+		// The end of 9999-12-31 lies past the last valid instant: that
+		// bound keeps every key, like no bound.
+		if t = t.Add(c.add); apikey.ValidTime(t) {
+			*c.dst = &t
+		}
 	}
 	status := http.StatusOK
 	if len(d.Errors) > 0 {
@@ -70,7 +77,7 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 		var ve *apikey.ValidationError
 		switch {
 		case errors.As(err, &ve):
-			field := map[string]string{"search": "q", "owner": "owner", "state": "state", "created_to": "created_to"}[ve.Field]
+			field := map[string]string{"search": "q", "owner": "owner", "state": "state", "created_from": "created_from", "created_to": "created_to"}[ve.Field]
 			d.Errors[cmpOr(field, "")] = sentence(ve.Reason)
 			status = http.StatusBadRequest
 		case err != nil:

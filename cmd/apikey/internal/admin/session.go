@@ -180,14 +180,36 @@ func cmpOr(a, b string) string {
 // password alike.
 const invalidLogin = "Invalid email or password."
 
+// Bounds of the login form: longer input cannot be an account's.
+const (
+	maxEmail    = 320
+	maxPassword = 1024
+)
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	password := r.PostFormValue("password")
 	data := loginData{Email: email, Next: localPath(r.PostFormValue("next"))}
-	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
+	if email == "" || password == "" {
 		data.Error = "Enter your email and password."
 		h.render(w, r, http.StatusBadRequest, "login", view{Title: "Sign in", Data: data})
 		return
+	}
+	// Input no account can have (too long, not text) fails like a wrong
+	// password, without reaching the store, and counts like one.
+	badEmail := len(email) > maxEmail || !apikey.ValidText(email)
+	malformed := badEmail || len(password) > maxPassword
+	if badEmail { // quoted for the logs and the throttle's key, and not shown back
+		email = strconv.Quote(truncate(email, maxEmail))
+		data.Email = ""
 	}
 	now := h.now()
 	addr := h.addrOf(r)
@@ -205,6 +227,12 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		data.Error = "Too many failed sign-in attempts. Try again in " + humanWait(wait) + "."
 		h.render(w, r, http.StatusTooManyRequests, "login", view{Title: "Sign in", Data: data})
+		return
+	}
+	if malformed {
+		h.log.Warn("admin: failed login with malformed input", "email", email, "address", addr)
+		data.Error = invalidLogin
+		h.render(w, r, http.StatusBadRequest, "login", view{Title: "Sign in", Data: data})
 		return
 	}
 	ok, err := h.checkLogin(r.Context(), email, password)

@@ -72,21 +72,25 @@ func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
 	}
 	to := s.m.Now()
 	if q.Has("to") {
-		t, err := time.Parse(time.RFC3339, q.Get("to"))
+		t, err := queryTime(q, "to")
 		if err != nil {
-			invalidInput(w, r, "to", "want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+			s.fail(w, r, err)
 			return
 		}
-		to = t.UTC()
+		to = t
 	}
 	from := to.Add(-defaultUsageRange)
 	if q.Has("from") {
-		t, err := time.Parse(time.RFC3339, q.Get("from"))
+		t, err := queryTime(q, "from")
 		if err != nil {
-			invalidInput(w, r, "from", "want an RFC 3339 time such as 2030-01-02T15:04:05Z")
+			s.fail(w, r, err)
 			return
 		}
-		from = t.UTC()
+		from = t
+	} else if !apikey.ValidTime(from) {
+		// The default range reaches before year 1: the fault is in to.
+		invalidInput(w, r, "to", "must be at least one day after the start of year 1 when from is not given")
+		return
 	}
 	id := r.PathValue("id")
 	// Usage of an unknown id is empty, not an error: ask for the key

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -163,7 +164,8 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 // expiry reads the two forms of an expiry: expires_at, an RFC 3339 time,
 // or expires_in, an expiry read by apikey.ParseExpiry (a positive duration
 // from now such as "30d", "12h", "1w2d", "90m"). now is the Manager's
-// clock. At most one may be given.
+// clock. At most one may be given. The instant must be apikey.ValidTime:
+// in the years 1 to 9999 in UTC.
 func expiry(at, in *string, now time.Time) (*time.Time, error) {
 	switch {
 	case at != nil && in != nil:
@@ -172,6 +174,9 @@ func expiry(at, in *string, now time.Time) (*time.Time, error) {
 		t, err := time.Parse(time.RFC3339, *at)
 		if err != nil {
 			return nil, &apikey.ValidationError{Field: "expires_at", Reason: "want an RFC 3339 time such as 2030-01-02T15:04:05Z"}
+		}
+		if err := apikey.CheckTime("expires_at", t); err != nil {
+			return nil, err
 		}
 		return &t, nil
 	case in != nil:
@@ -183,6 +188,16 @@ func expiry(at, in *string, now time.Time) (*time.Time, error) {
 		return &t, err
 	}
 	return nil, nil
+}
+
+// queryTime reads the time parameter name of q: an RFC 3339 time that is
+// apikey.ValidTime.
+func queryTime(q url.Values, name string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, q.Get(name))
+	if err != nil {
+		return time.Time{}, &apikey.ValidationError{Field: name, Reason: "want an RFC 3339 time such as 2030-01-02T15:04:05Z"}
+	}
+	return t.UTC(), apikey.CheckTime(name, t)
 }
 
 // checkText reports why a query value is unacceptable to every store: not
