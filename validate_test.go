@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
 )
 
 func mustParse(t *testing.T, s string) time.Time {
@@ -101,7 +102,7 @@ func (s *stubStore) Usage(context.Context, string, time.Time, time.Time) ([]apik
 func TestManagerRefusesBadTimesAndText(t *testing.T) {
 	ctx := t.Context()
 	st := &stubStore{err: errors.New("the store must not be reached")}
-	m := mustManager(t, st, apikey.Config{Now: newClock(t0).Now, UsageFlushInterval: -1})
+	m := mustManager(t, st, apikey.Config{Now: apikeytest.NewClock(t0).Now, UsageFlushInterval: -1})
 	far := mustParse(t, "9999-12-31T23:59:59-23:59")   // year 10000 in UTC
 	early := mustParse(t, "0001-01-01T00:00:00+01:00") // year 0 in UTC
 	id := "AAAAAAAAAAAA"
@@ -142,7 +143,7 @@ func TestManagerRefusesBadTimesAndText(t *testing.T) {
 func TestManagerPassesStoreRefusals(t *testing.T) {
 	ctx := t.Context()
 	st := &stubStore{err: fmt.Errorf("%w: the database refused a value", apikey.ErrInvalidInput)}
-	m := mustManager(t, st, apikey.Config{Now: newClock(t0).Now, UsageFlushInterval: -1})
+	m := mustManager(t, st, apikey.Config{Now: apikeytest.NewClock(t0).Now, UsageFlushInterval: -1})
 	for name, call := range map[string]func() error{
 		"Create": func() error { _, _, err := m.Create(ctx, apikey.CreateParams{Name: "n"}); return err },
 		"Update": func() error { _, err := m.Update(ctx, "AAAAAAAAAAAA", apikey.KeyUpdate{Name: new(string)}); return err },

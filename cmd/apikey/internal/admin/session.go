@@ -195,7 +195,8 @@ func truncate(s string, n int) string {
 }
 
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
-	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	raw := strings.TrimSpace(r.PostFormValue("email"))
+	email := strings.ToLower(raw) // which turns invalid UTF-8 into U+FFFD: check raw
 	password := r.PostFormValue("password")
 	data := loginData{Email: email, Next: localPath(r.PostFormValue("next"))}
 	if email == "" || password == "" {
@@ -205,10 +206,10 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Input no account can have (too long, not text) fails like a wrong
 	// password, without reaching the store, and counts like one.
-	badEmail := len(email) > maxEmail || !apikey.ValidText(email)
+	badEmail := len(raw) > maxEmail || !apikey.ValidText(raw)
 	malformed := badEmail || len(password) > maxPassword
 	if badEmail { // quoted for the logs and the throttle's key, and not shown back
-		email = strconv.Quote(truncate(email, maxEmail))
+		email = strconv.Quote(truncate(raw, maxEmail))
 		data.Email = ""
 	}
 	now := h.now()

@@ -14,11 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/apikeytest"
-
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyprom"
+	"github.com/go-apikey/apikey/apikeytest"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
+	"github.com/go-apikey/apikey/postgres/pgtest"
 	"github.com/go-apikey/apikey/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -42,10 +43,11 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// fixture is a server over a fresh SQLite store, with keys made directly
-// through the Manager.
+// fixture is a server over a fresh store (SQLite unless options.backend
+// says postgres), with keys made directly through the Manager.
 type fixture struct {
-	store  *sqlite.Store
+	store  *sqlite.Store // nil on PostgreSQL
+	db     backendStore  // the store, whichever it is
 	m      *apikey.Manager
 	srv    *server.Server
 	ts     *httptest.Server // nil for in-process fixtures
@@ -60,11 +62,39 @@ type options struct {
 	http bool // start an httptest.Server
 	// logTo, when set, receives the logs instead of fixture.logs.
 	logTo io.Writer
+	// backend is "sqlite" (the default) or "postgres" (a fresh schema of
+	// APIKEY_TEST_POSTGRES_DSN; the test skips when it is not set).
+	backend string
+	// admin mounts the admin site under /admin/, with the user adminEmail.
+	admin bool
 }
 
-func newFixture(t testing.TB, o options) *fixture {
+// backendStore is what the fixture needs of a store: sqlite.Store and
+// postgres.Store are both.
+type backendStore interface {
+	apikey.Store
+	server.Pinger
+}
+
+// Admin user of fixtures with options.admin.
+const (
+	adminEmail    = "alice@example.com"
+	adminPassword = "correct horse battery"
+)
+
+// openBackend returns a fresh, migrated store of the backend with its
+// admin-site store, and the SQLite store when it is one.
+func openBackend(t testing.TB, backend string) (backendStore, admin.Store, *sqlite.Store) {
 	t.Helper()
 	ctx := context.Background()
+	switch backend {
+	case "", "sqlite":
+	case "postgres":
+		pg := pgtest.NewStore(t)
+		return pg, pg.Admin(), nil
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "apikey.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -72,6 +102,13 @@ func newFixture(t testing.TB, o options) *fixture {
 	if err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return store, store.Admin(), store
+}
+
+func newFixture(t testing.TB, o options) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	db, adminStore, store := openBackend(t, o.backend)
 	c := apikeytest.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	cfg := o.cfg
 	cfg.Now = c.Now
@@ -84,7 +121,7 @@ func newFixture(t testing.TB, o options) *fixture {
 	if cfg.Metrics == nil {
 		cfg.Metrics = pm
 	}
-	m, err := apikey.NewManager(store, cfg)
+	m, err := apikey.NewManager(db, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,23 +129,38 @@ func newFixture(t testing.TB, o options) *fixture {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		_ = m.Close(cctx)
-		store.Close()
+		if store != nil {
+			store.Close()
+		}
 	})
 	logs := &logBuffer{}
 	var logTo io.Writer = logs
 	if o.logTo != nil {
 		logTo = o.logTo
 	}
+	log := slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var site http.Handler
+	if o.admin {
+		params := admin.PasswordParams{Memory: 64, Time: 1, Threads: 1} // cheap in tests
+		if err := admin.CreateUser(ctx, adminStore, adminEmail, adminPassword, params, c.Now()); err != nil {
+			t.Fatal(err)
+		}
+		site, err = admin.New(admin.Config{Manager: m, Store: adminStore, Now: c.Now, PasswordParams: params, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	srv, err := server.New(server.Config{
 		Manager: m,
-		Pinger:  store,
-		Logger:  slog.New(slog.NewTextHandler(logTo, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Pinger:  db,
+		Logger:  log,
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Admin:   site,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: store, m: m, srv: srv, clock: c, logs: logs}
+	f := &fixture{store: store, db: db, m: m, srv: srv, clock: c, logs: logs}
 	_, f.admin, err = m.Create(ctx, apikey.CreateParams{Name: "admin", Scopes: []string{server.ScopeAdmin}})
 	if err != nil {
 		t.Fatal(err)
