@@ -2,8 +2,11 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/base64"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,9 +15,20 @@ import (
 )
 
 // TestMalformedRequests sends bad input of every kind over real HTTP and
-// checks the exact status and problem code: never a 5xx.
+// checks the exact status and problem code: never a 5xx, on either
+// backend.
 func TestMalformedRequests(t *testing.T) {
-	f := newFixture(t, options{http: true})
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testMalformedRequests(t, backend) })
+	}
+}
+
+// backends are the stores the HTTP tests run on; postgres skips when
+// APIKEY_TEST_POSTGRES_DSN is not set.
+var backends = []string{"sqlite", "postgres"}
+
+func testMalformedRequests(t *testing.T, backend string) {
+	f := newFixture(t, options{http: true, backend: backend})
 	k := f.create(t, `{"name":"target"}`)
 	rk := f.create(t, `{"name":"revoked"}`)
 	mustStatus(t, f.do(t, req{method: "POST", path: "/v1/keys/" + rk.ID + "/revoke", token: f.admin}), http.StatusOK, "revoke")
@@ -91,6 +105,10 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "bad time", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"tomorrow"}`, status: 400, code: "invalid_input", field: "expires_at"},
 		{name: "time without zone", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"2099-01-01T00:00:00"}`, status: 400, code: "invalid_input", field: "expires_at"},
 		{name: "time in the past", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"` + past + `"}`, status: 400, code: "invalid_input", field: "expires_at"},
+		{name: "expiry past year 9999 in UTC", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"9999-12-31T23:59:59-23:59"}`, status: 400, code: "invalid_input", field: "expires_at"},
+		{name: "expiry in year 10000", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"10000-01-01T00:00:00Z"}`, status: 400, code: "invalid_input", field: "expires_at"},
+		{name: "expiry before year 1 in UTC", method: "POST", path: "/v1/keys", body: `{"name":"x","expires_at":"0001-01-01T00:00:00+01:00"}`, status: 400, code: "invalid_input", field: "expires_at"},
+		{name: "patch expiry past year 9999", method: "PATCH", path: item, body: `{"expires_at":"9999-12-31T23:59:59-23:59"}`, status: 400, code: "invalid_input", field: "expires_at"},
 		{name: "patch both expiry forms", method: "PATCH", path: item, body: `{"expires_at":null,"expires_in":"1d"}`, status: 400, code: "invalid_input", field: "expires_in"},
 		{name: "patch bad duration", method: "PATCH", path: item, body: `{"expires_in":"1x"}`, status: 400, code: "invalid_input", field: "expires_in"},
 		{name: "patch bad time", method: "PATCH", path: item, body: `{"expires_at":"2099-13-01T00:00:00Z"}`, status: 400, code: "invalid_input", field: "expires_at"},
@@ -124,6 +142,8 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "word limit", method: "GET", path: "/v1/keys?limit=ten", status: 400, code: "invalid_input", field: "limit"},
 		{name: "bad cursor", method: "GET", path: "/v1/keys?cursor=nope", status: 400, code: "invalid_input", field: "cursor"},
 		{name: "bad base64 cursor", method: "GET", path: "/v1/keys?cursor=%21%21", status: 400, code: "invalid_input", field: "cursor"},
+		{name: "cursor past year 9999", method: "GET", path: "/v1/keys?cursor=" + cursorAt(math.MaxInt64), status: 400, code: "invalid_input", field: "cursor"},
+		{name: "cursor before year 1", method: "GET", path: "/v1/keys?cursor=" + cursorAt(math.MinInt64), status: 400, code: "invalid_input", field: "cursor"},
 		{name: "bad state", method: "GET", path: "/v1/keys?state=deleted", status: 400, code: "invalid_input", field: "state"},
 		{name: "unknown parameter", method: "GET", path: "/v1/keys?ownr=acme", status: 400, code: "invalid_input", field: "ownr"},
 		{name: "repeated parameter", method: "GET", path: "/v1/keys?owner=a&owner=b", status: 400, code: "invalid_input", field: "owner"},
@@ -146,6 +166,10 @@ func TestMalformedRequests(t *testing.T) {
 		{name: "usage bad granularity", method: "GET", path: item + "/usage?granularity=day", status: 400, code: "invalid_input", field: "granularity"},
 		{name: "usage from after to", method: "GET", path: item + "/usage?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "from"},
 		{name: "usage range too long", method: "GET", path: item + "/usage?from=2029-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "to"},
+		{name: "usage to past year 9999", method: "GET", path: item + "/usage?to=9999-12-31T23:59:59-23:59", status: 400, code: "invalid_input", field: "to"},
+		{name: "usage from past year 9999", method: "GET", path: item + "/usage?from=9999-12-31T23:59:59-23:59&to=9999-12-31T23:59:59Z", status: 400, code: "invalid_input", field: "from"},
+		{name: "usage from before year 1", method: "GET", path: item + "/usage?from=0001-01-01T00:00:00%2B01:00&to=0001-01-02T00:00:00Z", status: 400, code: "invalid_input", field: "from"},
+		{name: "usage default range before year 1", method: "GET", path: item + "/usage?to=0001-01-01T12:00:00Z", status: 400, code: "invalid_input", field: "to"},
 		{name: "usage unknown parameter", method: "GET", path: item + "/usage?step=1m", status: 400, code: "invalid_input", field: "step"},
 		{name: "usage unknown id", method: "GET", path: "/v1/keys/AAAAAAAAAAAA/usage", status: 404, code: "not_found"},
 		{name: "usage malformed id", method: "GET", path: "/v1/keys/x/usage", status: 404, code: "not_found"},
@@ -203,13 +227,17 @@ func TestMalformedRequests(t *testing.T) {
 			if p.Detail == "" || p.Title == "" || p.Type != "about:blank" {
 				t.Errorf("incomplete problem: %s", r.body)
 			}
-			if strings.Contains(p.Detail, "apikey:") || strings.Contains(p.Detail, "sqlite") {
+			if strings.Contains(p.Detail, "apikey:") || strings.Contains(p.Detail, "sqlite") || strings.Contains(p.Detail, "postgres") {
 				t.Errorf("internal error text in %q", p.Detail)
 			}
 			if tc.status == http.StatusMethodNotAllowed && r.header.Get("Allow") == "" {
 				t.Error("405 without Allow")
 			}
 		})
+	}
+	// Nothing above stored a key that cannot be listed.
+	for _, path := range []string{"/v1/keys?limit=1000", "/v1/events?limit=1000"} {
+		mustStatus(t, f.do(t, req{method: "GET", path: path, token: f.admin}), http.StatusOK, path)
 	}
 	// Nothing above changed the target key.
 	r := f.do(t, req{method: "GET", path: item, token: f.admin})
@@ -221,6 +249,11 @@ func TestMalformedRequests(t *testing.T) {
 	if allow := f.do(t, req{method: "PUT", path: "/v1/keys", token: f.admin}).header.Get("Allow"); allow != "GET, HEAD, POST" {
 		t.Errorf("Allow %q", allow)
 	}
+}
+
+// cursorAt is a well-formed list cursor at micros microseconds since 1970.
+func cursorAt(micros int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(micros, 10) + ".AAAAAAAAAAAA"))
 }
 
 // FuzzAPI sends arbitrary methods, paths, content types and bodies
@@ -252,6 +285,21 @@ func FuzzAPI(f *testing.F) {
 		{"GET", "/v1/keys?limit=-5&state=%00", "", ""},
 		{"GET", "/v1/../v1/keys", "", ""},
 		{"GET", "//v1//keys", "", ""},
+		// Times outside the years 1 to 9999 in UTC, NUL and invalid UTF-8
+		// (a black-box campaign found them answered 500 or 503).
+		{"POST", "/v1/keys", "application/json", `{"name":"far","expires_at":"9999-12-31T23:59:59-23:59"}`},
+		{"POST", "/v1/keys", "application/json", `{"name":"early","expires_at":"0001-01-01T00:00:00+01:00"}`},
+		{"PATCH", "/v1/keys/{id}", "application/json", `{"expires_at":"9999-12-31T23:59:59-23:59"}`},
+		{"GET", "/v1/keys/{id}/usage?from=9999-12-31T23:00:00Z&to=9999-12-31T23:59:59-23:59", "", ""},
+		{"GET", "/v1/keys/{id}/usage?to=0000-01-01T00:00:00Z", "", ""},
+		{"GET", "/v1/keys/{id}/usage?to=0001-01-01T12:00:00Z&granularity=minute", "", ""},
+		{"GET", "/v1/keys?cursor=" + cursorAt(math.MaxInt64), "", ""},
+		{"GET", "/v1/keys?cursor=" + cursorAt(math.MinInt64), "", ""},
+		{"GET", "/v1/keys?search=a%00b&owner=%ff", "", ""},
+		{"GET", "/v1/events?actor=%00&key_id=%ff", "", ""},
+		{"POST", "/v1/keys", "application/json", `{"name":"x","owner":"a\u0000","metadata":{"k":"\u0000"}}`},
+		{"POST", "/v1/keys", "application/json", "{\"name\":\"x\",\"owner\":\"\xff\"}"},
+		{"POST", "/v1/verify", "application/json", `{"key":"ak_\u0000"}`},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.ct, []byte(s.body))
