@@ -156,9 +156,10 @@ func opErr(op string, err error) error {
 	return fmt.Errorf("memstore: %s: %w", op, err)
 }
 
-// errEventIncomplete is the failure of a mutation whose event lacks a Type
-// or a KeyID, which the audit log refuses (as the SQL stores' schemas do).
-var errEventIncomplete = errors.New("audit log: an event needs a type and a key id")
+// errEventIncomplete is the refusal of a mutation whose event lacks a Type
+// or a KeyID, which the audit log refuses as bad input (as the SQL stores'
+// schemas do).
+var errEventIncomplete = fmt.Errorf("%w: audit log: an event needs a type and a key id", apikey.ErrInvalidInput)
 
 // checkEvent reports whether ev can be written to the audit log. A nil ev
 // writes nothing and is always fine.

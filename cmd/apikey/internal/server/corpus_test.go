@@ -326,7 +326,7 @@ func TestHostileCorpus(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			t.Parallel()
-			testHostileCorpus(t, backend, 2500)
+			testHostileCorpus(t, backend, 3000)
 		})
 	}
 }
