@@ -63,13 +63,41 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	return e
 }
 
-// cacheState is the Manager's view of its cache: whether it may be trusted
-// and a generation counter that detects invalidations racing a fill.
+// cacheState is the Manager's view of its cache: whether it may be trusted,
+// and the lookups in flight, which an invalidation of their id marks stale
+// so that they do not fill the cache with a row read before the change.
 type cacheState struct {
 	c       Cache
 	trusted atomic.Bool
-	gen     atomic.Uint64
 	flight  flight
+
+	// With a change feed, trust is also bounded in time: the cache is
+	// trusted only before until, in nanoseconds since epoch on the
+	// monotonic clock, which each complete read of the feed moves to its
+	// start plus StaleAfter. The check is made on every lookup, so that a
+	// poller that is stuck (not only one that fails) ends the trust on
+	// time, whatever the scheduler does.
+	deadline bool
+	epoch    time.Time
+	until    atomic.Int64
+}
+
+// isTrusted reports whether the cache may answer now.
+func (cs *cacheState) isTrusted() bool {
+	if !cs.trusted.Load() {
+		return false
+	}
+	return !cs.deadline || int64(time.Since(cs.epoch)) < cs.until.Load()
+}
+
+// trustUntil sets the end of the trust given by the change feed; a zero t
+// ends it now.
+func (cs *cacheState) trustUntil(t time.Time) {
+	if t.IsZero() {
+		cs.until.Store(0)
+		return
+	}
+	cs.until.Store(int64(t.Sub(cs.epoch)))
 }
 
 // Invalidate evicts a key from the verification cache. The Manager calls
@@ -78,12 +106,24 @@ type cacheState struct {
 // Manager's back in a process without an Invalidator.
 func (m *Manager) Invalidate(id string) {
 	if cs := m.cache; cs != nil {
-		cs.gen.Add(1)
-		cs.c.Delete(id)
-		// Callers arriving from now on must not join a lookup that may
-		// have read the row before the change.
+		// First mark the lookup in flight, if any, stale: it may have read
+		// the row before the change, so it must not fill the cache, and
+		// callers arriving from now on must not join it. Then delete: an
+		// entry that lookup set before seeing the mark goes too. Lookups
+		// of other ids are left alone.
 		cs.flight.forget(id)
+		cs.c.Delete(id)
 		m.metrics.invalidated()
+	}
+}
+
+// forgetUnknown evicts the entry of id if it says that the id is unknown:
+// the key has just been created.
+func (m *Manager) forgetUnknown(id string) {
+	if cs := m.cache; cs != nil {
+		if e, ok := cs.c.Get(id); ok && e == nil {
+			m.Invalidate(id)
+		}
 	}
 }
 
@@ -93,8 +133,7 @@ func (m *Manager) Invalidate(id string) {
 // Manager fails safe, not open.
 func (m *Manager) suspendCache() {
 	if cs := m.cache; cs != nil {
-		cs.trusted.Store(false)
-		cs.gen.Add(1)
+		cs.trusted.Store(false) // lookups in flight check it before they fill
 	}
 }
 
@@ -103,9 +142,8 @@ func (m *Manager) suspendCache() {
 // can survive.
 func (m *Manager) resumeCache() {
 	if cs := m.cache; cs != nil {
-		cs.gen.Add(1)
-		cs.c.Clear()
 		cs.flight.forgetAll()
+		cs.c.Clear()
 		cs.trusted.Store(true)
 	}
 }
@@ -113,9 +151,8 @@ func (m *Manager) resumeCache() {
 // clearCache empties the cache without changing whether it is trusted.
 func (m *Manager) clearCache() {
 	if cs := m.cache; cs != nil {
-		cs.gen.Add(1)
-		cs.c.Clear()
 		cs.flight.forgetAll()
+		cs.c.Clear()
 		m.metrics.invalidated()
 	}
 }
@@ -128,7 +165,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
 	if cs == nil {
 		return m.fetch(ctx, id)
 	}
-	trusted := cs.trusted.Load()
+	trusted := cs.isTrusted()
 	if trusted {
 		if e, ok := cs.c.Get(id); ok {
 			m.metrics.cacheHit()
@@ -136,21 +173,20 @@ func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
 		}
 	}
 	m.metrics.cacheMiss()
-	return cs.flight.do(ctx, id, func() (*CacheEntry, error) {
-		gen := cs.gen.Load()
+	return cs.flight.do(ctx, id, func(call *flightCall) (*CacheEntry, error) {
 		// The lookup serves every caller waiting on this id, so the
 		// leader's cancellation must not fail the others: it runs on its
 		// own clock, bounded.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 		defer cancel()
 		e, err := m.fetch(fctx, id)
-		// Fill only if nothing was invalidated while we read: otherwise the
-		// row we read may already be stale.
-		if err == nil && trusted && cs.trusted.Load() && cs.gen.Load() == gen {
+		// Fill only if the id was not invalidated while we read, nor the
+		// cache suspended: otherwise the row we read may already be stale.
+		if err == nil && trusted && cs.isTrusted() && !call.stale.Load() {
 			cs.c.Set(id, e)
 			// An invalidation may have landed between the check and the
 			// Set: then the entry may be stale, so take it out again.
-			if cs.gen.Load() != gen || !cs.trusted.Load() {
+			if call.stale.Load() || !cs.isTrusted() {
 				cs.c.Delete(id)
 			}
 		}
@@ -182,12 +218,13 @@ type flight struct {
 }
 
 type flightCall struct {
-	done chan struct{}
-	e    *CacheEntry
-	err  error
+	done  chan struct{}
+	e     *CacheEntry
+	err   error
+	stale atomic.Bool // set by forget: the id was invalidated meanwhile
 }
 
-func (f *flight) do(ctx context.Context, id string, fn func() (*CacheEntry, error)) (*CacheEntry, error) {
+func (f *flight) do(ctx context.Context, id string, fn func(*flightCall) (*CacheEntry, error)) (*CacheEntry, error) {
 	f.mu.Lock()
 	if c, ok := f.calls[id]; ok {
 		f.mu.Unlock()
@@ -212,24 +249,31 @@ func (f *flight) do(ctx context.Context, id string, fn func() (*CacheEntry, erro
 		f.mu.Unlock()
 		close(c.done)
 	}()
-	c.e, c.err = fn()
+	c.e, c.err = fn(c)
 	return c.e, c.err
 }
 
 // errFlightPanicked is what waiters get when the shared lookup panicked.
 var errFlightPanicked = errors.New("apikey: lookup panicked")
 
-// forget detaches the lookup in flight for id, if any: its waiters still get
-// its answer, but new callers start a fresh one.
+// forget marks the lookup in flight for id, if any, stale and detaches it:
+// its waiters still get its answer, but it fills no cache, and new callers
+// start a fresh one.
 func (f *flight) forget(id string) {
 	f.mu.Lock()
-	delete(f.calls, id)
+	if c, ok := f.calls[id]; ok {
+		c.stale.Store(true)
+		delete(f.calls, id)
+	}
 	f.mu.Unlock()
 }
 
-// forgetAll detaches every lookup in flight.
+// forgetAll marks every lookup in flight stale and detaches it.
 func (f *flight) forgetAll() {
 	f.mu.Lock()
+	for _, c := range f.calls {
+		c.stale.Store(true)
+	}
 	clear(f.calls)
 	f.mu.Unlock()
 }

@@ -28,6 +28,10 @@ const (
 	CodeNotFound Code = "not_found"
 	// CodeTooManyKeys stands for ErrTooManyKeys.
 	CodeTooManyKeys Code = "too_many_keys"
+	// CodeNotAcknowledged stands for ErrNotAcknowledged: a strict
+	// revocation is applied, but not every instance acknowledged it in
+	// time.
+	CodeNotAcknowledged Code = "not_acknowledged"
 	// CodeUnavailable stands for ErrUnavailable and for any error that is
 	// not one of this package's answers: a failure to decide, never a
 	// denial.
@@ -38,7 +42,7 @@ const (
 // sentinel error err matches, and CodeUnavailable for anything else. The
 // first match in this order wins: ErrUnavailable, ErrInvalidKey,
 // ErrExpired, ErrRevoked, ErrFrozen, ErrInvalidInput, ErrNotFound,
-// ErrTooManyKeys. So a store failure is unavailable whatever else it wraps,
+// ErrTooManyKeys, ErrNotAcknowledged. So a store failure is unavailable whatever else it wraps,
 // and a key the Usable hook rejected (ErrInvalidKey, wrapping the hook's
 // error) is invalid_key even if the hook's error wraps ErrRevoked.
 // ErrDuplicateID, which the Manager never returns, is unavailable.
@@ -60,6 +64,8 @@ func CodeOf(err error) Code {
 		return CodeNotFound
 	case errors.Is(err, ErrTooManyKeys):
 		return CodeTooManyKeys
+	case errors.Is(err, ErrNotAcknowledged):
+		return CodeNotAcknowledged
 	default:
 		return CodeUnavailable
 	}

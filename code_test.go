@@ -24,6 +24,8 @@ func TestCodeOf(t *testing.T) {
 		{&apikey.ValidationError{Field: "name", Reason: "is required"}, "invalid_input"},
 		{apikey.ErrNotFound, "not_found"},
 		{apikey.ErrTooManyKeys, "too_many_keys"},
+		{apikey.ErrNotAcknowledged, "not_acknowledged"},
+		{&apikey.NotAcknowledgedError{Instances: []string{"a"}, Err: context.DeadlineExceeded}, "not_acknowledged"},
 		{apikey.ErrUnavailable, "unavailable"},
 		{fmt.Errorf("%w: lookup: %w", apikey.ErrUnavailable, apikey.ErrNotFound), "unavailable"},
 		// A Usable hook's refusal is ErrInvalidKey whatever the hook wrapped.
@@ -45,7 +47,7 @@ func TestCodeOf(t *testing.T) {
 func TestCodesDistinct(t *testing.T) {
 	seen := map[apikey.Code]error{apikey.CodeOf(nil): nil}
 	for _, err := range []error{apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrInvalidInput,
-		apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrUnavailable} {
+		apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrNotAcknowledged, apikey.ErrUnavailable} {
 		c := apikey.CodeOf(err)
 		if prev, dup := seen[c]; dup {
 			t.Errorf("CodeOf(%v) = %q, the code of %v too", err, c, prev)

@@ -345,9 +345,15 @@ func (s *session) Subscribed() {
 	}
 }
 
-func (s *session) Invalidate(id string) { s.r.m.Invalidate(id) }
+func (s *session) Invalidate(id string) {
+	s.r.m.Invalidate(id)
+	s.r.m.nudgeFeed()
+}
 
-func (s *session) InvalidateAll() { s.r.m.clearCache() }
+func (s *session) InvalidateAll() {
+	s.r.m.clearCache()
+	s.r.m.nudgeFeed()
+}
 
 func (s *session) Heartbeat(token string) {
 	s.hbMu.Lock()

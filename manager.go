@@ -81,12 +81,71 @@ type Config struct {
 
 	// OnInvalidationError, when set, is told of every invalidation failure:
 	// a subscription lost or that could not be made (ErrUnsubscribed,
-	// which wraps ErrHeartbeatLost for a lost heartbeat), and a publish
-	// that failed (ErrNotPublished). It is called on the goroutine that
+	// which wraps ErrHeartbeatLost for a lost heartbeat), a publish
+	// that failed (ErrNotPublished), and the first of a run of failed
+	// reads of the ChangeFeed (ErrChangeFeed). It is called on the goroutine that
 	// saw the failure, the listener's or a mutating call's, and must not
 	// block. Nil means the failures are not reported; the cache fails safe
 	// all the same.
 	OnInvalidationError func(error)
+
+	// ChangeFeed is the log of key changes that a Manager with a Cache
+	// polls, evicting the keys it finds. Nil means the store itself when
+	// it implements ChangeFeed, as the sqlite, postgres and memstore
+	// stores do; set it when the store is wrapped (for tracing, say).
+	// Where the ChangeFeed is also an InstanceRegistry, the Manager
+	// records itself there with the highest change it has applied, which
+	// strict revocations wait for.
+	//
+	// The feed is a complete invalidation channel by itself: over SQLite
+	// it carries the changes of every process (the command line
+	// included) within ChangePollInterval, and over PostgreSQL it backs
+	// up LISTEN/NOTIFY (each notification also prompts a read, so that the
+	// acknowledgement follows within milliseconds). NewManager makes the
+	// first read, waiting at most StaleAfter; until one completes, Verify
+	// reads the store.
+	ChangeFeed ChangeFeed
+
+	// ChangePollInterval is how often a Manager with a Cache reads its
+	// ChangeFeed and records its heartbeat. Zero means
+	// DefaultChangePollInterval (250ms), or StaleAfter/4 when that is
+	// shorter; a negative value turns polling off (and with it the bound
+	// of StaleAfter and the registration that strict revocations wait
+	// for). It must be below StaleAfter.
+	ChangePollInterval time.Duration
+
+	// StaleAfter bounds how long the cache is trusted after the start of
+	// the last complete read of the ChangeFeed (changes applied and
+	// heartbeat recorded): a Manager whose reads fail or hang, cut off
+	// from its store, stops answering from its cache that long after the
+	// last read began, and trusts it again once a read completes. Zero
+	// means DefaultStaleAfter (1s). It must be below StrictTimeout, and
+	// the StaleAfter of every instance below the StrictTimeout of every
+	// Manager that revokes strictly: that is what makes an instance that
+	// did not acknowledge a strict revocation in time stop trusting its
+	// cache by then.
+	StaleAfter time.Duration
+
+	// StrictRevocation makes every Revoke and Delete strict unless its
+	// context says otherwise (WithStrict): after the store has answered,
+	// the call waits until every live instance of the InstanceRegistry
+	// has applied the change (see WaitApplied), so that when it returns
+	// no instance grants the key any more. If the wait ends first, the
+	// change is applied all the same and the call returns a
+	// *NotAcknowledgedError (ErrNotAcknowledged) naming the instances
+	// that had not applied it. An instance is live while its last
+	// heartbeat is less than its StaleAfter plus its ChangePollInterval
+	// old, by the store's clock. False means the calls return once the
+	// store has answered.
+	StrictRevocation bool
+
+	// StrictTimeout bounds the wait of a strict Revoke or Delete. Zero
+	// means DefaultStrictTimeout (3s).
+	StrictTimeout time.Duration
+
+	// InstanceName is what the InstanceRegistry, and the errors of strict
+	// revocations, call this Manager. Empty means HOST:PID.
+	InstanceName string
 
 	// Metrics, when set, receives verification, cache and store
 	// measurements. Nil means none.
@@ -113,22 +172,28 @@ type Config struct {
 // generation, hashing, verification, expiry, revocation, limits and
 // validation. It is safe for concurrent use.
 type Manager struct {
-	store     Store
-	prefix    string
-	secretLen int
-	maxKeys   int
-	usable    func(context.Context, *Key) error
-	now       func() time.Time
-	rand      io.Reader
-	hasher    *hasher
-	cache     *cacheState
-	metrics   metricsHook
-	events    *dispatcher
-	usage     *usageTracker
-	inval     *invalidation // nil without an Invalidator
-	stop      chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
+	store         Store
+	prefix        string
+	secretLen     int
+	maxKeys       int
+	usable        func(context.Context, *Key) error
+	now           func() time.Time
+	rand          io.Reader
+	hasher        *hasher
+	cache         *cacheState
+	metrics       metricsHook
+	events        *dispatcher
+	usage         *usageTracker
+	inval         *invalidation    // nil without an Invalidator
+	feed          ChangeFeed       // nil without one
+	registry      InstanceRegistry // nil unless feed is one
+	poller        *feedPoller      // nil unless the cache follows feed
+	strict        bool
+	strictTimeout time.Duration
+	ackPoll       time.Duration // how often WaitApplied reads the registry
+	stop          chan struct{}
+	stopped       chan struct{}
+	closeOnce     sync.Once
 }
 
 var _ Verifier = (*Manager)(nil)
@@ -179,6 +244,9 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	}
+	if err := m.setFeed(store, cfg); err != nil {
+		return nil, err
+	}
 	if cfg.OnEvent != nil {
 		m.events = newDispatcher(cfg.OnEvent, cmpOr(cfg.EventBuffer, 1024))
 	}
@@ -192,7 +260,45 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if m.inval != nil && m.cache != nil {
 		m.inval.start() // the cache is not trusted before the first request
 	}
+	if m.poller != nil {
+		m.poller.start() // the first read, then in the background
+	}
 	return m, nil
+}
+
+// setFeed checks the change feed settings and prepares the poller.
+func (m *Manager) setFeed(store Store, cfg Config) error {
+	stale := cmpOr(cfg.StaleAfter, DefaultStaleAfter)
+	every := cmpOr(cfg.ChangePollInterval, min(DefaultChangePollInterval, stale/4))
+	m.strict = cfg.StrictRevocation
+	m.strictTimeout = cmpOr(cfg.StrictTimeout, DefaultStrictTimeout)
+	switch {
+	case stale < 0:
+		return fmt.Errorf("apikey: StaleAfter must not be negative, got %v", stale)
+	case m.strictTimeout < 0:
+		return fmt.Errorf("apikey: StrictTimeout must not be negative, got %v", m.strictTimeout)
+	case stale >= m.strictTimeout:
+		return fmt.Errorf("apikey: StaleAfter (%v) must be below StrictTimeout (%v): an instance that misses a strict revocation must stop trusting its cache before the revoking call gives up on it", stale, m.strictTimeout)
+	case every > 0 && every >= stale:
+		return fmt.Errorf("apikey: ChangePollInterval (%v) must be below StaleAfter (%v), or the cache would never be trusted", every, stale)
+	}
+	m.feed = cfg.ChangeFeed
+	if m.feed == nil {
+		m.feed, _ = store.(ChangeFeed)
+	}
+	if m.feed == nil {
+		return nil
+	}
+	m.registry, _ = m.feed.(InstanceRegistry)
+	m.ackPoll = 25 * time.Millisecond
+	if every > 0 {
+		m.ackPoll = min(max(every/10, 2*time.Millisecond), m.ackPoll)
+	}
+	if m.cache != nil && every > 0 {
+		m.cache.deadline, m.cache.epoch = true, time.Now()
+		m.poller = newFeedPoller(m, m.feed, cfg, every, stale)
+	}
+	return nil
 }
 
 func (m *Manager) flushLoop(every time.Duration) {
@@ -212,14 +318,18 @@ func (m *Manager) flushLoop(every time.Duration) {
 }
 
 // Close stops the Manager's background work (its invalidation listener
-// included), writes pending usage and delivers pending events, giving up
+// and change feed poller included; the Manager leaves the InstanceRegistry),
+// writes pending usage and delivers pending events, giving up
 // when ctx is done. The Manager must not
 // be used afterwards; the store is not closed.
 func (m *Manager) Close(ctx context.Context) error {
 	var err error
 	m.closeOnce.Do(func() {
+		if m.poller != nil {
+			err = m.poller.stop(ctx)
+		}
 		if m.inval != nil {
-			err = m.inval.stop(ctx)
+			err = errors.Join(err, m.inval.stop(ctx))
 		}
 		close(m.stop)
 		select { // a flush in progress may run on; do not wait past ctx

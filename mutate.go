@@ -177,9 +177,20 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 // Revoke revokes a key for ever and returns it. Revoking a revoked key is
 // not an error and keeps the first revocation time. No code path un-revokes
 // a key.
+//
+// A strict Revoke (Config.StrictRevocation, or WithStrict) then waits, as
+// WaitApplied does, until every live instance has applied the revocation.
+// If the wait ends first, it returns the revoked key together with a
+// *NotAcknowledgedError: the revocation is applied all the same. A strict
+// Revoke without an InstanceRegistry returns ErrStrictUnsupported and
+// changes nothing.
 func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
+	}
+	strict, err := m.strictCheck(ctx)
+	if err != nil {
+		return nil, err
 	}
 	now := m.clock()
 	ev := m.event(ctx, EventRevoked, id, now)
@@ -192,22 +203,38 @@ func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 		m.emit(ev) // only when this call revoked it (the store wrote the entry)
 	}
 	k.State = k.StateAt(now)
+	if strict {
+		if _, err := m.WaitApplied(ctx); err != nil {
+			return k, err
+		}
+	}
 	return k, nil
 }
 
 // Delete removes a key for good. Unlike Revoke it leaves no record; a
-// deleted key verifies as an unknown one.
+// deleted key verifies as an unknown one. A strict Delete waits for the
+// other instances as a strict Revoke does, and likewise returns a
+// *NotAcknowledgedError, the key deleted, when the wait ends first.
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {
 		return ErrNotFound
 	}
+	strict, err := m.strictCheck(ctx)
+	if err != nil {
+		return err
+	}
 	ev := m.event(ctx, EventDeleted, id, m.clock())
-	err := m.store.Delete(ctx, id, ev)
+	err = m.store.Delete(ctx, id, ev)
 	m.changed(ctx, id, err)
 	if err != nil {
 		return m.storeErr("delete", err)
 	}
 	m.emit(ev)
+	if strict {
+		if _, err := m.WaitApplied(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

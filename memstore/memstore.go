@@ -14,8 +14,10 @@
 // checked atomically with the insert; revocation cannot be undone; the id of
 // every key ever revoked stays taken after the key is deleted; every
 // mutation given an apikey.Event appends it to the audit log, atomically
-// with the change; times are kept in UTC to the microsecond, as the SQL
-// stores keep them. Values passed in and handed out are copies: callers
+// with the change; every change of a key is recorded in its
+// apikey.ChangeFeed, which Managers sharing the Store follow, and it keeps
+// an apikey.InstanceRegistry; times are kept in UTC to the microsecond, as
+// the SQL stores keep them. Values passed in and handed out are copies: callers
 // cannot change what the Store holds except through its methods.
 package memstore
 
@@ -55,6 +57,12 @@ type Store struct {
 	events []event
 	// usage holds the usage counters of each key id.
 	usage map[string]map[usageSlot]int64
+	// changes is the change feed, oldest first; lastSeq is the sequence
+	// number of the last change ever recorded.
+	changes []apikey.KeyChange
+	lastSeq int64
+	// instances is the instance registry, by id.
+	instances map[string]apikey.Instance
 }
 
 var _ apikey.Store = (*Store)(nil)
@@ -66,6 +74,8 @@ func New() *Store {
 		revoked: map[string]struct{}{},
 		active:  map[string]int{},
 		usage:   map[string]map[usageSlot]int64{},
+
+		instances: map[string]apikey.Instance{},
 	}
 }
 
@@ -213,6 +223,7 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *a
 	}
 	s.putLocked(r)
 	s.writeEventLocked(ev, r.Owner, apikey.Diff(nil, r.Key.Clone()))
+	s.changedLocked(apikey.ChangeInsert, r.ID)
 	return nil
 }
 
@@ -273,6 +284,7 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	}
 	for _, r := range batch {
 		s.putLocked(r)
+		s.changedLocked(apikey.ChangeInsert, r.ID)
 	}
 	return nil
 }
@@ -416,6 +428,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	}
 	s.keys[id] = after
 	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))
+	s.changedLocked(apikey.ChangeUpdate, id)
 	return after.Key.Clone(), nil
 }
 
@@ -444,6 +457,7 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 	s.revoked[id] = struct{}{}
 	s.uncountLocked(r.Owner)
 	s.writeEventLocked(ev, r.Owner, apikey.Diff(before, r.Key.Clone()))
+	s.changedLocked(apikey.ChangeUpdate, id)
 	return r.Key.Clone(), nil
 }
 
@@ -468,6 +482,7 @@ func (s *Store) Delete(ctx context.Context, id string, ev *apikey.Event) error {
 		s.uncountLocked(r.Owner)
 	}
 	s.writeEventLocked(ev, r.Owner, apikey.Diff(r.Key.Clone(), nil))
+	s.changedLocked(apikey.ChangeDelete, id)
 	return nil
 }
 
@@ -500,6 +515,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}
 	r.Hash = newHash
 	s.writeEventLocked(ev, r.Owner, nil)
+	s.changedLocked(apikey.ChangeUpdate, id)
 	return nil
 }
 

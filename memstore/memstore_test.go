@@ -337,3 +337,19 @@ func TestClosed(t *testing.T) {
 		t.Errorf("Create on a closed store: %v, want ErrUnavailable", err)
 	}
 }
+
+func TestChangeFeed(t *testing.T) {
+	apikeytest.TestChangeFeed(t, func(t *testing.T) apikeytest.Harness {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
+	})
+}
+
+// TestStrictRevocation runs the strict revocation suite with two Managers
+// over one Store, as two parts of one process would share it.
+func TestStrictRevocation(t *testing.T) {
+	apikeytest.TestStrictRevocation(t, func(t *testing.T) (apikey.Store, apikey.Store) {
+		s := memstore.New()
+		return s, s
+	})
+}

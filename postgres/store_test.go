@@ -36,28 +36,35 @@ func newStore(tb testing.TB, configure ...func(*pgxpool.Config)) *postgres.Store
 	return pgtest.NewStore(tb, configure...)
 }
 
-func TestStore(t *testing.T) {
-	apikeytest.TestStore(t, func(t *testing.T) apikeytest.Harness {
-		s := newStore(t)
-		pool := s.Pool()
-		return apikeytest.Harness{
-			Store: s,
-			Exec: func(ctx context.Context, query string) error {
-				_, err := pool.Exec(ctx, query)
-				return err
-			},
-			Dump: func(ctx context.Context) ([]byte, error) {
-				var dump string
-				err := pool.QueryRow(ctx, `SELECT
+func TestStore(t *testing.T) { apikeytest.TestStore(t, newHarness) }
+
+// TestChangeFeed runs the change feed and instance registry suite.
+func TestChangeFeed(t *testing.T) { apikeytest.TestChangeFeed(t, newHarness) }
+
+// newHarness returns a migrated store in a fresh schema for one subtest of
+// a suite.
+func newHarness(t *testing.T) apikeytest.Harness {
+	s := newStore(t)
+	pool := s.Pool()
+	return apikeytest.Harness{
+		Store: s,
+		Exec: func(ctx context.Context, query string) error {
+			_, err := pool.Exec(ctx, query)
+			return err
+		},
+		Dump: func(ctx context.Context) ([]byte, error) {
+			var dump string
+			err := pool.QueryRow(ctx, `SELECT
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_keys t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_events t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_usage t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_revoked_ids t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_changes t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_instances t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_migrations t), '')`).Scan(&dump)
-				return []byte(dump), err
-			},
-		}
-	})
+			return []byte(dump), err
+		},
+	}
 }
 
 func TestOpenUnreachable(t *testing.T) {

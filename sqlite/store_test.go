@@ -34,33 +34,37 @@ func openTemp(t *testing.T) (*sqlite.Store, string) {
 	return s, path
 }
 
-func TestStore(t *testing.T) {
-	apikeytest.TestStore(t, func(t *testing.T) apikeytest.Harness {
-		s, path := openTemp(t)
-		return apikeytest.Harness{
-			Store: s,
-			Exec: func(ctx context.Context, query string) error {
-				_, err := s.DB().ExecContext(ctx, query)
-				return err
-			},
-			Dump: func(ctx context.Context) ([]byte, error) {
-				// Everything on disk: the main file, and the WAL with its
-				// frames (old row versions included) before any checkpoint.
-				var all []byte
-				for _, p := range []string{path, path + "-wal", path + "-journal"} {
-					b, err := os.ReadFile(p)
-					if errors.Is(err, os.ErrNotExist) {
-						continue
-					}
-					if err != nil {
-						return nil, err
-					}
-					all = append(all, b...)
+func TestStore(t *testing.T) { apikeytest.TestStore(t, newHarness) }
+
+// TestChangeFeed runs the change feed and instance registry suite.
+func TestChangeFeed(t *testing.T) { apikeytest.TestChangeFeed(t, newHarness) }
+
+// newHarness opens a fresh, migrated database for one subtest of a suite.
+func newHarness(t *testing.T) apikeytest.Harness {
+	s, path := openTemp(t)
+	return apikeytest.Harness{
+		Store: s,
+		Exec: func(ctx context.Context, query string) error {
+			_, err := s.DB().ExecContext(ctx, query)
+			return err
+		},
+		Dump: func(ctx context.Context) ([]byte, error) {
+			// Everything on disk: the main file, and the WAL with its
+			// frames (old row versions included) before any checkpoint.
+			var all []byte
+			for _, p := range []string{path, path + "-wal", path + "-journal"} {
+				b, err := os.ReadFile(p)
+				if errors.Is(err, os.ErrNotExist) {
+					continue
 				}
-				return all, nil
-			},
-		}
-	})
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, b...)
+			}
+			return all, nil
+		},
+	}
 }
 
 func TestOpenImpossiblePath(t *testing.T) {
