@@ -25,6 +25,7 @@ import (
 //	insufficient_scope      *apikeyhttp.ScopeError (matches apikeyhttp.ErrInsufficientScope)
 //	forbidden               apikeyhttp.ErrForbidden
 //	conflicting_credentials apikeyhttp.ErrConflictingCredentials
+//	not_acknowledged        apikey.ErrNotAcknowledged (504: the change is applied)
 //	unavailable, any 5xx    apikey.ErrUnavailable
 //
 // Other answers (invalid_json, body_too_large, a 404 from a proxy, ...)

@@ -182,7 +182,7 @@ func TestProblemAnswers(t *testing.T) {
 	ctx := context.Background()
 	sentinels := []error{
 		apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrFrozen,
-		apikey.ErrInvalidInput, apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrUnavailable,
+		apikey.ErrInvalidInput, apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrUnavailable, apikey.ErrNotAcknowledged,
 		apikeyhttp.ErrMissingKey, apikeyhttp.ErrConflictingCredentials, apikeyhttp.ErrInsufficientScope, apikeyhttp.ErrForbidden,
 	}
 	for _, sent := range sentinels {

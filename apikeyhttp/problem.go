@@ -94,6 +94,7 @@ var problems = [...]problemRow{
 	{apikey.ErrInvalidInput, http.StatusBadRequest, apikey.CodeInvalidInput, "The request is not valid."},
 	{apikey.ErrNotFound, http.StatusNotFound, apikey.CodeNotFound, "The key does not exist."},
 	{apikey.ErrTooManyKeys, http.StatusConflict, apikey.CodeTooManyKeys, "The owner already holds the maximum number of keys."},
+	{apikey.ErrNotAcknowledged, http.StatusGatewayTimeout, apikey.CodeNotAcknowledged, "The change is applied, but not every instance acknowledged it in time."},
 }
 
 // row returns the row of the table that answers err.
@@ -123,6 +124,7 @@ func row(err error) *problemRow {
 //	apikey.ErrInvalidInput                400 invalid_input
 //	apikey.ErrNotFound                    404 not_found
 //	apikey.ErrTooManyKeys                 409 too_many_keys
+//	apikey.ErrNotAcknowledged             504 not_acknowledged
 //	anything else                         503 unavailable
 //
 // An unknown error is treated as a failure to decide, never as a grant and
@@ -191,19 +193,24 @@ type Problem struct {
 	// Offset, for a request body that is not valid JSON, is the byte
 	// offset at which decoding failed.
 	Offset *int64 `json:"offset,omitempty"`
+	// Instances, for not_acknowledged, names the instances that had not
+	// applied the change when the wait ended.
+	Instances []string `json:"instances,omitempty"`
 }
 
 // ProblemOf returns the Problem that answers err, as Status maps it, with
 // the fixed detail sentence of its code. For a *ScopeError the detail names
 // the required scopes and RequiredScopes lists them; for an
 // *apikey.ValidationError the detail gives the field and the reason and
-// Field names the field. The text of err is never used otherwise. A nil err
+// Field names the field; for an *apikey.NotAcknowledgedError Instances
+// names the instances. The text of err is never used otherwise. A nil err
 // is answered as a failure to decide (503 unavailable), never as a success.
 func ProblemOf(err error) *Problem {
 	r := row(err) // nil matches no row: the first, unavailable
 	p := &Problem{Status: r.status, Code: r.code, Detail: r.detail}
 	var se *ScopeError
 	var ve *apikey.ValidationError
+	var na *apikey.NotAcknowledgedError
 	switch {
 	case r.code == CodeInsufficientScope && errors.As(err, &se) && len(se.Required) > 0:
 		p.RequiredScopes = se.Required
@@ -218,6 +225,8 @@ func ProblemOf(err error) *Problem {
 	case r.code == apikey.CodeInvalidInput && errors.As(err, &ve):
 		p.Field = ve.Field
 		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
+	case r.code == apikey.CodeNotAcknowledged && errors.As(err, &na):
+		p.Instances = na.Instances
 	}
 	return p
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,8 @@ func TestStatus(t *testing.T) {
 		{&apikey.ValidationError{Field: "name", Reason: "must not be empty"}, 400, "invalid_input"},
 		{apikey.ErrNotFound, 404, "not_found"},
 		{apikey.ErrTooManyKeys, 409, "too_many_keys"},
+		{apikey.ErrNotAcknowledged, 504, "not_acknowledged"},
+		{&apikey.NotAcknowledgedError{Instances: []string{"a"}, Err: context.DeadlineExceeded}, 504, "not_acknowledged"},
 	}
 	for _, tt := range tests {
 		status, code := apikeyhttp.Status(tt.err)
@@ -118,6 +121,7 @@ var sentinels = []struct {
 	{apikey.ErrInvalidInput, 400, true},
 	{apikey.ErrNotFound, 404, true},
 	{apikey.ErrTooManyKeys, 409, true},
+	{apikey.ErrNotAcknowledged, 504, true},
 }
 
 // TestProblemTable checks the one table from errors to answers: every
@@ -180,6 +184,15 @@ func TestProblemOfValidation(t *testing.T) {
 	p := apikeyhttp.ProblemOf(fmt.Errorf("create: %w", &apikey.ValidationError{Field: "name", Reason: "must not be empty"}))
 	if p.Status != 400 || p.Code != "invalid_input" || p.Field != "name" || p.Detail != "Invalid name: must not be empty." {
 		t.Errorf("ProblemOf(a ValidationError) = %+v", p)
+	}
+}
+
+func TestProblemOfNotAcknowledged(t *testing.T) {
+	err := fmt.Errorf("revoke: %w", &apikey.NotAcknowledgedError{Instances: []string{"api-2", "api-3"}, Err: errors.New("internal text")})
+	p := apikeyhttp.ProblemOf(err)
+	if p.Status != 504 || p.Code != "not_acknowledged" || !slices.Equal(p.Instances, []string{"api-2", "api-3"}) ||
+		p.Detail != "The change is applied, but not every instance acknowledged it in time." {
+		t.Errorf("ProblemOf(a NotAcknowledgedError) = %+v", p)
 	}
 }
 
