@@ -237,6 +237,10 @@ func (m *Manager) Strict(ctx context.Context) bool {
 	return m.strict
 }
 
+// StrictSupported reports whether strict calls can wait: whether the
+// Manager's ChangeFeed is also an InstanceRegistry.
+func (m *Manager) StrictSupported() bool { return m.feed != nil && m.registry != nil }
+
 // WaitApplied waits until every live instance recorded in the
 // InstanceRegistry (other than this Manager, whose own changes are evicted
 // at once) has applied every change the ChangeFeed holds when it is
@@ -244,7 +248,7 @@ func (m *Manager) Strict(ctx context.Context) bool {
 // returns who applied it, or a *NotAcknowledgedError naming who did not.
 // A strict Revoke or Delete calls it after the store has answered.
 func (m *Manager) WaitApplied(ctx context.Context) (*Acknowledgement, error) {
-	if m.feed == nil || m.registry == nil {
+	if !m.StrictSupported() {
 		return nil, ErrStrictUnsupported
 	}
 	start := time.Now()
@@ -300,7 +304,7 @@ func (m *Manager) strictCheck(ctx context.Context) (strict bool, err error) {
 	if !m.Strict(ctx) {
 		return false, nil
 	}
-	if m.feed == nil || m.registry == nil {
+	if !m.StrictSupported() {
 		return true, ErrStrictUnsupported
 	}
 	return true, nil

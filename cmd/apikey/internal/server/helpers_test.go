@@ -204,6 +204,7 @@ type problem struct {
 	Field          string   `json:"field"`
 	Offset         *int64   `json:"offset"`
 	RequiredScopes []string `json:"required_scopes"`
+	Instances      []string `json:"instances"`
 }
 
 func (r response) problem(t *testing.T) problem {

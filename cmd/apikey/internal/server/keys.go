@@ -195,14 +195,60 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // revokeKey serves POST /v1/keys/{id}/revoke. Revoking a revoked key
-// answers the key as it is.
+// answers the key as it is. See strict for ?strict.
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
-	k, err := s.m.Revoke(r.Context(), r.PathValue("id"))
+	strict, ok := s.strict(w, r)
+	if !ok {
+		return
+	}
+	k, err := s.m.Revoke(apikey.WithStrict(r.Context(), false), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	if strict && !s.acknowledged(w, r) {
+		return
+	}
 	writeJSON(w, http.StatusOK, k)
+}
+
+// AcknowledgedHeader is the response header of a strict revoke or delete
+// that every live instance acknowledged: how many instances did.
+const AcknowledgedHeader = "Apikey-Acknowledged-Instances"
+
+// strict reads the strict query parameter of a revoke or delete: true or
+// false, else the Manager's default (Config.StrictRevocation, that is
+// apikey serve --strict-revocation). Other parameters are ignored, as they
+// were before this one existed. It answers 400 invalid_input for another
+// value, or for true when the store cannot wait for the instances.
+func (s *Server) strict(w http.ResponseWriter, r *http.Request) (strict, ok bool) {
+	vs, given := r.URL.Query()["strict"]
+	if !given {
+		return s.m.Strict(r.Context()), true
+	}
+	strict, err := strconv.ParseBool(vs[0])
+	switch {
+	case err != nil || len(vs) > 1:
+		invalidInput(w, r, "strict", "must be true or false, once")
+		return false, false
+	case strict && !s.m.StrictSupported():
+		invalidInput(w, r, "strict", "the store keeps no instance registry to wait for")
+		return false, false
+	}
+	return strict, true
+}
+
+// acknowledged waits, after a strict change, until every live instance has
+// applied it, and sets AcknowledgedHeader; or answers 504
+// not_acknowledged with the instances that had not, and returns false.
+func (s *Server) acknowledged(w http.ResponseWriter, r *http.Request) bool {
+	ack, err := s.m.WaitApplied(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	w.Header().Set(AcknowledgedHeader, strconv.Itoa(len(ack.Instances)))
+	return true
 }
 
 // rollKey serves POST /v1/keys/{id}/roll.
@@ -215,10 +261,18 @@ func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, apikey.IssuedKey{Token: token, Key: k})
 }
 
-// deleteKey serves DELETE /v1/keys/{id}.
+// deleteKey serves DELETE /v1/keys/{id}, strictly with ?strict=true (see
+// strict).
 func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
-	if err := s.m.Delete(r.Context(), r.PathValue("id")); err != nil {
+	strict, ok := s.strict(w, r)
+	if !ok {
+		return
+	}
+	if err := s.m.Delete(apikey.WithStrict(r.Context(), false), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if strict && !s.acknowledged(w, r) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -84,6 +84,41 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("no schema %s", name)
 		}
 	}
+	// Strict revocation: the parameter, the header and the 504 answer of
+	// revoke and delete, and the code in the Problem schema.
+	type param struct {
+		Name, In string
+		Schema   struct{ Type string }
+	}
+	for _, op := range []struct{ path, method, ok string }{
+		{"/v1/keys/{id}/revoke", "post", "200"},
+		{"/v1/keys/{id}", "delete", "204"},
+	} {
+		var o struct {
+			Parameters []param
+			Responses  map[string]struct {
+				Ref     string                     `json:"$ref"`
+				Headers map[string]json.RawMessage `json:"headers"`
+			}
+		}
+		if err := json.Unmarshal(doc.Paths[op.path][op.method], &o); err != nil {
+			t.Fatalf("%s %s: %v", op.method, op.path, err)
+		}
+		if !slices.Contains(o.Parameters, param{Name: "strict", In: "query", Schema: struct{ Type string }{"boolean"}}) {
+			t.Errorf("%s %s: no boolean query parameter strict", op.method, op.path)
+		}
+		if o.Responses["504"].Ref != "#/components/responses/NotAcknowledged" {
+			t.Errorf("%s %s: 504 is %q, want the NotAcknowledged response", op.method, op.path, o.Responses["504"].Ref)
+		}
+		if o.Responses[op.ok].Headers[server.AcknowledgedHeader] == nil {
+			t.Errorf("%s %s: %s does not document %s", op.method, op.path, op.ok, server.AcknowledgedHeader)
+		}
+	}
+	if doc.Components.Responses["NotAcknowledged"] == nil || !strings.Contains(string(doc.Components.Schemas["Problem"]), `"not_acknowledged"`) ||
+		!strings.Contains(string(doc.Components.Schemas["Problem"]), `"instances"`) {
+		t.Error("no NotAcknowledged response, or the Problem schema lacks not_acknowledged or instances")
+	}
+
 	ss := doc.Components.SecuritySchemes
 	if ss["ApiKeyAuthorization"].Name != "Authorization" || ss["Bearer"].Scheme != "bearer" || ss["XApiKey"].Name != "X-Api-Key" {
 		t.Errorf("security schemes %+v", ss)
