@@ -168,8 +168,8 @@ type NotAcknowledgedError struct {
 	// Instances names the live instances that had not acknowledged it;
 	// empty when the registry could not be read.
 	Instances []string
-	// Waited is how long the wait lasted.
-	Waited time.Duration
+	// Timeout is the StrictTimeout the wait was bounded by.
+	Timeout time.Duration
 	// Err is why the wait ended: context.DeadlineExceeded at the
 	// StrictTimeout, the caller's context error, or a store failure.
 	Err error
@@ -177,7 +177,7 @@ type NotAcknowledgedError struct {
 
 // Error implements error.
 func (e *NotAcknowledgedError) Error() string {
-	msg := "apikey: change applied, but not acknowledged within " + e.Waited.Round(time.Millisecond).String()
+	msg := "apikey: change applied, but not acknowledged within " + e.Timeout.String()
 	switch len(e.Instances) {
 	case 0:
 	case 1:
@@ -255,7 +255,7 @@ func (m *Manager) WaitApplied(ctx context.Context) (*Acknowledgement, error) {
 	wctx, cancel := context.WithTimeout(ctx, m.strictTimeout)
 	defer cancel()
 	notAcked := func(seq int64, pending []string, err error) error {
-		return &NotAcknowledgedError{Seq: seq, Instances: pending, Waited: time.Since(start), Err: err}
+		return &NotAcknowledgedError{Seq: seq, Instances: pending, Timeout: m.strictTimeout, Err: err}
 	}
 	seq, err := m.feed.LastChange(wctx)
 	if err != nil {

@@ -261,14 +261,14 @@ func TestInvalidationKeepsOtherFills(t *testing.T) {
 }
 
 func TestNotAcknowledgedError(t *testing.T) {
-	err := error(&apikey.NotAcknowledgedError{Seq: 7, Instances: []string{"a:1", "b:2"}, Waited: 3 * time.Second, Err: context.DeadlineExceeded})
+	err := error(&apikey.NotAcknowledgedError{Seq: 7, Instances: []string{"a:1", "b:2"}, Timeout: 3 * time.Second, Err: context.DeadlineExceeded})
 	if !errors.Is(err, apikey.ErrNotAcknowledged) || apikey.CodeOf(err) != apikey.CodeNotAcknowledged {
 		t.Errorf("%v: does not match ErrNotAcknowledged or its code", err)
 	}
 	if got, want := err.Error(), "apikey: change applied, but not acknowledged within 3s by 2 instances: a:1, b:2"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	one := &apikey.NotAcknowledgedError{Instances: []string{"a:1"}, Waited: time.Second, Err: errors.New("connection refused")}
+	one := &apikey.NotAcknowledgedError{Instances: []string{"a:1"}, Timeout: time.Second, Err: errors.New("connection refused")}
 	if got, want := one.Error(), "apikey: change applied, but not acknowledged within 1s by instance a:1: connection refused"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}

@@ -33,7 +33,9 @@ const exitStatusHelp = `Exit status:
      has that id, the input broke a rule (say, an invalid scope), the key is
      revoked, or the owner has too many keys
   2  trouble: a usage error (unknown flag, bad value, missing argument), bad
-     configuration, or a database that cannot be opened or reached`
+     configuration, a database that cannot be opened or reached, or a
+     strict revoke or delete that not every server acknowledged in time
+     (the change is applied)`
 
 // commands holds the constructor of every subcommand of apikey. Each
 // command's file registers its own from an init function, so adding a
@@ -111,6 +113,10 @@ Environment:
                  Redis HOST:PORT, as for --redis: every command publishes the
                  ids of the keys it changes on the channel apikey:invalidate,
                  so that servers run with the same Redis evict them at once
+  APIKEY_STRICT_REVOCATION
+                 true makes revoke and delete (and the API of serve) wait
+                 until every running server has applied the change, as
+                 --strict and --strict-revocation do
 
 ` + exitStatusHelp,
 		Version:            version(),

@@ -11,22 +11,25 @@ import (
 func init() { register(newDeleteCommand) }
 
 func newDeleteCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	var strict bool
+	cmd := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Delete a key and its record",
 		Long: `Delete a key for good: unlike revoke, it leaves no record, and the key then
-verifies as an unknown one. Prefer revoke to keep the history.`,
+verifies as an unknown one. Prefer revoke to keep the history. --strict
+works as for revoke.`,
 		Args: oneArg("a key id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
-			_, err := a.onKey(cmd.Context(), id, func(m *apikey.Manager, ctx context.Context, id string) (*apikey.Key, error) {
+			del := func(m *apikey.Manager, ctx context.Context, id string) (*apikey.Key, error) {
 				return nil, m.Delete(ctx, id)
-			})
-			if err != nil {
-				return err
 			}
-			_, err = fmt.Fprintf(a.stdout, "deleted: %s\n", id)
-			return err
+			return a.strictChange(cmd, id, strict, false, del, func(*apikey.Key) error {
+				_, err := fmt.Fprintf(a.stdout, "deleted: %s\n", id)
+				return err
+			})
 		},
 	}
+	addStrictFlag(cmd, &strict)
+	return cmd
 }

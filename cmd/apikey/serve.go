@@ -47,6 +47,7 @@ type serveOptions struct {
 	trustProxy    bool // --trust-proxy: client address from X-Forwarded-For
 
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
+	strict         bool // --strict-revocation (default APIKEY_STRICT_REVOCATION)
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -66,21 +67,32 @@ with the CLI:
   apikey create --name admin --scope apikey:admin
 
 Verified keys are cached in memory for --cache-ttl (30s). Changes made
-through this server take effect at once. Changes made elsewhere:
-  - PostgreSQL: every instance listens for the database's notifications
-    and evicts changed keys within milliseconds.
+through this server take effect at once. Changes made elsewhere (other
+servers, the CLI, plain SQL):
+  - always: database triggers record every change of a key, and the server
+    reads that log every 250ms and evicts what changed; on SQLite without
+    Redis, this is how a key revoked with the CLI stops working here.
+  - PostgreSQL: every instance also listens for the database's
+    notifications and evicts changed keys within milliseconds.
   - --redis HOST:PORT (or APIKEY_REDIS_ADDR): instances, and CLI commands
     given the same Redis, publish the ids of the keys they change on the
     Redis channel apikey:invalidate and evict those the others publish, on
     SQLite or PostgreSQL. With --redis, Redis replaces PostgreSQL
     notifications: run every instance with it.
-  - otherwise (SQLite without Redis), a key revoked with the CLI while the
-    server runs may keep working here until the TTL ends; use --no-cache
-    if that matters, or revoke through the API.
-The cache is used only while the listener is subscribed and its heartbeat
-(every second) comes back within 2 seconds: from start until it is
-subscribed, and whenever its connection is lost or silent, every request
-reads the database instead.
+The cache is trusted only for a second past the start of the last complete
+read of the change log, and, with a listener, only while it is subscribed
+and its heartbeat (every second) comes back within 2 seconds: from start
+until then, and whenever the database or the connection is lost or silent,
+every request reads the database instead.
+
+Strict revocation: each server records itself in the database with the
+last change it has applied. With --strict-revocation (or
+APIKEY_STRICT_REVOCATION=true), revoke and delete through the API answer
+only once every live server has applied the change, or 504
+not_acknowledged after 3 seconds, naming the servers that had not (the
+change is applied all the same, and those servers no longer trust their
+caches by then). A request chooses with ?strict=true or ?strict=false;
+"apikey revoke --strict" does the same from the command line.
 Usage counts and last-used times are written every 10 seconds and on stop.
 
 OpenTelemetry: when OTEL_EXPORTER_OTLP_ENDPOINT or
@@ -110,6 +122,12 @@ seconds to finish, and the command exits 0.`,
 			if err := checkTracingEnv(a.getenv); err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("strict-revocation") {
+				var err error
+				if o.strict, err = a.strictFromEnv(); err != nil {
+					return err
+				}
+			}
 			return a.serve(cmd.Context(), o)
 		},
 	}
@@ -120,6 +138,7 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
+	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
 	return cmd
 }
 
@@ -169,6 +188,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
+	// The change log of the database, read by the Manager (its store may be
+	// wrapped for tracing below), and strict revocation over it.
+	if f, ok := db.store.(apikey.ChangeFeed); ok {
+		cfg.ChangeFeed = f
+	}
+	cfg.StrictRevocation = o.strict
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
 	// Manager and verification above it.
@@ -190,6 +215,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	a.mgr = m // closed by closeDB too, should this return early
+	if o.strict && !m.StrictSupported() {
+		return fmt.Errorf("--strict-revocation: %w", apikey.ErrStrictUnsupported)
+	}
 	if err := metrics.WatchDroppedEvents(m.DroppedEvents); err != nil {
 		return err
 	}
@@ -372,6 +400,8 @@ func forwardedFor(r *http.Request) string {
 // instances, with what it means for this one.
 func logInvalidationError(logger *slog.Logger, err error) {
 	switch {
+	case errors.Is(err, apikey.ErrChangeFeed):
+		logger.Warn("apikey: cannot read the change log of the database; the cache is bypassed one second after the last complete read, until a read completes", "err", err)
 	case errors.Is(err, apikey.ErrNotPublished):
 		logger.Warn("apikey: invalidation not published: other instances may keep the key cached until --cache-ttl ends", "err", err)
 	default:
