@@ -28,4 +28,13 @@
 // Manager using it refuses a key revoked elsewhere, bypasses its cache
 // while the connection is dropped or silent, and trusts it again once
 // subscribed. Proxy lets a harness drop or freeze a backend's connections.
+//
+// TestChangeFeed checks an apikey.ChangeFeed and apikey.InstanceRegistry:
+// every change recorded in commit order (plain SQL included, concurrent
+// writers never skipped), pruning, heartbeats and liveness.
+// TestStrictRevocation checks, over two stores on one database, that a
+// strict revocation returns only once another Manager that had the key
+// cached refuses it (TrialsVar sets the number of trials), that the wait
+// names the instances that did not acknowledge, and that a Manager cut off
+// from its feed stops trusting its cache within StaleAfter.
 package apikeytest

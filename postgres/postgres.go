@@ -15,7 +15,7 @@
 //	m, err := apikey.NewManager(s, apikey.Config{})
 //
 // The schema lives in tables prefixed apikey_ (apikey_keys, apikey_events,
-// apikey_usage, apikey_revoked_ids and apikey_migrations), so it can share a database, or a schema chosen with
+// apikey_usage, apikey_revoked_ids, apikey_changes, apikey_instances and apikey_migrations), so it can share a database, or a schema chosen with
 // search_path, with an application's own tables. Migrations are embedded in
 // the binary, append-only, and applied under an advisory lock, so several
 // instances may call Migrate at the same time.
@@ -44,6 +44,13 @@
 // as Config.Invalidator, it turns those notifications into cache
 // evictions, so that instances sharing the database, and changes made with
 // plain SQL, never leave a stale verification cache behind.
+//
+// A third trigger appends every change of a key (plain SQL included) to
+// apikey_changes, numbered in commit order: the Store is an
+// apikey.ChangeFeed, which a Manager with a cache reads to evict what
+// changed and to bound how long it trusts its cache, and an
+// apikey.InstanceRegistry (apikey_instances), which strict revocations
+// wait on.
 //
 // Lookup, the store call behind every verification, is a single statement
 // that pgx prepares once per connection and then runs in one round trip.

@@ -24,6 +24,13 @@
 // make that table append-only. Usage counters live in apikey_usage, one row
 // per key, minute and outcome, written in batches by RecordUsage.
 //
+// Triggers also append every change of a key, whichever process or
+// statement makes it, to apikey_changes: the Store is an apikey.ChangeFeed,
+// which a Manager with a cache reads to evict what other processes changed
+// (the command line included) and to bound how long it trusts its cache,
+// and an apikey.InstanceRegistry (apikey_instances), which strict
+// revocations wait on.
+//
 // Times are stored as fixed-width UTC text, 2006-01-02T15:04:05.000000Z, so
 // that they sort in time order and stay readable with the sqlite3 shell.
 package sqlite
