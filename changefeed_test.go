@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,5 +273,61 @@ func TestNotAcknowledgedError(t *testing.T) {
 	one := &apikey.NotAcknowledgedError{Instances: []string{"a:1"}, Timeout: time.Second, Err: errors.New("connection refused")}
 	if got, want := one.Error(), "apikey: change applied, but not acknowledged within 1s by instance a:1: connection refused"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// scriptedFeed is a ChangeFeed whose changes the test appends.
+type scriptedFeed struct {
+	mu      sync.Mutex
+	changes []apikey.KeyChange
+}
+
+func (f *scriptedFeed) add(c apikey.KeyChange) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c.Seq = int64(len(f.changes) + 1)
+	f.changes = append(f.changes, c)
+}
+
+func (f *scriptedFeed) ChangesAfter(_ context.Context, seq int64, limit int) ([]apikey.KeyChange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rest := f.changes[min(int(seq), len(f.changes)):]
+	return slices.Clone(rest[:min(limit, len(rest))]), nil
+}
+
+func (f *scriptedFeed) LastChange(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return int64(len(f.changes)), nil
+}
+
+func (f *scriptedFeed) PruneChanges(context.Context, time.Duration) error { return nil }
+
+// A truncate in the feed empties the cache.
+func TestFeedTruncateClearsCache(t *testing.T) {
+	ctx := context.Background()
+	feed := &scriptedFeed{}
+	c := &counting{Store: openStore(t)}
+	m := mustManager(t, c, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}, ChangeFeed: feed,
+		ChangePollInterval: 5 * time.Millisecond, UsageFlushInterval: -1})
+	_, token, err := m.Create(ctx, apikey.CreateParams{Name: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifiesFromCache(t, m, c, token)
+	if hit, _ := verifiesFromCache(t, m, c, token); !hit {
+		t.Fatal("the key is not cached: the test proves nothing")
+	}
+	feed.add(apikey.KeyChange{Op: apikey.ChangeTruncate})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if hit, _ := verifiesFromCache(t, m, c, token); !hit {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache still answers 5s after a truncate in the feed")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
