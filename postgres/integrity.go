@@ -20,7 +20,9 @@ import (
 var ErrIntegrity = errors.New("postgres: the apikey schema is not intact")
 
 // guardedTables are the tables whose rules the database enforces.
-var guardedTables = []string{"apikey_keys", "apikey_events", "apikey_revoked_ids"}
+// apikey_changes is among them: a rule, a policy or a child table there
+// could hide changes from the caches that follow the feed.
+var guardedTables = []string{"apikey_keys", "apikey_events", "apikey_revoked_ids", "apikey_changes"}
 
 // trigger is one trigger the migrations create, as pg_get_triggerdef shows
 // it with the table's schema left out.
@@ -29,7 +31,7 @@ type trigger struct {
 }
 
 // triggers are every trigger of the guarded tables, as the migrations
-// leave them; all are ENABLE ALWAYS (0005).
+// leave them; all are ENABLE ALWAYS (0005, 0006).
 var triggers = []trigger{
 	{"apikey_keys", "apikey_keys_guard", "apikey_keys_guard",
 		"CREATE TRIGGER apikey_keys_guard BEFORE UPDATE ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_guard()"},
@@ -45,6 +47,10 @@ var triggers = []trigger{
 		"CREATE TRIGGER apikey_keys_notify AFTER DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_notify()"},
 	{"apikey_keys", "apikey_keys_notify_truncate", "apikey_keys_notify",
 		"CREATE TRIGGER apikey_keys_notify_truncate AFTER TRUNCATE ON apikey_keys FOR EACH STATEMENT EXECUTE FUNCTION apikey_keys_notify()"},
+	{"apikey_keys", "apikey_keys_log_change", "apikey_keys_log_change",
+		"CREATE TRIGGER apikey_keys_log_change AFTER INSERT OR DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_log_change()"},
+	{"apikey_keys", "apikey_keys_log_truncate", "apikey_keys_log_change",
+		"CREATE TRIGGER apikey_keys_log_truncate AFTER TRUNCATE ON apikey_keys FOR EACH STATEMENT EXECUTE FUNCTION apikey_keys_log_change()"},
 	{"apikey_events", "apikey_events_append_only", "apikey_events_append_only",
 		"CREATE TRIGGER apikey_events_append_only BEFORE DELETE OR UPDATE ON apikey_events FOR EACH ROW EXECUTE FUNCTION apikey_events_append_only()"},
 	{"apikey_events", "apikey_events_no_truncate", "apikey_events_append_only",
@@ -56,9 +62,9 @@ var triggers = []trigger{
 }
 
 // pinnedSearchPath are the trigger functions that resolve
-// apikey_revoked_ids in their own schema whatever the caller's search_path
-// (0004).
-var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused"}
+// apikey_revoked_ids (0004) or apikey_changes (0006) in their own schema
+// whatever the caller's search_path.
+var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused", "apikey_keys_log_change"}
 
 // constraint is one constraint of a guarded table, as
 // pg_get_constraintdef shows it.
@@ -72,6 +78,8 @@ var constraints = []constraint{
 	{"apikey_revoked_ids", "apikey_revoked_ids_pkey", "PRIMARY KEY (id)"},
 	{"apikey_events", "apikey_events_type_check", "CHECK ((type <> ''::text))"},
 	{"apikey_events", "apikey_events_key_id_check", `CHECK ((key_id <> ''::text))`},
+	{"apikey_changes", "apikey_changes_pkey", "PRIMARY KEY (seq)"},
+	{"apikey_changes", "apikey_changes_op_check", "CHECK ((op = ANY (ARRAY['insert'::text, 'update'::text, 'delete'::text, 'truncate'::text])))"},
 }
 
 // functionBodies returns, per trigger function, the body its latest
@@ -99,10 +107,11 @@ var functionBodies = sync.OnceValues(func() (map[string]string, error) {
 // CheckIntegrity verifies that the schema still enforces what the
 // migrations built, and returns nil if it does. Otherwise the error wraps
 // ErrIntegrity and names every problem: an embedded migration not applied;
-// a trigger of apikey_keys, apikey_events or apikey_revoked_ids missing,
+// a trigger of apikey_keys, apikey_events or apikey_revoked_ids (the
+// change log's included) missing,
 // changed, disabled or not ENABLE ALWAYS (an ordinary trigger does not fire
 // in sessions with session_replication_role = replica); an unexpected
-// trigger or rule on those tables; a trigger function whose body or pinned
+// trigger or rule on those tables or on apikey_changes; a trigger function whose body or pinned
 // search_path changed; a primary key or check constraint missing, changed
 // or not validated; row-level security turned on; or a table that inherits
 // one of them, whose rows the triggers do not guard. Any other error means

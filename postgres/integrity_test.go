@@ -71,6 +71,12 @@ func TestCheckIntegrityDetects(t *testing.T) {
 		{"check not validated", []string{"ALTER TABLE apikey_events DROP CONSTRAINT apikey_events_key_id_check",
 			"ALTER TABLE apikey_events ADD CONSTRAINT apikey_events_key_id_check CHECK (key_id <> '') NOT VALID"},
 			[]string{"constraint apikey_events_key_id_check on apikey_events is not validated"}},
+		{"change log disabled", []string{"ALTER TABLE apikey_keys DISABLE TRIGGER apikey_keys_log_change"},
+			[]string{"trigger apikey_keys_log_change on apikey_keys is disabled"}},
+		{"change log search_path reset", []string{"ALTER FUNCTION apikey_keys_log_change() RESET search_path"},
+			[]string{"function apikey_keys_log_change() no longer pins its search_path"}},
+		{"change log swallowed", []string{"CREATE RULE swallow AS ON INSERT TO apikey_changes DO INSTEAD NOTHING"},
+			[]string{"rule swallow on apikey_changes rewrites its statements"}},
 		{"migration forgotten", []string{"DELETE FROM apikey_migrations WHERE version = 5"},
 			[]string{"migration 0005_triggers_enable_always.sql is not applied"}},
 	} {
@@ -288,6 +294,23 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	}
 	if err := m.Delete(ctx, other.ID); err != nil {
 		t.Fatalf("Delete as the service role: %v", err)
+	}
+	// A caching Manager follows the change feed and registers itself; a
+	// strict revocation waits for it.
+	cached, err := apikey.NewManager(svc, apikey.Config{Cache: newMapCache(), UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cached.Close(context.Background())
+	strict, _, err := m.Create(ctx, apikey.CreateParams{Name: "strict"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revoke(apikey.WithStrict(ctx, true), strict.ID); err != nil {
+		t.Fatalf("strict Revoke as the service role: %v", err)
+	}
+	if err := svc.PruneChanges(ctx, time.Hour); err != nil {
+		t.Fatalf("PruneChanges as the service role: %v", err)
 	}
 	if evs, err := m.Events(ctx, apikey.EventFilter{KeyID: k.ID}); err != nil || len(evs.Events) != 4 {
 		t.Fatalf("Events as the service role: %v, %v", evs, err)

@@ -65,3 +65,8 @@ BEGIN
     EXECUTE format('ALTER FUNCTION apikey_keys_log_change() SET search_path = %I, pg_temp', current_schema());
 END;
 $$;
+
+-- Like every trigger of apikey_keys (0005), these fire whatever the
+-- session's session_replication_role.
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_log_change;
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_log_truncate;
