@@ -107,15 +107,15 @@ var functionBodies = sync.OnceValues(func() (map[string]string, error) {
 // CheckIntegrity verifies that the schema still enforces what the
 // migrations built, and returns nil if it does. Otherwise the error wraps
 // ErrIntegrity and names every problem: an embedded migration not applied;
-// a trigger of apikey_keys, apikey_events or apikey_revoked_ids (the
-// change log's included) missing,
-// changed, disabled or not ENABLE ALWAYS (an ordinary trigger does not fire
-// in sessions with session_replication_role = replica); an unexpected
-// trigger or rule on those tables or on apikey_changes; a trigger function whose body or pinned
-// search_path changed; a primary key or check constraint missing, changed
-// or not validated; row-level security turned on; or a table that inherits
-// one of them, whose rows the triggers do not guard. Any other error means
-// the check could not run.
+// a trigger of apikey_keys, apikey_events or apikey_revoked_ids (those
+// that fill the change log included) missing, changed, disabled or not
+// ENABLE ALWAYS (an ordinary trigger does not fire in sessions with
+// session_replication_role = replica); an unexpected trigger or rule on
+// those tables or on apikey_changes; a trigger function whose body or
+// pinned search_path changed; a primary key or check constraint missing,
+// changed or not validated; row-level security turned on; or a table that
+// inherits one of them, whose rows the triggers do not guard. Any other
+// error means the check could not run.
 //
 // It only reads the catalogs and apikey_migrations, so a role that owns
 // nothing can run it (see Grant). A database migrated by a newer release
