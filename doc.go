@@ -38,6 +38,17 @@
 // ErrRevoked, says nothing about the caller's own key. A store failure is
 // ErrUnavailable and never grants.
 //
+// # Several processes
+//
+// A Manager with a Cache follows the ChangeFeed of its store (every change
+// of a key, recorded by the database), evicts what changed, and trusts its
+// cache only StaleAfter past its last complete read, so that an instance
+// cut off from the store stops answering from its cache within that bound.
+// An Invalidator (LISTEN/NOTIFY, Redis) brings changes within milliseconds.
+// A strict Revoke or Delete (Config.StrictRevocation, WithStrict) returns
+// once every live instance of the InstanceRegistry has applied the change,
+// or reports those that did not with a *NotAcknowledgedError.
+//
 // # Quick start
 //
 //	store, _ := sqlite.Open(ctx, "apikey.db")
