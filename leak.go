@@ -187,8 +187,10 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 // ReportLeak handles a token reported as found in public. If the token is
 // not the plaintext of one of this Manager's keys, whatever the key's
 // state (see Identify), it returns ErrInvalidKey and does nothing: a
-// report naming a key id with a made-up secret changes nothing. Otherwise
-// the leak is confirmed, and ReportLeak:
+// report naming a key id with a made-up secret changes nothing. (A
+// reported text that is not a token but holds one, such as a match of
+// TokenPattern that took the word before the prefix along, counts as the
+// token it holds.) Otherwise the leak is confirmed, and ReportLeak:
 //
 //   - applies the action that policy gives the key's owner: LeakRevoke
 //     revokes the key (a key.revoked entry, as Revoke writes) unless it is
@@ -216,7 +218,7 @@ func (m *Manager) ReportLeak(ctx context.Context, r LeakReport, policy LeakPolic
 	if err := policy.Check(); err != nil {
 		return nil, err
 	}
-	k, err := m.Identify(ctx, r.Token)
+	k, err := m.Identify(ctx, leakedToken(r.Token))
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +244,18 @@ func (m *Manager) ReportLeak(ctx context.Context, r LeakReport, policy LeakPolic
 	}
 	m.emit(ev)
 	return l, nil
+}
+
+// leakedToken returns s if it is a token, else the first token in s (see
+// FindTokens), else s.
+func leakedToken(s string) string {
+	if _, err := ParseToken(s); err == nil || len(s) > 4*MaxTokenLength {
+		return s
+	}
+	for m := range FindTokens([]byte(s)) {
+		return s[m.Start:m.End]
+	}
+	return s
 }
 
 // LeakFilter selects leaks for Manager.Leaks. Zero fields do not filter.

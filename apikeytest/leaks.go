@@ -301,6 +301,12 @@ func testReportRevokes(t *testing.T, h Harness, ls apikey.LeakStore) {
 	if _, err := m.Verify(t.Context(), token); !errors.Is(err, apikey.ErrRevoked) {
 		t.Errorf("Verify after a leak with the revoke policy: %v, want ErrRevoked", err)
 	}
+	// A report whose text holds the token with more around it (a pattern
+	// that took the word before the prefix along) is the same leak.
+	k2, token2 := create(t, m, apikey.CreateParams{Name: "glued", Owner: "acme"})
+	if l, err := m.ReportLeak(ctx, report("API_KEY_"+token2, url), apikey.LeakPolicy{}); err != nil || l.KeyID != k2.ID {
+		t.Errorf("ReportLeak(API_KEY_<token>): %+v, %v; want the leak of %s", l, err, k2.ID)
+	}
 	if rec := lookup(t, h, k.ID); rec.RevokedAt == nil {
 		t.Errorf("the stored key is not revoked")
 	}
@@ -314,14 +320,14 @@ func testReportRevokes(t *testing.T, h Harness, ls apikey.LeakStore) {
 	}
 	checkEvent(t, "key.revoked", evs[1], apikey.EventRevoked, "github", k.ID, "acme", us(base),
 		map[string]apikey.Change{"revoked_at": {Before: nil, After: rfc(us(base))}})
-	stored := listLeaks(t, ls, apikey.LeakQuery{})
+	stored := listLeaks(t, ls, apikey.LeakQuery{KeyID: k.ID})
 	if len(stored) != 1 {
 		t.Fatalf("ListLeaks: %d, want 1", len(stored))
 	}
 	checkLeak(t, "stored leak", stored[0], l)
 
 	leaked := eventsOfType(emitted(), apikey.EventLeaked)
-	if len(leaked) != 1 || leaked[0].KeyID != k.ID || leaked[0].URL != url || leaked[0].Reason != "revoke" ||
+	if len(leaked) != 2 || leaked[0].KeyID != k.ID || leaked[0].URL != url || leaked[0].Reason != "revoke" ||
 		leaked[0].Owner != "acme" || leaked[0].Actor != "github" || leaked[0].ID != evs[0].ID {
 		t.Errorf("OnEvent got key.leaked events %+v, want one for %s with the URL, owner, actor and Reason \"revoke\"", leaked, k.ID)
 	}
@@ -378,15 +384,15 @@ func testReportFalsePositives(t *testing.T, h Harness, ls apikey.LeakStore) {
 	for name, tok := range map[string]string{
 		// Key ids are public: a made-up secret under a real id must not get
 		// the key revoked.
-		"wrong secret":   WrongSecret(token),
-		"bad checksum":   BadChecksum(token),
-		"unknown id":     ForgeToken(parsed.Prefix, testID("nope", 7), SecretOf(token)),
-		"other prefix":   ForgeToken("zz", parsed.ID, SecretOf(token)),
-		"not a token":    "NMIfyYncKcRALEXAMPLE",
-		"empty":          "",
-		"too long":       token + strings.Repeat("a", 300),
-		"control bytes":  "ak_\x00\x01",
-		"token and more": token + " ",
+		"wrong secret":        WrongSecret(token),
+		"bad checksum":        BadChecksum(token),
+		"unknown id":          ForgeToken(parsed.Prefix, testID("nope", 7), SecretOf(token)),
+		"other prefix":        ForgeToken("zz", parsed.ID, SecretOf(token)),
+		"not a token":         "NMIfyYncKcRALEXAMPLE",
+		"empty":               "",
+		"too long":            token + strings.Repeat("a", 300),
+		"control bytes":       "ak_\x00\x01",
+		"glued, wrong secret": "API_KEY_" + WrongSecret(token),
 	} {
 		if l, err := m.ReportLeak(ctx, report(tok, "https://example.com/"+name), apikey.LeakPolicy{}); !errors.Is(err, apikey.ErrInvalidKey) {
 			t.Errorf("%s: ReportLeak = %+v, %v; want ErrInvalidKey", name, l, err)
