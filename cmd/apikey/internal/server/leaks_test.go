@@ -280,11 +280,13 @@ func TestLeakSignature(t *testing.T) {
 		"no identifier":      with(func(h http.Header) { h.Del(server.HeaderLeakKeyID) }, body),
 		"unknown identifier": with(func(h http.Header) { h.Set(server.HeaderLeakKeyID, "gh-2") }, body),
 		"not base64":         with(func(h http.Header) { h.Set(server.HeaderLeakSignature, "%%%") }, body),
-		"not DER":            with(func(h http.Header) { h.Set(server.HeaderLeakSignature, base64.StdEncoding.EncodeToString([]byte("nope"))) }, body),
-		"another key":        with(func(h http.Header) { h.Set(server.HeaderLeakSignature, stranger.sign(t, body)) }, body),
-		"another body":       with(func(h http.Header) {}, body+" "),
-		"re-encoded body":    with(func(h http.Header) {}, strings.ReplaceAll(body, ",", ", ")),
-		"garbage body":       with(func(h http.Header) {}, "\xff{not json"),
+		"not DER": with(func(h http.Header) {
+			h.Set(server.HeaderLeakSignature, base64.StdEncoding.EncodeToString([]byte("nope")))
+		}, body),
+		"another key":     with(func(h http.Header) { h.Set(server.HeaderLeakSignature, stranger.sign(t, body)) }, body),
+		"another body":    with(func(h http.Header) {}, body+" "),
+		"re-encoded body": with(func(h http.Header) {}, strings.ReplaceAll(body, ",", ", ")),
+		"garbage body":    with(func(h http.Header) {}, "\xff{not json"),
 	}
 	for name, rq := range cases {
 		t.Run(name, func(t *testing.T) {
