@@ -49,6 +49,15 @@
 // once every live instance of the InstanceRegistry has applied the change,
 // or reports those that did not with a *NotAcknowledgedError.
 //
+// # Leaked keys
+//
+// FindTokens finds keys in text (TokenPattern is the same as a regular
+// expression, for scanners that need one); Identify tells whose key a
+// found token is, whatever its state. ReportLeak handles a key found in
+// public (a report of GitHub's secret scanning): it checks the secret,
+// applies a LeakPolicy (revoke, or notify only), records the leak with a
+// key.leaked audit entry (EventLeaked) and emits it; Leaks lists them.
+//
 // # Quick start
 //
 //	store, _ := sqlite.Open(ctx, "apikey.db")

@@ -13,24 +13,27 @@ import (
 // EventType names what happened to a key.
 type EventType string
 
-// Event types. The first five are mutations, recorded in the store's audit
-// log in the same transaction as the change; the last two are emitted to
-// subscribers only.
+// Event types. The first six are recorded in the store's audit log in the
+// same transaction as what they describe (a mutation, or a leak recorded);
+// the last two are emitted to subscribers only.
 const (
-	EventCreated        EventType = "key.created"
-	EventUpdated        EventType = "key.updated"
-	EventRevoked        EventType = "key.revoked"
-	EventDeleted        EventType = "key.deleted"
-	EventRolled         EventType = "key.rolled"
+	EventCreated EventType = "key.created"
+	EventUpdated EventType = "key.updated"
+	EventRevoked EventType = "key.revoked"
+	EventDeleted EventType = "key.deleted"
+	EventRolled  EventType = "key.rolled"
+	// EventLeaked records a confirmed leak (Manager.ReportLeak): its URL
+	// is where the key was found, its Reason the action taken.
+	EventLeaked         EventType = "key.leaked"
 	EventLimitReached   EventType = "owner.limit_reached"
 	EventVerifyRejected EventType = "verify.rejected"
 )
 
 // AuditedEventTypes returns the event types that stores record in their
-// audit log (the mutations), in lifecycle order. Manager.Events accepts
-// these as a filter; the others are only emitted to OnEvent.
+// audit log (the mutations, and leaks), in lifecycle order. Manager.Events
+// accepts these as a filter; the others are only emitted to OnEvent.
 func AuditedEventTypes() []EventType {
-	return []EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled}
+	return []EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked}
 }
 
 // Event describes one lifecycle event. Events never carry a plaintext key
@@ -53,8 +56,12 @@ type Event struct {
 	Owner string `json:"owner,omitempty"`
 	// Reason says why a verification was rejected, as a Code
 	// (CodeInvalidKey, CodeKeyExpired or CodeKeyRevoked); for
-	// EventLimitReached, the limit.
+	// EventLimitReached, the limit; for EventLeaked, the LeakAction taken.
+	// Stores do not keep it.
 	Reason string `json:"reason,omitempty"`
+	// URL is, for EventLeaked, where the key was found, as reported (it may
+	// be empty); stores keep it in the audit log.
+	URL string `json:"url,omitempty"`
 	// Changes holds the before and after values of changed fields, by their
 	// JSON names.
 	Changes map[string]Change `json:"changes,omitempty"`

@@ -93,11 +93,16 @@ func (v *verifier) Verify(ctx context.Context, token string) (*apikey.Key, error
 // ErrDuplicateID) are not, and are noted in the attribute
 // apikey.store.result instead. A nil tp means otel.GetTracerProvider().
 //
-// The result has the methods of apikey.Store only: keep s for anything
-// else it offers (Ping, Close, migrations). It is safe for concurrent use
-// if s is.
+// The result has the methods of apikey.Store only, and those of
+// apikey.LeakStore when s is one (traced as "apikey.store.record_leak" and
+// "apikey.store.list_leaks"): keep s for anything else it offers (Ping,
+// Close, migrations). It is safe for concurrent use if s is.
 func NewStore(s apikey.Store, tp trace.TracerProvider) apikey.Store {
-	return &store{next: s, tracer: tracer(tp)}
+	st := &store{next: s, tracer: tracer(tp)}
+	if ls, ok := s.(apikey.LeakStore); ok {
+		return &leakStore{store: st, next: ls}
+	}
+	return st
 }
 
 type store struct {
@@ -105,7 +110,16 @@ type store struct {
 	tracer trace.Tracer
 }
 
-var _ apikey.Store = (*store)(nil)
+var (
+	_ apikey.Store     = (*store)(nil)
+	_ apikey.LeakStore = (*leakStore)(nil)
+)
+
+// leakStore traces a LeakStore.
+type leakStore struct {
+	*store
+	next apikey.LeakStore
+}
 
 // resultKey names the contract answer a store call gave, such as
 // "not_found".
@@ -208,4 +222,23 @@ func (s *store) Usage(ctx context.Context, id string, from, to time.Time) (count
 		end(span, err)
 	}()
 	return s.next.Usage(ctx, id, from, to)
+}
+
+func (s *leakStore) RecordLeak(ctx context.Context, l *apikey.Leak, ev *apikey.Event) (err error) {
+	ctx, span := s.start(ctx, "record_leak", KeyID.String(l.KeyID))
+	defer func() { end(span, err) }()
+	return s.next.RecordLeak(ctx, l, ev)
+}
+
+func (s *leakStore) ListLeaks(ctx context.Context, q apikey.LeakQuery) (leaks []*apikey.Leak, err error) {
+	attrs := []attribute.KeyValue{attribute.Int("apikey.query.limit", q.Limit)}
+	if q.KeyID != "" {
+		attrs = append(attrs, KeyID.String(q.KeyID))
+	}
+	ctx, span := s.start(ctx, "list_leaks", attrs...)
+	defer func() {
+		span.SetAttributes(attribute.Int("apikey.store.rows", len(leaks)))
+		end(span, err)
+	}()
+	return s.next.ListLeaks(ctx, q)
 }

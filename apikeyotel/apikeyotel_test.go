@@ -327,3 +327,61 @@ func TestNilProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLeakStoreSpans checks that NewStore keeps the leak methods of a
+// store that has them, traced, and does not claim them for one that has
+// not.
+func TestLeakStoreSpans(t *testing.T) {
+	ctx := context.Background()
+	s := newSetup(t)
+	key, token, err := s.m.Create(ctx, apikey.CreateParams{Name: "leaky"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.m.ReportLeak(ctx, apikey.LeakReport{Token: token, URL: "https://example.com/x"}, apikey.LeakPolicy{Default: apikey.LeakNotify}); err != nil {
+		t.Fatalf("ReportLeak through a traced store: %v", err)
+	}
+	if _, err := s.m.ReportLeak(ctx, apikey.LeakReport{Token: token, URL: "https://example.com/x"}, apikey.LeakPolicy{Default: apikey.LeakNotify}); err != nil {
+		t.Fatalf("repeated report: %v", err)
+	}
+	if p, err := s.m.Leaks(ctx, apikey.LeakFilter{KeyID: key.ID}); err != nil || len(p.Leaks) != 1 {
+		t.Fatalf("Leaks: %+v, %v", p, err)
+	}
+	spans := s.exp.GetSpans()
+	var got []string
+	for _, span := range spans[1:] { // after the insert
+		line := span.Name
+		if id, ok := attr(span, apikeyotel.KeyID); ok && id == key.ID {
+			line += " id"
+		}
+		if r, ok := attr(span, "apikey.store.result"); ok {
+			line += " " + r
+		}
+		got = append(got, line)
+	}
+	want := []string{
+		"apikey.store.lookup id", "apikey.store.record_leak id",
+		"apikey.store.lookup id", "apikey.store.record_leak id duplicate_id",
+		"apikey.store.list_leaks id",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("spans:\ngot  %q\nwant %q", got, want)
+	}
+	if l := leaks(spans, token, apikeytest.SecretOf(token)); l != "" {
+		t.Errorf("a span holds a secret: %s", l)
+	}
+
+	// A store without leak methods stays without them.
+	plain := apikeyotel.NewStore(struct{ apikey.Store }{s.raw}, nil)
+	if _, ok := plain.(apikey.LeakStore); ok {
+		t.Error("NewStore of a store without leaks claims to be an apikey.LeakStore")
+	}
+	m, err := apikey.NewManager(plain, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	if _, err := m.Leaks(ctx, apikey.LeakFilter{}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Leaks over a store without leaks: %v, want errors.ErrUnsupported", err)
+	}
+}

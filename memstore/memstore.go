@@ -63,9 +63,15 @@ type Store struct {
 	lastSeq int64
 	// instances is the instance registry, by id.
 	instances map[string]apikey.Instance
+	// leaks holds the recorded leaks in the order of writing: the leak
+	// with ID n is leaks[n-1].
+	leaks []apikey.Leak
 }
 
-var _ apikey.Store = (*Store)(nil)
+var (
+	_ apikey.Store     = (*Store)(nil)
+	_ apikey.LeakStore = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New() *Store {
@@ -114,6 +120,7 @@ type event struct {
 	typ                 apikey.EventType
 	at                  time.Time
 	actor, keyID, owner string
+	url                 string
 	changes             []byte
 }
 
@@ -197,6 +204,7 @@ func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[str
 		actor:   ev.Actor,
 		keyID:   ev.KeyID,
 		owner:   owner,
+		url:     ev.URL,
 		changes: apikey.MarshalChanges(changes),
 	})
 }
@@ -538,7 +546,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 		if q.KeyID != "" && e.keyID != q.KeyID || q.Actor != "" && e.actor != q.Actor || q.Type != "" && e.typ != q.Type {
 			continue
 		}
-		ev := &apikey.Event{ID: e.id, Type: e.typ, At: e.at, Actor: e.actor, KeyID: e.keyID, Owner: e.owner}
+		ev := &apikey.Event{ID: e.id, Type: e.typ, At: e.at, Actor: e.actor, KeyID: e.keyID, Owner: e.owner, URL: e.url}
 		if err := json.Unmarshal(e.changes, &ev.Changes); err != nil {
 			return nil, fmt.Errorf("memstore: list events: event %d: malformed changes: %w", e.id, err)
 		}
@@ -612,5 +620,54 @@ func (s *Store) Usage(ctx context.Context, id string, from, to time.Time) ([]api
 		}
 		return cmp.Compare(a.Outcome, b.Outcome)
 	})
+	return out, nil
+}
+
+// RecordLeak stores a copy of l and sets l.ID, unless a leak of the same
+// key with the same URL and source is stored already (apikey.ErrDuplicateID,
+// nothing stored). With ev, the audit entry is written with the leak, under
+// the same lock.
+func (s *Store) RecordLeak(ctx context.Context, l *apikey.Leak, ev *apikey.Event) error {
+	if err := s.usable(ctx); err != nil {
+		return opErr("record leak", err)
+	}
+	if l.KeyID == "" || !l.Action.Valid() {
+		return opErr("record leak", fmt.Errorf("%w: a leak needs a key id and a known action", apikey.ErrInvalidInput))
+	}
+	if err := checkEvent(ev); err != nil {
+		return opErr("record leak", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.leaks {
+		if o := &s.leaks[i]; o.KeyID == l.KeyID && o.URL == l.URL && o.Source == l.Source {
+			return opErr("record leak", apikey.ErrDuplicateID)
+		}
+	}
+	l.ID = int64(len(s.leaks)) + 1
+	c := *l
+	c.ReportedAt = norm(c.ReportedAt)
+	s.leaks = append(s.leaks, c)
+	s.writeEventLocked(ev, l.Owner, nil)
+	return nil
+}
+
+// ListLeaks returns the leaks matching q, newest (highest ID) first.
+func (s *Store) ListLeaks(ctx context.Context, q apikey.LeakQuery) ([]*apikey.Leak, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("list leaks", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := int64(len(s.leaks))
+	if q.Before > 0 {
+		end = min(end, q.Before-1)
+	}
+	out := []*apikey.Leak{}
+	for i := end - 1; i >= 0 && len(out) < q.Limit; i-- {
+		if l := s.leaks[i]; q.KeyID == "" || l.KeyID == q.KeyID {
+			out = append(out, &l)
+		}
+	}
 	return out, nil
 }

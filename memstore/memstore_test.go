@@ -353,3 +353,13 @@ func TestStrictRevocation(t *testing.T) {
 		return s, s
 	})
 }
+
+func TestLeakStore(t *testing.T) {
+	apikeytest.TestLeakStore(t, func(t *testing.T) apikeytest.Harness {
+		s := memstore.New()
+		return apikeytest.Harness{
+			Store: s,
+			Dump:  func(context.Context) ([]byte, error) { return memstore.Dump(s) },
+		}
+	})
+}

@@ -22,9 +22,9 @@ func writeEvent(ctx context.Context, tx pgx.Tx, ev *apikey.Event, owner string, 
 		return nil
 	}
 	ev.Owner, ev.Changes = owner, changes
-	err := tx.QueryRow(ctx, `INSERT INTO apikey_events (type, at, actor, key_id, owner, changes)
-	VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		string(ev.Type), timeArg(ev.At), ev.Actor, ev.KeyID, ev.Owner, string(apikey.MarshalChanges(changes)),
+	err := tx.QueryRow(ctx, `INSERT INTO apikey_events (type, at, actor, key_id, owner, changes, url)
+	VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		string(ev.Type), timeArg(ev.At), ev.Actor, ev.KeyID, ev.Owner, string(apikey.MarshalChanges(changes)), ev.URL,
 	).Scan(&ev.ID)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -55,7 +55,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 		where = append(where, "id < "+arg(q.Before))
 	}
 	var b strings.Builder
-	b.WriteString("SELECT id, type, at, actor, key_id, owner, changes FROM apikey_events")
+	b.WriteString("SELECT id, type, at, actor, key_id, owner, changes, url FROM apikey_events")
 	if len(where) > 0 {
 		b.WriteString(" WHERE " + strings.Join(where, " AND "))
 	}
@@ -72,7 +72,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 			typ     string
 			changes []byte
 		)
-		if err := rows.Scan(&ev.ID, &typ, &ev.At, &ev.Actor, &ev.KeyID, &ev.Owner, &changes); err != nil {
+		if err := rows.Scan(&ev.ID, &typ, &ev.At, &ev.Actor, &ev.KeyID, &ev.Owner, &changes, &ev.URL); err != nil {
 			return nil, mapErr("list events", err)
 		}
 		ev.Type = apikey.EventType(typ)

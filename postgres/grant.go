@@ -24,6 +24,7 @@ var grants = []struct{ privileges, table string }{
 	{"SELECT, INSERT, UPDATE, DELETE", "apikey_admin_sessions"},
 	{"SELECT, INSERT, DELETE", "apikey_changes"},
 	{"SELECT, INSERT, UPDATE, DELETE", "apikey_instances"},
+	{"SELECT, INSERT", "apikey_leaks"},
 }
 
 // GrantStatements returns the GRANT statements that Grant runs for role on
@@ -40,10 +41,10 @@ func GrantStatements(schema, role string) []string {
 
 // Grant lets role, an existing role that owns nothing, run the apikey
 // service on the schema the Store works in: verify, create, change,
-// revoke, roll and delete keys, append to the audit log, count usage, run
-// the admin site, follow the change feed and register as an instance
-// (apikey_changes, which it may prune, and apikey_instances), and Migrate
-// and CheckIntegrity once the owner has
+// revoke, roll and delete keys, append to the audit log, count usage,
+// record leaks, run the admin site, follow the change feed and register as
+// an instance (apikey_changes, which it may prune, and apikey_instances),
+// and Migrate and CheckIntegrity once the owner has
 // migrated. It runs GrantStatements in one transaction, as the owner of the
 // tables, after Migrate. It refuses a superuser or the owner of the tables,
 // whom no GRANT restricts. Grant adds privileges and revokes none: a role

@@ -315,6 +315,16 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	if evs, err := m.Events(ctx, apikey.EventFilter{KeyID: k.ID}); err != nil || len(evs.Events) != 4 {
 		t.Fatalf("Events as the service role: %v, %v", evs, err)
 	}
+	_, leaked, err := m.Create(ctx, apikey.CreateParams{Name: "leaked"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err := m.ReportLeak(ctx, apikey.LeakReport{Token: leaked, URL: "https://example.com/x"}, apikey.LeakPolicy{}); err != nil || l.ID == 0 {
+		t.Fatalf("ReportLeak as the service role: %+v, %v", l, err)
+	}
+	if p, err := m.Leaks(ctx, apikey.LeakFilter{}); err != nil || len(p.Leaks) != 1 {
+		t.Fatalf("Leaks as the service role: %+v, %v", p, err)
+	}
 	closeCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.Close(closeCtx); err != nil {
@@ -336,6 +346,8 @@ func TestLeastPrivilegeRole(t *testing.T) {
 		"DELETE FROM apikey_events",
 		"TRUNCATE apikey_events",
 		"TRUNCATE apikey_keys",
+		"UPDATE apikey_leaks SET url = ''",
+		"DELETE FROM apikey_leaks",
 		"CREATE TABLE shadow_keys () INHERITS (apikey_keys)",
 		"CREATE RULE skip AS ON UPDATE TO apikey_keys DO INSTEAD NOTHING",
 		"ALTER TABLE apikey_keys ENABLE ROW LEVEL SECURITY",

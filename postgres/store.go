@@ -550,7 +550,7 @@ func mapErr(op string, err error) error {
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return apikey.ErrNotFound
-	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: the primary key is the only unique constraint
+	case errors.As(err, &pgErr) && pgErr.Code == "23505": // unique_violation: a primary key, or a leak reported twice (apikey_leaks_report)
 		return apikey.ErrDuplicateID
 	case refused(err):
 		return fmt.Errorf("%w: postgres: %s: %w", apikey.ErrInvalidInput, op, err)

@@ -61,6 +61,7 @@ func newHarness(t *testing.T) apikeytest.Harness {
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_revoked_ids t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_changes t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_instances t), '') || E'\n' ||
+	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_leaks t), '') || E'\n' ||
 	coalesce((SELECT string_agg(t::text, E'\n') FROM apikey_migrations t), '')`).Scan(&dump)
 			return []byte(dump), err
 		},

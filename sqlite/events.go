@@ -18,9 +18,9 @@ func writeEvent(ctx context.Context, tx *sql.Tx, ev *apikey.Event, owner string,
 		return nil
 	}
 	ev.Owner, ev.Changes = owner, changes
-	err := tx.QueryRowContext(ctx, `INSERT INTO apikey_events (type, at, actor, key_id, owner, changes)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
-		string(ev.Type), formatTime(ev.At), ev.Actor, ev.KeyID, ev.Owner, string(apikey.MarshalChanges(changes)),
+	err := tx.QueryRowContext(ctx, `INSERT INTO apikey_events (type, at, actor, key_id, owner, changes, url)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		string(ev.Type), formatTime(ev.At), ev.Actor, ev.KeyID, ev.Owner, string(apikey.MarshalChanges(changes)), ev.URL,
 	).Scan(&ev.ID)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -50,7 +50,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 		where = append(where, "id < ?")
 		args = append(args, q.Before)
 	}
-	query := `SELECT id, type, at, actor, key_id, owner, changes FROM apikey_events`
+	query := `SELECT id, type, at, actor, key_id, owner, changes, url FROM apikey_events`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -67,7 +67,7 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 			ev          apikey.Event
 			typ, at, ch string
 		)
-		if err := rows.Scan(&ev.ID, &typ, &at, &ev.Actor, &ev.KeyID, &ev.Owner, &ch); err != nil {
+		if err := rows.Scan(&ev.ID, &typ, &at, &ev.Actor, &ev.KeyID, &ev.Owner, &ch, &ev.URL); err != nil {
 			return nil, storeErr("list events", err)
 		}
 		ev.Type = apikey.EventType(typ)

@@ -53,6 +53,9 @@ type app struct {
 	getenv         func(string) string
 	// now is the clock of the Manager and the base of relative --expires.
 	now func() time.Time
+	// terminal, when set, says whether standard input is a terminal (for
+	// tests); nil means it is checked.
+	terminal func() bool
 
 	dbFlag    string // --db
 	redisFlag string // --redis

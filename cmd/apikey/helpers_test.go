@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-apikey/apikey/apikeytest"
 
@@ -26,6 +27,8 @@ type env struct {
 	vars map[string]string
 	// clock, when set, is the app's clock.
 	clock *apikeytest.Clock
+	// terminal makes standard input count as a terminal.
+	terminal bool
 }
 
 // newEnv returns an environment whose database is a fresh SQLite file.
@@ -44,10 +47,16 @@ func (e *env) runStdin(stdin string, args ...string) result {
 	e.t.Helper()
 	var stdout, stderr strings.Builder
 	var code int
-	if e.clock == nil {
+	if e.clock == nil && !e.terminal {
 		code = run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr, e.getenv)
 	} else {
-		a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: e.getenv, now: e.clock.Now}
+		a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, getenv: e.getenv, now: time.Now}
+		if e.clock != nil {
+			a.now = e.clock.Now
+		}
+		if e.terminal {
+			a.terminal = func() bool { return true }
+		}
 		code = a.run(context.Background(), args)
 	}
 	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -48,6 +49,14 @@ type serveOptions struct {
 
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 	strict         bool // --strict-revocation (default APIKEY_STRICT_REVOCATION)
+
+	leakKeysFile string   // --leak-keys
+	leakPolicy   string   // --leak-policy
+	leakOwners   []string // --leak-policy-owner OWNER=ACTION, repeated
+
+	// Read from the leak flags by check.
+	leakKeys server.LeakKeys
+	policy   apikey.LeakPolicy
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -107,6 +116,18 @@ With --check-integrity, /readyz also runs the checks of migrate --check and
 answers 503 while the database's revocation triggers or constraints are
 missing, changed or disabled (the reason is logged).
 
+Leak reports: POST /v1/leaks takes the reports of GitHub's secret scanning
+partner program, signed with one of the keys of --leak-keys FILE (the JSON
+of https://api.github.com/meta/public_keys/secret_scanning, saved; without
+it, every report is refused). A reported token that is one of this
+database's keys, whatever its state, is recorded (the admin site lists
+leaks at /admin/leaks), audited as key.leaked with its URL, and, under
+--leak-policy (revoke, the default, or notify: record only), revoked.
+--leak-policy-owner OWNER=ACTION, repeated, overrides the policy for the
+keys of an owner. (A third action, disabling a key until its owner acts,
+does not exist yet: keys have no state that can be undone.) See
+docs/secret-scanning.md.
+
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
@@ -139,6 +160,9 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
+	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
+	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
+	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
 	return cmd
 }
 
@@ -153,7 +177,57 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	if o.cacheTTL <= 0 {
 		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
 	}
+	return o.checkLeaks()
+}
+
+// checkLeaks reads the leak flags: the policy and the signing keys.
+func (o *serveOptions) checkLeaks() error {
+	action, err := leakAction(o.leakPolicy)
+	if err != nil {
+		return usagef("invalid --leak-policy %q: %v", o.leakPolicy, err)
+	}
+	o.policy = apikey.LeakPolicy{Default: action}
+	for _, kv := range o.leakOwners {
+		i := strings.LastIndexByte(kv, '=')
+		if i <= 0 {
+			return usagef("invalid --leak-policy-owner %q: want OWNER=ACTION, such as acme=notify", kv)
+		}
+		owner, value := kv[:i], kv[i+1:]
+		action, err := leakAction(value)
+		if err != nil {
+			return usagef("invalid --leak-policy-owner %q: %v", kv, err)
+		}
+		if _, dup := o.policy.Owners[owner]; dup {
+			return usagef("invalid --leak-policy-owner %q: owner %q is given twice", kv, owner)
+		}
+		if o.policy.Owners == nil {
+			o.policy.Owners = map[string]apikey.LeakAction{}
+		}
+		o.policy.Owners[owner] = action
+	}
+	if o.leakKeysFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(o.leakKeysFile)
+	if err != nil {
+		return usagef("--leak-keys: %v", err)
+	}
+	if o.leakKeys, err = server.ParseLeakKeys(data); err != nil {
+		return usagef("--leak-keys %s: %v", o.leakKeysFile, err)
+	}
 	return nil
+}
+
+// leakAction reads a leak action.
+func leakAction(s string) (apikey.LeakAction, error) {
+	a := apikey.LeakAction(s)
+	switch {
+	case a.Valid():
+		return a, nil
+	case s == "disable":
+		return "", errors.New("disable is not available yet (keys have no state that can be undone): want revoke or notify")
+	}
+	return "", errors.New("want revoke or notify")
 }
 
 // serve runs the server until ctx is done: it wires the Manager (metrics,
@@ -304,7 +378,8 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 	}
 	return server.New(server.Config{
 		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
+		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
+		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
 	})
 }
 

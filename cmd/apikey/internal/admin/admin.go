@@ -1,7 +1,7 @@
 // Package admin is the server-rendered admin site of the apikey command:
 // key list with search and filters, create (the key shown once), detail,
-// edit, revoke, roll, bulk revoke and the audit log, behind a login with
-// server-side sessions.
+// edit, revoke, roll, bulk revoke, the audit log and the leaks reported,
+// behind a login with server-side sessions.
 //
 // The site is an http.Handler that serves paths under /admin/; mount it
 // as it is, without stripping the prefix:
@@ -280,6 +280,7 @@ func (h *handler) routes() {
 	mux.HandleFunc("GET /admin/keys/{id}/roll", h.authed(h.rollForm))
 	mux.HandleFunc("POST /admin/keys/{id}/roll", h.authed(h.rollKey))
 	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
+	mux.HandleFunc("GET /admin/leaks", h.authed(h.listLeaks))
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no page at this address.")
 	})
@@ -314,7 +315,7 @@ func actor(ctx context.Context, s *session) context.Context {
 type view struct {
 	Title  string
 	User   string // the signed-in admin, empty on the login page
-	Nav    string // the current section: "keys", "new", "events"
+	Nav    string // the current section: "keys", "new", "events", "leaks"
 	Notice string
 	Data   any
 }

@@ -284,7 +284,7 @@ func TestScreenshots(t *testing.T) {
 	s := newSite(t)
 	b := tab{t: t, ctx: ctx, s: s}
 	bg := context.Background()
-	dir := filepath.Join("..", "..", "docs", "screenshots")
+	dir := filepath.Join("..", "..", "..", "..", "docs", "screenshots") // the repository root's
 	shot := func(name string) {
 		t.Helper()
 		if err := browsertest.Screenshot(ctx, filepath.Join(dir, name+".png")); err != nil {
@@ -336,4 +336,24 @@ func TestScreenshots(t *testing.T) {
 	shot("key-detail")
 	b.open("/admin/events")
 	shot("audit-log")
+
+	// Leaks: two keys found in public, one revoked by the policy, one of
+	// an owner whose policy is to be told.
+	policy := apikey.LeakPolicy{Owners: map[string]apikey.LeakAction{"globex": apikey.LeakNotify}}
+	for _, c := range []struct{ name, owner, url, source string }{
+		{"Build bot", "platform", "https://github.com/example/infra/blob/4f2a91c/.github/workflows/deploy.yml", "content"},
+		{"Mobile app (Android)", "globex", "https://github.com/example/mobile/commit/9c1e77d", "commit"},
+		{"Support widget", "acme", "https://gist.github.com/example/5b0d3a", "gist_content"},
+	} {
+		_, token, err := s.m.Create(apikey.WithActor(bg, "admin:"+adminEmail), apikey.CreateParams{Name: c.name, Owner: c.owner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.clock.Add(7 * time.Minute) // within the idle timeout of the session
+		if _, err := s.m.ReportLeak(apikey.WithActor(bg, "leak-report"), apikey.LeakReport{Token: token, URL: c.url, Source: c.source}, policy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.open("/admin/leaks")
+	shot("leaks")
 }

@@ -196,4 +196,5 @@ var funcs = template.FuncMap{
 	"label":       func(s apikey.State) string { return strings.ToUpper(string(s[:1])) + string(s[1:]) },
 	"sortedKeys":  func(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) },
 	"changeNames": func(m map[string]apikey.Change) []string { return slices.Sorted(maps.Keys(m)) },
+	"webURL":      webURL,
 }

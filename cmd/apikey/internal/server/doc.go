@@ -5,8 +5,8 @@
 //
 // # Routes
 //
-// Every /v1 route except the OpenAPI document is protected by
-// apikeyhttp middleware over the same Manager:
+// Every /v1 route except the OpenAPI document and the leak reports is
+// protected by apikeyhttp middleware over the same Manager:
 //
 //	POST   /v1/keys              apikey:admin   create; 201 with the plaintext as "key", once
 //	GET    /v1/keys              apikey:admin   list (owner, state, search, limit, cursor)
@@ -19,6 +19,7 @@
 //	POST   /v1/verify            apikey:admin or apikey:verify
 //	GET    /v1/whoami            any valid key  the calling key's record
 //	GET    /v1/events            apikey:admin   the audit log (key_id, actor, type, limit, cursor)
+//	POST   /v1/leaks             signed         a leak report of GitHub's secret scanning (Config.LeakKeys)
 //	GET    /v1/openapi.json      public         the OpenAPI 3.1 document
 //	GET    /healthz              public         the process is up
 //	GET    /readyz               public         the store answers

@@ -67,6 +67,9 @@ type options struct {
 	backend string
 	// admin mounts the admin site under /admin/, with the user adminEmail.
 	admin bool
+	// leakKeys and leakPolicy configure POST /v1/leaks.
+	leakKeys   server.LeakKeys
+	leakPolicy apikey.LeakPolicy
 }
 
 // backendStore is what the fixture needs of a store: sqlite.Store and
@@ -151,11 +154,13 @@ func newFixture(t testing.TB, o options) *fixture {
 		}
 	}
 	srv, err := server.New(server.Config{
-		Manager: m,
-		Pinger:  db,
-		Logger:  log,
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Admin:   site,
+		Manager:    m,
+		Pinger:     db,
+		Logger:     log,
+		Metrics:    promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Admin:      site,
+		LeakKeys:   o.leakKeys,
+		LeakPolicy: o.leakPolicy,
 	})
 	if err != nil {
 		t.Fatal(err)

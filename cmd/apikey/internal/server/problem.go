@@ -19,6 +19,7 @@ const (
 	CodeUnsupportedMediaType apikey.Code = "unsupported_media_type" // 415: the body is not application/json
 	CodeMethodNotAllowed     apikey.Code = "method_not_allowed"     // 405, with Allow
 	CodeInternal             apikey.Code = "internal_error"         // 500: a recovered panic
+	CodeInvalidSignature     apikey.Code = "invalid_signature"      // 401: a leak report not signed by a configured key
 )
 
 // storeDown is the detail of a management call's 503: the store, not key

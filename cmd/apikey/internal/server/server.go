@@ -76,6 +76,15 @@ type Config struct {
 	// Admin serves the admin site under /admin/ (see internal/admin). Nil
 	// means no admin site: /admin/ answers 404.
 	Admin http.Handler
+
+	// LeakKeys are the public keys whose signatures POST /v1/leaks
+	// accepts (see ParseLeakKeys). None means that every leak report is
+	// refused (401).
+	LeakKeys LeakKeys
+
+	// LeakPolicy says what a confirmed leak does to its key. The zero
+	// value revokes it.
+	LeakPolicy apikey.LeakPolicy
 }
 
 // Server is the HTTP handler of the apikey service. Create one with New;
@@ -88,6 +97,8 @@ type Server struct {
 	mux    *http.ServeMux
 
 	metricsHandler http.Handler
+	leakKeys       LeakKeys
+	leakPolicy     apikey.LeakPolicy
 }
 
 // access says who may call a route.
@@ -119,6 +130,7 @@ var routes = []route{
 	{"POST /v1/keys/{id}/roll", admin, (*Server).rollKey},
 	{"GET /v1/keys/{id}/usage", admin, (*Server).keyUsage},
 	{"GET /v1/events", admin, (*Server).listEvents},
+	{"POST /v1/leaks", public, (*Server).reportLeaks}, // signed instead
 	{"POST /v1/verify", verifier, (*Server).verify},
 	{"GET /v1/whoami", anyKey, (*Server).whoami},
 	{"GET /v1/openapi.json", public, (*Server).openAPI},
@@ -144,7 +156,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Manager == nil {
 		return nil, errors.New("server: New needs a Manager")
 	}
-	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, mux: http.NewServeMux(), metricsHandler: cfg.Metrics}
+	if err := cfg.LeakPolicy.Check(); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, mux: http.NewServeMux(), metricsHandler: cfg.Metrics,
+		leakKeys: cfg.LeakKeys, leakPolicy: cfg.LeakPolicy}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
