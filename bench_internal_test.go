@@ -24,8 +24,8 @@ func BenchmarkHashing(b *testing.B) {
 			}
 		}
 	})
-	plain, _ := newHasher(nil)
-	peppered, _ := newHasher([]Pepper{{Version: 1, Secret: []byte("0123456789abcdef0123456789abcdef")}})
+	plain, _ := newHasher(nil, nil)
+	peppered, _ := newHasher([]Pepper{{Version: 1, Secret: []byte("0123456789abcdef0123456789abcdef")}}, nil)
 	for _, tc := range []struct {
 		name string
 		h    *hasher
@@ -43,10 +43,10 @@ func BenchmarkHashing(b *testing.B) {
 }
 
 func TestHasherFormats(t *testing.T) {
-	plain, _ := newHasher(nil)
+	plain, _ := newHasher(nil, nil)
 	v1 := []Pepper{{Version: 1, Secret: []byte("first-pepper-0123456789")}}
-	peppered, _ := newHasher(v1)
-	rotated, _ := newHasher(append([]Pepper{{Version: 2, Secret: []byte("second-pepper-0123456789")}}, v1...))
+	peppered, _ := newHasher(v1, nil)
+	rotated, _ := newHasher(append([]Pepper{{Version: 2, Secret: []byte("second-pepper-0123456789")}}, v1...), nil)
 
 	s := plain.hash(benchToken)
 	if len(s) != len("sha256$")+64 || s[:7] != "sha256$" {
@@ -80,13 +80,13 @@ func TestHasherFormats(t *testing.T) {
 			t.Errorf("%s: match = %v, %v; want %v, %v", tt.name, ok, cur, tt.ok, tt.current)
 		}
 	}
-	if _, err := newHasher([]Pepper{{Version: 0, Secret: []byte("0123456789abcdef")}}); err == nil {
+	if _, err := newHasher([]Pepper{{Version: 0, Secret: []byte("0123456789abcdef")}}, nil); err == nil {
 		t.Error("newHasher accepted version 0")
 	}
-	if _, err := newHasher([]Pepper{{Version: 1, Secret: []byte("short")}}); err == nil {
+	if _, err := newHasher([]Pepper{{Version: 1, Secret: []byte("short")}}, nil); err == nil {
 		t.Error("newHasher accepted a 5-byte pepper")
 	}
-	if _, err := newHasher(append(v1, v1...)); err == nil {
+	if _, err := newHasher(append(v1, v1...), nil); err == nil {
 		t.Error("newHasher accepted a duplicate version")
 	}
 }

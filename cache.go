@@ -3,7 +3,7 @@ package apikey
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"crypto/sha512"
 	"errors"
 	"strings"
 	"sync"
@@ -29,8 +29,9 @@ type Cache interface {
 type CacheEntry struct {
 	key    Key
 	hash   string
-	digest [sha256.Size]byte
-	plain  bool // digest is SHA-256 (else HMAC-SHA256 with pepper)
+	digest [sha512.Size]byte // SHA-256 and HMAC-SHA256 use the first 32 bytes
+	plain  bool              // digest is SHA-256 (else HMAC-SHA256 with pepper, or SHA-512)
+	sha512 bool              // digest is SHA-512 (an imported DRF API Key key)
 	pepper *pepperState
 	ok     bool       // digest was decodable under the current configuration
 	usage  *usageCell // nil when usage tracking is off
@@ -46,6 +47,10 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	}
 	var hexDigest string
 	switch {
+	case strings.HasPrefix(rec.Hash, tagSHA512):
+		e.sha512 = true
+		e.ok = decodeHex(e.digest[:], rec.Hash[len(tagSHA512):])
+		return e
 	case strings.HasPrefix(rec.Hash, tagSHA256):
 		e.plain, hexDigest = true, rec.Hash[len(tagSHA256):]
 	case strings.HasPrefix(rec.Hash, tagHMACSHA256):
@@ -56,10 +61,7 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 			}
 		}
 	}
-	if len(hexDigest) == 2*sha256.Size {
-		_, err := hex.Decode(e.digest[:], stringBytes(hexDigest))
-		e.ok = err == nil
-	}
+	e.ok = decodeHex(e.digest[:sha256.Size], hexDigest)
 	return e
 }
 

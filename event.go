@@ -13,15 +13,18 @@ import (
 // EventType names what happened to a key.
 type EventType string
 
-// Event types. The first six are recorded in the store's audit log in the
-// same transaction as what they describe (a mutation, or a leak recorded);
-// the last two are emitted to subscribers only.
+// Event types. The first seven are recorded in the store's audit log in
+// the same transaction as what they describe (a mutation, or a leak
+// recorded); the last two are emitted to subscribers only.
 const (
 	EventCreated EventType = "key.created"
-	EventUpdated EventType = "key.updated"
-	EventRevoked EventType = "key.revoked"
-	EventDeleted EventType = "key.deleted"
-	EventRolled  EventType = "key.rolled"
+	// EventImported records a key imported from another system
+	// (Manager.Import).
+	EventImported EventType = "key.imported"
+	EventUpdated  EventType = "key.updated"
+	EventRevoked  EventType = "key.revoked"
+	EventDeleted  EventType = "key.deleted"
+	EventRolled   EventType = "key.rolled"
 	// EventLeaked records a confirmed leak (Manager.ReportLeak): its URL
 	// is where the key was found, its Reason the action taken.
 	EventLeaked         EventType = "key.leaked"
@@ -33,7 +36,7 @@ const (
 // audit log (the mutations, and leaks), in lifecycle order. Manager.Events
 // accepts these as a filter; the others are only emitted to OnEvent.
 func AuditedEventTypes() []EventType {
-	return []EventType{EventCreated, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked}
+	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked}
 }
 
 // Event describes one lifecycle event. Events never carry a plaintext key

@@ -3,6 +3,7 @@ package apikey
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
@@ -30,9 +31,15 @@ type Pepper struct {
 //
 //	sha256$<64 hex>                 SHA-256 of the whole token (no pepper configured)
 //	hmac-sha256$<version>$<64 hex>  HMAC-SHA256 of the whole token with pepper <version>
+//	sha512$$<128 hex>               SHA-512 of the whole key: DRF API Key's form,
+//	                                kept as it is for imported keys
+//	<algorithm>$...                 a legacy digest of an imported key (see
+//	                                LegacyHasher), replaced by the current form
+//	                                on the key's first successful verification
 const (
 	tagSHA256     = "sha256$"
 	tagHMACSHA256 = "hmac-sha256$"
+	tagSHA512     = "sha512$$"
 )
 
 // hasher turns tokens into stored digests and checks them. It is safe for
@@ -41,6 +48,7 @@ type hasher struct {
 	current *pepperState // nil: plain SHA-256
 	peppers map[int]*pepperState
 	plain   sync.Pool
+	legacy  *legacyHashers
 }
 
 type pepperState struct {
@@ -78,11 +86,15 @@ func CheckPeppers(peppers []Pepper) error {
 	return nil
 }
 
-func newHasher(peppers []Pepper) (*hasher, error) {
+func newHasher(peppers []Pepper, legacy []LegacyHasher) (*hasher, error) {
 	if err := CheckPeppers(peppers); err != nil {
 		return nil, err
 	}
-	h := &hasher{peppers: make(map[int]*pepperState)}
+	lh, err := newLegacyHashers(legacy)
+	if err != nil {
+		return nil, err
+	}
+	h := &hasher{peppers: make(map[int]*pepperState), legacy: lh}
 	h.plain.New = func() any { return &digestState{h: sha256.New()} }
 	for i, p := range peppers {
 		secret := append([]byte(nil), p.Secret...)
@@ -121,11 +133,22 @@ func (h *hasher) hash(raw string) string {
 
 // match reports whether stored is the digest of raw, comparing in constant
 // time, and whether stored uses the current scheme (if not, the caller may
-// rehash). An unknown or malformed stored hash never matches.
+// rehash). An unknown or malformed stored hash never matches. A sha512$$
+// digest counts as current: it is kept as it is. A legacy digest never
+// does: it is replaced once it matched.
 func (h *hasher) match(stored, raw string) (ok, current bool) {
 	var pool *sync.Pool
 	var hexDigest string
 	switch {
+	case strings.HasPrefix(stored, tagSHA512):
+		var want [sha512.Size]byte
+		if !decodeHex(want[:], stored[len(tagSHA512):]) {
+			h.burn(raw)
+			return false, false
+		}
+		sum := sha512.Sum512(stringBytes(raw))
+		ok = subtle.ConstantTimeCompare(sum[:], want[:]) == 1
+		return ok, ok
 	case strings.HasPrefix(stored, tagSHA256):
 		pool, hexDigest = &h.plain, stored[len(tagSHA256):]
 		current = h.current == nil
@@ -143,6 +166,9 @@ func (h *hasher) match(stored, raw string) (ok, current bool) {
 		pool, hexDigest = &ps.pool, rest[i+1:]
 		current = ps == h.current
 	default:
+		if lh := h.legacy.lookup(stored); lh != nil {
+			return h.legacy.verify(lh, raw, stored), false
+		}
 		h.burn(raw)
 		return false, false
 	}
@@ -166,4 +192,14 @@ func (h *hasher) burn(raw string) {
 		pool = &h.current.pool
 	}
 	sumInto(pool, raw, func(*digestState) {})
+}
+
+// decodeHex decodes the lowercase or uppercase hex digest s into dst and
+// reports whether s was exactly that long and well formed.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	_, err := hex.Decode(dst, stringBytes(s))
+	return err == nil
 }

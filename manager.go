@@ -30,6 +30,14 @@ type Config struct {
 	// lets a stolen database be used to test guesses offline.
 	Peppers []Pepper
 
+	// LegacyHashers check the legacy digests that keys imported from DRF
+	// API Key may carry (see LegacyHasher and Import), besides the built-in
+	// pbkdf2_sha256 and pbkdf2_sha1 and DRF API Key's own sha512$$, which
+	// need no configuration. NewManager refuses two hashers of one
+	// algorithm. Nil means the built-in ones only: a key whose digest
+	// names another algorithm never verifies.
+	LegacyHashers []LegacyHasher
+
 	// MaxKeysPerOwner caps the keys an owner may hold that are not revoked.
 	// Zero means unlimited. Keys without an owner are not limited.
 	MaxKeysPerOwner int
@@ -229,7 +237,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if m.rand == nil {
 		m.rand = rand.Reader
 	}
-	h, err := newHasher(cfg.Peppers)
+	h, err := newHasher(cfg.Peppers, cfg.LegacyHashers)
 	if err != nil {
 		return nil, err
 	}

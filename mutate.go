@@ -105,9 +105,15 @@ func newKey(prefix string, p CreateParams, now time.Time) (*Key, error) {
 
 // issue gives k a fresh id and secret and returns its record and token.
 func (m *Manager) issue(k *Key) (*Record, string, error) {
-	id, err := randomBase62(m.rand, IDLength)
-	if err != nil {
-		return nil, "", err
+	var id string
+	for {
+		var err error
+		if id, err = randomBase62(m.rand, IDLength); err != nil {
+			return nil, "", err
+		}
+		if !reservedID(id) { // the ids of imported keys (DRFKeyID)
+			break
+		}
 	}
 	secret, err := randomBase62(m.rand, m.secretLen)
 	if err != nil {
@@ -240,7 +246,9 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 
 // Roll replaces the secret of a key and returns the key with the new
 // plaintext token, shown once like at creation. The id, name, scopes and
-// every other field stay; the old token stops verifying at once. A revoked
+// every other field stay; the old token stops verifying at once. A key
+// imported from DRF API Key keeps its form: its new token is its DRF API
+// Key prefix, a dot and the new secret. A revoked
 // key cannot be rolled (ErrFrozen), even when it is revoked while Roll
 // runs: the store refuses the new digest of a revoked key in the same
 // statement that would write it, so a Roll either happens before a Revoke
@@ -258,6 +266,13 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 		return nil, "", err
 	}
 	token := formatToken(k.Prefix, k.ID, secret)
+	if k.Prefix == DRFIssuer {
+		// An imported key keeps its form: the same DRF API Key prefix, a
+		// new secret.
+		if token, err = drfToken(k.ID, secret); err != nil {
+			return nil, "", err
+		}
+	}
 	ev := m.event(ctx, EventRolled, k.ID, m.clock())
 	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
 	m.changed(ctx, k.ID, err)

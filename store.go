@@ -188,3 +188,41 @@ func isStoreError(err error) bool {
 	return err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrFrozen) &&
 		!errors.Is(err, ErrTooManyKeys) && !errors.Is(err, ErrDuplicateID) && !errors.Is(err, ErrInvalidInput)
 }
+
+// Importer is the optional interface of the stores that can import keys
+// made by another system, which Manager.Import needs; sqlite.Store,
+// postgres.Store and memstore.Store implement it, and
+// apikeytest.TestImporter checks it. It never changes a key that exists:
+// an import that runs again imports nothing twice.
+type Importer interface {
+	// Import stores a batch in one transaction. It skips, storing nothing
+	// for it, every entry whose record's id is taken (see Taken), or that
+	// appears earlier in the batch. For every other entry it inserts the
+	// record, without its RevokedAt, with the audit entry Imported (filled
+	// as Insert fills its event, Changes being Diff(nil, key)); then, when
+	// the record has a RevokedAt, it revokes the key at that instant as
+	// Revoke does, with the audit entry Revoked, in the same transaction:
+	// no reader ever sees the key unrevoked, and the revocation leaves its
+	// tombstone. It checks no owner limit. It sets the ID of each event it
+	// writes, so an entry whose Imported.ID is still 0 was skipped. Any
+	// failure stores nothing of the batch.
+	Import(ctx context.Context, batch []ImportEntry) error
+
+	// Taken reports, for each of ids, whether a key, a revoked key's
+	// tombstone or an audit entry already holds it, in which case Import
+	// skips it: an id that was ever imported is never imported again, not
+	// even after its key was deleted.
+	Taken(ctx context.Context, ids []string) ([]bool, error)
+}
+
+// ImportEntry is one record for Importer.Import, with its audit entries.
+type ImportEntry struct {
+	// Record is the key to store; when its RevokedAt is set, the key is
+	// revoked at that instant right after its insertion.
+	Record *Record
+	// Imported is the audit entry of the insertion (EventImported).
+	Imported *Event
+	// Revoked is the audit entry of the revocation (EventRevoked); it is
+	// set exactly when Record.RevokedAt is.
+	Revoked *Event
+}

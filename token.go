@@ -45,8 +45,15 @@ type Token struct {
 	raw string
 }
 
-// String returns the token with its secret elided, e.g. "ak_3fZ9q0LmA1bc_…".
-func (t Token) String() string { return t.Prefix + "_" + t.ID + "_…" }
+// String returns the token with its secret elided, e.g. "ak_3fZ9q0LmA1bc_…",
+// or for a key in DRF API Key's form (ParseDRFToken) its prefix and dot,
+// "AbCd1234.…".
+func (t Token) String() string {
+	if p, ok := drfPrefixOf(t.ID); ok && t.Prefix == DRFIssuer {
+		return p + ".…"
+	}
+	return t.Prefix + "_" + t.ID + "_…"
+}
 
 // ParseToken checks the shape and checksum of s without any store access.
 // It rejects, with an error wrapping ErrInvalidKey, anything longer than

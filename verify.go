@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -10,8 +11,12 @@ import (
 )
 
 // Verify checks token and returns its key. The checks run in this order:
-// shape and checksum (no store access), lookup by id, constant-time hash
-// comparison, revocation, expiry at Now, and the Usable hook. Malformed
+// shape and checksum (no store access), lookup by id, the issuer prefix,
+// constant-time hash comparison, revocation, expiry at Now, and the Usable
+// hook. A token may also be in DRF API Key's form, "<prefix>.<secret>"
+// (ParseDRFToken), which only keys imported from DRF API Key accept; an
+// imported key whose digest is in a legacy format (LegacyHasher) gets it
+// replaced by the current form when it verifies. Malformed
 // tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked
 // and ErrExpired are returned only after the secret matched; a store
 // failure returns ErrUnavailable and never a key.
@@ -32,7 +37,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 
 // verify does the work of Verify and also returns the id the token claimed.
 func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
-	t, err := ParseToken(token)
+	t, err := parseAnyToken(token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -44,9 +49,17 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 		m.hasher.burn(token)
 		return nil, t.ID, ErrInvalidKey
 	}
-	ok, current := m.matchEntry(e, token)
+	var ok, current bool
+	if e.key.Prefix == t.Prefix {
+		ok, current = m.matchEntry(e, token)
+	} else {
+		// A token of another issuer prefix, or of the other form (dotted
+		// for a native key, native for an imported one), never matches:
+		// spend the time of a native digest, never a legacy one.
+		m.hasher.burn(token)
+	}
 	now := m.clock()
-	if !ok || e.key.Prefix != t.Prefix {
+	if !ok {
 		m.recordUsage(e, useInvalid, now)
 		return nil, t.ID, ErrInvalidKey
 	}
@@ -70,8 +83,9 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 		}
 	}
 	if !current {
-		// Upgrade to the current pepper. A failure only delays the upgrade
-		// to the next verification; the key itself is valid. The write is
+		// Upgrade to the current pepper, or from a legacy digest to the
+		// current form. A failure only delays the upgrade to the next
+		// verification; the key itself is valid. The write is
 		// conditional on the digest that matched: if a Roll replaced it
 		// meanwhile, the store changes nothing, rather than bring the
 		// rolled-away secret back.
@@ -99,8 +113,14 @@ func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
 	}
 	if e.plain {
 		sum := sha256.Sum256(stringBytes(token))
-		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1
+		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:sha256.Size]) == 1
 		return ok, ok && m.hasher.current == nil
+	}
+	if e.sha512 {
+		// DRF API Key's digest, kept as it is: always current.
+		sum := sha512.Sum512(stringBytes(token))
+		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1
+		return ok, ok
 	}
 	pool := &e.pepper.pool
 	current = e.pepper == m.hasher.current
@@ -108,7 +128,7 @@ func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
 	d.h.Reset()
 	d.h.Write(stringBytes(token))
 	d.h.Sum(d.sum[:0])
-	ok = subtle.ConstantTimeCompare(d.sum[:], e.digest[:]) == 1
+	ok = subtle.ConstantTimeCompare(d.sum[:], e.digest[:sha256.Size]) == 1
 	pool.Put(d)
 	return ok, ok && current
 }

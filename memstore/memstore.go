@@ -66,6 +66,8 @@ type Store struct {
 	// leaks holds the recorded leaks in the order of writing: the leak
 	// with ID n is leaks[n-1].
 	leaks []apikey.Leak
+	// logged holds the key id of every audit entry, for Taken.
+	logged map[string]struct{}
 }
 
 var (
@@ -82,6 +84,7 @@ func New() *Store {
 		usage:   map[string]map[usageSlot]int64{},
 
 		instances: map[string]apikey.Instance{},
+		logged:    map[string]struct{}{},
 	}
 }
 
@@ -197,6 +200,7 @@ func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[str
 	}
 	ev.Owner, ev.Changes = owner, changes
 	ev.ID = int64(len(s.events)) + 1
+	s.logged[ev.KeyID] = struct{}{}
 	s.events = append(s.events, event{
 		id:      ev.ID,
 		typ:     ev.Type,
@@ -295,6 +299,70 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 		s.changedLocked(apikey.ChangeInsert, r.ID)
 	}
 	return nil
+}
+
+var _ apikey.Importer = (*Store)(nil)
+
+// Import stores the records of batch that are not taken (see Taken), each
+// with its audit entry, and revokes those that come with a RevokedAt, all
+// under one lock, as the apikey.Importer contract says: no reader sees an
+// imported key unrevoked. An incomplete event fails the whole batch before
+// anything is stored.
+func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
+	if err := s.usable(ctx); err != nil {
+		return opErr("import", err)
+	}
+	recs := make([]*apikey.Record, len(batch))
+	for i, e := range batch {
+		if e.Record == nil || (e.Record.RevokedAt != nil) != (e.Revoked != nil) {
+			return fmt.Errorf("memstore: import: entry %d: %w: a record, and a revocation event exactly when it is revoked", i, apikey.ErrInvalidInput)
+		}
+		if err := errors.Join(checkEvent(e.Imported), checkEvent(e.Revoked)); err != nil || e.Imported == nil {
+			return opErr("import", errEventIncomplete)
+		}
+		recs[i] = stored(e.Record)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, e := range batch {
+		r := recs[i]
+		if s.takenLocked(r.ID) {
+			continue
+		}
+		if _, ok := s.logged[r.ID]; ok {
+			continue
+		}
+		at := r.RevokedAt
+		r.RevokedAt = nil
+		s.putLocked(r)
+		s.writeEventLocked(e.Imported, r.Owner, apikey.Diff(nil, r.Key.Clone()))
+		s.changedLocked(apikey.ChangeInsert, r.ID)
+		if at != nil {
+			before := r.Key.Clone()
+			r.RevokedAt = at
+			s.revoked[r.ID] = struct{}{}
+			s.uncountLocked(r.Owner)
+			s.writeEventLocked(e.Revoked, r.Owner, apikey.Diff(before, r.Key.Clone()))
+			s.changedLocked(apikey.ChangeUpdate, r.ID)
+		}
+	}
+	return nil
+}
+
+// Taken reports, for each of ids, whether a key, a revoked key's
+// tombstone or an audit entry holds it.
+func (s *Store) Taken(ctx context.Context, ids []string) ([]bool, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("taken", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		_, logged := s.logged[id]
+		out[i] = logged || s.takenLocked(id)
+	}
+	return out, nil
 }
 
 // Lookup returns a copy of the record with the given id, hash included, or
