@@ -10,7 +10,8 @@
 //
 // Apart from persistence, a Store follows the apikey.Store contract as the
 // SQL stores do, and passes the same conformance suites
-// (apikeytest.TestStore and apikeytest.TestBulkInsert): the owner limit is
+// (apikeytest.TestStore, apikeytest.TestBulkInsert and
+// apikeytest.TestImporter): the owner limit is
 // checked atomically with the insert; revocation cannot be undone; the id of
 // every key ever revoked stays taken after the key is deleted; every
 // mutation given an apikey.Event appends it to the audit log, atomically

@@ -31,6 +31,13 @@ func TestBulkInsert(t *testing.T) {
 	apikeytest.TestBulkInsert(t, memstore.New())
 }
 
+func TestImporter(t *testing.T) {
+	apikeytest.TestImporter(t, func(t *testing.T) apikeytest.Harness {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
+	})
+}
+
 var at = time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 func newRecord(id, owner string) *apikey.Record {

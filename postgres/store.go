@@ -283,26 +283,32 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 	var k *apikey.Key
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		k, err = scanKey(tx.QueryRow(ctx,
-			"UPDATE ONLY apikey_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING "+keyColumns,
-			id, timeArg(at)))
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Unknown, or revoked already (by us or by a concurrent Revoke
-			// this UPDATE waited for): nothing changes, nothing is recorded.
-			k, err = scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM ONLY apikey_keys WHERE id = $1", id))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		before := k.Clone() // only revoked_at changed
-		before.RevokedAt = nil
-		return writeEvent(ctx, tx, ev, k.Owner, apikey.Diff(before, k))
+		k, err = revokeTx(ctx, tx, id, at, ev)
+		return err
 	})
 	if err != nil {
 		return nil, mapErr("revoke", err)
 	}
 	return k, nil
+}
+
+// revokeTx is Revoke with an event, within tx: Import revokes imported
+// keys with it too.
+func revokeTx(ctx context.Context, tx pgx.Tx, id string, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
+	k, err := scanKey(tx.QueryRow(ctx,
+		"UPDATE ONLY apikey_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL RETURNING "+keyColumns,
+		id, timeArg(at)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Unknown, or revoked already (by us or by a concurrent Revoke
+		// this UPDATE waited for): nothing changes, nothing is recorded.
+		return scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM ONLY apikey_keys WHERE id = $1", id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	before := k.Clone() // only revoked_at changed
+	before.RevokedAt = nil
+	return k, writeEvent(ctx, tx, ev, k.Owner, apikey.Diff(before, k))
 }
 
 // Delete implements apikey.Store. With an event, the audit entry records

@@ -508,27 +508,32 @@ func (s *Store) Revoke(ctx context.Context, id string, at time.Time, ev *apikey.
 	var rec *apikey.Record
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		rec, err = scanRecord(tx.QueryRowContext(ctx,
-			`UPDATE apikey_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING `+columns,
-			formatTime(at), id))
-		if errors.Is(err, sql.ErrNoRows) {
-			// Unknown, or already revoked: then nothing changes and
-			// nothing is recorded.
-			rec, err = scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
-			return err
-		}
-		if err != nil {
-			return err
-		}
-		// Only revoked_at changed.
-		before := rec.Key
-		before.RevokedAt = nil
-		return writeEvent(ctx, tx, ev, rec.Owner, apikey.Diff(&before, &rec.Key))
+		rec, err = revokeTx(ctx, tx, id, at, ev)
+		return err
 	})
 	if err != nil {
 		return nil, storeErr("revoke", err)
 	}
 	return &rec.Key, nil
+}
+
+// revokeTx is Revoke within tx: Import revokes imported keys with it too.
+func revokeTx(ctx context.Context, tx *sql.Tx, id string, at time.Time, ev *apikey.Event) (*apikey.Record, error) {
+	rec, err := scanRecord(tx.QueryRowContext(ctx,
+		`UPDATE apikey_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING `+columns,
+		formatTime(at), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Unknown, or already revoked: then nothing changes and
+		// nothing is recorded.
+		return scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Only revoked_at changed.
+	before := rec.Key
+	before.RevokedAt = nil
+	return rec, writeEvent(ctx, tx, ev, rec.Owner, apikey.Diff(&before, &rec.Key))
 }
 
 // Delete removes the key, or returns apikey.ErrNotFound. With ev, the audit

@@ -1,0 +1,21 @@
+package sqlite_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/go-apikey/apikey/apikeytest"
+)
+
+func TestImporter(t *testing.T) {
+	apikeytest.TestImporter(t, func(t *testing.T) apikeytest.Harness {
+		s, _ := openTemp(t)
+		return apikeytest.Harness{
+			Store: s,
+			Exec: func(ctx context.Context, query string) error {
+				_, err := s.DB().ExecContext(ctx, query)
+				return err
+			},
+		}
+	})
+}
