@@ -66,7 +66,9 @@ func Argon2() apikey.LegacyHasher { return argon2Hasher{} }
 
 // BCryptSHA256 returns the hasher of Django's BCryptSHA256PasswordHasher
 // ("bcrypt_sha256").
-func BCryptSHA256() apikey.LegacyHasher { return bcryptHasher{algorithm: "bcrypt_sha256", sha256: true} }
+func BCryptSHA256() apikey.LegacyHasher {
+	return bcryptHasher{algorithm: "bcrypt_sha256", sha256: true}
+}
 
 // BCrypt returns the hasher of Django's BCryptPasswordHasher ("bcrypt").
 func BCrypt() apikey.LegacyHasher { return bcryptHasher{algorithm: "bcrypt"} }
