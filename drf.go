@@ -99,9 +99,12 @@ func ParseDRFToken(s string) (Token, error) {
 	return Token{Prefix: DRFIssuer, ID: id, raw: s}, nil
 }
 
-// parseAnyToken parses s as a native token or, failing that, in DRF API
-// Key's form. The error is ParseToken's unless s contains a dot.
-func parseAnyToken(s string) (Token, error) {
+// ParseAnyToken parses s in either form Verify accepts: a native token
+// (ParseToken) or, failing that, a key in DRF API Key's form
+// (ParseDRFToken). The error is ParseToken's unless s contains a dot. Code
+// that checks a key's shape before verifying it, or names the key id a
+// token claims, should use it, so that imported keys pass.
+func ParseAnyToken(s string) (Token, error) {
 	t, err := ParseToken(s)
 	if err == nil || strings.IndexByte(s, '.') < 0 {
 		return t, err

@@ -211,11 +211,23 @@ var tokenShape = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`([0-9A-Za-z]{12})_[0-9A-Za-z]{16,}`)
 })
 
+// drfShape matches a key in DRF API Key's form as DRF API Key makes them,
+// "<8 characters>.<32 characters>", standing alone.
+var drfShape = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`\b([0-9A-Za-z]{8})\.[0-9A-Za-z]{32}\b`)
+})
+
 // Redact returns s with anything shaped like a token cut down to its id,
 // as Token.String does ("ak_3fZ9q0LmA1bc_…"), whatever its prefix and even
-// with a bad checksum. Use it on text that may quote what a client sent,
-// such as a logged URL path or an error message, so that a key pasted in
-// the wrong place is never repeated.
+// with a bad checksum, and any key in DRF API Key's form, 8 and 32
+// characters around a dot, cut down to its prefix ("AbCd1234.…"). Use it
+// on text that may quote what a client sent, such as a logged URL path or
+// an error message, so that a key pasted in the wrong place is never
+// repeated.
 func Redact(s string) string {
-	return tokenShape().ReplaceAllString(s, "${1}_…")
+	s = tokenShape().ReplaceAllString(s, "${1}_…")
+	if strings.IndexByte(s, '.') >= 0 {
+		s = drfShape().ReplaceAllString(s, "${1}.…")
+	}
+	return s
 }

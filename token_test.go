@@ -150,6 +150,9 @@ func TestRedact(t *testing.T) {
 		{"two: " + good + " " + good, "two: ak_" + testID + "_… ak_" + testID + "_…"},
 		{"an id alone: " + testID, "an id alone: " + testID},
 		{"too short to be a secret: " + testID + "_" + testSecret[:15], "too short to be a secret: " + testID + "_" + testSecret[:15]},
+		{"GET /v1/keys/AbCd1234.Vrbpu3AMmt3RRgBWfd3pGwqdgpKQa7zq?x=1", "GET /v1/keys/AbCd1234.…?x=1"},
+		{"DRF key AbCd1234.Vrbpu3AMmt3RRgBWfd3pGwqdgpKQa7zq.", "DRF key AbCd1234.…."},
+		{"a host: api.example.com, a file: settings.py", "a host: api.example.com, a file: settings.py"},
 	} {
 		if got := apikey.Redact(tc.in); got != tc.want {
 			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)

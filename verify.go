@@ -37,7 +37,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 
 // verify does the work of Verify and also returns the id the token claimed.
 func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
-	t, err := parseAnyToken(token)
+	t, err := ParseAnyToken(token)
 	if err != nil {
 		return nil, "", err
 	}

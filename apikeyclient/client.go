@@ -119,7 +119,7 @@ type verifyResponse struct {
 }
 
 func (c *Client) verify(ctx context.Context, token string, scopes []string) (*apikey.Key, error) {
-	if _, err := apikey.ParseToken(token); err != nil {
+	if _, err := apikey.ParseAnyToken(token); err != nil {
 		return nil, err
 	}
 	var res verifyResponse

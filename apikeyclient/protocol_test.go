@@ -221,3 +221,18 @@ func TestProblemAnswers(t *testing.T) {
 		t.Errorf("scope problem: got %v (%+v), want keys:write", err, se)
 	}
 }
+
+// TestVerifySendsDRFKeys checks that a key in DRF API Key's form (a key
+// imported from it) reaches the service, while other malformed tokens are
+// refused before any request.
+func TestVerifySendsDRFKeys(t *testing.T) {
+	const keyJSON = `{"id":"drf8AbCd1234","prefix":"drf.","name":"x","scopes":[],"created_at":"2030-01-01T00:00:00Z","state":"active"}`
+	c := stub(t, 200, "application/json", `{"valid":true,"code":"","key":`+keyJSON+`}`)
+	k, err := c.Verify(context.Background(), "AbCd1234.Vrbpu3AMmt3RRgBWfd3pGwqdgpKQa7zq")
+	if err != nil || k.ID != "drf8AbCd1234" {
+		t.Fatalf("Verify of a DRF key: %+v, %v", k, err)
+	}
+	if _, err := c.Verify(context.Background(), "AbCd1234-Vrbpu3AMmt3RRgBWfd3pGwqdgpKQa7zq"); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Errorf("Verify of a malformed key: %v, want ErrInvalidKey", err)
+	}
+}

@@ -608,7 +608,7 @@ func (m *Middleware) logRefusal(r *http.Request, status int, code apikey.Code, s
 		return
 	}
 	if keyID == "" && token != "" {
-		if t, perr := apikey.ParseToken(token); perr == nil {
+		if t, perr := apikey.ParseAnyToken(token); perr == nil {
 			keyID = t.ID
 		}
 	}

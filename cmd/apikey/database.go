@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
+	"github.com/go-apikey/apikey/djangohash"
 	"github.com/go-apikey/apikey/postgres"
 	"github.com/go-apikey/apikey/sqlite"
 )
@@ -155,7 +156,8 @@ func (a *app) config() (apikey.Config, error) {
 	if err != nil {
 		return apikey.Config{}, usagef("APIKEY_PEPPER: %v", err)
 	}
-	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now}
+	// Keys imported from DRF API Key may carry any Django password hash.
+	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now, LegacyHashers: djangohash.Hashers()}
 	// With Redis, the Manager publishes the keys it changes: the CLI's
 	// revocations reach the servers like those of the API.
 	bus, err := a.redisBus()

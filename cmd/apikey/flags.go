@@ -72,7 +72,7 @@ func checkID(s string) error {
 	if apikey.ValidID(s) {
 		return nil
 	}
-	if t, err := apikey.ParseToken(s); err == nil {
+	if t, err := apikey.ParseAnyToken(s); err == nil {
 		return usagef("that is a key, not a key id: its id is %q", t.ID)
 	}
 	if len(s) <= 2*apikey.IDLength && !strings.Contains(s, "_") {

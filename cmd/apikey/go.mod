@@ -8,6 +8,7 @@ require (
 	github.com/go-apikey/apikey v0.0.0
 	github.com/go-apikey/apikey/apikeyotel v0.0.0
 	github.com/go-apikey/apikey/apikeyprom v0.0.0
+	github.com/go-apikey/apikey/djangohash v0.0.0
 	github.com/go-apikey/apikey/internal/browsertest v0.0.0
 	github.com/go-apikey/apikey/ottercache v0.0.0
 	github.com/go-apikey/apikey/postgres v0.0.0
@@ -23,6 +24,7 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.1
 	golang.org/x/crypto v0.59.0
 	google.golang.org/protobuf v1.36.12
+	modernc.org/sqlite v1.62.0
 )
 
 require (
@@ -64,7 +66,6 @@ require (
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.62.0 // indirect
 )
 
 // Sibling modules of this repository are developed together (see go.work);
@@ -75,6 +76,7 @@ replace (
 	github.com/go-apikey/apikey/apikeyotel => ../../apikeyotel
 	github.com/go-apikey/apikey/apikeyprom => ../../apikeyprom
 	github.com/go-apikey/apikey/bench => ../../bench
+	github.com/go-apikey/apikey/djangohash => ../../djangohash
 	github.com/go-apikey/apikey/examples => ../../examples
 	github.com/go-apikey/apikey/internal/browsertest => ../../internal/browsertest
 	github.com/go-apikey/apikey/ottercache => ../../ottercache

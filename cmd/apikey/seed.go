@@ -82,7 +82,7 @@ it is a terminal, else a line a second.`,
 			}
 			defer m.Close(context.WithoutCancel(ctx))
 			s := &seeder{m: m, owners: owners}
-			p := newProgress(a.stderr, n)
+			p := newProgress(a.stderr, "seed", n)
 			sample, err := s.run(ctx, bi, n, batch, p.update)
 			p.done()
 			if err != nil {
@@ -164,10 +164,11 @@ func (s *seeder) record(i int) (string, *apikey.Record, error) {
 	return token, rec, err
 }
 
-// progress draws the progress of a seeding on w: a bar redrawn in place
+// progress draws the progress of a bulk load (seed, import) on w: a bar redrawn in place
 // at most ten times a second on a terminal, else a plain line a second.
 type progress struct {
 	w        io.Writer
+	label    string // the command: "seed", "import"
 	tty      bool
 	total    int
 	start    time.Time
@@ -176,8 +177,8 @@ type progress struct {
 	finished bool
 }
 
-func newProgress(w io.Writer, total int) *progress {
-	return &progress{w: w, tty: isTerminalWriter(w), total: total, start: time.Now()}
+func newProgress(w io.Writer, label string, total int) *progress {
+	return &progress{w: w, label: label, tty: isTerminalWriter(w), total: total, start: time.Now()}
 }
 
 // isTerminalWriter reports whether w is a character device.
@@ -206,10 +207,13 @@ func (p *progress) update(done int) {
 
 func (p *progress) draw(now time.Time) {
 	const width = 30
-	frac := float64(p.n) / float64(p.total)
+	frac := 1.0
+	if p.total > 0 {
+		frac = float64(p.n) / float64(p.total)
+	}
 	rate := float64(p.n) / max(now.Sub(p.start).Seconds(), 1e-9)
 	if !p.tty {
-		fmt.Fprintf(p.w, "seed: %d/%d (%.0f%%) %.0f keys/s\n", p.n, p.total, 100*frac, rate)
+		fmt.Fprintf(p.w, "%s: %d/%d (%.0f%%) %.0f keys/s\n", p.label, p.n, p.total, 100*frac, rate)
 		return
 	}
 	filled := int(frac * width)
@@ -230,5 +234,5 @@ func (p *progress) done() {
 	if p.tty {
 		fmt.Fprintln(p.w)
 	}
-	fmt.Fprintf(p.w, "seed: %d keys in %v (%.0f keys/s)\n", p.n, elapsed.Round(time.Millisecond), float64(p.n)/max(elapsed.Seconds(), 1e-9))
+	fmt.Fprintf(p.w, "%s: %d keys in %v (%.0f keys/s)\n", p.label, p.n, elapsed.Round(time.Millisecond), float64(p.n)/max(elapsed.Seconds(), 1e-9))
 }

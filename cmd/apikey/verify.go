@@ -73,7 +73,7 @@ Exit status:
 				reason = "invalid"
 				// Parse errors say what is wrong with the shape (too short,
 				// bad checksum...); they never contain the key.
-				if _, perr := apikey.ParseToken(token); perr != nil {
+				if _, perr := apikey.ParseAnyToken(token); perr != nil {
 					reason += " (" + strings.TrimPrefix(perr.Error(), apikey.ErrInvalidKey.Error()+": ") + ")"
 				}
 			default:
