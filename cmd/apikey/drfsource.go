@@ -236,8 +236,8 @@ func readDumpdata(r io.Reader, path, table string) (drfSource, error) {
 	return src, nil
 }
 
-func (s *dumpSource) name() string                     { return s.path }
-func (s *dumpSource) close()                           {}
+func (s *dumpSource) name() string                       { return s.path }
+func (s *dumpSource) close()                             {}
 func (s *dumpSource) count(context.Context) (int, error) { return len(s.rows), nil }
 
 func (s *dumpSource) each(ctx context.Context, fn func(drfRow) error) error {

@@ -129,7 +129,7 @@ type importer struct {
 
 	// counts
 	rows, imported, skipped, revoked, expired, legacy int
-	refused                                            []string
+	refused                                           []string
 }
 
 func (a *app) importDRF(ctx context.Context, source string, o drfOptions) error {
