@@ -196,12 +196,12 @@ func TestImportDRF(t *testing.T) {
 					t.Fatalf("import: %+v", r)
 				}
 				for key, want := range map[string]string{
-					"Activ001." + drfTestSecret:           "valid: drf8Activ001 (active)\n",
-					"Revok001." + drfTestSecret:           "rejected: revoked\n",
-					"Expir001." + drfTestSecret:           "rejected: expired\n",
-					"Legcy001." + drfTestSecret:           "valid: drf8Legcy001 (legacy name)\n",
+					"Activ001." + drfTestSecret:            "valid: drf8Activ001 (active)\n",
+					"Revok001." + drfTestSecret:            "rejected: revoked\n",
+					"Expir001." + drfTestSecret:            "rejected: expired\n",
+					"Legcy001." + drfTestSecret:            "valid: drf8Legcy001 (legacy name)\n",
 					"Legcy001." + drfTestSecret[:31] + "x": "rejected: invalid\n",
-					"Unkno001." + drfTestSecret:           "rejected: invalid\n",
+					"Unkno001." + drfTestSecret:            "rejected: invalid\n",
 				} {
 					if v := e.run("verify", key); v.stdout != want {
 						t.Errorf("verify %s: %+v, want %q", key[:8], v, want)
