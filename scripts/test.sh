@@ -12,6 +12,12 @@
 # Environment it sets unless already set:
 #   APIKEY_TEST_POSTGRES_DSN  postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 #   APIKEY_TEST_REDIS_ADDR    127.0.0.1:6379
+#   APIKEY_TEST_DRF_SRC       ../shared/peers/djangorestframework-api-key-3.1.0/src,
+#                             when that folder exists: the import test makes keys
+#                             with DRF API Key itself, on Debian's Django (the
+#                             python3-django and python3-djangorestframework
+#                             packages, installed when missing, with psycopg2,
+#                             argon2 and bcrypt for Debian's /usr/bin/python3)
 # FUZZTIME (default 20s) sets the length of the fuzz run.
 set -euo pipefail
 
@@ -51,6 +57,25 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null || need+=(
 [[ -x /usr/bin/chromium ]] || need+=(chromium) # browser tests (internal/browsertest)
 if ((${#need[@]})); then
 	apt_install "${need[@]}"
+fi
+
+# DRF API Key 3.1.0, as released, beside the checkout: the import test
+# (cmd/apikey TestDRFImportRealThing) builds a throw-away Django project with
+# it. Debian's python3-* packages import under /usr/bin/python3, which need
+# not be the python3 first on PATH.
+drf_src="$(cd .. && pwd)/shared/peers/djangorestframework-api-key-3.1.0/src"
+if [[ -z ${APIKEY_TEST_DRF_SRC:-} && -d $drf_src ]]; then
+	export APIKEY_TEST_DRF_SRC="$drf_src"
+fi
+if [[ -n ${APIKEY_TEST_DRF_SRC:-} ]]; then
+	py=()
+	for pair in django:python3-django rest_framework:python3-djangorestframework psycopg2:python3-psycopg2 \
+		argon2:python3-argon2 bcrypt:python3-bcrypt; do
+		/usr/bin/python3 -c "import ${pair%%:*}" >/dev/null 2>&1 || py+=("${pair#*:}")
+	done
+	if ((${#py[@]})); then
+		apt_install "${py[@]}"
+	fi
 fi
 
 pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
