@@ -2,6 +2,8 @@ package apikey
 
 import (
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"testing"
 )
 
@@ -24,6 +26,21 @@ func BenchmarkHashing(b *testing.B) {
 			}
 		}
 	})
+	const drfKey = "AbCd1234.0123456789abcdefghijABCDEFGHIJ01"
+	b.Run("ParseDRFToken", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ParseDRFToken(drfKey); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("SHA512", func(b *testing.B) {
+		in := []byte(drfKey)
+		b.SetBytes(int64(len(in)))
+		for b.Loop() {
+			sha512.Sum512(in)
+		}
+	})
 	plain, _ := newHasher(nil, nil)
 	peppered, _ := newHasher([]Pepper{{Version: 1, Secret: []byte("0123456789abcdef0123456789abcdef")}}, nil)
 	for _, tc := range []struct {
@@ -40,6 +57,16 @@ func BenchmarkHashing(b *testing.B) {
 			}
 		})
 	}
+	sum := sha512.Sum512([]byte(drfKey))
+	stored512 := tagSHA512 + hex.EncodeToString(sum[:])
+	b.Run("MatchSHA512", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if ok, _ := plain.match(stored512, drfKey); !ok {
+				b.Fatal("no match")
+			}
+		}
+	})
 }
 
 func TestHasherFormats(t *testing.T) {

@@ -32,6 +32,11 @@ type CacheEntry struct {
 	digest [sha512.Size]byte // SHA-256 and HMAC-SHA256 use the first 32 bytes
 	plain  bool              // digest is SHA-256 (else HMAC-SHA256 with pepper, or SHA-512)
 	sha512 bool              // digest is SHA-512 (an imported DRF API Key key)
+	// memo, for a SHA-512 entry, is the SHA-256 of the one token that
+	// matched it, set on the first match: later checks of the cached entry
+	// cost a SHA-256, as those of a native key do. It lives and dies with
+	// the entry, in memory only.
+	memo   atomic.Pointer[[sha256.Size]byte]
 	pepper *pepperState
 	ok     bool       // digest was decodable under the current configuration
 	usage  *usageCell // nil when usage tracking is off

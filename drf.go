@@ -100,16 +100,15 @@ func ParseDRFToken(s string) (Token, error) {
 }
 
 // ParseAnyToken parses s in either form Verify accepts: a native token
-// (ParseToken) or, failing that, a key in DRF API Key's form
-// (ParseDRFToken). The error is ParseToken's unless s contains a dot. Code
+// (ParseToken) or a key in DRF API Key's form (ParseDRFToken), told apart
+// by the dot, which a native token never holds. Code
 // that checks a key's shape before verifying it, or names the key id a
 // token claims, should use it, so that imported keys pass.
 func ParseAnyToken(s string) (Token, error) {
-	t, err := ParseToken(s)
-	if err == nil || strings.IndexByte(s, '.') < 0 {
-		return t, err
+	if strings.IndexByte(s, '.') >= 0 { // outside the native alphabet
+		return ParseDRFToken(s)
 	}
-	return ParseDRFToken(s)
+	return ParseToken(s)
 }
 
 // drfToken returns the token of an imported key with the given id and a

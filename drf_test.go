@@ -501,3 +501,26 @@ func (n namedHasher) Algorithm() string         { return string(n) }
 func (namedHasher) Verify(key, enc string) bool { return false }
 
 var _ io.Reader = (*prefixReader)(nil)
+
+// TestCachedSHA512Memo checks the cached fast path of an imported sha512
+// key: after the first match, the right key still verifies and a wrong one
+// is still refused, from the cache.
+func TestCachedSHA512Memo(t *testing.T) {
+	ctx := context.Background()
+	ms := openStore(t)
+	key := "Memo1234." + drfSecret
+	importDRF(t, mustManager(t, ms, apikey.Config{}), apikey.DRFKey{Prefix: "Memo1234", HashedKey: sha512Digest(key), Name: "memo", Created: time.Now()})
+	st := &countingStore{Store: ms}
+	m := mustManager(t, st, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}})
+	for i := range 3 {
+		if _, err := m.Verify(ctx, "Memo1234."+drfSecret[:31]+"Q"); !errors.Is(err, apikey.ErrInvalidKey) {
+			t.Errorf("round %d, wrong secret: %v", i, err)
+		}
+		if _, err := m.Verify(ctx, key); err != nil {
+			t.Errorf("round %d: %v", i, err)
+		}
+	}
+	if n := st.lookups.Load(); n != 1 {
+		t.Errorf("store lookups = %d, want 1 (the rest from the cache)", n)
+	}
+}

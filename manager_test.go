@@ -32,7 +32,7 @@ func (s *countingStore) Lookup(ctx context.Context, id string) (*apikey.Record, 
 
 // openStore returns an empty in-memory store, certified by the same
 // conformance suite as the SQL stores.
-func openStore(t *testing.T) *memstore.Store {
+func openStore(t testing.TB) *memstore.Store {
 	t.Helper()
 	return memstore.New()
 }

@@ -117,9 +117,19 @@ func (m *Manager) matchEntry(e *CacheEntry, token string) (ok, current bool) {
 		return ok, ok && m.hasher.current == nil
 	}
 	if e.sha512 {
-		// DRF API Key's digest, kept as it is: always current.
+		// DRF API Key's digest, kept as it is: always current. Only one
+		// token matches it, so once one did, its SHA-256 stands in for it.
+		if memo := e.memo.Load(); memo != nil {
+			sum := sha256.Sum256(stringBytes(token))
+			ok = subtle.ConstantTimeCompare(sum[:], memo[:]) == 1
+			return ok, ok
+		}
 		sum := sha512.Sum512(stringBytes(token))
 		ok = subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1
+		if ok {
+			memo := sha256.Sum256(stringBytes(token))
+			e.memo.Store(&memo)
+		}
 		return ok, ok
 	}
 	pool := &e.pepper.pool
