@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
 	mathrand "math/rand/v2"
 	"testing"
@@ -113,5 +115,70 @@ func BenchmarkVerify(b *testing.B) {
 		b.ReportMetric(float64(point.Nanoseconds())/float64(b.N), "point-ns/op")
 		b.ReportMetric(float64(verify.Nanoseconds())/float64(b.N), "verify-ns/op")
 		b.ReportMetric(float64(verify)/float64(point), "verify/point")
+	})
+}
+
+// BenchmarkVerifyImported compares, without a cache, the verification of
+// keys imported from DRF API Key (sha512$$ digests, dotted form) with that
+// of native keys on PostgreSQL, 1,000 of each. Interleaved alternates one
+// of each per iteration and reports their ratio (target: ≤ 1.5).
+func BenchmarkVerifyImported(b *testing.B) {
+	const n = 1_000
+	s := newStore(b)
+	ctx := context.Background()
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	native := make([]string, n)
+	imported := make([]string, n)
+	recs := make([]*apikey.Record, n)
+	for i := range n {
+		if _, native[i], err = m.Create(ctx, apikey.CreateParams{Name: fmt.Sprint("native ", i)}); err != nil {
+			b.Fatal(err)
+		}
+		prefix := fmt.Sprintf("B%07d", i)
+		imported[i] = prefix + ".0123456789abcdefghijABCDEFGHIJ01"
+		sum := sha512.Sum512([]byte(imported[i]))
+		if recs[i], err = m.NewDRFRecord(apikey.DRFKey{Prefix: prefix, HashedKey: "sha512$$" + hex.EncodeToString(sum[:]),
+			Name: fmt.Sprint("imported ", i), Created: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := m.Import(ctx, recs); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		tokens []string
+	}{{"Native", native}, {"ImportedSHA512", imported}} {
+		b.Run(tc.name, func(b *testing.B) {
+			rnd := mathrand.New(mathrand.NewPCG(1, 2))
+			for b.Loop() {
+				if _, err := m.Verify(ctx, tc.tokens[rnd.IntN(n)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("Interleaved", func(b *testing.B) {
+		rnd := mathrand.New(mathrand.NewPCG(1, 2))
+		var nat, imp time.Duration
+		for b.Loop() {
+			i := rnd.IntN(n)
+			t0 := time.Now()
+			if _, err := m.Verify(ctx, native[i]); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := m.Verify(ctx, imported[i]); err != nil {
+				b.Fatal(err)
+			}
+			nat += t1.Sub(t0)
+			imp += time.Since(t1)
+		}
+		b.ReportMetric(float64(nat.Nanoseconds())/float64(b.N), "native-ns/op")
+		b.ReportMetric(float64(imp.Nanoseconds())/float64(b.N), "imported-ns/op")
+		b.ReportMetric(float64(imp)/float64(nat), "imported/native")
 	})
 }
