@@ -58,6 +58,17 @@
 // applies a LeakPolicy (revoke, or notify only), records the leak with a
 // key.leaked audit entry (EventLeaked) and emits it; Leaks lists them.
 //
+// # Keys imported from DRF API Key
+//
+// Keys of Django REST Framework API Key keep their form, "<prefix>.<secret>"
+// (ParseDRFToken), when imported with NewDRFRecord and Import: they are
+// stored under the id DRFKeyID(prefix), which no native key gets, with the
+// issuer prefix DRFIssuer, which no native key can have, so that each form
+// verifies only for its own keys. Their "sha512$$<hex>" digests verify as
+// they are; the Django password hashes of older releases (LegacyHasher)
+// verify and are replaced by the current form on the first successful
+// verification.
+//
 // # Quick start
 //
 //	store, _ := sqlite.Open(ctx, "apikey.db")
