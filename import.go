@@ -140,9 +140,9 @@ var ErrNoImport = errors.New("apikey: the store cannot import keys (it is not an
 // Revoke does (an audit entry key.revoked, a tombstone), so that it is
 // never usable, not even for an instant. Records that NewDRFRecord would
 // not make are refused with a *ValidationError before anything is stored.
-// Like a store's BulkInsert, Import publishes no invalidation: an id
-// presented to a server just before its import may stay unknown there for
-// the time a cache keeps unknown ids (see ottercache.NegativeTTL).
+// Like Create, Import publishes nothing itself: other processes learn of
+// the new keys (an id presented to them just before its import may be
+// cached as unknown) from the store's ChangeFeed.
 func (m *Manager) Import(ctx context.Context, recs []*Record) ([]bool, error) {
 	imp, ok := m.store.(Importer)
 	if !ok {

@@ -130,6 +130,25 @@ func testImportRoundTrip(t *testing.T, h Harness, imp apikey.Importer) {
 		t.Errorf("ListEvents ids = %d, %d; Import set %d, %d", evs[0].ID, evs[1].ID, r.Revoked.ID, r.Imported.ID)
 	}
 
+	// A store with a change feed records the insertions and the
+	// revocation, so that other processes' caches learn of them.
+	if cf, ok := h.Store.(apikey.ChangeFeed); ok {
+		changes, err := cf.ChangesAfter(ctx, 0, 100)
+		if err != nil {
+			t.Fatalf("ChangesAfter: %v", err)
+		}
+		seen := map[string][]apikey.ChangeOp{}
+		for _, c := range changes {
+			seen[c.KeyID] = append(seen[c.KeyID], c.Op)
+		}
+		if ops := seen[full.ID]; len(ops) != 1 || ops[0] != apikey.ChangeInsert {
+			t.Errorf("change feed of %s: %v, want [insert]", full.ID, ops)
+		}
+		if ops := seen[revoked.ID]; len(ops) != 2 || ops[0] != apikey.ChangeInsert || ops[1] != apikey.ChangeUpdate {
+			t.Errorf("change feed of %s: %v, want [insert update]", revoked.ID, ops)
+		}
+	}
+
 	// The revocation left its tombstone: once deleted, the id stays taken.
 	if err := h.Store.Delete(ctx, revoked.ID, nil); err != nil {
 		t.Fatal(err)
