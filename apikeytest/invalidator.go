@@ -354,18 +354,27 @@ type reader struct {
 func newReader(t *testing.T, h InvalidatorHarness, heartbeat, timeout time.Duration) *reader {
 	t.Helper()
 	r := &reader{store: &countingStore{Store: h.Store}}
-	m, err := apikey.NewManager(r.store, apikey.Config{
-		Cache:                 &mapCache{m: map[string]*apikey.CacheEntry{}},
+	r.start(t, apikey.Config{
 		Invalidator:           h.Invalidator,
 		InvalidationHeartbeat: heartbeat,
 		InvalidationTimeout:   timeout,
-		OnInvalidationError: func(err error) {
-			r.mu.Lock()
-			r.errors = append(r.errors, err)
-			r.mu.Unlock()
-		},
-		UsageFlushInterval: -1,
 	})
+	return r
+}
+
+// start makes the reader's Manager from cfg, over its counting store and
+// an empty cache, recording what OnInvalidationError reports; the Manager
+// is closed when the test ends.
+func (r *reader) start(t *testing.T, cfg apikey.Config) {
+	t.Helper()
+	cfg.Cache = &mapCache{m: map[string]*apikey.CacheEntry{}}
+	cfg.OnInvalidationError = func(err error) {
+		r.mu.Lock()
+		r.errors = append(r.errors, err)
+		r.mu.Unlock()
+	}
+	cfg.UsageFlushInterval = -1
+	m, err := apikey.NewManager(r.store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +386,6 @@ func newReader(t *testing.T, h InvalidatorHarness, heartbeat, timeout time.Durat
 		}
 	})
 	r.m = m
-	return r
 }
 
 // cached reports whether a verification of token is answered from the

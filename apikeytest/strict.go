@@ -118,30 +118,12 @@ type feedReader struct {
 func newFeedReader(t *testing.T, s apikey.Store, name string, every, stale time.Duration) *feedReader {
 	t.Helper()
 	r := &feedReader{reader: &reader{store: &countingStore{Store: s}}, feed: &gatedFeed{feedStore: asFeed(t, s)}}
-	m, err := apikey.NewManager(r.store, apikey.Config{
-		Cache:              &mapCache{m: map[string]*apikey.CacheEntry{}},
+	r.start(t, apikey.Config{
 		ChangeFeed:         r.feed, // the counting wrapper hides the store's
 		ChangePollInterval: every,
 		StaleAfter:         stale,
 		InstanceName:       name,
-		OnInvalidationError: func(err error) {
-			r.mu.Lock()
-			r.errors = append(r.errors, err)
-			r.mu.Unlock()
-		},
-		UsageFlushInterval: -1,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	r.m = m
 	return r
 }
 
