@@ -29,8 +29,9 @@ const ExecPath = "/usr/bin/chromium"
 // Timeout bounds the whole life of the browser New starts: a test that has
 // not finished its browser work by then fails with context.DeadlineExceeded
 // instead of hanging. Element queries wait until the element appears, so a
-// missing element also ends at Timeout.
-const Timeout = 60 * time.Second
+// missing element also ends at Timeout. It is generous because the test
+// command runs the browser beside the race-enabled tests of every module.
+const Timeout = 120 * time.Second
 
 // New starts a headless Chromium for t and returns a chromedp context bound
 // to its first tab. The browser runs with a fresh profile in t.TempDir(),
