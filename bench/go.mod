@@ -8,7 +8,7 @@ require (
 	github.com/go-apikey/apikey/ottercache v0.0.0
 	github.com/go-apikey/apikey/postgres v0.0.0
 	github.com/go-apikey/apikey/sqlite v0.0.0
-	github.com/jackc/pgx/v5 v5.13.0
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 )
 
@@ -35,7 +35,7 @@ require (
 	modernc.org/libc v1.80.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.62.0 // indirect
+	modernc.org/sqlite v1.60.1 // indirect
 )
 
 // Sibling modules of this repository are developed together (see go.work);

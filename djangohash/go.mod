@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-apikey/apikey v0.0.0
-	golang.org/x/crypto v0.59.0
+	golang.org/x/crypto v0.58.0
 )
 
 require golang.org/x/sys v0.50.0 // indirect

@@ -4,7 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-apikey/apikey v0.0.0
-	modernc.org/sqlite v1.62.0
+	modernc.org/sqlite v1.60.1
 )
 
 require (

@@ -3,8 +3,8 @@ module github.com/go-apikey/apikey/cmd/apikey
 go 1.26.0
 
 require (
-	github.com/chromedp/cdproto v0.160.1
-	github.com/chromedp/chromedp v0.23.1
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
 	github.com/go-apikey/apikey v0.0.0
 	github.com/go-apikey/apikey/apikeyotel v0.0.0
 	github.com/go-apikey/apikey/apikeyprom v0.0.0
@@ -14,17 +14,17 @@ require (
 	github.com/go-apikey/apikey/postgres v0.0.0
 	github.com/go-apikey/apikey/redisbus v0.0.0
 	github.com/go-apikey/apikey/sqlite v0.0.0
-	github.com/jackc/pgx/v5 v5.13.0
+	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/spf13/cobra v1.10.2
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
-	go.opentelemetry.io/proto/otlp v1.11.1
-	golang.org/x/crypto v0.59.0
+	go.opentelemetry.io/proto/otlp v1.11.0
+	golang.org/x/crypto v0.58.0
 	google.golang.org/protobuf v1.36.12
-	modernc.org/sqlite v1.62.0
+	modernc.org/sqlite v1.60.1
 )
 
 require (
