@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -95,6 +96,28 @@ func NewBrowserContext(t testing.TB, ctx context.Context) context.Context {
 		t.Fatalf("browsertest: opening a new browser context: %v", err)
 	}
 	return ctx
+}
+
+// Follow clicks the first element that matches the CSS selector sel (a
+// link or a submit button) and waits until the page it leads to has
+// loaded, returning the HTTP response of that page's document. Unlike a
+// click followed by a wait for an element of the next page, it cannot look
+// for that element in the page being left, nor miss the click while the
+// page is still being laid out: the element is clicked through the DOM,
+// and the wait is for the navigation itself.
+func Follow(ctx context.Context, sel string) (*network.Response, error) {
+	js := fmt.Sprintf("document.querySelector(%q).click()", sel)
+	resp, err := chromedp.RunResponse(ctx,
+		chromedp.WaitVisible(chromedp.CSS(sel)),
+		chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			_, err := chromedp.Evaluate[any](js)(ctx, t)
+			return err
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("browsertest: following %q: %w", sel, err)
+	}
+	return resp, nil
 }
 
 // Text returns the visible text of the first element that matches the CSS

@@ -58,12 +58,17 @@ func demoHost(t *testing.T, m *apikey.Manager) *httptest.Server {
 }
 
 func signIn(ctx context.Context, base, user string) error {
-	return chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(base+"/login"),
 		chromedp.SendKeys(chromedp.CSS("#username"), user),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`a[href="./new"]`)),
 	)
+	if err == nil {
+		_, err = browsertest.Follow(ctx, `button[type="submit"]`)
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`a[href="./new"]`)))
+	}
+	return err
 }
 
 // shoot saves a screenshot under $APIKEY_SCREENSHOTS when it is set.
@@ -90,16 +95,15 @@ func TestPortal(t *testing.T) {
 		t.Fatalf("alice signs in: %v", err)
 	}
 	shoot(t, alice, "portal-empty.png")
-	err := chromedp.Do(alice,
-		chromedp.Click(chromedp.CSS(`a[href="./new"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#name")),
-		chromedp.SendKeys(chromedp.CSS("#name"), "browser key"),
-	)
+	_, err := browsertest.Follow(alice, `a[href="./new"]`)
+	if err == nil {
+		err = chromedp.Do(alice, chromedp.SendKeys(chromedp.CSS("#name"), "browser key"))
+	}
 	if err != nil {
 		t.Fatalf("opening the form: %v", err)
 	}
 	shoot(t, alice, "portal-new.png")
-	if err := chromedp.Do(alice, chromedp.Click(chromedp.CSS(`button[type="submit"]`))); err != nil {
+	if _, err := browsertest.Follow(alice, `button[type="submit"]`); err != nil {
 		t.Fatalf("submitting the form: %v", err)
 	}
 	token, err := browsertest.Text(alice, "#token")
@@ -131,16 +135,15 @@ func TestPortal(t *testing.T) {
 	}
 
 	// Revoke it.
-	err = chromedp.Do(alice,
-		chromedp.Navigate(srv.URL+"/keys/"+k.ID),
-		chromedp.Click(chromedp.CSS(`a.danger`)),
-		chromedp.WaitVisible(chromedp.CSS(`form[action$="/revoke"] button`)),
-	)
+	err = chromedp.Do(alice, chromedp.Navigate(srv.URL+"/keys/"+k.ID))
+	if err == nil {
+		_, err = browsertest.Follow(alice, `a.danger`)
+	}
 	if err != nil {
 		t.Fatalf("opening the revoke confirmation: %v", err)
 	}
 	shoot(t, alice, "portal-revoke.png")
-	if err := chromedp.Do(alice, chromedp.Click(chromedp.CSS(`form[action$="/revoke"] button`))); err != nil {
+	if _, err := browsertest.Follow(alice, `form[action$="/revoke"] button`); err != nil {
 		t.Fatal(err)
 	}
 	notice, err := browsertest.Text(alice, ".notice")

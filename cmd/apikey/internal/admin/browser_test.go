@@ -35,6 +35,17 @@ func (b tab) nav(actions ...chromedp.Action[chromedp.Void]) *network.Response {
 	return resp
 }
 
+// follow clicks the element that matches sel (a link or a submit button)
+// and returns the response of the page it leads to.
+func (b tab) follow(sel string) *network.Response {
+	b.t.Helper()
+	resp, err := browsertest.Follow(b.ctx, sel)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
 func (b tab) open(path string) *network.Response {
 	b.t.Helper()
 	return b.nav(chromedp.Navigate(b.s.srv.URL + path))
@@ -105,7 +116,7 @@ func (b tab) login(email, password string) *network.Response {
 	b.t.Helper()
 	b.fill("email", "")
 	b.do(chromedp.SendKeys(chromedp.ID("email"), email), chromedp.SendKeys(chromedp.ID("password"), password))
-	return b.nav(chromedp.Click(chromedp.CSS(`form[action="/admin/login"] button[type=submit]`)))
+	return b.follow(`form[action="/admin/login"] button[type=submit]`)
 }
 
 // createKey fills the create form and returns the key shown once.
@@ -114,7 +125,7 @@ func (b tab) createKey(name, owner, scopes string) string {
 	b.open("/admin/keys/new")
 	b.do(chromedp.SendKeys(chromedp.ID("name"), name), chromedp.SendKeys(chromedp.ID("owner"), owner),
 		chromedp.SendKeys(chromedp.ID("scopes"), scopes))
-	resp := b.nav(chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+	resp := b.follow(`main form button[type=submit]`)
 	if resp.Status != http.StatusOK {
 		b.t.Fatalf("create: status %d", resp.Status)
 	}
@@ -177,39 +188,43 @@ func TestBrowser(t *testing.T) {
 	// Search and filter.
 	b.open("/admin/keys")
 	b.do(chromedp.SendKeys(chromedp.ID("q"), "harl"))
-	b.nav(chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.follow(`form.filters button[type=submit]`)
 	if body := b.text("table.keys tbody"); !strings.Contains(body, "charlie") || strings.Contains(body, "delta") {
 		t.Errorf("search for harl lists:\n%s", body)
 	}
 	b.open("/admin/keys")
 	b.do(chromedp.SendKeys(chromedp.ID("owner"), "globex"))
-	b.nav(chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.follow(`form.filters button[type=submit]`)
 	if body := b.text("table.keys tbody"); !strings.Contains(body, "charlie") || !strings.Contains(body, "delta") || strings.Contains(body, "echo") {
 		t.Errorf("owner globex lists:\n%s", body)
 	}
 
 	// Revoke with confirmation.
 	b.open("/admin/keys/" + ids["charlie"])
-	b.nav(chromedp.Click(chromedp.CSS(`a[href$="/revoke"]`)))
+	b.follow(`a[href$="/revoke"]`)
 	b.wantText("h1", "Revoke “charlie”?")
-	b.nav(chromedp.Click(chromedp.CSS(`main form button.danger`)))
+	b.follow(`main form button.danger`)
 	b.wantText(".notice", "The key was revoked.")
 	b.wantText("h1 .badge", "Revoked")
 
 	// The state filter.
 	b.open("/admin/keys")
 	b.do(chromedp.SetValue(chromedp.ID("state"), "revoked"))
-	b.nav(chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.follow(`form.filters button[type=submit]`)
 	if body := b.text("table.keys tbody"); !strings.Contains(body, "charlie") || strings.Contains(body, "delta") {
 		t.Errorf("state revoked lists:\n%s", body)
 	}
 
 	// Bulk revoke.
 	b.open("/admin/keys")
-	b.do(chromedp.Click(chromedp.ID("sel-"+ids["delta"])), chromedp.Click(chromedp.ID("sel-"+ids["echo"])))
-	b.nav(chromedp.Click(chromedp.CSS(`.below-table button.danger`)))
+	for _, name := range []string{"delta", "echo"} {
+		if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](fmt.Sprintf("(e => (e.click(), e.checked))(document.getElementById(%q))", "sel-"+ids[name]))); err != nil {
+			t.Fatalf("ticking %s: %v", name, err)
+		}
+	}
+	b.follow(`.below-table button.danger`)
 	b.wantText("h1", "Revoke 2 keys?")
-	b.nav(chromedp.Click(chromedp.CSS(`main form button.danger`)))
+	b.follow(`main form button.danger`)
 	b.wantText(".notice", "2 keys were revoked.")
 	for _, name := range []string{"delta", "echo"} {
 		if k, _ := s.m.Get(bg, ids[name]); !k.Revoked() {
@@ -234,7 +249,7 @@ func TestBrowser(t *testing.T) {
 	}))
 	defer evil.Close()
 	b.nav(chromedp.Navigate(evil.URL))
-	resp = b.nav(chromedp.Click(chromedp.ID("go")))
+	resp = b.follow("#go")
 	if resp.Status != http.StatusForbidden {
 		t.Errorf("cross-origin form POST: status %d, want 403", resp.Status)
 	}
@@ -244,7 +259,7 @@ func TestBrowser(t *testing.T) {
 
 	// Logout.
 	b.open("/admin/keys")
-	b.nav(chromedp.Click(chromedp.CSS(`form.logout button`)))
+	b.follow(`form.logout button`)
 	b.wantText(".notice", "You have signed out.")
 	b.open("/admin/keys")
 	b.wantText("h1", "Sign in")
@@ -326,13 +341,13 @@ func TestScreenshots(t *testing.T) {
 	b.do(chromedp.SendKeys(chromedp.ID("name"), "Reporting dashboard"), chromedp.SendKeys(chromedp.ID("owner"), "acme"),
 		chromedp.SendKeys(chromedp.ID("scopes"), "reports:read bad scope!"), chromedp.SendKeys(chromedp.ID("expires_at"), "90d"),
 		chromedp.SendKeys(chromedp.ID("metadata"), "team=analytics\ncost-centre"))
-	b.nav(chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+	b.follow(`main form button[type=submit]`)
 	shot("create-form-errors")
 	b.open("/admin/keys/new")
 	shot("create-form")
 	b.createKey("Reporting dashboard", "acme", "reports:read")
 	shot("key-shown-once")
-	b.nav(chromedp.Click(chromedp.CSS(`.card .actions a`)))
+	b.follow(`.card .actions a`)
 	shot("key-detail")
 	b.open("/admin/events")
 	shot("audit-log")

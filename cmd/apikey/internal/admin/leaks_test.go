@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/internal/browsertest"
@@ -134,7 +132,7 @@ func TestBrowserLeaks(t *testing.T) {
 	s.reportLeak(token, "https://github.com/acme/app/blob/main/.env", apikey.LeakRevoke)
 	b.open("/admin/login")
 	b.login(adminEmail, adminPassword)
-	b.nav(chromedp.Click(chromedp.CSS(`nav a[href="/admin/leaks"]`)))
+	b.follow(`nav a[href="/admin/leaks"]`)
 	b.wantText("h1", "Leaks")
 	body := b.text("table.leaks tbody")
 	for _, want := range []string{k.ID, "acme", "https://github.com/acme/app/blob/main/.env", "content", "Revoke"} {
@@ -142,7 +140,7 @@ func TestBrowserLeaks(t *testing.T) {
 			t.Errorf("the leaks table lacks %q:\n%s", want, body)
 		}
 	}
-	b.nav(chromedp.Click(chromedp.CSS(`table.leaks a[href="/admin/keys/` + k.ID + `"]`)))
+	b.follow(`table.leaks a[href="/admin/keys/` + k.ID + `"]`)
 	b.wantText("h1", "leaky")
 	b.wantText("h1 .badge", "Revoked")
 }
