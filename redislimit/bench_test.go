@@ -1,0 +1,56 @@
+package redislimit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey/redislimit"
+)
+
+// BenchmarkAllow compares one Allow with one PING on the same client, in
+// the same run: the limiter's cost beyond a Redis round trip is the Lua
+// script. Compare with benchstat or by the ratio of ns/op.
+func BenchmarkAllow(b *testing.B) {
+	c := newClient(b, redisAddr(b))
+	l := newLimiter(b, c, uniquePrefix(b))
+	ctx := context.Background()
+	rl := redislimit.RateLimit{Name: "requests", Limit: 1 << 30, Period: time.Second}
+	if _, err := l.Allow(ctx, "warm", rl, 1); err != nil { // loads the script
+		b.Fatal(err)
+	}
+	b.Run("ping", func(b *testing.B) {
+		for b.Loop() {
+			if err := c.Ping(ctx).Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("allow", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := l.Allow(ctx, "bench", rl, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ping-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := c.Ping(ctx).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("allow-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := l.Allow(ctx, "bench", rl, 1); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}

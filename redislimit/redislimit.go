@@ -1,0 +1,169 @@
+// Package redislimit keeps rate limits in Redis, so that every instance of
+// a service that shares one Redis counts against the same buckets.
+//
+// A Limiter implements the Manager's limiter seam with the generic cell
+// rate algorithm (GCRA) of github.com/go-redis/redis_rate: each bucket is
+// one Redis string holding its "theoretical arrival time", read and
+// written by one Lua script, so that a decision is atomic across all
+// instances and costs one round trip. A limit of N per period with burst
+// B admits B requests at once and then one every period/N; Redis's own
+// clock is used, so the instances' clocks do not matter.
+//
+//	client := redis.NewClient(&redis.Options{
+//		Addr:                  "127.0.0.1:6379",
+//		ContextTimeoutEnabled: true,
+//	})
+//	limiter, err := redislimit.New(client, redislimit.Config{})
+//	...
+//	m, err := apikey.NewManager(store, apikey.Config{Limiter: limiter})
+//
+// When Redis is down or slow, Allow returns an error within
+// Config.Timeout; it never guesses. The Manager then refuses the request
+// (apikey.ErrUnavailable) unless the limit says FailOpen.
+package redislimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultTimeout bounds one Allow when Config.Timeout is zero. A loopback
+// Redis answers in well under a millisecond; the margin is for a loaded
+// machine, where a shorter bound refuses requests that Redis would have
+// admitted.
+const DefaultTimeout = 250 * time.Millisecond
+
+// DefaultPrefix starts the name of every bucket when Config.Prefix is
+// empty. redis_rate adds its own "rate:" in front of it.
+const DefaultPrefix = "apikey:"
+
+// Config tunes a Limiter. The zero value is ready to use.
+type Config struct {
+	// Prefix starts the Redis key of every bucket, so that several
+	// deployments can share one Redis. Zero means DefaultPrefix.
+	Prefix string
+	// Timeout bounds each Allow, retries included. Zero means
+	// DefaultTimeout. It takes effect only if the client honours context
+	// deadlines, which New checks.
+	Timeout time.Duration
+}
+
+// Limiter decides rate limits in Redis. It is safe for concurrent use, and
+// any number of Limiters on any number of clients that reach the same
+// Redis (with the same Prefix) share their buckets exactly.
+type Limiter struct {
+	rate    *redis_rate.Limiter
+	prefix  string
+	timeout time.Duration
+}
+
+// New returns a Limiter on client, which may be shared with other uses. A
+// *redis.Client or *redis.ClusterClient must have ContextTimeoutEnabled set:
+// otherwise go-redis ignores the deadline of Config.Timeout and a Redis
+// that hangs would hold every request for the client's read timeout
+// (3 seconds by default) with its retries.
+func New(client redis.UniversalClient, cfg Config) (*Limiter, error) {
+	if client == nil {
+		return nil, errors.New("redislimit: New needs a client")
+	}
+	switch c := client.(type) {
+	case *redis.Client:
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errors.New("redislimit: the client must have ContextTimeoutEnabled so that Timeout bounds a call")
+		}
+	case *redis.ClusterClient:
+		if !c.Options().ContextTimeoutEnabled {
+			return nil, errors.New("redislimit: the client must have ContextTimeoutEnabled so that Timeout bounds a call")
+		}
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("redislimit: negative Timeout %v", cfg.Timeout)
+	}
+	l := &Limiter{
+		rate:    redis_rate.NewLimiter(client),
+		prefix:  cmpOr(cfg.Prefix, DefaultPrefix),
+		timeout: cmpOr(cfg.Timeout, DefaultTimeout),
+	}
+	return l, nil
+}
+
+// Allow takes cost from the bucket named bucket, which holds limit, and
+// reports the outcome. A request that does not fit takes nothing. It
+// returns an error, and no result, when Redis does not answer within the
+// Limiter's Timeout or when limit is not a valid limit (Limit and Period
+// must be positive, Burst and cost not negative). A zero Burst means a
+// burst of Limit.
+func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cost int64) (LimitResult, error) {
+	rl, err := toRate(limit)
+	if err != nil {
+		return LimitResult{}, err
+	}
+	if cost < 0 || cost > math.MaxInt32 {
+		return LimitResult{}, fmt.Errorf("redislimit: cost %d out of range", cost)
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	res, err := l.rate.AllowN(ctx, l.prefix+bucket, rl, int(cost))
+	if err != nil {
+		return LimitResult{}, fmt.Errorf("redislimit: %w", err)
+	}
+	out := LimitResult{
+		Name:      limit.Name,
+		Limit:     limit.Limit,
+		Remaining: int64(res.Remaining),
+		Reset:     max(res.ResetAfter, 0),
+		// The script answers a retry time of -1 exactly when it admitted
+		// the request (even at cost 0, where res.Allowed is 0).
+		Allowed: res.RetryAfter < 0,
+	}
+	if !out.Allowed {
+		out.RetryAfter = res.RetryAfter
+		// The script answers 0 remaining on a refusal; what is left is
+		// the burst less the backlog that Reset measures.
+		emission := float64(rl.Period) / float64(rl.Rate)
+		out.Remaining = max(int64(math.Floor(float64(rl.Burst)-float64(out.Reset)/emission)), 0)
+	}
+	return out, nil
+}
+
+// Reset empties the bucket, as if it had never been used.
+func (l *Limiter) Reset(ctx context.Context, bucket string) error {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	if err := l.rate.Reset(ctx, l.prefix+bucket); err != nil {
+		return fmt.Errorf("redislimit: %w", err)
+	}
+	return nil
+}
+
+// toRate converts limit to redis_rate's terms.
+func toRate(limit RateLimit) (redis_rate.Limit, error) {
+	if limit.Limit <= 0 || limit.Limit > math.MaxInt32 {
+		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: limit %d out of range", limit.Name, limit.Limit)
+	}
+	if limit.Period <= 0 {
+		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: period %v not positive", limit.Name, limit.Period)
+	}
+	if limit.Burst < 0 || limit.Burst > math.MaxInt32 {
+		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: burst %d out of range", limit.Name, limit.Burst)
+	}
+	burst := limit.Burst
+	if burst == 0 {
+		burst = limit.Limit
+	}
+	return redis_rate.Limit{Rate: int(limit.Limit), Burst: int(burst), Period: limit.Period}, nil
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}
