@@ -26,7 +26,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -104,7 +103,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cos
 	if err != nil {
 		return LimitResult{}, err
 	}
-	if cost < 0 || cost > math.MaxInt32 {
+	if cost < 0 || cost > maxExact {
 		return LimitResult{}, fmt.Errorf("redislimit: cost %d out of range", cost)
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
@@ -116,7 +115,8 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cos
 	out := LimitResult{
 		Name:      limit.Name,
 		Limit:     limit.Limit,
-		Remaining: int64(res.Remaining),
+		Period:    limit.Period,
+		Remaining: int64(res.Remaining), // 0 on a refusal
 		Reset:     max(res.ResetAfter, 0),
 		// The script answers a retry time of -1 exactly when it admitted
 		// the request (even at cost 0, where res.Allowed is 0).
@@ -124,10 +124,6 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cos
 	}
 	if !out.Allowed {
 		out.RetryAfter = res.RetryAfter
-		// The script answers 0 remaining on a refusal; what is left is
-		// the burst less the backlog that Reset measures.
-		emission := float64(rl.Period) / float64(rl.Rate)
-		out.Remaining = max(int64(math.Floor(float64(rl.Burst)-float64(out.Reset)/emission)), 0)
 	}
 	return out, nil
 }
@@ -142,15 +138,19 @@ func (l *Limiter) Reset(ctx context.Context, bucket string) error {
 	return nil
 }
 
+// maxExact bounds limits, bursts and costs: the script computes in Lua
+// numbers (doubles), exact for integers up to 2^53.
+const maxExact = 1 << 53
+
 // toRate converts limit to redis_rate's terms.
 func toRate(limit RateLimit) (redis_rate.Limit, error) {
-	if limit.Limit <= 0 || limit.Limit > math.MaxInt32 {
+	if limit.Limit <= 0 || limit.Limit > maxExact {
 		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: limit %d out of range", limit.Name, limit.Limit)
 	}
 	if limit.Period <= 0 {
 		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: period %v not positive", limit.Name, limit.Period)
 	}
-	if limit.Burst < 0 || limit.Burst > math.MaxInt32 {
+	if limit.Burst < 0 || limit.Burst > maxExact {
 		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: burst %d out of range", limit.Name, limit.Burst)
 	}
 	burst := limit.Burst

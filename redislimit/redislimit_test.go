@@ -110,8 +110,8 @@ func TestCost(t *testing.T) {
 		{4, true, 6},
 		{0, true, 6}, // a look that takes nothing
 		{4, true, 2},
-		{4, false, 2}, // does not fit, takes nothing
-		{11, false, 2},
+		{4, false, 0}, // does not fit, takes nothing (and, like redis_rate, reports 0)
+		{11, false, 0},
 		{2, true, 0},
 		{1, false, 0},
 	}
@@ -201,11 +201,11 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"zero limit", redislimit.RateLimit{Name: "r", Period: time.Second}, 1},
 		{"negative limit", redislimit.RateLimit{Name: "r", Limit: -1, Period: time.Second}, 1},
-		{"huge limit", redislimit.RateLimit{Name: "r", Limit: 1 << 40, Period: time.Second}, 1},
+		{"huge limit", redislimit.RateLimit{Name: "r", Limit: 1 << 60, Period: time.Second}, 1},
 		{"zero period", redislimit.RateLimit{Name: "r", Limit: 1}, 1},
 		{"negative burst", redislimit.RateLimit{Name: "r", Limit: 1, Period: time.Second, Burst: -1}, 1},
 		{"negative cost", good, -1},
-		{"huge cost", good, 1 << 40},
+		{"huge cost", good, 1 << 60},
 	} {
 		if res, err := l.Allow(context.Background(), "k", c.rl, c.cost); err == nil {
 			t.Errorf("%s: got %+v and no error", c.name, res)

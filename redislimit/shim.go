@@ -16,6 +16,7 @@ type RateLimit struct {
 type LimitResult struct {
 	Name       string
 	Limit      int64
+	Period     time.Duration
 	Remaining  int64
 	Reset      time.Duration
 	RetryAfter time.Duration
