@@ -40,13 +40,24 @@ type CacheEntry struct {
 	pepper *pepperState
 	ok     bool       // digest was decodable under the current configuration
 	usage  *usageCell // nil when usage tracking is off
+	// buckets are the limiter buckets of key.RateLimits, and ownerID the
+	// cache id of the key's owner (OwnerSubject), made once per entry so
+	// that Check does not build them on every request.
+	buckets []string
+	ownerID string
+	// owner, set on the entries cached under OwnerSubject ids, is an
+	// owner's record; such entries hold no key.
+	owner *ownerEntry
 }
 
 // Negative reports whether the entry records an unknown id.
 func (e *CacheEntry) Negative() bool { return e == nil }
 
 func (m *Manager) newEntry(rec *Record) *CacheEntry {
-	e := &CacheEntry{key: rec.Key, hash: rec.Hash}
+	e := &CacheEntry{key: rec.Key, hash: rec.Hash, buckets: keyBuckets(&rec.Key)}
+	if rec.Owner != "" {
+		e.ownerID = OwnerSubject(rec.Owner)
+	}
 	if m.usage != nil {
 		e.usage = m.usage.cell(rec.ID)
 	}

@@ -32,6 +32,10 @@ const (
 	// revocation is applied, but not every instance acknowledged it in
 	// time.
 	CodeNotAcknowledged Code = "not_acknowledged"
+	// CodeRateLimited stands for ErrRateLimited.
+	CodeRateLimited Code = "rate_limited"
+	// CodeUsageExceeded stands for ErrUsageExceeded.
+	CodeUsageExceeded Code = "usage_exceeded"
 	// CodeUnavailable stands for ErrUnavailable and for any error that is
 	// not one of this package's answers: a failure to decide, never a
 	// denial.
@@ -42,7 +46,7 @@ const (
 // sentinel error err matches, and CodeUnavailable for anything else. The
 // first match in this order wins: ErrUnavailable, ErrInvalidKey,
 // ErrExpired, ErrRevoked, ErrFrozen, ErrInvalidInput, ErrNotFound,
-// ErrTooManyKeys, ErrNotAcknowledged. So a store failure is unavailable whatever else it wraps,
+// ErrTooManyKeys, ErrNotAcknowledged, ErrRateLimited, ErrUsageExceeded. So a store failure is unavailable whatever else it wraps,
 // and a key the Usable hook rejected (ErrInvalidKey, wrapping the hook's
 // error) is invalid_key even if the hook's error wraps ErrRevoked.
 // ErrDuplicateID, which the Manager never returns, is unavailable.
@@ -66,6 +70,10 @@ func CodeOf(err error) Code {
 		return CodeTooManyKeys
 	case errors.Is(err, ErrNotAcknowledged):
 		return CodeNotAcknowledged
+	case errors.Is(err, ErrRateLimited):
+		return CodeRateLimited
+	case errors.Is(err, ErrUsageExceeded):
+		return CodeUsageExceeded
 	default:
 		return CodeUnavailable
 	}

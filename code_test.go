@@ -26,6 +26,10 @@ func TestCodeOf(t *testing.T) {
 		{apikey.ErrTooManyKeys, "too_many_keys"},
 		{apikey.ErrNotAcknowledged, "not_acknowledged"},
 		{&apikey.NotAcknowledgedError{Instances: []string{"a"}, Err: context.DeadlineExceeded}, "not_acknowledged"},
+		{apikey.ErrRateLimited, "rate_limited"},
+		{&apikey.LimitError{Err: apikey.ErrRateLimited}, "rate_limited"},
+		{apikey.ErrUsageExceeded, "usage_exceeded"},
+		{&apikey.LimitError{Err: apikey.ErrUsageExceeded}, "usage_exceeded"},
 		{apikey.ErrUnavailable, "unavailable"},
 		{fmt.Errorf("%w: lookup: %w", apikey.ErrUnavailable, apikey.ErrNotFound), "unavailable"},
 		// A Usable hook's refusal is ErrInvalidKey whatever the hook wrapped.
@@ -47,7 +51,7 @@ func TestCodeOf(t *testing.T) {
 func TestCodesDistinct(t *testing.T) {
 	seen := map[apikey.Code]error{apikey.CodeOf(nil): nil}
 	for _, err := range []error{apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrInvalidInput,
-		apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrNotAcknowledged, apikey.ErrUnavailable} {
+		apikey.ErrNotFound, apikey.ErrTooManyKeys, apikey.ErrNotAcknowledged, apikey.ErrRateLimited, apikey.ErrUsageExceeded, apikey.ErrUnavailable} {
 		c := apikey.CodeOf(err)
 		if prev, dup := seen[c]; dup {
 			t.Errorf("CodeOf(%v) = %q, the code of %v too", err, c, prev)

@@ -53,6 +53,15 @@ var (
 	// The Manager retries with a fresh id, so callers of the Manager never
 	// see it.
 	ErrDuplicateID = errors.New("apikey: duplicate key id")
+
+	// ErrRateLimited reports a valid key refused by one of its rate limits
+	// or its owner's. The error is a *LimitError that says when to retry.
+	ErrRateLimited = errors.New("apikey: rate limited")
+
+	// ErrUsageExceeded reports a valid key refused because its balance of
+	// credits, or its owner's, is below the cost of the request. The error
+	// is a *LimitError.
+	ErrUsageExceeded = errors.New("apikey: usage credits exhausted")
 )
 
 // ValidationError describes one bad argument. It matches ErrInvalidInput

@@ -13,7 +13,7 @@ import (
 // EventType names what happened to a key.
 type EventType string
 
-// Event types. The first seven are recorded in the store's audit log in
+// Event types. The first ten are recorded in the store's audit log in
 // the same transaction as what they describe (a mutation, or a leak
 // recorded); the last two are emitted to subscribers only.
 const (
@@ -27,7 +27,18 @@ const (
 	EventRolled   EventType = "key.rolled"
 	// EventLeaked records a confirmed leak (Manager.ReportLeak): its URL
 	// is where the key was found, its Reason the action taken.
-	EventLeaked         EventType = "key.leaked"
+	EventLeaked EventType = "key.leaked"
+	// EventLimitsChanged records an Update that changed only a key's rate
+	// limits.
+	EventLimitsChanged EventType = "key.limits_changed"
+	// EventCreditsChanged records a change of a key's credits: an Update
+	// that changed only them, or an AdjustCredits (set, add, refund; its
+	// Reason is the operation). Spends are counted, not audited.
+	EventCreditsChanged EventType = "key.credits_changed"
+	// EventOwnerUpdated records a change of an owner's record (SetOwner,
+	// AdjustCredits of an owner): its KeyID is OwnerSubject(owner), its
+	// Owner the owner.
+	EventOwnerUpdated   EventType = "owner.updated"
 	EventLimitReached   EventType = "owner.limit_reached"
 	EventVerifyRejected EventType = "verify.rejected"
 )
@@ -36,7 +47,8 @@ const (
 // audit log (the mutations, and leaks), in lifecycle order. Manager.Events
 // accepts these as a filter; the others are only emitted to OnEvent.
 func AuditedEventTypes() []EventType {
-	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked}
+	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked,
+		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated}
 }
 
 // Event describes one lifecycle event. Events never carry a plaintext key
@@ -79,7 +91,8 @@ type Change struct {
 
 // Diff returns the fields that differ between before and after, by JSON
 // name; either may be nil (creation, deletion). State and LastUsedAt are not
-// compared. Stores call it to fill the audit log.
+// compared, nor the NextRefillAt of Credits. Stores call it to fill the
+// audit log.
 func Diff(before, after *Key) map[string]Change {
 	fields := func(k *Key) map[string]any {
 		if k == nil {
@@ -88,6 +101,7 @@ func Diff(before, after *Key) map[string]Change {
 		m := map[string]any{
 			"name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "metadata": k.Metadata,
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
+			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {
@@ -102,13 +116,36 @@ func Diff(before, after *Key) map[string]Change {
 	}
 	b, a := fields(before), fields(after)
 	out := map[string]Change{}
-	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at"} {
+	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "ratelimits", "credits"} {
 		if !reflect.DeepEqual(normalizeEmpty(b[name]), normalizeEmpty(a[name])) {
 			out[name] = Change{Before: b[name], After: a[name]}
 		}
 	}
 	return out
 }
+
+// limitsValue is the audit form of rate limits: nil when there are none.
+func limitsValue(l []RateLimit) any {
+	if len(l) == 0 {
+		return nil
+	}
+	return cloneLimits(l)
+}
+
+// creditsValue is the audit form of credits: the balance and refill,
+// without the next refill instant, or nil.
+func creditsValue(c *Credits) any {
+	if c == nil {
+		return nil
+	}
+	v := c.Clone()
+	v.NextRefillAt = nil
+	return v
+}
+
+// OwnerSubject returns the KeyID of the audit entries and changes about an
+// owner: "owner:" and the owner. It never is a key id.
+func OwnerSubject(owner string) string { return "owner:" + owner }
 
 func normalizeEmpty(v any) any {
 	switch x := v.(type) {

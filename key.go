@@ -26,7 +26,7 @@ func (s State) Valid() bool { return slices.Contains(States(), s) }
 
 // Key is the record of an API key. It never holds the secret or its hash.
 // The JSON form uses snake_case names and RFC 3339 times, and writes empty
-// Scopes as [] and empty Metadata as {}; the CLI and the HTTP API share it
+// Scopes and RateLimits as [] and empty Metadata as {}; the CLI and the HTTP API share it
 // (see MarshalJSON).
 //
 // A Key is a plain value: the Manager hands out fresh copies, so callers may
@@ -54,6 +54,12 @@ type Key struct {
 	// LastUsedAt, when set, is when the key last passed verification, as
 	// recorded by the store.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// RateLimits are the key's named rate limits (see RateLimit); the
+	// owner's apply too. Written as [] when empty.
+	RateLimits []RateLimit `json:"ratelimits"`
+	// Credits is the key's balance of usage credits; nil means none, so
+	// the key is not limited by credits (its owner's may still apply).
+	Credits *Credits `json:"credits,omitempty"`
 	// State is StateAt(now) for the instant at which the Manager returned
 	// the key. Stores leave it empty.
 	State State `json:"state"`
@@ -61,8 +67,8 @@ type Key struct {
 
 // MarshalJSON encodes k in the JSON form shared by the HTTP API, its
 // client and the CLI: the field names of the struct tags, times in
-// RFC 3339, absent times left out, and Scopes and Metadata as [] and {}
-// rather than null when they are empty.
+// RFC 3339, absent times and Credits left out, and Scopes, RateLimits and
+// Metadata as [], [] and {} rather than null when they are empty.
 func (k Key) MarshalJSON() ([]byte, error) {
 	type plain Key // the same fields, without this method
 	if k.Scopes == nil {
@@ -70,6 +76,9 @@ func (k Key) MarshalJSON() ([]byte, error) {
 	}
 	if k.Metadata == nil {
 		k.Metadata = map[string]string{}
+	}
+	if k.RateLimits == nil {
+		k.RateLimits = []RateLimit{}
 	}
 	return json.Marshal(plain(k))
 }
@@ -166,6 +175,8 @@ func (k *Key) Clone() *Key {
 	c.ExpiresAt = cloneTime(k.ExpiresAt)
 	c.RevokedAt = cloneTime(k.RevokedAt)
 	c.LastUsedAt = cloneTime(k.LastUsedAt)
+	c.RateLimits = cloneLimits(k.RateLimits)
+	c.Credits = k.Credits.Clone()
 	return &c
 }
 

@@ -169,6 +169,13 @@ type Config struct {
 	// means 1024.
 	EventBuffer int
 
+	// Limiter counts the rate limits of keys and owners (see RateLimit and
+	// Check). Nil means a MemoryLimiter on the Manager's clock: exact in
+	// one process, but each instance of a service then counts its own
+	// requests only; share a Limiter (the service's Redis limiter) between
+	// instances that must share limits.
+	Limiter Limiter
+
 	// UsageFlushInterval is how often usage counters and last-used times
 	// are written to the store; LastUsedAt is accurate to it. Zero means
 	// DefaultUsageFlushInterval (10s); a negative value turns usage
@@ -192,6 +199,8 @@ type Manager struct {
 	metrics       metricsHook
 	events        *dispatcher
 	usage         *usageTracker
+	limiter       Limiter
+	limitStore    LimitStore       // nil unless the store is one
 	inval         *invalidation    // nil without an Invalidator
 	feed          ChangeFeed       // nil without one
 	registry      InstanceRegistry // nil unless feed is one
@@ -243,6 +252,11 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	}
 	m.hasher = h
 	m.metrics = metricsHook{cfg.Metrics}
+	m.limiter = cfg.Limiter
+	if m.limiter == nil {
+		m.limiter = NewMemoryLimiter(m.now)
+	}
+	m.limitStore, _ = store.(LimitStore)
 	if cfg.Cache != nil {
 		m.cache = &cacheState{c: cfg.Cache}
 		m.cache.trusted.Store(true)

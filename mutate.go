@@ -23,6 +23,11 @@ type CreateParams struct {
 	// ExpiresAt is optional and must be in the future and ValidTime (the
 	// years 1 to 9999 in UTC).
 	ExpiresAt *time.Time
+	// RateLimits are optional; see CheckRateLimits for the rules.
+	RateLimits []RateLimit
+	// Credits is an optional balance of usage credits; see CheckCredits.
+	// Its NextRefillAt is set by the Manager.
+	Credits *Credits
 }
 
 // maxIDAttempts bounds retries when a fresh id collides with a stored one
@@ -100,6 +105,15 @@ func newKey(prefix string, p CreateParams, now time.Time) (*Key, error) {
 	if err := validate(k, now, true); err != nil {
 		return nil, err
 	}
+	if err := CheckRateLimits(p.RateLimits); err != nil {
+		return nil, err
+	}
+	k.RateLimits = cloneLimits(p.RateLimits)
+	c, err := normalizeCredits(p.Credits, now)
+	if err != nil {
+		return nil, err
+	}
+	k.Credits = c
 	return k, nil
 }
 
@@ -131,8 +145,11 @@ func (m *Manager) ownerLimit(owner string) int {
 	return m.maxKeys
 }
 
-// Update changes the name, scopes, metadata or expiry of a key and returns
-// the result. A revoked key is frozen: Update returns ErrFrozen.
+// Update changes the name, scopes, metadata, expiry, rate limits or credits
+// of a key and returns the result. A revoked key is frozen: Update returns
+// ErrFrozen. The audit entry is EventLimitsChanged when only the rate
+// limits change, EventCreditsChanged when only the credits do, and
+// EventUpdated otherwise.
 func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
@@ -169,7 +186,11 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 	if err := validate(probe, now, u.ExpiresAt != nil); err != nil {
 		return nil, err
 	}
-	ev := m.event(ctx, EventUpdated, id, now)
+	typ, err := m.prepareLimits(&u, now)
+	if err != nil {
+		return nil, err
+	}
+	ev := m.event(ctx, typ, id, now)
 	k, err := m.store.Update(ctx, id, u, ev)
 	m.changed(ctx, id, err)
 	if err != nil {

@@ -175,11 +175,20 @@ type KeyUpdate struct {
 	ExpiresAt *time.Time
 	// ClearExpiry removes the expiry; it cannot be combined with ExpiresAt.
 	ClearExpiry bool
+	// RateLimits replaces the key's rate limits; an empty slice removes
+	// them.
+	RateLimits *[]RateLimit
+	// Credits replaces the key's balance and refill schedule (the Manager
+	// sets NextRefillAt); ClearCredits removes them. They cannot be
+	// combined.
+	Credits      *Credits
+	ClearCredits bool
 }
 
 // Empty reports whether u changes nothing.
 func (u KeyUpdate) Empty() bool {
-	return u.Name == nil && u.Scopes == nil && u.Metadata == nil && u.ExpiresAt == nil && !u.ClearExpiry
+	return u.Name == nil && u.Scopes == nil && u.Metadata == nil && u.ExpiresAt == nil && !u.ClearExpiry &&
+		u.RateLimits == nil && u.Credits == nil && !u.ClearCredits
 }
 
 // isStoreError reports whether err is a store failure rather than one of the

@@ -37,17 +37,24 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 
 // verify does the work of Verify and also returns the id the token claimed.
 func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
+	k, _, id, err := m.verifyEntry(ctx, token)
+	return k, id, err
+}
+
+// verifyEntry does the work of Verify and also returns the cache entry of
+// the key and the id the token claimed.
+func (m *Manager) verifyEntry(ctx context.Context, token string) (*Key, *CacheEntry, string, error) {
 	t, err := ParseAnyToken(token)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	e, err := m.lookup(ctx, t.ID)
 	if err != nil {
-		return nil, t.ID, unavailable("lookup", err)
+		return nil, nil, t.ID, unavailable("lookup", err)
 	}
 	if e == nil {
 		m.hasher.burn(token)
-		return nil, t.ID, ErrInvalidKey
+		return nil, nil, t.ID, ErrInvalidKey
 	}
 	var ok, current bool
 	if e.key.Prefix == t.Prefix {
@@ -61,15 +68,15 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 	now := m.clock()
 	if !ok {
 		m.recordUsage(e, useInvalid, now)
-		return nil, t.ID, ErrInvalidKey
+		return nil, nil, t.ID, ErrInvalidKey
 	}
 	if e.key.Revoked() {
 		m.recordUsage(e, useRevoked, now)
-		return nil, t.ID, ErrRevoked
+		return nil, nil, t.ID, ErrRevoked
 	}
 	if e.key.Expired(now) {
 		m.recordUsage(e, useExpired, now)
-		return nil, t.ID, ErrExpired
+		return nil, nil, t.ID, ErrExpired
 	}
 	k := new(Key)
 	*k = e.key // Scopes and Metadata are shared with the cache: see Verify
@@ -77,9 +84,9 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 	if m.usable != nil {
 		if err := m.usable(ctx, k); err != nil {
 			if errors.Is(err, ErrUnavailable) {
-				return nil, t.ID, err
+				return nil, nil, t.ID, err
 			}
-			return nil, t.ID, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+			return nil, nil, t.ID, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 		}
 	}
 	if !current {
@@ -94,7 +101,7 @@ func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error
 		}
 	}
 	m.recordUsage(e, useValid, now)
-	return k, t.ID, nil
+	return k, e, t.ID, nil
 }
 
 func (m *Manager) recordUsage(e *CacheEntry, outcome int, now time.Time) {

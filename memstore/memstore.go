@@ -69,6 +69,11 @@ type Store struct {
 	leaks []apikey.Leak
 	// logged holds the key id of every audit entry, for Taken.
 	logged map[string]struct{}
+	// owners holds the owners' records, by id.
+	owners map[string]*apikey.Owner
+	// spends holds the recorded spends of credits, by key id and
+	// idempotency key.
+	spends map[spendID]*spend
 }
 
 var (
@@ -86,6 +91,8 @@ func New() *Store {
 
 		instances: map[string]apikey.Instance{},
 		logged:    map[string]struct{}{},
+		owners:    map[string]*apikey.Owner{},
+		spends:    map[spendID]*spend{},
 	}
 }
 
@@ -160,6 +167,9 @@ func stored(rec *apikey.Record) *apikey.Record {
 	k.ExpiresAt = normPtr(k.ExpiresAt)
 	k.RevokedAt = normPtr(k.RevokedAt)
 	k.LastUsedAt = normPtr(k.LastUsedAt)
+	if k.Credits != nil {
+		k.Credits.NextRefillAt = normPtr(k.Credits.NextRefillAt)
+	}
 	k.State = ""
 	return &apikey.Record{Key: *k, Hash: rec.Hash}
 }
@@ -502,6 +512,16 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		after.ExpiresAt = nil
 	case u.ExpiresAt != nil:
 		after.ExpiresAt = normPtr(u.ExpiresAt)
+	}
+	if u.RateLimits != nil {
+		after.RateLimits = append([]apikey.RateLimit(nil), *u.RateLimits...)
+	}
+	switch {
+	case u.ClearCredits:
+		after.Credits = nil
+	case u.Credits != nil:
+		after.Credits = u.Credits.Clone()
+		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
 	}
 	s.keys[id] = after
 	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))

@@ -1,0 +1,577 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// LimitStore is the optional interface of the stores that keep owners and
+// balances of credits, which Check, Enforce, SetOwner and AdjustCredits
+// need; sqlite.Store, postgres.Store and memstore.Store implement it, and
+// apikeytest.TestCredits checks it. Implementations must be safe for
+// concurrent use, and exact: whatever the concurrency, over one process or
+// many, a balance is never spent below zero and a spend is counted once.
+type LimitStore interface {
+	// Owner returns the record of owner id, or ErrNotFound when it has
+	// none.
+	Owner(ctx context.Context, id string) (*Owner, error)
+
+	// PutOwner applies u to the record of owner id, creating it when
+	// missing, sets its UpdatedAt to now and returns it. When ev is not
+	// nil it is written to the audit log in the same transaction, its
+	// Changes filled with DiffOwner(before, after) (before is nil for a new
+	// record), and ev.ID set. The change is recorded in the ChangeFeed
+	// under OwnerSubject(id), so that caches of other instances evict the
+	// owner.
+	PutOwner(ctx context.Context, id string, u OwnerUpdate, now time.Time, ev *Event) (*Owner, error)
+
+	// SpendCredits spends req.Cost from the balance of key req.KeyID, if
+	// it has one, and from that of owner req.Owner (when not empty), if it
+	// has one, in one transaction: both or neither. First it applies the
+	// refills due at req.Now (Credits.ApplyRefill), and keeps them even
+	// when it spends nothing. A balance below the cost spends nothing
+	// anywhere: Spent is false. When req.IdempotencyKey is set and a spend
+	// of the same key with it was recorded less than IdempotencyWindow
+	// before req.Now, it spends nothing and returns that spend's result
+	// with Replayed set; otherwise it records this spend's (when it spent
+	// something), replacing an older one. A key or owner without a balance
+	// is not limited: with neither, Spent is true and nothing is recorded.
+	// An unknown key yields ErrNotFound. Spends are not audited and not
+	// recorded in the ChangeFeed.
+	SpendCredits(ctx context.Context, req SpendRequest) (SpendResult, error)
+
+	// AdjustCredits applies adj to the balance of a key (adj.KeyID) or of
+	// an owner (adj.Owner), after the refill due at adj.Now, and returns
+	// the balance. CreditSet and CreditAdd create a balance without a
+	// refill when there is none; CreditAdd refuses (ErrInvalidInput,
+	// changing nothing) to take a balance below zero. CreditRefund adds
+	// back what the spend recorded under adj.IdempotencyKey for adj.KeyID
+	// took from the key's and the owner's balances, once: a second refund
+	// of it changes nothing, records no event and returns the balance. An
+	// unknown key, or a refund of an unknown spend, yields ErrNotFound, as
+	// does a key balance changed on a revoked key (ErrFrozen). ev, when not
+	// nil and something changed, is written as PutOwner writes its own
+	// (Changes {"credits": ...}).
+	AdjustCredits(ctx context.Context, adj CreditAdjustment, ev *Event) (*Credits, error)
+}
+
+// OwnerUpdate is a patch of an owner's record for Manager.SetOwner and
+// LimitStore.PutOwner; nil fields are left unchanged.
+type OwnerUpdate struct {
+	// RateLimits replaces the owner's limits; an empty slice removes them.
+	RateLimits *[]RateLimit
+	// Credits replaces the owner's balance and refill; ClearCredits
+	// removes them. They cannot be combined.
+	Credits      *Credits
+	ClearCredits bool
+}
+
+// SpendRequest is a spend of credits for LimitStore.SpendCredits.
+type SpendRequest struct {
+	// KeyID is the key the request was made with.
+	KeyID string
+	// Owner is the key's owner, whose balance is spent too; empty means
+	// none.
+	Owner string
+	// Cost is what to spend; positive.
+	Cost int64
+	// IdempotencyKey, when set, makes the spend idempotent for KeyID.
+	IdempotencyKey string
+	// Now is the Manager's clock: refills and the idempotency window are
+	// judged by it.
+	Now time.Time
+}
+
+// SpendResult is the answer of LimitStore.SpendCredits.
+type SpendResult struct {
+	// Spent reports whether the cost was spent (or nothing needed to be).
+	Spent bool
+	// Replayed reports an idempotent retry: nothing was spent this time,
+	// and the other fields are those of the first spend.
+	Replayed bool
+	// KeyRemaining and OwnerRemaining are the balances after the spend (or
+	// as found, when refused); nil for one that does not exist.
+	KeyRemaining, OwnerRemaining *int64
+	// NextRefillAt is, when refused, the earliest next refill of the
+	// balances that were short; nil when none of them refills.
+	NextRefillAt *time.Time
+}
+
+// CreditOp is an operation of AdjustCredits.
+type CreditOp string
+
+// The operations of AdjustCredits.
+const (
+	// CreditSet sets the balance to Amount.
+	CreditSet CreditOp = "set"
+	// CreditAdd adds Amount, which may be negative, to the balance.
+	CreditAdd CreditOp = "add"
+	// CreditRefund gives back what the spend of IdempotencyKey took.
+	CreditRefund CreditOp = "refund"
+)
+
+// CreditAdjustment is a change of a balance for Manager.AdjustCredits and
+// LimitStore.AdjustCredits.
+type CreditAdjustment struct {
+	// KeyID names the key whose balance changes; Owner the owner. Exactly
+	// one is set, and a refund names a key.
+	KeyID string
+	Owner string
+	// Op is the operation.
+	Op CreditOp
+	// Amount is the balance to set or the amount to add; a refund takes
+	// none.
+	Amount int64
+	// IdempotencyKey, for a refund, names the spend to undo.
+	IdempotencyKey string
+	// Now is the Manager's clock; the Manager sets it.
+	Now time.Time
+}
+
+// DiffOwner returns the fields of an owner's record that differ between
+// before and after (either may be nil), by JSON name: "ratelimits" and
+// "credits". Stores call it to fill the audit log.
+func DiffOwner(before, after *Owner) map[string]Change {
+	kb, ka := &Key{}, &Key{}
+	if before != nil {
+		kb.RateLimits, kb.Credits = before.RateLimits, before.Credits
+	}
+	if after != nil {
+		ka.RateLimits, ka.Credits = after.RateLimits, after.Credits
+	}
+	return Diff(kb, ka)
+}
+
+// ownerEntry is what the cache holds for an owner, under OwnerSubject.
+type ownerEntry struct {
+	rec     *Owner   // nil: the owner has no record
+	buckets []string // limiter bucket of each of rec.RateLimits
+}
+
+func ownerBuckets(o *Owner) []string {
+	if o == nil {
+		return nil
+	}
+	b := make([]string, len(o.RateLimits))
+	for i, l := range o.RateLimits {
+		b[i] = "owner:" + o.ID + ":" + l.Name
+	}
+	return b
+}
+
+func keyBuckets(k *Key) []string {
+	if len(k.RateLimits) == 0 {
+		return nil
+	}
+	b := make([]string, len(k.RateLimits))
+	for i, l := range k.RateLimits {
+		b[i] = "key:" + k.ID + ":" + l.Name
+	}
+	return b
+}
+
+// check returns the validation error of opts, if any.
+func (o *CheckOptions) check() error {
+	switch {
+	case o.RateLimit != "" && !ValidLimitName(o.RateLimit):
+		return invalid("ratelimit", "%q is not a valid limit name", o.RateLimit)
+	case o.Cost < 0:
+		return invalid("cost", "must not be negative")
+	case o.Credits < 0:
+		return invalid("credits", "must not be negative")
+	case o.IdempotencyKey != "" && !ValidIdempotencyKey(o.IdempotencyKey):
+		return invalid("idempotency_key", "must be 1 to 255 bytes of printable ASCII")
+	}
+	return nil
+}
+
+// Check verifies token as Verify does and then applies, in this order, the
+// rate limits of the key and of its owner that opts selects, and the
+// spend of opts.Credits. A request refused by a rate limit spends no
+// credit. It returns the key with the outcome of every limit and the
+// balance left, or the error of Verify, a *LimitError matching
+// ErrRateLimited or ErrUsageExceeded, ErrInvalidInput for bad opts, or
+// ErrUnavailable when a Limiter (of a limit that does not fail open) or
+// the store fails.
+//
+// Check does not check scopes: check them on Result.Key first when the
+// request needs any, or use Verify, then the scope checks, then Enforce,
+// which is what apikeyhttp does.
+//
+// The rate limits of a key are counted in the Manager's Limiter
+// (Config.Limiter); a request passes each limit in turn and is counted by
+// those it passed, even when a later one refuses it. Credits are spent by
+// the store (a LimitStore), exactly.
+func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	start := m.metrics.verifyStart()
+	k, e, id, err := m.verifyEntry(ctx, token)
+	m.metrics.verified(start, err)
+	if err != nil {
+		m.rejected(ctx, id, err)
+		return nil, err
+	}
+	res := &Result{Key: k}
+	res.RateLimits = res.limits[:0]
+	if err := m.enforce(ctx, k, e.buckets, e.ownerID, opts, res); err != nil {
+		m.rejected(ctx, id, err)
+		return nil, err
+	}
+	return res, nil
+}
+
+// Enforce applies the rate limits and credits of opts to k, a key that
+// Verify returned, as Check does after verifying. Keys from elsewhere (a
+// remote verifier) are limited as they are given: their RateLimits and
+// Owner decide.
+func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Result, error) {
+	if k == nil {
+		return nil, errors.New("apikey: Enforce needs a key")
+	}
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	res := &Result{Key: k}
+	res.RateLimits = res.limits[:0]
+	var ownerID string
+	if k.Owner != "" {
+		ownerID = OwnerSubject(k.Owner)
+	}
+	if err := m.enforce(ctx, k, keyBuckets(k), ownerID, opts, res); err != nil {
+		m.rejected(ctx, k.ID, err)
+		return nil, err
+	}
+	return res, nil
+}
+
+// rejected emits the verify.rejected event of a refusal.
+func (m *Manager) rejected(ctx context.Context, id string, err error) {
+	if m.events != nil && !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrInvalidInput) {
+		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
+		ev.Reason = string(CodeOf(err))
+		m.emit(ev)
+	}
+}
+
+// limitCost returns what a request costs against limit name when the route
+// asks for route with cost: cost for the named limit, 1 for "requests"
+// otherwise, and nothing (0) for the other limits.
+func limitCost(name, route string, cost int64) int64 {
+	if route == "" {
+		route = DefaultRateLimit
+	}
+	switch name {
+	case route:
+		return cost
+	case DefaultRateLimit:
+		return 1
+	}
+	return 0
+}
+
+func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID string, opts CheckOptions, res *Result) error {
+	cost := cmpOr(opts.Cost, 1)
+	for i, l := range k.RateLimits {
+		c := limitCost(l.Name, opts.RateLimit, cost)
+		if c == 0 {
+			continue
+		}
+		var bucket string
+		if i < len(buckets) {
+			bucket = buckets[i]
+		} else {
+			bucket = "key:" + k.ID + ":" + l.Name
+		}
+		if err := m.allow(ctx, bucket, "key", l, c, k.ID, res); err != nil {
+			return err
+		}
+	}
+	var owner *Owner
+	if ownerID != "" && m.limitStore != nil {
+		oe, err := m.lookupOwner(ctx, ownerID, k.Owner)
+		if err != nil {
+			return unavailable("owner lookup", err)
+		}
+		owner = oe.rec
+		if owner != nil {
+			for i, l := range owner.RateLimits {
+				c := limitCost(l.Name, opts.RateLimit, cost)
+				if c == 0 {
+					continue
+				}
+				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, res); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if opts.Credits > 0 {
+		return m.spend(ctx, k, opts, res)
+	}
+	return nil
+}
+
+// allow checks one limit and appends its outcome to res.
+func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, res *Result) error {
+	r, err := m.limiter.Allow(ctx, bucket, l, cost)
+	if err != nil {
+		if l.FailOpen {
+			return nil
+		}
+		return unavailable("rate limit "+l.Name, err)
+	}
+	r.Scope = scope
+	res.RateLimits = append(res.RateLimits, r)
+	if !r.Allowed {
+		return &LimitError{Err: ErrRateLimited, KeyID: keyID, RetryAfter: r.RetryAfter, RateLimits: append([]LimitResult(nil), res.RateLimits...)}
+	}
+	return nil
+}
+
+// spend spends opts.Credits for k.
+func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
+	if m.limitStore == nil {
+		if k.Credits == nil {
+			return nil // no balance, and no store that could hold one
+		}
+		return unavailable("spend credits", errors.New("the store keeps no credits (not a LimitStore)"))
+	}
+	now := m.clock()
+	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{
+		KeyID: k.ID, Owner: k.Owner, Cost: opts.Credits, IdempotencyKey: opts.IdempotencyKey, Now: now,
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrInvalidKey // deleted since it was verified
+	case err != nil:
+		return m.storeErr("spend credits", err)
+	}
+	var cr *CreditsResult
+	for _, r := range []*int64{sr.KeyRemaining, sr.OwnerRemaining} {
+		if r == nil {
+			continue
+		}
+		if cr == nil {
+			cr = &CreditsResult{Remaining: *r, Replayed: sr.Replayed}
+		}
+		cr.Remaining = min(cr.Remaining, *r)
+	}
+	res.Credits = cr
+	if !sr.Spent {
+		le := &LimitError{Err: ErrUsageExceeded, KeyID: k.ID, RateLimits: append([]LimitResult(nil), res.RateLimits...), Credits: cr}
+		if sr.NextRefillAt != nil {
+			le.RetryAfter = max(sr.NextRefillAt.Sub(now), 0)
+		}
+		return le
+	}
+	return nil
+}
+
+// lookupOwner returns the cached entry of an owner, reading the store on a
+// miss, as lookup does for keys.
+func (m *Manager) lookupOwner(ctx context.Context, subject, owner string) (*ownerEntry, error) {
+	cs := m.cache
+	if cs == nil {
+		return m.fetchOwner(ctx, owner)
+	}
+	trusted := cs.isTrusted()
+	if trusted {
+		if e, ok := cs.c.Get(subject); ok && e != nil && e.owner != nil {
+			return e.owner, nil
+		}
+	}
+	e, err := cs.flight.do(ctx, subject, func(call *flightCall) (*CacheEntry, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		oe, err := m.fetchOwner(fctx, owner)
+		if err != nil {
+			return nil, err
+		}
+		e := &CacheEntry{owner: oe}
+		if trusted && cs.isTrusted() && !call.stale.Load() {
+			cs.c.Set(subject, e)
+			if call.stale.Load() || !cs.isTrusted() {
+				cs.c.Delete(subject)
+			}
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e == nil || e.owner == nil {
+		return &ownerEntry{}, nil
+	}
+	return e.owner, nil
+}
+
+func (m *Manager) fetchOwner(ctx context.Context, owner string) (*ownerEntry, error) {
+	o, err := m.limitStore.Owner(ctx, owner)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return &ownerEntry{}, nil
+	case err != nil:
+		return nil, err
+	}
+	return &ownerEntry{rec: o, buckets: ownerBuckets(o)}, nil
+}
+
+// Owner returns the record of an owner: its rate limits and credits. An
+// owner without one (no SetOwner yet) yields ErrNotFound. It returns
+// ErrUnavailable when the store keeps no owners.
+func (m *Manager) Owner(ctx context.Context, id string) (*Owner, error) {
+	if err := checkOwnerID(id); err != nil {
+		return nil, err
+	}
+	if m.limitStore == nil {
+		return nil, errNoLimitStore
+	}
+	o, err := m.limitStore.Owner(ctx, id)
+	if err != nil {
+		return nil, m.storeErr("owner", err)
+	}
+	return o, nil
+}
+
+var errNoLimitStore = fmt.Errorf("%w: the store keeps no owners or credits (not a LimitStore)", ErrUnavailable)
+
+func checkOwnerID(id string) error {
+	if id == "" {
+		return invalid("owner", "is required")
+	}
+	if err := checkText(id, 200); err != nil {
+		return invalid("owner", "%v", err)
+	}
+	return nil
+}
+
+// SetOwner applies u to the record of owner id (creating it when it has
+// none) and returns it. The change is audited (EventOwnerUpdated) and
+// reaches the caches of every instance as a key's change does.
+func (m *Manager) SetOwner(ctx context.Context, id string, u OwnerUpdate) (*Owner, error) {
+	if err := checkOwnerID(id); err != nil {
+		return nil, err
+	}
+	if m.limitStore == nil {
+		return nil, errNoLimitStore
+	}
+	now := m.clock()
+	if u.Credits != nil && u.ClearCredits {
+		return nil, invalid("credits", "cannot both set and clear the credits")
+	}
+	if u.RateLimits != nil {
+		if err := CheckRateLimits(*u.RateLimits); err != nil {
+			return nil, err
+		}
+		l := cloneLimits(*u.RateLimits)
+		if l == nil {
+			l = []RateLimit{}
+		}
+		u.RateLimits = &l
+	}
+	if u.Credits != nil {
+		c, err := normalizeCredits(u.Credits, now)
+		if err != nil {
+			return nil, err
+		}
+		u.Credits = c
+	}
+	ev := m.event(ctx, EventOwnerUpdated, OwnerSubject(id), now)
+	ev.Owner = id
+	o, err := m.limitStore.PutOwner(ctx, id, u, now, ev)
+	m.changed(ctx, OwnerSubject(id), err)
+	if err != nil {
+		return nil, m.storeErr("put owner", err)
+	}
+	m.emit(ev)
+	return o, nil
+}
+
+// AdjustCredits sets, adds to or refunds the balance of a key or an owner
+// (see CreditAdjustment) and returns the balance. The change is audited
+// (EventCreditsChanged for a key, EventOwnerUpdated for an owner); a refund
+// that was already made changes nothing and records nothing.
+func (m *Manager) AdjustCredits(ctx context.Context, adj CreditAdjustment) (*Credits, error) {
+	if m.limitStore == nil {
+		return nil, errNoLimitStore
+	}
+	subject := adj.KeyID
+	typ := EventCreditsChanged
+	switch {
+	case (adj.KeyID == "") == (adj.Owner == ""):
+		return nil, invalid("credits", "name either a key or an owner")
+	case adj.KeyID != "" && !ValidID(adj.KeyID):
+		return nil, ErrNotFound
+	case adj.Owner != "":
+		if err := checkOwnerID(adj.Owner); err != nil {
+			return nil, err
+		}
+		subject, typ = OwnerSubject(adj.Owner), EventOwnerUpdated
+	}
+	switch adj.Op {
+	case CreditSet:
+		if adj.Amount < 0 {
+			return nil, invalid("amount", "must not be negative")
+		}
+	case CreditAdd:
+	case CreditRefund:
+		if adj.KeyID == "" {
+			return nil, invalid("credits", "a refund names the key that spent")
+		}
+		if !ValidIdempotencyKey(adj.IdempotencyKey) {
+			return nil, invalid("idempotency_key", "a refund names the idempotency key of the spend it undoes")
+		}
+	default:
+		return nil, invalid("op", "must be set, add or refund")
+	}
+	adj.Now = m.clock()
+	ev := m.event(ctx, typ, subject, adj.Now)
+	ev.Owner = adj.Owner
+	c, err := m.limitStore.AdjustCredits(ctx, adj, ev)
+	m.changed(ctx, subject, err)
+	if err != nil {
+		return nil, m.storeErr("adjust credits", err)
+	}
+	if ev.ID != 0 {
+		m.emit(ev)
+	}
+	return c, nil
+}
+
+// prepareLimits validates and normalises the limits and credits of an
+// update, and returns the type of its audit entry.
+func (m *Manager) prepareLimits(u *KeyUpdate, now time.Time) (EventType, error) {
+	if u.Credits != nil && u.ClearCredits {
+		return "", invalid("credits", "cannot both set and clear the credits")
+	}
+	if u.RateLimits != nil {
+		if err := CheckRateLimits(*u.RateLimits); err != nil {
+			return "", err
+		}
+		l := cloneLimits(*u.RateLimits)
+		if l == nil {
+			l = []RateLimit{}
+		}
+		u.RateLimits = &l
+	}
+	if u.Credits != nil {
+		c, err := normalizeCredits(u.Credits, now)
+		if err != nil {
+			return "", err
+		}
+		u.Credits = c
+	}
+	other := u.Name != nil || u.Scopes != nil || u.Metadata != nil || u.ExpiresAt != nil || u.ClearExpiry
+	creds := u.Credits != nil || u.ClearCredits
+	switch {
+	case !other && u.RateLimits != nil && !creds:
+		return EventLimitsChanged, nil
+	case !other && u.RateLimits == nil && creds:
+		return EventCreditsChanged, nil
+	}
+	return EventUpdated, nil
+}

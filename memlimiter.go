@@ -1,0 +1,159 @@
+package apikey
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+)
+
+// MemoryLimiter is the in-process Limiter: the generic cell rate algorithm
+// (GCRA) over counters kept in memory, one theoretical arrival time per
+// bucket. It is the Manager's default, exact for one process; the
+// instances of a service that share their limits need a shared Limiter
+// (Redis) instead. Its semantics are those of go-redis/redis_rate's AllowN,
+// so that both limiters answer alike:
+//
+//   - each unit of cost moves the bucket's theoretical arrival time (TAT)
+//     Period/Limit later (the emission interval);
+//   - a request passes when the new TAT is at most Burst emission intervals
+//     ahead of now; a refused request changes nothing;
+//   - Remaining is how many more units would pass now, Reset how long
+//     until the TAT is reached (the bucket full again), and RetryAfter,
+//     when refused, how long until this request would pass.
+//
+// Buckets that are full again carry no information and are evicted. Allow
+// does not allocate, except to remember a bucket it has not seen (or has
+// evicted). A MemoryLimiter is safe for concurrent use; its zero value is
+// not usable: create one with NewMemoryLimiter.
+type MemoryLimiter struct {
+	now    func() time.Time
+	shards [limiterShards]limiterShard
+}
+
+const (
+	limiterShards = 64
+	// sweepEvery is how many new buckets a shard takes between two sweeps
+	// of its full buckets.
+	sweepEvery = 1024
+)
+
+type limiterShard struct {
+	mu    sync.Mutex
+	tat   map[string]int64 // bucket -> TAT, in Unix nanoseconds
+	added int
+	_     [40]byte // keep shards on separate cache lines
+}
+
+var _ Limiter = (*MemoryLimiter)(nil)
+
+// NewMemoryLimiter returns an empty MemoryLimiter that reads time from now;
+// nil means time.Now.
+func NewMemoryLimiter(now func() time.Time) *MemoryLimiter {
+	if now == nil {
+		now = time.Now
+	}
+	l := &MemoryLimiter{now: now}
+	for i := range l.shards {
+		l.shards[i].tat = map[string]int64{}
+	}
+	return l
+}
+
+// Allow implements Limiter. It never fails; ctx is not consulted. A
+// negative cost is treated as zero.
+func (ml *MemoryLimiter) Allow(_ context.Context, bucket string, l RateLimit, cost int64) (LimitResult, error) {
+	now := ml.now().UnixNano()
+	sh := &ml.shards[fnv32(bucket)%limiterShards]
+	sh.mu.Lock()
+	tat, seen := sh.tat[bucket]
+	res, newTAT := gcra(l, tat, now, max(cost, 0))
+	if res.Allowed && cost > 0 {
+		if !seen {
+			sh.added++
+			if sh.added >= sweepEvery {
+				sh.sweep(now)
+			}
+		}
+		sh.tat[bucket] = newTAT
+	}
+	sh.mu.Unlock()
+	return res, nil
+}
+
+// sweep drops the buckets whose TAT has passed: they are full again, as a
+// bucket never seen is.
+func (sh *limiterShard) sweep(now int64) {
+	sh.added = 0
+	for b, tat := range sh.tat {
+		if tat <= now {
+			delete(sh.tat, b)
+		}
+	}
+}
+
+// Len returns the number of buckets held, for tests of eviction.
+func (ml *MemoryLimiter) Len() int {
+	n := 0
+	for i := range ml.shards {
+		sh := &ml.shards[i]
+		sh.mu.Lock()
+		n += len(sh.tat)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Sweep drops every bucket that is full again at the limiter's current
+// time. Allow sweeps a shard by itself every so many new buckets; Sweep is
+// for callers that want memory back sooner.
+func (ml *MemoryLimiter) Sweep() {
+	now := ml.now().UnixNano()
+	for i := range ml.shards {
+		sh := &ml.shards[i]
+		sh.mu.Lock()
+		sh.sweep(now)
+		sh.mu.Unlock()
+	}
+}
+
+// gcra applies cost to a bucket whose TAT is tat (zero when unknown) at
+// now, all in nanoseconds, and returns the outcome and the new TAT.
+func gcra(l RateLimit, tat, now, cost int64) (LimitResult, int64) {
+	res := LimitResult{Name: l.Name, Limit: l.Limit, Period: l.Period}
+	if l.Limit <= 0 || l.Period <= 0 {
+		return res, tat // an invalid limit never grants
+	}
+	emission := float64(l.Period) / float64(l.Limit)
+	burstOffset := int64(emission * float64(l.EffectiveBurst()))
+	tat = max(tat, now)
+	newTAT := satAdd(tat, int64(math.Round(emission*float64(cost))))
+	allowAt := newTAT - burstOffset
+	diff := now - allowAt
+	if diff < 0 {
+		res.RetryAfter = time.Duration(-diff)
+		res.Reset = time.Duration(tat - now)
+		return res, tat // Remaining 0, as redis_rate answers
+	}
+	res.Allowed = true
+	res.Remaining = int64(float64(diff) / emission)
+	res.Reset = time.Duration(newTAT - now)
+	return res, newTAT
+}
+
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// fnv32 is FNV-1a over s, without allocating.
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}

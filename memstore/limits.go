@@ -1,0 +1,243 @@
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+var _ apikey.LimitStore = (*Store)(nil)
+
+// spendID identifies a recorded spend of credits.
+type spendID struct{ keyID, idem string }
+
+// spend is a recorded spend: what it took, and the balances it left.
+type spend struct {
+	at                   time.Time
+	cost                 int64
+	owner                string
+	keyAfter             *int64 // nil: the key's balance was not spent
+	ownerAfter           *int64 // nil: the owner's balance was not spent
+	refunded             bool
+	keySpent, ownerSpent bool
+}
+
+// Owner implements apikey.LimitStore.
+func (s *Store) Owner(ctx context.Context, id string) (*apikey.Owner, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("owner", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.owners[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	return o.Clone(), nil
+}
+
+// PutOwner implements apikey.LimitStore.
+func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, now time.Time, ev *apikey.Event) (*apikey.Owner, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("put owner", err)
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("put owner", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before := s.owners[id]
+	after := &apikey.Owner{ID: id, RateLimits: []apikey.RateLimit{}}
+	if before != nil {
+		after = before.Clone()
+	}
+	if u.RateLimits != nil {
+		after.RateLimits = append([]apikey.RateLimit{}, *u.RateLimits...)
+	}
+	switch {
+	case u.ClearCredits:
+		after.Credits = nil
+	case u.Credits != nil:
+		after.Credits = u.Credits.Clone()
+		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
+	}
+	after.UpdatedAt = norm(now)
+	s.owners[id] = after
+	var prev *apikey.Owner
+	if before != nil {
+		prev = before.Clone()
+	}
+	s.writeEventLocked(ev, id, apikey.DiffOwner(prev, after.Clone()))
+	s.changedLocked(apikey.ChangeUpdate, apikey.OwnerSubject(id))
+	return after.Clone(), nil
+}
+
+// SpendCredits implements apikey.LimitStore, under the store's lock.
+func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	if err := s.usable(ctx); err != nil {
+		return apikey.SpendResult{}, opErr("spend credits", err)
+	}
+	if req.Cost <= 0 {
+		return apikey.SpendResult{}, fmt.Errorf("%w: memstore: spend credits: cost must be positive", apikey.ErrInvalidInput)
+	}
+	now := norm(req.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[req.KeyID]
+	if !ok {
+		return apikey.SpendResult{}, apikey.ErrNotFound
+	}
+	sid := spendID{req.KeyID, req.IdempotencyKey}
+	if req.IdempotencyKey != "" {
+		if sp, ok := s.spends[sid]; ok && now.Sub(sp.at) < apikey.IdempotencyWindow {
+			return apikey.SpendResult{Spent: true, Replayed: true, KeyRemaining: clonePtr(sp.keyAfter), OwnerRemaining: clonePtr(sp.ownerAfter)}, nil
+		}
+	}
+	kc := k.Credits
+	var oc *apikey.Credits
+	if o := s.owners[req.Owner]; req.Owner != "" && o != nil {
+		oc = o.Credits
+	}
+	kc.ApplyRefill(now)
+	oc.ApplyRefill(now)
+	res := apikey.SpendResult{Spent: true}
+	for _, c := range []*apikey.Credits{kc, oc} {
+		if c != nil && c.Remaining < req.Cost {
+			res.Spent = false
+			if c.NextRefillAt != nil && (res.NextRefillAt == nil || c.NextRefillAt.Before(*res.NextRefillAt)) {
+				t := *c.NextRefillAt
+				res.NextRefillAt = &t
+			}
+		}
+	}
+	if res.Spent {
+		for _, c := range []*apikey.Credits{kc, oc} {
+			if c != nil {
+				c.Remaining -= req.Cost
+			}
+		}
+	}
+	if kc != nil {
+		res.KeyRemaining = &kc.Remaining
+	}
+	if oc != nil {
+		res.OwnerRemaining = &oc.Remaining
+	}
+	res.KeyRemaining, res.OwnerRemaining = clonePtr(res.KeyRemaining), clonePtr(res.OwnerRemaining)
+	if res.Spent && req.IdempotencyKey != "" && (kc != nil || oc != nil) {
+		s.spends[sid] = &spend{at: now, cost: req.Cost, owner: req.Owner,
+			keyAfter: clonePtr(res.KeyRemaining), ownerAfter: clonePtr(res.OwnerRemaining),
+			keySpent: kc != nil, ownerSpent: oc != nil}
+	}
+	return res, nil
+}
+
+// AdjustCredits implements apikey.LimitStore.
+func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, ev *apikey.Event) (*apikey.Credits, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("adjust credits", err)
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("adjust credits", err)
+	}
+	now := norm(adj.Now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if adj.KeyID == "" {
+		o := s.owners[adj.Owner]
+		if o == nil {
+			o = &apikey.Owner{ID: adj.Owner, RateLimits: []apikey.RateLimit{}, UpdatedAt: now}
+		}
+		before := o.Clone()
+		c, err := adjust(o.Credits, adj, now)
+		if err != nil {
+			return nil, err
+		}
+		after := o.Clone()
+		after.Credits, after.UpdatedAt = c, now
+		s.owners[adj.Owner] = after
+		s.writeEventLocked(ev, adj.Owner, map[string]apikey.Change{"credits": creditsChange(before.Credits, c)})
+		s.changedLocked(apikey.ChangeUpdate, apikey.OwnerSubject(adj.Owner))
+		return c.Clone(), nil
+	}
+	k, ok := s.keys[adj.KeyID]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if k.RevokedAt != nil {
+		return nil, apikey.ErrFrozen
+	}
+	if adj.Op == apikey.CreditRefund {
+		sp, ok := s.spends[spendID{adj.KeyID, adj.IdempotencyKey}]
+		if !ok {
+			return nil, apikey.ErrNotFound
+		}
+		if sp.refunded {
+			return k.Credits.Clone(), nil
+		}
+		sp.refunded = true
+		before := k.Credits.Clone()
+		if sp.keySpent && k.Credits != nil {
+			k.Credits.ApplyRefill(now)
+			k.Credits.Remaining += sp.cost
+		}
+		if o := s.owners[sp.owner]; sp.ownerSpent && o != nil && o.Credits != nil {
+			o.Credits.ApplyRefill(now)
+			o.Credits.Remaining += sp.cost
+		}
+		s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": creditsChange(before, k.Credits)})
+		return k.Credits.Clone(), nil
+	}
+	before := k.Credits.Clone()
+	c, err := adjust(k.Credits, adj, now)
+	if err != nil {
+		return nil, err
+	}
+	k.Credits = c
+	s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": creditsChange(before, c)})
+	return c.Clone(), nil
+}
+
+// adjust returns a copy of c with adj (set or add) applied after the
+// refill due at now.
+func adjust(c *apikey.Credits, adj apikey.CreditAdjustment, now time.Time) (*apikey.Credits, error) {
+	out := c.Clone()
+	if out == nil {
+		out = &apikey.Credits{}
+	}
+	out.ApplyRefill(now)
+	switch adj.Op {
+	case apikey.CreditSet:
+		out.Remaining = adj.Amount
+	case apikey.CreditAdd:
+		if out.Remaining+adj.Amount < 0 {
+			return nil, fmt.Errorf("%w: memstore: adjust credits: the balance would go below zero", apikey.ErrInvalidInput)
+		}
+		out.Remaining += adj.Amount
+	default:
+		return nil, fmt.Errorf("%w: memstore: adjust credits: unknown operation %q", apikey.ErrInvalidInput, adj.Op)
+	}
+	return out, nil
+}
+
+// creditsChange is the audit form of a change of balance.
+func creditsChange(before, after *apikey.Credits) apikey.Change {
+	var b, a any
+	if before != nil {
+		b = before.Remaining
+	}
+	if after != nil {
+		a = after.Remaining
+	}
+	return apikey.Change{Before: b, After: a}
+}
+
+func clonePtr(p *int64) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
