@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-apikey/apikey/redislimit"
+	"github.com/go-apikey/apikey"
 )
 
 // BenchmarkAllow compares one Allow with one PING on the same client, in
@@ -15,7 +15,7 @@ func BenchmarkAllow(b *testing.B) {
 	c := newClient(b, redisAddr(b))
 	l := newLimiter(b, c, uniquePrefix(b))
 	ctx := context.Background()
-	rl := redislimit.RateLimit{Name: "requests", Limit: 1 << 30, Period: time.Second}
+	rl := apikey.RateLimit{Name: "requests", Limit: 1 << 30, Period: time.Second}
 	if _, err := l.Allow(ctx, "warm", rl, 1); err != nil { // loads the script
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ module github.com/go-apikey/apikey/redislimit
 go 1.26.0
 
 require (
+	github.com/go-apikey/apikey v0.0.0
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -26,8 +26,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/go-apikey/apikey"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -62,6 +64,8 @@ type Limiter struct {
 	timeout time.Duration
 }
 
+var _ apikey.Limiter = (*Limiter)(nil)
+
 // New returns a Limiter on client, which may be shared with other uses. A
 // *redis.Client or *redis.ClusterClient must have ContextTimeoutEnabled set:
 // otherwise go-redis ignores the deadline of Config.Timeout and a Redis
@@ -92,27 +96,28 @@ func New(client redis.UniversalClient, cfg Config) (*Limiter, error) {
 	return l, nil
 }
 
-// Allow takes cost from the bucket named bucket, which holds limit, and
-// reports the outcome. A request that does not fit takes nothing. It
+// Allow implements apikey.Limiter: it takes cost from the bucket named
+// bucket, which holds limit, and reports the outcome, as
+// apikey.MemoryLimiter would. A request that does not fit takes nothing. It
 // returns an error, and no result, when Redis does not answer within the
 // Limiter's Timeout or when limit is not a valid limit (Limit and Period
 // must be positive, Burst and cost not negative). A zero Burst means a
 // burst of Limit.
-func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cost int64) (LimitResult, error) {
+func (l *Limiter) Allow(ctx context.Context, bucket string, limit apikey.RateLimit, cost int64) (apikey.LimitResult, error) {
 	rl, err := toRate(limit)
 	if err != nil {
-		return LimitResult{}, err
+		return apikey.LimitResult{}, err
 	}
 	if cost < 0 || cost > maxExact {
-		return LimitResult{}, fmt.Errorf("redislimit: cost %d out of range", cost)
+		return apikey.LimitResult{}, fmt.Errorf("redislimit: cost %d out of range", cost)
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	res, err := l.rate.AllowN(ctx, l.prefix+bucket, rl, int(cost))
 	if err != nil {
-		return LimitResult{}, fmt.Errorf("redislimit: %w", err)
+		return apikey.LimitResult{}, fmt.Errorf("redislimit: %w", err)
 	}
-	out := LimitResult{
+	out := apikey.LimitResult{
 		Name:      limit.Name,
 		Limit:     limit.Limit,
 		Period:    limit.Period,
@@ -124,7 +129,15 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, limit RateLimit, cos
 	}
 	if !out.Allowed {
 		out.RetryAfter = res.RetryAfter
+		return out, nil
 	}
+	// The script counts time in seconds as doubles, about 10^-7 s apart at
+	// today's dates, and truncates its remaining count: 99 left can come
+	// back as 98.9999999, so 98. Count again from Reset, to within a
+	// microsecond, as the in-process limiter (integer nanoseconds) does.
+	emission := float64(rl.Period) / float64(rl.Rate)
+	rem := math.Floor((float64(rl.Burst)*emission - float64(out.Reset) + float64(time.Microsecond)) / emission)
+	out.Remaining = min(max(int64(rem), out.Remaining), int64(rl.Burst))
 	return out, nil
 }
 
@@ -143,7 +156,7 @@ func (l *Limiter) Reset(ctx context.Context, bucket string) error {
 const maxExact = 1 << 53
 
 // toRate converts limit to redis_rate's terms.
-func toRate(limit RateLimit) (redis_rate.Limit, error) {
+func toRate(limit apikey.RateLimit) (redis_rate.Limit, error) {
 	if limit.Limit <= 0 || limit.Limit > maxExact {
 		return redis_rate.Limit{}, fmt.Errorf("redislimit: limit %q: limit %d out of range", limit.Name, limit.Limit)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/redislimit"
 	"github.com/redis/go-redis/v9"
 )
@@ -43,14 +44,16 @@ func uniquePrefix(t testing.TB) string {
 
 func newLimiter(t testing.TB, c redis.UniversalClient, prefix string) *redislimit.Limiter {
 	t.Helper()
-	l, err := redislimit.New(c, redislimit.Config{Prefix: prefix})
+	// A generous timeout: these tests are about decisions, and run beside
+	// others on a loaded machine; TestRedisDown is about the timeout.
+	l, err := redislimit.New(c, redislimit.Config{Prefix: prefix, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return l
 }
 
-func allow(t *testing.T, l *redislimit.Limiter, bucket string, rl redislimit.RateLimit, cost int64) redislimit.LimitResult {
+func allow(t *testing.T, l *redislimit.Limiter, bucket string, rl apikey.RateLimit, cost int64) apikey.LimitResult {
 	t.Helper()
 	res, err := l.Allow(context.Background(), bucket, rl, cost)
 	if err != nil {
@@ -62,7 +65,7 @@ func allow(t *testing.T, l *redislimit.Limiter, bucket string, rl redislimit.Rat
 func TestBurstThenRate(t *testing.T) {
 	l := newLimiter(t, newClient(t, redisAddr(t)), uniquePrefix(t))
 	// Two per second (one every 500ms), three at once.
-	rl := redislimit.RateLimit{Name: "requests", Limit: 2, Period: time.Second, Burst: 3}
+	rl := apikey.RateLimit{Name: "requests", Limit: 2, Period: time.Second, Burst: 3}
 	for i, want := range []int64{2, 1, 0} {
 		res := allow(t, l, "k", rl, 1)
 		if !res.Allowed || res.Remaining != want || res.Name != "requests" || res.Limit != 2 || res.RetryAfter != 0 {
@@ -88,7 +91,7 @@ func TestBurstThenRate(t *testing.T) {
 
 func TestZeroBurstIsLimit(t *testing.T) {
 	l := newLimiter(t, newClient(t, redisAddr(t)), uniquePrefix(t))
-	rl := redislimit.RateLimit{Name: "requests", Limit: 5, Period: time.Hour}
+	rl := apikey.RateLimit{Name: "requests", Limit: 5, Period: time.Hour}
 	for i := range 5 {
 		if res := allow(t, l, "k", rl, 1); !res.Allowed {
 			t.Fatalf("request %d: got %+v, want allowed", i+1, res)
@@ -101,7 +104,7 @@ func TestZeroBurstIsLimit(t *testing.T) {
 
 func TestCost(t *testing.T) {
 	l := newLimiter(t, newClient(t, redisAddr(t)), uniquePrefix(t))
-	rl := redislimit.RateLimit{Name: "tokens", Limit: 10, Period: time.Hour}
+	rl := apikey.RateLimit{Name: "tokens", Limit: 10, Period: time.Hour}
 	steps := []struct {
 		cost      int64
 		allowed   bool
@@ -130,7 +133,7 @@ func TestBucketsAndPrefixesAreSeparate(t *testing.T) {
 	c := newClient(t, redisAddr(t))
 	p := uniquePrefix(t)
 	a, b := newLimiter(t, c, p), newLimiter(t, c, p+"other:")
-	rl := redislimit.RateLimit{Name: "requests", Limit: 1, Period: time.Hour}
+	rl := apikey.RateLimit{Name: "requests", Limit: 1, Period: time.Hour}
 	for _, try := range []struct {
 		l      *redislimit.Limiter
 		bucket string
@@ -157,7 +160,7 @@ func TestTwoInstancesShareABucket(t *testing.T) {
 	p := uniquePrefix(t)
 	limiters := []*redislimit.Limiter{newLimiter(t, newClient(t, addr), p), newLimiter(t, newClient(t, addr), p)}
 	// 100 an hour: the test's own second refills 0.03 of a request.
-	rl := redislimit.RateLimit{Name: "requests", Limit: 100, Period: time.Hour}
+	rl := apikey.RateLimit{Name: "requests", Limit: 100, Period: time.Hour}
 	const workers, tries = 16, 25 // 400 attempts for 100 places
 	var allowed [2]atomic.Int64
 	var wg sync.WaitGroup
@@ -193,17 +196,17 @@ func TestTwoInstancesShareABucket(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	l := newLimiter(t, newClient(t, redisAddr(t)), uniquePrefix(t))
-	good := redislimit.RateLimit{Name: "r", Limit: 1, Period: time.Second}
+	good := apikey.RateLimit{Name: "r", Limit: 1, Period: time.Second}
 	for _, c := range []struct {
 		name string
-		rl   redislimit.RateLimit
+		rl   apikey.RateLimit
 		cost int64
 	}{
-		{"zero limit", redislimit.RateLimit{Name: "r", Period: time.Second}, 1},
-		{"negative limit", redislimit.RateLimit{Name: "r", Limit: -1, Period: time.Second}, 1},
-		{"huge limit", redislimit.RateLimit{Name: "r", Limit: 1 << 60, Period: time.Second}, 1},
-		{"zero period", redislimit.RateLimit{Name: "r", Limit: 1}, 1},
-		{"negative burst", redislimit.RateLimit{Name: "r", Limit: 1, Period: time.Second, Burst: -1}, 1},
+		{"zero limit", apikey.RateLimit{Name: "r", Period: time.Second}, 1},
+		{"negative limit", apikey.RateLimit{Name: "r", Limit: -1, Period: time.Second}, 1},
+		{"huge limit", apikey.RateLimit{Name: "r", Limit: 1 << 60, Period: time.Second}, 1},
+		{"zero period", apikey.RateLimit{Name: "r", Limit: 1}, 1},
+		{"negative burst", apikey.RateLimit{Name: "r", Limit: 1, Period: time.Second, Burst: -1}, 1},
 		{"negative cost", good, -1},
 		{"huge cost", good, 1 << 60},
 	} {
@@ -271,7 +274,7 @@ func TestRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl := redislimit.RateLimit{Name: "requests", Limit: 1000, Period: time.Second}
+	rl := apikey.RateLimit{Name: "requests", Limit: 1000, Period: time.Second}
 	if res := allow(t, l, "k", rl, 1); !res.Allowed {
 		t.Fatalf("Redis up: got %+v, want allowed", res)
 	}
