@@ -370,3 +370,10 @@ func TestLeakStore(t *testing.T) {
 		}
 	})
 }
+
+func TestCredits(t *testing.T) {
+	apikeytest.TestCredits(t, func(t *testing.T) apikeytest.Harness {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
+	})
+}

@@ -23,23 +23,17 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 		return storeErr("bulk insert", err)
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `INSERT INTO apikey_keys (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st, err := tx.PrepareContext(ctx, insertKey)
 	if err != nil {
 		return storeErr("bulk insert", err)
 	}
 	defer st.Close()
 	for _, rec := range recs {
-		scopes, err := encodeScopes(rec.Scopes)
+		args, err := insertArgs(&rec.Key, rec.Hash)
 		if err != nil {
-			return fmt.Errorf("sqlite: bulk insert: scopes: %w", err)
+			return fmt.Errorf("sqlite: bulk insert: %w", err)
 		}
-		metadata, err := encodeMetadata(rec.Metadata)
-		if err != nil {
-			return fmt.Errorf("sqlite: bulk insert: metadata: %w", err)
-		}
-		if _, err := st.ExecContext(ctx, rec.ID, rec.Prefix, rec.Name, rec.Owner, scopes, metadata, rec.Hash,
-			formatTime(rec.CreatedAt), formatTimePtr(rec.ExpiresAt), formatTimePtr(rec.RevokedAt), formatTimePtr(rec.LastUsedAt),
-		); err != nil {
+		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return storeErr("bulk insert", err)
 		}
 	}

@@ -33,7 +33,7 @@ func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
 			return err
 		}
 		defer taken.Close()
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO apikey_keys (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		insert, err := tx.PrepareContext(ctx, insertKey)
 		if err != nil {
 			return err
 		}
@@ -49,16 +49,11 @@ func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
 			if held {
 				continue
 			}
-			scopes, err := encodeScopes(k.Scopes)
+			args, err := insertArgs(&k, e.Record.Hash) // k.RevokedAt is nil
 			if err != nil {
-				return fmt.Errorf("scopes of %s: %w", k.ID, err)
+				return fmt.Errorf("key %s: %w", k.ID, err)
 			}
-			metadata, err := encodeMetadata(k.Metadata)
-			if err != nil {
-				return fmt.Errorf("metadata of %s: %w", k.ID, err)
-			}
-			if _, err := insert.ExecContext(ctx, k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, e.Record.Hash,
-				formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), nil, formatTimePtr(k.LastUsedAt)); err != nil {
+			if _, err := insert.ExecContext(ctx, args...); err != nil {
 				return err
 			}
 			if err := writeEvent(ctx, tx, e.Imported, k.Owner, apikey.Diff(nil, &k)); err != nil {

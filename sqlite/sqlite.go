@@ -211,7 +211,35 @@ func encodeMetadata(m map[string]string) (string, error) {
 }
 
 // columns are the columns of apikey_keys in the order scanRecord reads them.
-const columns = "id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at"
+const columns = "id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at, " +
+	"ratelimits, credits_remaining, credits_refill, credits_next_refill"
+
+// insertKey is the statement that inserts a key; insertArgs gives its
+// arguments.
+const insertKey = `INSERT INTO apikey_keys (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// insertArgs returns the arguments of insertKey for k and its digest.
+func insertArgs(k *apikey.Key, hash string) ([]any, error) {
+	scopes, err := encodeScopes(k.Scopes)
+	if err != nil {
+		return nil, fmt.Errorf("scopes: %w", err)
+	}
+	metadata, err := encodeMetadata(k.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	limits, err := encodeLimits(k.RateLimits)
+	if err != nil {
+		return nil, fmt.Errorf("ratelimits: %w", err)
+	}
+	remaining, refill, next, err := encodeCredits(k.Credits)
+	if err != nil {
+		return nil, fmt.Errorf("credits: %w", err)
+	}
+	return []any{k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, hash,
+		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt), formatTimePtr(k.LastUsedAt),
+		limits, remaining, refill, next}, nil
+}
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -222,12 +250,20 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 		r                          apikey.Record
 		scopes, metadata, created  string
 		expires, revoked, lastUsed sql.NullString
+		limits                     string
+		cr                         storedCredits
 	)
 	if err := row.Scan(&r.ID, &r.Prefix, &r.Name, &r.Owner, &scopes, &metadata, &r.Hash,
-		&created, &expires, &revoked, &lastUsed); err != nil {
+		&created, &expires, &revoked, &lastUsed, &limits, &cr.remaining, &cr.refill, &cr.next); err != nil {
 		return nil, err
 	}
 	var err error
+	if r.RateLimits, err = decodeLimits(limits); err != nil {
+		return nil, fmt.Errorf("sqlite: key %s: malformed ratelimits: %w", r.ID, err)
+	}
+	if r.Credits, err = cr.decode(); err != nil {
+		return nil, fmt.Errorf("sqlite: key %s: malformed credits: %w", r.ID, err)
+	}
 	if r.Scopes, err = decodeScopes(scopes); err != nil {
 		return nil, fmt.Errorf("sqlite: key %s: malformed scopes: %w", r.ID, err)
 	}
@@ -295,13 +331,9 @@ func refused(err error) bool {
 // begin with BEGIN IMMEDIATE, so concurrent Inserts cannot both pass the
 // count. With ev, the audit entry is written in the same transaction.
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
-	scopes, err := encodeScopes(rec.Scopes)
+	args, err := insertArgs(&rec.Key, rec.Hash)
 	if err != nil {
-		return fmt.Errorf("sqlite: insert: scopes: %w", err)
-	}
-	metadata, err := encodeMetadata(rec.Metadata)
-	if err != nil {
-		return fmt.Errorf("sqlite: insert: metadata: %w", err)
+		return fmt.Errorf("sqlite: insert: %w", err)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -324,10 +356,7 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *a
 			return apikey.ErrTooManyKeys
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO apikey_keys (`+columns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		rec.ID, rec.Prefix, rec.Name, rec.Owner, scopes, metadata, rec.Hash,
-		formatTime(rec.CreatedAt), formatTimePtr(rec.ExpiresAt), formatTimePtr(rec.RevokedAt), formatTimePtr(rec.LastUsedAt),
-	); err != nil {
+	if _, err := tx.ExecContext(ctx, insertKey, args...); err != nil {
 		return storeErr("insert", err)
 	}
 	if err := writeEvent(ctx, tx, ev, rec.Owner, apikey.Diff(nil, &rec.Key)); err != nil {
@@ -468,8 +497,21 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		metadata = m
 	}
 	expires = formatTimePtr(u.ExpiresAt)
+	var limits any
+	if u.RateLimits != nil {
+		enc, err := encodeLimits(*u.RateLimits)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: update: ratelimits: %w", err)
+		}
+		limits = enc
+	}
+	setCredits := u.Credits != nil || u.ClearCredits
+	remaining, refill, next, err := encodeCredits(u.Credits)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update: credits: %w", err)
+	}
 	var after *apikey.Record
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		before, err := scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
 		if err != nil {
 			return err
@@ -481,10 +523,15 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 			name = coalesce(?, name),
 			scopes = coalesce(?, scopes),
 			metadata = coalesce(?, metadata),
-			expires_at = CASE WHEN ? THEN NULL ELSE coalesce(?, expires_at) END
+			expires_at = CASE WHEN ? THEN NULL ELSE coalesce(?, expires_at) END,
+			ratelimits = coalesce(?, ratelimits),
+			credits_remaining = CASE WHEN ? THEN ? ELSE credits_remaining END,
+			credits_refill = CASE WHEN ? THEN ? ELSE credits_refill END,
+			credits_next_refill = CASE WHEN ? THEN ? ELSE credits_next_refill END
 		WHERE id = ? AND revoked_at IS NULL
 		RETURNING `+columns,
-			name, scopes, metadata, u.ClearExpiry, expires, id))
+			name, scopes, metadata, u.ClearExpiry, expires, limits,
+			setCredits, remaining, setCredits, refill, setCredits, next, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Only a connection that does not begin with BEGIN IMMEDIATE
 			// (see New) can let a write slip between the two statements.

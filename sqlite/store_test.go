@@ -247,3 +247,6 @@ func TestStoredTimeFormat(t *testing.T) {
 		t.Error("the schema accepted a malformed expires_at")
 	}
 }
+
+// TestCredits runs the owners and credits suite on real SQLite.
+func TestCredits(t *testing.T) { apikeytest.TestCredits(t, newHarness) }

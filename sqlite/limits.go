@@ -1,0 +1,423 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+var _ apikey.LimitStore = (*Store)(nil)
+
+// encodeLimits returns the stored JSON of rate limits: [] when none.
+func encodeLimits(l []apikey.RateLimit) (string, error) {
+	if len(l) == 0 {
+		return "[]", nil
+	}
+	b, err := json.Marshal(l)
+	return string(b), err
+}
+
+// decodeLimits decodes the stored JSON of rate limits; none is nil.
+func decodeLimits(s string) ([]apikey.RateLimit, error) {
+	if s == "[]" || s == "" {
+		return nil, nil
+	}
+	var out []apikey.RateLimit
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// encodeCredits returns the three stored columns of a balance; all NULL
+// for nil.
+func encodeCredits(c *apikey.Credits) (remaining, refill, next any, err error) {
+	if c == nil {
+		return nil, nil, nil, nil
+	}
+	remaining = c.Remaining
+	if c.Refill != nil {
+		b, err := json.Marshal(c.Refill)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		refill = string(b)
+	}
+	return remaining, refill, formatTimePtr(c.NextRefillAt), nil
+}
+
+// storedCredits are the three stored columns of a balance.
+type storedCredits struct {
+	remaining    sql.NullInt64
+	refill, next sql.NullString
+}
+
+func (sc storedCredits) decode() (*apikey.Credits, error) {
+	if !sc.remaining.Valid {
+		return nil, nil
+	}
+	c := &apikey.Credits{Remaining: sc.remaining.Int64}
+	if sc.refill.Valid {
+		c.Refill = new(apikey.Refill)
+		if err := json.Unmarshal([]byte(sc.refill.String), c.Refill); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	c.NextRefillAt, err = parseTimePtr(sc.next)
+	return c, err
+}
+
+const ownerColumns = "id, ratelimits, credits_remaining, credits_refill, credits_next_refill, updated_at"
+
+func scanOwner(row scanner) (*apikey.Owner, error) {
+	var (
+		o               apikey.Owner
+		limits, updated string
+		sc              storedCredits
+	)
+	if err := row.Scan(&o.ID, &limits, &sc.remaining, &sc.refill, &sc.next, &updated); err != nil {
+		return nil, err
+	}
+	var err, err2, err3 error
+	o.RateLimits, err = decodeLimits(limits)
+	if o.RateLimits == nil {
+		o.RateLimits = []apikey.RateLimit{}
+	}
+	o.Credits, err2 = sc.decode()
+	o.UpdatedAt, err3 = parseTime(updated)
+	if err := errors.Join(err, err2, err3); err != nil {
+		return nil, fmt.Errorf("owner %q: %w", o.ID, err)
+	}
+	return &o, nil
+}
+
+// Owner implements apikey.LimitStore.
+func (s *Store) Owner(ctx context.Context, id string) (*apikey.Owner, error) {
+	o, err := scanOwner(s.db.QueryRowContext(ctx, `SELECT `+ownerColumns+` FROM apikey_owners WHERE id = ?`, id))
+	if err != nil {
+		return nil, storeErr("owner", err)
+	}
+	return o, nil
+}
+
+// PutOwner implements apikey.LimitStore in one write transaction.
+func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, now time.Time, ev *apikey.Event) (*apikey.Owner, error) {
+	var after *apikey.Owner
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanOwner(tx.QueryRowContext(ctx, `SELECT `+ownerColumns+` FROM apikey_owners WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			before, err = nil, nil
+		}
+		if err != nil {
+			return err
+		}
+		next := &apikey.Owner{ID: id, RateLimits: []apikey.RateLimit{}}
+		if before != nil {
+			next = before.Clone()
+		}
+		if u.RateLimits != nil {
+			next.RateLimits = *u.RateLimits
+		}
+		switch {
+		case u.ClearCredits:
+			next.Credits = nil
+		case u.Credits != nil:
+			next.Credits = u.Credits
+		}
+		limits, err := encodeLimits(next.RateLimits)
+		if err != nil {
+			return err
+		}
+		remaining, refill, nextRefill, err := encodeCredits(next.Credits)
+		if err != nil {
+			return err
+		}
+		after, err = scanOwner(tx.QueryRowContext(ctx, `INSERT INTO apikey_owners (`+ownerColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET ratelimits = excluded.ratelimits, credits_remaining = excluded.credits_remaining,
+				credits_refill = excluded.credits_refill, credits_next_refill = excluded.credits_next_refill,
+				updated_at = excluded.updated_at
+			RETURNING `+ownerColumns, id, limits, remaining, refill, nextRefill, formatTime(now)))
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, id, apikey.DiffOwner(before, after))
+	})
+	if err != nil {
+		return nil, storeErr("put owner", err)
+	}
+	return after, nil
+}
+
+// balance is a balance read for a spend or an adjustment, with where to
+// write it back.
+type balance struct {
+	table, id string
+	c         *apikey.Credits
+}
+
+func readBalance(ctx context.Context, tx *sql.Tx, table, id string) (*balance, error) {
+	var sc storedCredits
+	err := tx.QueryRowContext(ctx, `SELECT credits_remaining, credits_refill, credits_next_refill FROM `+table+` WHERE id = ?`, id).
+		Scan(&sc.remaining, &sc.refill, &sc.next)
+	if err != nil {
+		return nil, err
+	}
+	c, err := sc.decode()
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
+	}
+	return &balance{table: table, id: id, c: c}, nil
+}
+
+func (b *balance) write(ctx context.Context, tx *sql.Tx) error {
+	remaining, _, next, err := encodeCredits(b.c)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE `+b.table+` SET credits_remaining = ?, credits_next_refill = ? WHERE id = ?`, remaining, next, b.id)
+	return err
+}
+
+// SpendCredits implements apikey.LimitStore in one write transaction,
+// which Open's connections begin with BEGIN IMMEDIATE: spends are
+// serialised by SQLite's write lock, across processes too.
+func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	if req.Cost <= 0 {
+		return apikey.SpendResult{}, fmt.Errorf("%w: sqlite: spend credits: cost must be positive", apikey.ErrInvalidInput)
+	}
+	var res apikey.SpendResult
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res = apikey.SpendResult{}
+		if req.IdempotencyKey != "" {
+			var keyAfter, ownerAfter sql.NullInt64
+			var created string
+			err := tx.QueryRowContext(ctx, `SELECT key_after, owner_after, created_at FROM apikey_credit_spends
+				WHERE key_id = ? AND idempotency_key = ?`, req.KeyID, req.IdempotencyKey).Scan(&keyAfter, &ownerAfter, &created)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			default:
+				at, err := parseTime(created)
+				if err != nil {
+					return err
+				}
+				if req.Now.Sub(at) < apikey.IdempotencyWindow {
+					res = apikey.SpendResult{Spent: true, Replayed: true, KeyRemaining: intPtr(keyAfter), OwnerRemaining: intPtr(ownerAfter)}
+					return nil
+				}
+			}
+		}
+		kb, err := readBalance(ctx, tx, "apikey_keys", req.KeyID)
+		if err != nil {
+			return err
+		}
+		bals := []*balance{kb}
+		if req.Owner != "" {
+			ob, err := readBalance(ctx, tx, "apikey_owners", req.Owner)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			default:
+				bals = append(bals, ob)
+			}
+		}
+		res = decideSpend(bals, req)
+		for _, b := range bals {
+			if b.c != nil {
+				if err := b.write(ctx, tx); err != nil {
+					return err
+				}
+			}
+		}
+		if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
+			_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO apikey_credit_spends
+				(key_id, idempotency_key, owner, cost, key_after, owner_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				req.KeyID, req.IdempotencyKey, req.Owner, req.Cost, ptrArg(res.KeyRemaining), ptrArg(res.OwnerRemaining), formatTime(req.Now))
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return apikey.SpendResult{}, storeErr("spend credits", err)
+	}
+	return res, nil
+}
+
+// decideSpend applies the refills due and, when every balance covers the
+// cost, the spend, to bals (the key's first, then the owner's).
+func decideSpend(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
+	res := apikey.SpendResult{Spent: true}
+	for _, b := range bals {
+		b.c.ApplyRefill(req.Now)
+		if b.c != nil && b.c.Remaining < req.Cost {
+			res.Spent = false
+			if n := b.c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
+				t := *n
+				res.NextRefillAt = &t
+			}
+		}
+	}
+	for i, b := range bals {
+		if b.c == nil {
+			continue
+		}
+		if res.Spent {
+			b.c.Remaining -= req.Cost
+		}
+		v := b.c.Remaining
+		if i == 0 {
+			res.KeyRemaining = &v
+		} else {
+			res.OwnerRemaining = &v
+		}
+	}
+	return res
+}
+
+// AdjustCredits implements apikey.LimitStore in one write transaction.
+func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, ev *apikey.Event) (*apikey.Credits, error) {
+	var out *apikey.Credits
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = adjustTx(ctx, tx, adj, ev)
+		return err
+	})
+	if err != nil {
+		return nil, storeErr("adjust credits", err)
+	}
+	return out, nil
+}
+
+func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *apikey.Event) (*apikey.Credits, error) {
+	var b *balance
+	owner := adj.Owner
+	if adj.KeyID != "" {
+		var revoked bool
+		if err := tx.QueryRowContext(ctx, `SELECT revoked_at IS NOT NULL, owner FROM apikey_keys WHERE id = ?`, adj.KeyID).Scan(&revoked, &owner); err != nil {
+			return nil, err
+		}
+		if revoked {
+			return nil, apikey.ErrFrozen
+		}
+		var err error
+		if b, err = readBalance(ctx, tx, "apikey_keys", adj.KeyID); err != nil {
+			return nil, err
+		}
+	} else {
+		_, err := tx.ExecContext(ctx, `INSERT INTO apikey_owners (id, updated_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`, owner, formatTime(adj.Now))
+		if err != nil {
+			return nil, err
+		}
+		if b, err = readBalance(ctx, tx, "apikey_owners", owner); err != nil {
+			return nil, err
+		}
+	}
+	before := b.c.Clone()
+	switch adj.Op {
+	case apikey.CreditRefund:
+		var cost int64
+		var keyAfter, ownerAfter sql.NullInt64
+		var spendOwner string
+		var refunded sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT cost, key_after, owner_after, owner, refunded_at FROM apikey_credit_spends
+			WHERE key_id = ? AND idempotency_key = ?`, adj.KeyID, adj.IdempotencyKey).Scan(&cost, &keyAfter, &ownerAfter, &spendOwner, &refunded)
+		if err != nil {
+			return nil, err
+		}
+		if refunded.Valid {
+			return b.c, nil // refunded already: nothing changes
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE apikey_credit_spends SET refunded_at = ? WHERE key_id = ? AND idempotency_key = ?`,
+			formatTime(adj.Now), adj.KeyID, adj.IdempotencyKey); err != nil {
+			return nil, err
+		}
+		if keyAfter.Valid && b.c != nil {
+			b.c.ApplyRefill(adj.Now)
+			b.c.Remaining += cost
+			if err := b.write(ctx, tx); err != nil {
+				return nil, err
+			}
+		}
+		if ownerAfter.Valid {
+			ob, err := readBalance(ctx, tx, "apikey_owners", spendOwner)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return nil, err
+			case ob.c != nil:
+				ob.c.ApplyRefill(adj.Now)
+				ob.c.Remaining += cost
+				if err := ob.write(ctx, tx); err != nil {
+					return nil, err
+				}
+			}
+		}
+	case apikey.CreditSet, apikey.CreditAdd:
+		if b.c == nil {
+			b.c = &apikey.Credits{}
+		}
+		b.c.ApplyRefill(adj.Now)
+		if adj.Op == apikey.CreditSet {
+			b.c.Remaining = adj.Amount
+		} else {
+			if b.c.Remaining+adj.Amount < 0 {
+				return nil, fmt.Errorf("%w: the balance would go below zero", apikey.ErrInvalidInput)
+			}
+			b.c.Remaining += adj.Amount
+		}
+		if err := b.write(ctx, tx); err != nil {
+			return nil, err
+		}
+		if adj.KeyID == "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE apikey_owners SET updated_at = ? WHERE id = ?`, formatTime(adj.Now), owner); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown credit operation %q", apikey.ErrInvalidInput, adj.Op)
+	}
+	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": creditsChange(before, b.c)}); err != nil {
+		return nil, err
+	}
+	return b.c, nil
+}
+
+// creditsChange is the audit form of a change of balance: the remaining
+// credits before and after.
+func creditsChange(before, after *apikey.Credits) apikey.Change {
+	var b, a any
+	if before != nil {
+		b = before.Remaining
+	}
+	if after != nil {
+		a = after.Remaining
+	}
+	return apikey.Change{Before: b, After: a}
+}
+
+func intPtr(v sql.NullInt64) *int64 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Int64
+}
+
+func ptrArg(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
