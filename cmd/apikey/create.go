@@ -15,6 +15,7 @@ func newCreateCommand(a *app) *cobra.Command {
 		expires string
 		meta    []string
 		asJSON  bool
+		lf      limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create --name NAME [flags]",
@@ -24,9 +25,12 @@ stored, so copy it now.
 
 The key alone goes to standard output (so KEY=$(apikey create --name x)
 works); a note with its id goes to standard error. With --json, standard
-output gets the key record with the key beside it, {"key": "...", "id": ...}.`,
+output gets the key record with the key beside it, {"key": "...", "id": ...}.
+
+` + limitsHelp,
 		Example: `  apikey create --name "billing backend" --owner acme --scope invoices:read --expires 90d
-  apikey create --name ci --meta team=platform --json`,
+  apikey create --name ci --meta team=platform --json
+  apikey create --name partner --ratelimit requests=100/1m,burst=20 --credits 1000 --refill daily`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("name") {
@@ -44,6 +48,14 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.`,
 				return err
 			}
 			p.Metadata = md
+			limits, credits, _, err := lf.read(cmd, nil)
+			if err != nil {
+				return err
+			}
+			if limits != nil {
+				p.RateLimits = *limits
+			}
+			p.Credits = credits
 			m, err := a.manager(cmd.Context())
 			if err != nil {
 				return err
@@ -69,5 +81,6 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.`,
 	f.StringVar(&expires, "expires", "", "expiry: a duration from now (30d, 2w, 12h) or an RFC 3339 time (default never)")
 	f.StringArrayVar(&meta, "meta", nil, "metadata entry name=value (repeat)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	lf.register(cmd, false)
 	return cmd
 }

@@ -13,6 +13,7 @@ require (
 	github.com/go-apikey/apikey/ottercache v0.0.0
 	github.com/go-apikey/apikey/postgres v0.0.0
 	github.com/go-apikey/apikey/redisbus v0.0.0
+	github.com/go-apikey/apikey/redislimit v0.0.0
 	github.com/go-apikey/apikey/sqlite v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/prometheus/client_golang v1.25.0
@@ -35,6 +36,7 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
+	github.com/go-redis/redis_rate/v10 v10.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.31.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
@@ -82,5 +84,6 @@ replace (
 	github.com/go-apikey/apikey/ottercache => ../../ottercache
 	github.com/go-apikey/apikey/postgres => ../../postgres
 	github.com/go-apikey/apikey/redisbus => ../../redisbus
+	github.com/go-apikey/apikey/redislimit => ../../redislimit
 	github.com/go-apikey/apikey/sqlite => ../../sqlite
 )

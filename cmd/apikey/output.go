@@ -71,6 +71,7 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s=%s\n", label, name, k.Metadata[name])
 	}
+	writeLimitRows(tw, k.RateLimits, k.Credits)
 	return tw.Flush()
 }
 

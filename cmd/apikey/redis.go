@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/redisbus"
+	"github.com/go-apikey/apikey/redislimit"
 )
 
 // redisChannel is the pub/sub channel of invalidations with --redis.
@@ -31,10 +32,25 @@ func (a *app) redisBus() (*redisbus.Bus, error) {
 	}
 	if a.rdb == nil {
 		// One dial attempt per command attempt: a Redis that is down is
-		// reported within the publish timeout rather than retried.
-		a.rdb = redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1})
+		// reported within the publish timeout rather than retried. Context
+		// deadlines bound every call, which the rate limiter needs (see
+		// redislimit.New).
+		a.rdb = redis.NewClient(&redis.Options{Addr: addr, DialerRetries: 1, ContextTimeoutEnabled: true})
 	}
 	return redisbus.New(a.rdb, redisChannel)
+}
+
+// redisLimitPrefix starts the Redis keys of the rate limits of serve.
+const redisLimitPrefix = "apikey:limit:"
+
+// redisLimiter returns the rate limiter of serve: in Redis with --redis,
+// so that every instance counts against the same buckets; nil (the
+// Manager's in-process limiter) without.
+func (a *app) redisLimiter() (apikey.Limiter, error) {
+	if a.rdb == nil {
+		return nil, nil
+	}
+	return redislimit.New(a.rdb, redislimit.Config{Prefix: redisLimitPrefix})
 }
 
 // warnNotPublished prints, on stderr, that a change made by the command did

@@ -262,6 +262,11 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
+	if l, err := a.redisLimiter(); err != nil {
+		return err
+	} else if l != nil {
+		cfg.Limiter = l
+	}
 	// The change log of the database, read by the Manager (its store may be
 	// wrapped for tracing below), and strict revocation over it.
 	if f, ok := db.store.(apikey.ChangeFeed); ok {

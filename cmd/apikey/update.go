@@ -13,6 +13,7 @@ func newUpdateCommand(a *app) *cobra.Command {
 		scopes, meta         []string
 		clearScopes, clearMD bool
 		noExpiry, asJSON     bool
+		lf                   limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "update ID [flags]",
@@ -20,10 +21,14 @@ func newUpdateCommand(a *app) *cobra.Command {
 		Long: `Change a key. Only the flags given change anything. --scope and --meta
 replace the whole set of scopes or metadata with the values given (repeat
 them to give several); --clear-scopes and --clear-meta empty them. A revoked
-key cannot be changed.`,
+key cannot be changed. --ratelimit replaces every rate limit with those
+given; --credits alone keeps the refill, --refill alone keeps the balance.
+
+` + limitsHelp,
 		Example: `  apikey update 3fZ9q0LmA1bc --name "billing (eu)"
   apikey update 3fZ9q0LmA1bc --scope invoices:read --scope invoices:write --expires 30d
-  apikey update 3fZ9q0LmA1bc --clear-meta --no-expiry`,
+  apikey update 3fZ9q0LmA1bc --clear-meta --no-expiry
+  apikey update 3fZ9q0LmA1bc --ratelimit requests=10/1s --ratelimit tokens=100000/1d --credits 5000`,
 		Args: oneArg("a key id"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
@@ -67,12 +72,31 @@ key cannot be changed.`,
 			case noExpiry:
 				u.ClearExpiry = true
 			}
-			if u.Empty() {
-				return usagef("update changes nothing: give --name, --scope, --clear-scopes, --meta, --clear-meta, --expires or --no-expiry")
+			var current *apikey.Credits
+			var m *apikey.Manager
+			if lf.needsCurrent(cmd) {
+				var err error
+				if m, err = a.manager(cmd.Context()); err != nil {
+					return err
+				}
+				k, err := m.Get(cmd.Context(), id)
+				if err != nil {
+					return keyError(err, id)
+				}
+				current = k.Credits
 			}
-			m, err := a.manager(cmd.Context())
+			limits, credits, clear, err := lf.read(cmd, current)
 			if err != nil {
 				return err
+			}
+			u.RateLimits, u.Credits, u.ClearCredits = limits, credits, clear
+			if u.Empty() {
+				return usagef("update changes nothing: give --name, --scope, --clear-scopes, --meta, --clear-meta, --expires, --no-expiry, --ratelimit, --clear-ratelimits, --credits, --refill or --clear-credits")
+			}
+			if m == nil {
+				if m, err = a.manager(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			k, err := m.Update(cmd.Context(), id, u)
 			if err != nil {
@@ -93,5 +117,6 @@ key cannot be changed.`,
 	f.StringVar(&expires, "expires", "", "new expiry: a duration from now (30d, 2w, 12h) or an RFC 3339 time")
 	f.BoolVar(&noExpiry, "no-expiry", false, "remove the expiry")
 	f.BoolVar(&asJSON, "json", false, "print the key as JSON")
+	lf.register(cmd, true)
 	return cmd
 }

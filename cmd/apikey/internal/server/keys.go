@@ -9,12 +9,14 @@ import (
 )
 
 type createRequest struct {
-	Name      string            `json:"name"`
-	Owner     string            `json:"owner"`
-	Scopes    []string          `json:"scopes"`
-	Metadata  map[string]string `json:"metadata"`
-	ExpiresAt *string           `json:"expires_at"`
-	ExpiresIn *string           `json:"expires_in"`
+	Name       string             `json:"name"`
+	Owner      string             `json:"owner"`
+	Scopes     []string           `json:"scopes"`
+	Metadata   map[string]string  `json:"metadata"`
+	ExpiresAt  *string            `json:"expires_at"`
+	ExpiresIn  *string            `json:"expires_in"`
+	RateLimits []apikey.RateLimit `json:"ratelimits"`
+	Credits    *apikey.Credits    `json:"credits"`
 }
 
 // createKey serves POST /v1/keys.
@@ -29,11 +31,13 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k, token, err := s.m.Create(r.Context(), apikey.CreateParams{
-		Name:      req.Name,
-		Owner:     req.Owner,
-		Scopes:    req.Scopes,
-		Metadata:  req.Metadata,
-		ExpiresAt: exp,
+		Name:       req.Name,
+		Owner:      req.Owner,
+		Scopes:     req.Scopes,
+		Metadata:   req.Metadata,
+		ExpiresAt:  exp,
+		RateLimits: req.RateLimits,
+		Credits:    req.Credits,
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -122,15 +126,18 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 }
 
 type updateRequest struct {
-	Name      optional[string]            `json:"name"`
-	Scopes    optional[[]string]          `json:"scopes"`
-	Metadata  optional[map[string]string] `json:"metadata"`
-	ExpiresAt optional[string]            `json:"expires_at"`
-	ExpiresIn optional[string]            `json:"expires_in"`
+	Name       optional[string]             `json:"name"`
+	Scopes     optional[[]string]           `json:"scopes"`
+	Metadata   optional[map[string]string]  `json:"metadata"`
+	ExpiresAt  optional[string]             `json:"expires_at"`
+	ExpiresIn  optional[string]             `json:"expires_in"`
+	RateLimits optional[[]apikey.RateLimit] `json:"ratelimits"`
+	Credits    optional[apikey.Credits]     `json:"credits"`
 }
 
 // updateKey serves PATCH /v1/keys/{id}. Absent members are left alone;
-// "expires_at": null removes the expiry; null is refused for the others.
+// "expires_at": null removes the expiry and "credits": null the balance;
+// null is refused for the others ("ratelimits": [] removes every limit).
 func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 	var req updateRequest
 	if !decode(w, r, &req) {
@@ -153,6 +160,21 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 	case req.ExpiresAt.Set && req.ExpiresIn.Set:
 		invalidInput(w, r, "expires_in", "cannot be combined with expires_at")
 		return
+	case req.RateLimits.Null:
+		invalidInput(w, r, "ratelimits", "cannot be null; send [] to remove every limit")
+		return
+	}
+	if req.RateLimits.Set {
+		if req.RateLimits.Value == nil {
+			req.RateLimits.Value = []apikey.RateLimit{}
+		}
+		u.RateLimits = &req.RateLimits.Value
+	}
+	switch {
+	case req.Credits.Null:
+		u.ClearCredits = true
+	case req.Credits.Set:
+		u.Credits = &req.Credits.Value
 	}
 	if req.Name.Set {
 		u.Name = &req.Name.Value

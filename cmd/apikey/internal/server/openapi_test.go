@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
@@ -68,6 +70,13 @@ func TestOpenAPI(t *testing.T) {
 		if strings.Contains(path, "{id}") {
 			path = strings.ReplaceAll(path, "{id}", f.create(t, `{"name":"openapi"}`).ID)
 		}
+		if strings.Contains(path, "{owner}") {
+			limits := []apikey.RateLimit{{Name: "requests", Limit: 10, Period: time.Second}}
+			if _, err := f.m.SetOwner(context.Background(), "openapi", apikey.OwnerUpdate{RateLimits: &limits}); err != nil {
+				t.Fatal(err)
+			}
+			path = strings.ReplaceAll(path, "{owner}", "openapi")
+		}
 		rq := req{method: method, path: path, token: f.admin}
 		if method == "POST" || method == "PATCH" {
 			rq.body = "{}"
@@ -79,7 +88,8 @@ func TestOpenAPI(t *testing.T) {
 	}
 
 	// Named parts.
-	for _, name := range []string{"Key", "KeyWithSecret", "Page", "Problem", "VerifyRequest", "VerifyResponse", "CreateKeyRequest", "UpdateKeyRequest"} {
+	for _, name := range []string{"Key", "KeyWithSecret", "Page", "Problem", "VerifyRequest", "VerifyResponse", "CreateKeyRequest", "UpdateKeyRequest",
+		"RateLimit", "Credits", "Refill", "Owner", "OwnerRequest", "CreditsRequest", "LimitResult", "CreditsResult"} {
 		if doc.Components.Schemas[name] == nil {
 			t.Errorf("no schema %s", name)
 		}

@@ -84,8 +84,13 @@ func jsonError(w http.ResponseWriter, r *http.Request, err error, dst any) {
 	var (
 		syntax  *json.SyntaxError
 		typeErr *json.UnmarshalTypeError
+		ve      *apikey.ValidationError
 	)
 	switch {
+	case errors.As(err, &ve):
+		// A value that decodes only through its own parser: the period
+		// of a rate limit.
+		fail(w, r, nil, ve)
 	case errors.Is(err, io.EOF):
 		badJSON(w, r, "The body is empty; want a JSON object.", "", nil)
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -129,6 +129,11 @@ var routes = []route{
 	{"POST /v1/keys/{id}/revoke", admin, (*Server).revokeKey},
 	{"POST /v1/keys/{id}/roll", admin, (*Server).rollKey},
 	{"GET /v1/keys/{id}/usage", admin, (*Server).keyUsage},
+	{"POST /v1/keys/{id}/credits", admin, (*Server).keyCredits},
+	{"GET /v1/owners/{owner}", admin, (*Server).getOwner},
+	{"PUT /v1/owners/{owner}", admin, (*Server).putOwner},
+	{"PATCH /v1/owners/{owner}", admin, (*Server).patchOwner},
+	{"POST /v1/owners/{owner}/credits", admin, (*Server).ownerCredits},
 	{"GET /v1/events", admin, (*Server).listEvents},
 	{"POST /v1/leaks", public, (*Server).reportLeaks}, // signed instead
 	{"POST /v1/verify", verifier, (*Server).verify},
@@ -188,7 +193,10 @@ func New(cfg Config) (*Server, error) {
 			h = apikeyhttp.RequireAnyScope(ScopeAdmin, ScopeVerify)(h)
 		}
 		if rt.access != public {
-			h = auth.Handler(noteKey(h))
+			// The calling key's "requests" limit applies before its
+			// scopes are checked: a key cannot probe the API faster than
+			// its limit by asking for what it may not do.
+			h = auth.Handler(noteKey(s.limited(h)))
 		}
 		s.mux.Handle(rt.pattern, h)
 	}

@@ -15,21 +15,33 @@ type verifyRequest struct {
 	Key *string `json:"key"`
 	// Scopes, when set, must all be granted by the key.
 	Scopes []string `json:"scopes"`
+	// RateLimit names the limit of the key (and its owner) to count the
+	// request against, besides "requests", which always counts.
+	RateLimit string `json:"ratelimit"`
+	// Cost is the weight of the request against RateLimit; zero means 1.
+	Cost int64 `json:"cost"`
+	// Credits is the cost of the request in credits; zero spends none.
+	Credits int64 `json:"credits"`
+	// IdempotencyKey makes the spend of Credits idempotent.
+	IdempotencyKey string `json:"idempotency_key"`
 }
 
-// verifyResponse is the answer of POST /v1/verify. Key is set only when
-// Valid is.
+// verifyResponse is the answer of POST /v1/verify. Key, RateLimits and
+// Credits are set only when Valid is.
 type verifyResponse struct {
-	Valid bool        `json:"valid"`
-	Code  apikey.Code `json:"code"`
-	Key   *apikey.Key `json:"key"`
+	Valid      bool                  `json:"valid"`
+	Code       apikey.Code           `json:"code"`
+	Key        *apikey.Key           `json:"key"`
+	RateLimits []apikey.LimitResult  `json:"ratelimits"`
+	Credits    *apikey.CreditsResult `json:"credits,omitempty"`
 }
 
 // maxVerifyScopes bounds the scopes a verify request may require.
 const maxVerifyScopes = 100
 
 // verify serves POST /v1/verify: 200 with the outcome for every
-// well-formed request, 503 when the store cannot decide.
+// well-formed request, 429 when a valid key is refused by a rate limit or
+// lacks the credits, 503 when the store (or the limiter) cannot decide.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	var req verifyRequest
 	if !decode(w, r, &req) {
@@ -49,6 +61,21 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	opts := apikey.CheckOptions{RateLimit: req.RateLimit, Cost: req.Cost, Credits: req.Credits, IdempotencyKey: req.IdempotencyKey}
+	switch {
+	case opts.RateLimit != "" && !apikey.ValidLimitName(opts.RateLimit):
+		invalidInput(w, r, "ratelimit", strconv.Quote(sanitize(opts.RateLimit, 100))+" is not a valid limit name")
+		return
+	case opts.Cost < 0:
+		invalidInput(w, r, "cost", "must not be negative")
+		return
+	case opts.Credits < 0:
+		invalidInput(w, r, "credits", "must not be negative")
+		return
+	case opts.IdempotencyKey != "" && !apikey.ValidIdempotencyKey(opts.IdempotencyKey):
+		invalidInput(w, r, "idempotency_key", "must be 1 to 255 bytes of printable ASCII")
+		return
+	}
 	k, err := s.v.Verify(r.Context(), *req.Key)
 	resp := verifyResponse{}
 	switch code := apikey.CodeOf(err); code {
@@ -59,6 +86,20 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 				resp = verifyResponse{Code: apikeyhttp.CodeInsufficientScope}
 				break
 			}
+		}
+		if !resp.Valid {
+			break
+		}
+		// The limits and credits of the key, after its scopes: a request
+		// that the scopes refuse spends nothing.
+		res, err := s.m.Enforce(r.Context(), k, opts)
+		if err != nil {
+			s.limitFail(w, r, err)
+			return
+		}
+		resp.RateLimits, resp.Credits = res.RateLimits, res.Credits
+		if resp.RateLimits == nil {
+			resp.RateLimits = []apikey.LimitResult{}
 		}
 	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked:
 		resp.Code = code

@@ -1,0 +1,233 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
+)
+
+// creditsRequest is the body of POST /v1/keys/{id}/credits and POST
+// /v1/owners/{owner}/credits.
+type creditsRequest struct {
+	// Op is set, add or refund.
+	Op string `json:"op"`
+	// Amount is the balance to set or the amount to add (which may be
+	// negative); a refund takes none.
+	Amount *int64 `json:"amount"`
+	// IdempotencyKey, for a refund, names the spend to undo.
+	IdempotencyKey string `json:"idempotency_key"`
+}
+
+// adjustment reads a creditsRequest into adj, answering 400 and returning
+// false when it does not make sense.
+func (req *creditsRequest) adjustment(w http.ResponseWriter, r *http.Request, adj *apikey.CreditAdjustment) bool {
+	adj.Op = apikey.CreditOp(req.Op)
+	switch adj.Op {
+	case apikey.CreditSet, apikey.CreditAdd:
+		if req.Amount == nil {
+			invalidInput(w, r, "amount", "is required for "+req.Op)
+			return false
+		}
+		if req.IdempotencyKey != "" {
+			invalidInput(w, r, "idempotency_key", "only a refund names an idempotency key")
+			return false
+		}
+		adj.Amount = *req.Amount
+	case apikey.CreditRefund:
+		if req.Amount != nil {
+			invalidInput(w, r, "amount", "a refund gives back what the spend took; it takes no amount")
+			return false
+		}
+		adj.IdempotencyKey = req.IdempotencyKey
+	default:
+		invalidInput(w, r, "op", "must be set, add or refund")
+		return false
+	}
+	return true
+}
+
+// keyCredits serves POST /v1/keys/{id}/credits: sets, adds to or refunds
+// the balance of a key, and answers the balance.
+func (s *Server) keyCredits(w http.ResponseWriter, r *http.Request) {
+	var req creditsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	adj := apikey.CreditAdjustment{KeyID: r.PathValue("id")}
+	if !req.adjustment(w, r, &adj) {
+		return
+	}
+	c, err := s.m.AdjustCredits(r.Context(), adj)
+	if err != nil {
+		if errors.Is(err, apikey.ErrNotFound) && adj.Op == apikey.CreditRefund && apikey.ValidID(adj.KeyID) {
+			if _, gerr := s.m.Get(r.Context(), adj.KeyID); gerr == nil {
+				writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikey.CodeNotFound,
+					Detail: "The key made no spend with this idempotency key within the idempotency window.", Field: "idempotency_key"})
+				return
+			}
+		}
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// ownerCredits serves POST /v1/owners/{owner}/credits.
+func (s *Server) ownerCredits(w http.ResponseWriter, r *http.Request) {
+	var req creditsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	adj := apikey.CreditAdjustment{Owner: r.PathValue("owner")}
+	if !req.adjustment(w, r, &adj) {
+		return
+	}
+	if adj.Op == apikey.CreditRefund {
+		invalidInput(w, r, "op", "a refund undoes the spend of a key: use POST /v1/keys/{id}/credits")
+		return
+	}
+	c, err := s.m.AdjustCredits(r.Context(), adj)
+	if err != nil {
+		s.ownerFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// ownerFail answers the error of an owner call: not_found names the owner.
+func (s *Server) ownerFail(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, apikey.ErrNotFound) {
+		writeProblem(w, r, &apikeyhttp.Problem{Status: http.StatusNotFound, Code: apikey.CodeNotFound,
+			Detail: "The owner has no record: set its limits or credits first."})
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// getOwner serves GET /v1/owners/{owner}.
+func (s *Server) getOwner(w http.ResponseWriter, r *http.Request) {
+	o, err := s.m.Owner(r.Context(), r.PathValue("owner"))
+	if err != nil {
+		s.ownerFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+type ownerRequest struct {
+	RateLimits optional[[]apikey.RateLimit] `json:"ratelimits"`
+	Credits    optional[apikey.Credits]     `json:"credits"`
+}
+
+// putOwner serves PUT /v1/owners/{owner}: the record becomes the body,
+// an absent member meaning none.
+func (s *Server) putOwner(w http.ResponseWriter, r *http.Request) {
+	s.setOwner(w, r, true)
+}
+
+// patchOwner serves PATCH /v1/owners/{owner}: absent members are left
+// alone, "credits": null removes the balance.
+func (s *Server) patchOwner(w http.ResponseWriter, r *http.Request) {
+	s.setOwner(w, r, false)
+}
+
+func (s *Server) setOwner(w http.ResponseWriter, r *http.Request, replace bool) {
+	var req ownerRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	var u apikey.OwnerUpdate
+	switch {
+	case req.RateLimits.Null:
+		invalidInput(w, r, "ratelimits", "cannot be null; send [] to remove every limit")
+		return
+	case req.RateLimits.Set:
+		if req.RateLimits.Value == nil {
+			req.RateLimits.Value = []apikey.RateLimit{}
+		}
+		u.RateLimits = &req.RateLimits.Value
+	case replace:
+		u.RateLimits = &[]apikey.RateLimit{}
+	}
+	switch {
+	case req.Credits.Set && !req.Credits.Null:
+		u.Credits = &req.Credits.Value
+	case req.Credits.Null || replace:
+		u.ClearCredits = true
+	}
+	if !replace && u.RateLimits == nil && u.Credits == nil && !u.ClearCredits {
+		invalidInput(w, r, "ratelimits", "the patch changes nothing: give ratelimits or credits")
+		return
+	}
+	o, err := s.m.SetOwner(r.Context(), r.PathValue("owner"), u)
+	if err != nil {
+		s.ownerFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+// limited applies the "requests" limit of the calling key (and of its
+// owner) to a protected route of the service: 429 rate_limited when it is
+// spent, with Retry-After and the RateLimit headers.
+func (s *Server) limited(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, ok := apikey.FromContext(r.Context())
+		if !ok || (len(k.RateLimits) == 0 && k.Owner == "") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		res, err := s.m.Enforce(r.Context(), k, apikey.CheckOptions{})
+		if err != nil {
+			s.limitFail(w, r, err)
+			return
+		}
+		limitHeaders(w.Header(), res.RateLimits)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitFail answers a refused Check or Enforce: 429 with Retry-After and
+// the RateLimit headers for a *apikey.LimitError, else the error's
+// problem.
+func (s *Server) limitFail(w http.ResponseWriter, r *http.Request, err error) {
+	var le *apikey.LimitError
+	if errors.As(err, &le) {
+		limitHeaders(w.Header(), le.RateLimits)
+		if le.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(apikey.Seconds(le.RetryAfter), 10))
+		}
+	}
+	s.fail(w, r, err)
+}
+
+// limitHeaders sets the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers for results, in the form of the
+// apikeyhttp middleware: one item per limit that applied, its quota q and
+// window w in seconds, and its remaining quota r and the seconds t until
+// it is replenished; an owner's limits are named "owner:<name>".
+func limitHeaders(h http.Header, results []apikey.LimitResult) {
+	if len(results) == 0 {
+		return
+	}
+	var policy, state strings.Builder
+	for i, r := range results {
+		if i > 0 {
+			policy.WriteString(", ")
+			state.WriteString(", ")
+		}
+		name := r.Name
+		if r.Scope == "owner" {
+			name = "owner:" + name
+		}
+		fmt.Fprintf(&policy, "%q;q=%d;w=%d", name, r.Limit, apikey.Seconds(r.Period))
+		fmt.Fprintf(&state, "%q;r=%d;t=%d", name, r.Remaining, apikey.Seconds(r.Reset))
+	}
+	h.Set("RateLimit-Policy", policy.String())
+	h.Set("RateLimit", state.String())
+}
