@@ -237,15 +237,30 @@ func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Resu
 	}
 	res := &Result{Key: k}
 	res.RateLimits = res.limits[:0]
-	var ownerID string
-	if k.Owner != "" {
-		ownerID = OwnerSubject(k.Owner)
-	}
-	if err := m.enforce(ctx, k, keyBuckets(k), ownerID, opts, res); err != nil {
+	buckets, ownerID := m.bucketsOf(k)
+	if err := m.enforce(ctx, k, buckets, ownerID, opts, res); err != nil {
 		m.rejected(ctx, k.ID, err)
 		return nil, err
 	}
 	return res, nil
+}
+
+// bucketsOf returns the limiter buckets and the owner's cache id of k:
+// those of its cache entry when k is the key the entry gave Verify (it
+// shares the entry's RateLimits), so that the common path of Verify then
+// Enforce builds no strings; otherwise made afresh.
+func (m *Manager) bucketsOf(k *Key) ([]string, string) {
+	if cs := m.cache; cs != nil {
+		if e, ok := cs.c.Get(k.ID); ok && e != nil && e.owner == nil && e.key.ID == k.ID && e.key.Owner == k.Owner &&
+			len(e.key.RateLimits) == len(k.RateLimits) && (len(k.RateLimits) == 0 || &e.key.RateLimits[0] == &k.RateLimits[0]) {
+			return e.buckets, e.ownerID
+		}
+	}
+	var ownerID string
+	if k.Owner != "" {
+		ownerID = OwnerSubject(k.Owner)
+	}
+	return keyBuckets(k), ownerID
 }
 
 // rejected emits the verify.rejected event of a refusal.

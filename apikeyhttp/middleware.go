@@ -94,6 +94,38 @@ type Config struct {
 	// RetryAfter is the delay announced in the Retry-After header of 503
 	// responses, rounded up to whole seconds. Zero means 5 seconds.
 	RetryAfter time.Duration
+
+	// Scopes, when set, are required of every key, with the wildcard rules
+	// of apikey.Key.HasScope, right after verification: before Authorize,
+	// the rate limits and the credits, so that a request refused for its
+	// scopes (403 insufficient_scope) spends nothing. RequireScopes
+	// downstream runs after them instead. Nil means none.
+	Scopes []string
+
+	// RateLimit names the rate limit that the requests of this middleware's
+	// routes count against, besides "requests", which every request counts
+	// against (see apikey.CheckOptions). Empty means "requests" only.
+	// Limits apply only when the verifier is an Enforcer (an
+	// apikey.Manager) or Enforcer is set; a refusal is 429 rate_limited
+	// with Retry-After, and every response where a limit applied carries
+	// the RateLimit-Policy and RateLimit fields.
+	RateLimit string
+
+	// Cost is the weight of a request against RateLimit. Zero means 1.
+	Cost int64
+
+	// Credits is what a request spends from the key's (and its owner's)
+	// balance of credits; zero spends nothing. A request may carry an
+	// Idempotency-Key header (1 to 255 bytes of printable ASCII, else 400
+	// invalid_input) so that a retry within 24 hours spends nothing more.
+	// A refusal for want of credits is 429 usage_exceeded. WithLimit
+	// overrides RateLimit, Cost and Credits per request.
+	Credits int64
+
+	// Enforcer applies rate limits and credits. Nil means the verifier
+	// itself when it is an Enforcer (apikey.Manager is), and otherwise no
+	// limits.
+	Enforcer Enforcer
 }
 
 // Middleware authenticates requests with API keys. Create one with New; it
@@ -114,6 +146,10 @@ type Middleware struct {
 	// carry is whether m rides along in the request context so that
 	// RequireScopes uses m's ErrorWriter and Logger.
 	carry bool
+	// scopes are Config.Scopes; enforcer and limits apply the limits.
+	scopes   []string
+	enforcer Enforcer
+	limits   apikey.CheckOptions
 }
 
 // New returns a Middleware that verifies keys with v, or an error naming
@@ -132,6 +168,15 @@ func New(v apikey.Verifier, cfg Config) (*Middleware, error) {
 		writeError: cfg.ErrorWriter,
 		logger:     cfg.Logger,
 		carry:      cfg.ErrorWriter != nil || cfg.Logger != nil,
+		scopes:     slices.Clone(cfg.Scopes),
+		enforcer:   cfg.Enforcer,
+		limits:     apikey.CheckOptions{RateLimit: cfg.RateLimit, Cost: cfg.Cost, Credits: cfg.Credits},
+	}
+	if err := checkLimits(cfg); err != nil {
+		return nil, err
+	}
+	if m.enforcer == nil {
+		m.enforcer, _ = v.(Enforcer)
 	}
 	if m.writeError == nil {
 		m.writeError = WriteError
@@ -331,12 +376,22 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ctx = context.WithValue(ctx, middlewareKey{}, m)
 	}
 	r = r.WithContext(ctx)
+	if !covers(k, m.scopes, false) {
+		m.denyKey(w, r, &ScopeError{Required: slices.Clone(m.scopes)}, c.source, k.ID, c.value)
+		return
+	}
 	if m.authorize != nil {
 		if err := m.authorize(r, k); err != nil {
 			if !errors.Is(err, apikey.ErrUnavailable) && !errors.Is(err, ErrInsufficientScope) && !errors.Is(err, ErrForbidden) {
 				err = fmt.Errorf("%w: %w", ErrForbidden, err)
 			}
 			m.denyKey(w, r, err, c.source, k.ID, c.value)
+			return
+		}
+	}
+	if m.enforcer != nil {
+		var ok bool
+		if r, ok = m.enforce(w, r, k, c.source, c.value); !ok {
 			return
 		}
 	}

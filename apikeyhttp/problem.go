@@ -86,6 +86,8 @@ var problems = [...]problemRow{
 	{ErrConflictingCredentials, http.StatusBadRequest, CodeConflictingCredentials, "The request carries more than one API key, and they differ."},
 	{ErrInsufficientScope, http.StatusForbidden, CodeInsufficientScope, "The API key lacks a required scope."},
 	{ErrForbidden, http.StatusForbidden, CodeForbidden, "The API key is not allowed to make this request."},
+	{apikey.ErrRateLimited, http.StatusTooManyRequests, apikey.CodeRateLimited, "The API key has exceeded a rate limit; retry after the delay in Retry-After."},
+	{apikey.ErrUsageExceeded, http.StatusTooManyRequests, apikey.CodeUsageExceeded, "The API key has not enough usage credits left for this request."},
 	{ErrMissingKey, http.StatusUnauthorized, CodeMissingKey, "The request carries no API key."},
 	{apikey.ErrInvalidKey, http.StatusUnauthorized, apikey.CodeInvalidKey, "The API key is not valid."},
 	{apikey.ErrExpired, http.StatusUnauthorized, apikey.CodeKeyExpired, "The API key has expired."},
@@ -116,6 +118,8 @@ func row(err error) *problemRow {
 //	ErrConflictingCredentials             400 conflicting_credentials
 //	ErrInsufficientScope (*ScopeError)    403 insufficient_scope
 //	ErrForbidden                          403 forbidden
+//	apikey.ErrRateLimited                 429 rate_limited
+//	apikey.ErrUsageExceeded               429 usage_exceeded
 //	ErrMissingKey                         401 missing_key
 //	apikey.ErrInvalidKey                  401 invalid_key
 //	apikey.ErrExpired                     401 key_expired

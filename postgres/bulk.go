@@ -21,11 +21,10 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 		return nil
 	}
 	rows := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
-		r := recs[i]
-		return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
-			timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt)}, nil
+		return insertArgs(recs[i])
 	})
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},
-		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at", "expires_at", "revoked_at", "last_used_at"}, rows)
+		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at", "expires_at", "revoked_at", "last_used_at",
+			"ratelimits", "credits_remaining", "credits_refill", "credits_next_refill"}, rows)
 	return mapErr("bulk insert", err)
 }

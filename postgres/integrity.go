@@ -22,7 +22,7 @@ var ErrIntegrity = errors.New("postgres: the apikey schema is not intact")
 // guardedTables are the tables whose rules the database enforces.
 // apikey_changes is among them: a rule, a policy or a child table there
 // could hide changes from the caches that follow the feed.
-var guardedTables = []string{"apikey_keys", "apikey_events", "apikey_revoked_ids", "apikey_changes"}
+var guardedTables = []string{"apikey_keys", "apikey_events", "apikey_revoked_ids", "apikey_changes", "apikey_owners"}
 
 // trigger is one trigger the migrations create, as pg_get_triggerdef shows
 // it with the table's schema left out.
@@ -44,13 +44,15 @@ var triggers = []trigger{
 	{"apikey_keys", "apikey_keys_tombstone_deleted", "apikey_keys_tombstone",
 		"CREATE TRIGGER apikey_keys_tombstone_deleted AFTER DELETE ON apikey_keys FOR EACH ROW WHEN ((old.revoked_at IS NOT NULL)) EXECUTE FUNCTION apikey_keys_tombstone()"},
 	{"apikey_keys", "apikey_keys_notify", "apikey_keys_notify",
-		"CREATE TRIGGER apikey_keys_notify AFTER DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_notify()"},
+		"CREATE TRIGGER apikey_keys_notify AFTER DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, ratelimits ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_notify()"},
 	{"apikey_keys", "apikey_keys_notify_truncate", "apikey_keys_notify",
 		"CREATE TRIGGER apikey_keys_notify_truncate AFTER TRUNCATE ON apikey_keys FOR EACH STATEMENT EXECUTE FUNCTION apikey_keys_notify()"},
 	{"apikey_keys", "apikey_keys_log_change", "apikey_keys_log_change",
-		"CREATE TRIGGER apikey_keys_log_change AFTER INSERT OR DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_log_change()"},
+		"CREATE TRIGGER apikey_keys_log_change AFTER INSERT OR DELETE OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, ratelimits ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_log_change()"},
 	{"apikey_keys", "apikey_keys_log_truncate", "apikey_keys_log_change",
 		"CREATE TRIGGER apikey_keys_log_truncate AFTER TRUNCATE ON apikey_keys FOR EACH STATEMENT EXECUTE FUNCTION apikey_keys_log_change()"},
+	{"apikey_owners", "apikey_owners_changed", "apikey_owners_changed",
+		"CREATE TRIGGER apikey_owners_changed AFTER INSERT OR DELETE OR UPDATE OF id, ratelimits ON apikey_owners FOR EACH ROW EXECUTE FUNCTION apikey_owners_changed()"},
 	{"apikey_events", "apikey_events_append_only", "apikey_events_append_only",
 		"CREATE TRIGGER apikey_events_append_only BEFORE DELETE OR UPDATE ON apikey_events FOR EACH ROW EXECUTE FUNCTION apikey_events_append_only()"},
 	{"apikey_events", "apikey_events_no_truncate", "apikey_events_append_only",
@@ -64,7 +66,7 @@ var triggers = []trigger{
 // pinnedSearchPath are the trigger functions that resolve
 // apikey_revoked_ids (0004) or apikey_changes (0006) in their own schema
 // whatever the caller's search_path.
-var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused", "apikey_keys_log_change"}
+var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused", "apikey_keys_log_change", "apikey_owners_changed"}
 
 // constraint is one constraint of a guarded table, as
 // pg_get_constraintdef shows it.
@@ -79,6 +81,7 @@ var constraints = []constraint{
 	{"apikey_events", "apikey_events_type_check", "CHECK ((type <> ''::text))"},
 	{"apikey_events", "apikey_events_key_id_check", `CHECK ((key_id <> ''::text))`},
 	{"apikey_changes", "apikey_changes_pkey", "PRIMARY KEY (seq)"},
+	{"apikey_owners", "apikey_owners_pkey", "PRIMARY KEY (id)"},
 	{"apikey_changes", "apikey_changes_op_check", "CHECK ((op = ANY (ARRAY['insert'::text, 'update'::text, 'delete'::text, 'truncate'::text])))"},
 }
 

@@ -19,7 +19,8 @@ import (
 
 // keyColumns are the columns of an apikey.Key, in the order scanKey reads
 // them.
-const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at"
+const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at, " +
+	"ratelimits, credits_remaining, credits_refill, credits_next_refill"
 
 // lookupSQL is the statement behind every verification. It keeps one fixed
 // text so that pgx's statement cache prepares it once per connection.
@@ -35,16 +36,19 @@ const lookupSQL = "SELECT " + keyColumns + ", hash FROM ONLY apikey_keys WHERE i
 // With ev, the audit entry is written in the same transaction.
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
-	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at,
+	 ratelimits, credits_remaining, credits_refill, credits_next_refill)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	k := &rec.Key
-	args := []any{k.ID, k.Prefix, k.Name, k.Owner, scopesArg(k.Scopes), metadataArg(k.Metadata), rec.Hash,
-		timeArg(k.CreatedAt), timePtrArg(k.ExpiresAt), timePtrArg(k.RevokedAt), timePtrArg(k.LastUsedAt)}
+	args, err := insertArgs(rec)
+	if err != nil {
+		return fmt.Errorf("postgres: insert: %w", err)
+	}
 	if limit <= 0 && ev == nil {
 		_, err := s.pool.Exec(ctx, insertSQL, args...)
 		return mapErr("insert", err)
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if limit <= 0 {
 			if _, err := tx.Exec(ctx, insertSQL, args...); err != nil {
 				return err
@@ -180,6 +184,22 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		arg("expires_at", timeArg(*u.ExpiresAt))
 	case u.ClearExpiry:
 		set = append(set, "expires_at = NULL")
+	}
+	if u.RateLimits != nil {
+		l, err := encodeLimits(*u.RateLimits)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: update: ratelimits: %w", err)
+		}
+		arg("ratelimits", l)
+	}
+	if u.Credits != nil || u.ClearCredits {
+		remaining, refill, next, err := encodeCredits(u.Credits)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: update: credits: %w", err)
+		}
+		arg("credits_remaining", remaining)
+		arg("credits_refill", refill)
+		arg("credits_next_refill", next)
 	}
 
 	if ev != nil {
@@ -408,12 +428,15 @@ func whyHashKept(ctx context.Context, q interface {
 type keyScan struct {
 	metadata                            string
 	created, expires, revoked, lastUsed pgtype.Timestamptz
+	limits                              string
+	credits                             storedCredits
 }
 
 // dest returns the scan destinations for keyColumns, followed by the hash
 // when hash is not nil.
 func (sc *keyScan) dest(k *apikey.Key, hash *string) []any {
-	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed}
+	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed,
+		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next}
 	if hash != nil {
 		d = append(d, hash)
 	}
@@ -435,6 +458,12 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	k.ExpiresAt = utcPtr(sc.expires)
 	k.RevokedAt = utcPtr(sc.revoked)
 	k.LastUsedAt = utcPtr(sc.lastUsed)
+	if k.RateLimits, err = decodeLimits(sc.limits); err != nil {
+		return fmt.Errorf("ratelimits of key %s: %w", k.ID, err)
+	}
+	if k.Credits, err = sc.credits.decode(); err != nil {
+		return fmt.Errorf("credits of key %s: %w", k.ID, err)
+	}
 	return nil
 }
 

@@ -348,3 +348,6 @@ func TestLookupOneStatement(t *testing.T) {
 		t.Errorf("a warm Lookup and a Verify ran %d queries and %d prepares, want 2 and 0", q, p)
 	}
 }
+
+// TestCredits runs the owners and credits suite on real PostgreSQL.
+func TestCredits(t *testing.T) { apikeytest.TestCredits(t, newHarness) }
