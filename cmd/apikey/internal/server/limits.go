@@ -172,26 +172,6 @@ func (s *Server) setOwner(w http.ResponseWriter, r *http.Request, replace bool) 
 	writeJSON(w, http.StatusOK, o)
 }
 
-// limited applies the "requests" limit of the calling key (and of its
-// owner) to a protected route of the service: 429 rate_limited when it is
-// spent, with Retry-After and the RateLimit headers.
-func (s *Server) limited(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		k, ok := apikey.FromContext(r.Context())
-		if !ok || (len(k.RateLimits) == 0 && k.Owner == "") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		res, err := s.m.Enforce(r.Context(), k, apikey.CheckOptions{})
-		if err != nil {
-			s.limitFail(w, r, err)
-			return
-		}
-		limitHeaders(w.Header(), res.RateLimits)
-		next.ServeHTTP(w, r)
-	})
-}
-
 // limitFail answers a refused Check or Enforce: 429 with Retry-After and
 // the RateLimit headers for a *apikey.LimitError, else the error's
 // problem.

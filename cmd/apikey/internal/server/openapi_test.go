@@ -129,6 +129,37 @@ func TestOpenAPI(t *testing.T) {
 		t.Error("no NotAcknowledged response, or the Problem schema lacks not_acknowledged or instances")
 	}
 
+	// Rate limits: every operation that takes a key may answer 429, with
+	// Retry-After and the RateLimit fields, and the codes are listed.
+	for path, item := range doc.Paths {
+		for m, raw := range item {
+			var o struct {
+				Security  *[]any `json:"security"`
+				Responses map[string]struct {
+					Ref string `json:"$ref"`
+				}
+			}
+			if !slices.Contains(methods, m) || json.Unmarshal(raw, &o) != nil || (o.Security != nil && len(*o.Security) == 0) {
+				continue
+			}
+			if o.Responses["429"].Ref != "#/components/responses/TooManyRequests" {
+				t.Errorf("%s %s: no 429 TooManyRequests answer", m, path)
+			}
+		}
+	}
+	var tooMany struct {
+		Headers map[string]json.RawMessage `json:"headers"`
+	}
+	if err := json.Unmarshal(doc.Components.Responses["TooManyRequests"], &tooMany); err != nil ||
+		tooMany.Headers["Retry-After"] == nil || tooMany.Headers["RateLimit"] == nil || tooMany.Headers["RateLimit-Policy"] == nil {
+		t.Errorf("TooManyRequests: %v, headers %v", err, tooMany.Headers)
+	}
+	for _, code := range []apikey.Code{apikey.CodeRateLimited, apikey.CodeUsageExceeded} {
+		if !strings.Contains(string(doc.Components.Schemas["Problem"]), `"`+string(code)+`"`) {
+			t.Errorf("the Problem schema lacks the code %s", code)
+		}
+	}
+
 	ss := doc.Components.SecuritySchemes
 	if ss["ApiKeyAuthorization"].Name != "Authorization" || ss["Bearer"].Scheme != "bearer" || ss["XApiKey"].Name != "X-Api-Key" {
 		t.Errorf("security schemes %+v", ss)

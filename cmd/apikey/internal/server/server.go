@@ -179,6 +179,12 @@ func New(cfg Config) (*Server, error) {
 		Logger:           slog.New(minLevel{s.log.Handler(), slog.LevelError}),
 		ErrorWriter:      authError,
 		StripCredentials: true,
+		// The calling key's "requests" limit (and its owner's) applies to
+		// every protected route, before the route's scopes are checked: a
+		// key cannot probe the API faster than its limit by asking for
+		// what it may not do. The Manager enforces even when Verifier
+		// wraps it.
+		Enforcer: cfg.Manager,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -193,10 +199,7 @@ func New(cfg Config) (*Server, error) {
 			h = apikeyhttp.RequireAnyScope(ScopeAdmin, ScopeVerify)(h)
 		}
 		if rt.access != public {
-			// The calling key's "requests" limit applies before its
-			// scopes are checked: a key cannot probe the API faster than
-			// its limit by asking for what it may not do.
-			h = auth.Handler(noteKey(s.limited(h)))
+			h = auth.Handler(noteKey(h))
 		}
 		s.mux.Handle(rt.pattern, h)
 	}
