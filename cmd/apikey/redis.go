@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -46,11 +47,11 @@ const redisLimitPrefix = "apikey:limit:"
 // redisLimiter returns the rate limiter of serve: in Redis with --redis,
 // so that every instance counts against the same buckets; nil (the
 // Manager's in-process limiter) without.
-func (a *app) redisLimiter() (apikey.Limiter, error) {
+func (a *app) redisLimiter(timeout time.Duration) (apikey.Limiter, error) {
 	if a.rdb == nil {
 		return nil, nil
 	}
-	return redislimit.New(a.rdb, redislimit.Config{Prefix: redisLimitPrefix})
+	return redislimit.New(a.rdb, redislimit.Config{Prefix: redisLimitPrefix, Timeout: timeout})
 }
 
 // warnNotPublished prints, on stderr, that a change made by the command did

@@ -24,6 +24,7 @@ import (
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
 	"github.com/go-apikey/apikey/ottercache"
 	"github.com/go-apikey/apikey/postgres"
+	"github.com/go-apikey/apikey/redislimit"
 )
 
 func init() { register(newServeCommand) }
@@ -48,6 +49,8 @@ type serveOptions struct {
 	trustProxy    bool // --trust-proxy: client address from X-Forwarded-For
 
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
+
+	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
 	strict         bool // --strict-revocation (default APIKEY_STRICT_REVOCATION)
 
 	leakKeysFile string   // --leak-keys
@@ -158,6 +161,7 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.noCache, "no-cache", false, "read the database on every verification")
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
+	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
@@ -176,6 +180,9 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	}
 	if o.cacheTTL <= 0 {
 		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
+	}
+	if o.redisTimeout <= 0 {
+		return usagef("invalid --redis-timeout %s: must be positive", o.redisTimeout)
 	}
 	return o.checkLeaks()
 }
@@ -262,7 +269,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
-	if l, err := a.redisLimiter(); err != nil {
+	if l, err := a.redisLimiter(o.redisTimeout); err != nil {
 		return err
 	} else if l != nil {
 		cfg.Limiter = l
