@@ -51,7 +51,7 @@ type serveOptions struct {
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
-	strict         bool // --strict-revocation (default APIKEY_STRICT_REVOCATION)
+	strict       bool          // --strict-revocation (default APIKEY_STRICT_REVOCATION)
 
 	leakKeysFile string   // --leak-keys
 	leakPolicy   string   // --leak-policy
