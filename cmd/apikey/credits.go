@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/go-apikey/apikey"
@@ -52,6 +53,9 @@ credits of an owner are changed with apikey owner credits.`,
 			}
 			c, err := m.AdjustCredits(cmd.Context(), adj)
 			if err != nil {
+				if err := belowZero(err, adj); err != nil {
+					return err
+				}
 				if adj.Op == apikey.CreditRefund && errorIsNotFound(err) {
 					if _, gerr := m.Get(cmd.Context(), id); gerr == nil {
 						return refusedf("key %s made no spend with idempotency key %q in the last %v", id, adj.IdempotencyKey, apikey.IdempotencyWindow)
@@ -98,4 +102,15 @@ func creditAdjustment(op, arg string, refund bool) (apikey.CreditAdjustment, err
 		return adj, usagef("unknown operation %q: want set or add", op)
 	}
 	return adj, nil
+}
+
+// belowZero phrases the refusal of an add that would take a balance below
+// zero, which stores report as a bare apikey.ErrInvalidInput; it returns nil
+// for any other error.
+func belowZero(err error, adj apikey.CreditAdjustment) error {
+	var ve *apikey.ValidationError
+	if adj.Op != apikey.CreditAdd || !errors.Is(err, apikey.ErrInvalidInput) || errors.As(err, &ve) {
+		return nil
+	}
+	return refusedf("cannot add %d: the balance would go below zero", adj.Amount)
 }

@@ -135,6 +135,9 @@ negative AMOUNT after --: apikey owner credits acme add -- -50.`,
 			}
 			c, err := m.AdjustCredits(cmd.Context(), adj)
 			if err != nil {
+				if err := belowZero(err, adj); err != nil {
+					return err
+				}
 				return ownerError(err, args[0])
 			}
 			if asJSON {

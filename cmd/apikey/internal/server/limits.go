@@ -71,10 +71,26 @@ func (s *Server) keyCredits(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		s.fail(w, r, err)
+		s.creditsFail(w, r, err, adj)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)
+}
+
+// creditsFail answers the error of an adjustment: an add that would take
+// the balance below zero (a bare apikey.ErrInvalidInput from the store)
+// names the amount.
+func (s *Server) creditsFail(w http.ResponseWriter, r *http.Request, err error, adj apikey.CreditAdjustment) {
+	var ve *apikey.ValidationError
+	if adj.Op == apikey.CreditAdd && errors.Is(err, apikey.ErrInvalidInput) && !errors.As(err, &ve) {
+		invalidInput(w, r, "amount", "would take the balance below zero")
+		return
+	}
+	if adj.Owner != "" {
+		s.ownerFail(w, r, err)
+		return
+	}
+	s.fail(w, r, err)
 }
 
 // ownerCredits serves POST /v1/owners/{owner}/credits.
@@ -93,7 +109,7 @@ func (s *Server) ownerCredits(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := s.m.AdjustCredits(r.Context(), adj)
 	if err != nil {
-		s.ownerFail(w, r, err)
+		s.creditsFail(w, r, err, adj)
 		return
 	}
 	writeJSON(w, http.StatusOK, c)

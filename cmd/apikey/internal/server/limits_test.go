@@ -255,6 +255,9 @@ func TestOwners(t *testing.T) {
 	if !strings.Contains(string(r.body), `"remaining":30`) {
 		t.Errorf("owner credits: %s", r.body)
 	}
+	if p := wantProblem(t, do("POST", "/v1/owners/acme/credits", `{"op":"add","amount":-31}`), http.StatusBadRequest, "invalid_input", "below zero"); p.Field != "amount" {
+		t.Errorf("below zero: field %q", p.Field)
+	}
 	if p := wantProblem(t, do("POST", "/v1/owners/acme/credits", `{"op":"refund","idempotency_key":"x"}`), http.StatusBadRequest, "invalid_input", "owner refund"); p.Field != "op" {
 		t.Errorf("owner refund: field %q", p.Field)
 	}
