@@ -124,6 +124,12 @@ func (c *Client) verify(ctx context.Context, token string, scopes []string) (*ap
 	}
 	var res verifyResponse
 	err := c.do(ctx, http.MethodPost, "/v1/verify", nil, verifyRequest{Key: token, Scopes: scopes}, &res, token)
+	return c.verifyAnswer(err, &res, scopes)
+}
+
+// verifyAnswer reads the answer of POST /v1/verify: err from do, else
+// res, the decoded body.
+func (c *Client) verifyAnswer(err error, res *verifyResponse, scopes []string) (*apikey.Key, error) {
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) || e.Status >= 500 {
@@ -165,18 +171,21 @@ func (c *Client) verify(ctx context.Context, token string, scopes []string) (*ap
 
 // createRequest is the body of POST /v1/keys.
 type createRequest struct {
-	Name      string            `json:"name"`
-	Owner     string            `json:"owner,omitempty"`
-	Scopes    []string          `json:"scopes,omitempty"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
-	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
+	Name       string             `json:"name"`
+	Owner      string             `json:"owner,omitempty"`
+	Scopes     []string           `json:"scopes,omitempty"`
+	Metadata   map[string]string  `json:"metadata,omitempty"`
+	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
+	RateLimits []apikey.RateLimit `json:"ratelimits,omitempty"`
+	Credits    *apikey.Credits    `json:"credits,omitempty"`
 }
 
 // Create creates a key and returns its record and its plaintext token,
 // which the service shows only this once.
 func (c *Client) Create(ctx context.Context, p apikey.CreateParams) (*apikey.Key, string, error) {
 	var res apikey.IssuedKey
-	body := createRequest{Name: p.Name, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata, ExpiresAt: p.ExpiresAt}
+	body := createRequest{Name: p.Name, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata, ExpiresAt: p.ExpiresAt,
+		RateLimits: p.RateLimits, Credits: p.Credits}
 	if err := c.do(ctx, http.MethodPost, "/v1/keys", nil, body, &res, ""); err != nil {
 		return nil, "", err
 	}
@@ -221,10 +230,11 @@ func (c *Client) List(ctx context.Context, f apikey.KeyFilter) (*apikey.Page, er
 	return &page, nil
 }
 
-// Update changes the name, scopes, metadata or expiry of a key and returns
-// the result. Changing a revoked key yields an error matching
-// apikey.ErrFrozen; setting ExpiresAt together with ClearExpiry an
-// *apikey.ValidationError, without a request.
+// Update changes the name, scopes, metadata, expiry, rate limits or
+// credits of a key and returns the result. Changing a revoked key yields an
+// error matching apikey.ErrFrozen; setting ExpiresAt together with
+// ClearExpiry, or Credits with ClearCredits, an *apikey.ValidationError,
+// without a request.
 func (c *Client) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*apikey.Key, error) {
 	if !apikey.ValidID(id) {
 		return nil, apikey.ErrNotFound
@@ -254,6 +264,21 @@ func (c *Client) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*ap
 		body["expires_at"] = *u.ExpiresAt
 	case u.ClearExpiry:
 		body["expires_at"] = nil
+	}
+	if u.RateLimits != nil {
+		l := *u.RateLimits
+		if l == nil {
+			l = []apikey.RateLimit{}
+		}
+		body["ratelimits"] = l
+	}
+	switch {
+	case u.Credits != nil && u.ClearCredits:
+		return nil, &apikey.ValidationError{Field: "credits", Reason: "cannot both set and clear the credits"}
+	case u.Credits != nil:
+		body["credits"] = u.Credits
+	case u.ClearCredits:
+		body["credits"] = nil
 	}
 	return c.key(ctx, http.MethodPatch, "/v1/keys/"+id, body)
 }
@@ -379,6 +404,9 @@ func (c *Client) problem(resp *http.Response, secret string) error {
 	}
 	detail := scrub(scrub(p.Detail, c.token), secret)
 	e := &Error{Status: resp.StatusCode, Code: p.Code, Detail: detail}
+	if n, err := strconv.ParseInt(resp.Header.Get("Retry-After"), 10, 64); err == nil && n > 0 && n < 1<<31 {
+		e.RetryAfter = time.Duration(n) * time.Second
+	}
 	e.err = sentinel(e, &p)
 	return e
 }

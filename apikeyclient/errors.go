@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyhttp"
@@ -26,6 +27,8 @@ import (
 //	forbidden               apikeyhttp.ErrForbidden
 //	conflicting_credentials apikeyhttp.ErrConflictingCredentials
 //	not_acknowledged        apikey.ErrNotAcknowledged (504: the change is applied)
+//	rate_limited            apikey.ErrRateLimited (429)
+//	usage_exceeded          apikey.ErrUsageExceeded (429)
 //	unavailable, any 5xx    apikey.ErrUnavailable
 //
 // Other answers (invalid_json, body_too_large, a 404 from a proxy, ...)
@@ -39,6 +42,9 @@ type Error struct {
 	Code apikey.Code
 	// Detail is the problem's human-readable detail; empty if none.
 	Detail string
+	// RetryAfter is the delay of the answer's Retry-After header (whole
+	// seconds), on a 429 or a 503; zero when absent.
+	RetryAfter time.Duration
 
 	err error
 }
