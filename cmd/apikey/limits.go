@@ -1,22 +1,22 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/limitspec"
 	"github.com/spf13/cobra"
 )
 
-// rateLimitSyntax documents --ratelimit in help and errors.
-const rateLimitSyntax = `NAME=LIMIT/PERIOD[,burst=N][,fail-open], such as requests=100/1m,burst=20`
-
-// refillSyntax documents --refill in help and errors.
-const refillSyntax = `daily[:AMOUNT], monthly[:DAY[:AMOUNT]] or DURATION[:AMOUNT], such as daily, monthly:1:5000 or 12h:100`
+// rateLimitSyntax and refillSyntax document --ratelimit and --refill in
+// help and errors.
+const (
+	rateLimitSyntax = limitspec.RateLimitSyntax
+	refillSyntax    = limitspec.RefillSyntax
+)
 
 // limitsHelp is the part of the help of create, update and owner set that
 // explains the limit flags.
@@ -32,53 +32,11 @@ Credits: --credits N sets the balance; --refill sets it back to AMOUNT
 (default N) daily at 00:00 UTC, monthly on DAY (default 1) at 00:00 UTC, or
 every DURATION (at least 1m).`
 
-// parseRateLimit reads one --ratelimit flag (rateLimitSyntax). The Manager
-// checks names and ranges; this checks the shape.
+// parseRateLimit reads one --ratelimit flag (rateLimitSyntax).
 func parseRateLimit(flag, s string) (apikey.RateLimit, error) {
-	bad := func(why string) (apikey.RateLimit, error) {
-		return apikey.RateLimit{}, usagef("invalid %s %q: %s; want %s", flag, s, why, rateLimitSyntax)
-	}
-	name, rest, ok := strings.Cut(s, "=")
-	if !ok || name == "" {
-		return bad("no NAME=")
-	}
-	parts := strings.Split(rest, ",")
-	limit, period, ok := strings.Cut(parts[0], "/")
-	if !ok {
-		return bad("no /PERIOD")
-	}
-	n, err := strconv.ParseInt(limit, 10, 64)
-	if err != nil || n <= 0 {
-		return bad(fmt.Sprintf("the limit %q is not a positive whole number", limit))
-	}
-	if len(period) == 1 && strings.Contains("smhdw", period) {
-		period = "1" + period
-	}
-	d, err := apikey.ParsePeriod(period)
+	l, err := limitspec.ParseRateLimit(s)
 	if err != nil {
-		return bad(fmt.Sprintf("the period %q is not a duration such as 1s, 1m, 1h or 1d", period))
-	}
-	l := apikey.RateLimit{Name: name, Limit: n, Period: d}
-	for _, opt := range parts[1:] {
-		switch k, v, _ := strings.Cut(opt, "="); {
-		case k == "burst":
-			b, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || b <= 0 {
-				return bad(fmt.Sprintf("burst %q is not a positive whole number", v))
-			}
-			l.Burst = b
-		case opt == "fail-open" || opt == "fail_open":
-			l.FailOpen = true
-		default:
-			return bad(fmt.Sprintf("unknown option %q", opt))
-		}
-	}
-	if err := apikey.CheckRateLimits([]apikey.RateLimit{l}); err != nil {
-		var ve *apikey.ValidationError
-		if errors.As(err, &ve) {
-			return bad(ve.Reason)
-		}
-		return bad(err.Error())
+		return l, usagef("invalid %s %q: %v; want %s", flag, s, err, rateLimitSyntax)
 	}
 	return l, nil
 }
@@ -102,52 +60,11 @@ func parseRateLimits(flag string, specs []string) ([]apikey.RateLimit, error) {
 }
 
 // parseRefill reads --refill (refillSyntax); amount is the default amount
-// (the --credits value), or -1 when --credits was not given.
+// (the --credits value), or -1 when there is none.
 func parseRefill(s string, amount int64) (*apikey.Refill, error) {
-	bad := func(why string) (*apikey.Refill, error) {
-		return nil, usagef("invalid --refill %q: %s; want %s", s, why, refillSyntax)
-	}
-	parts := strings.Split(s, ":")
-	r := &apikey.Refill{Interval: parts[0], Amount: amount}
-	rest := parts[1:]
-	switch parts[0] {
-	case "":
-		return bad("no interval")
-	case apikey.RefillDaily:
-	case apikey.RefillMonthly:
-		if len(rest) > 0 {
-			day, err := strconv.Atoi(rest[0])
-			if err != nil || day < 1 || day > 31 {
-				return bad(fmt.Sprintf("the day %q is not 1 to 31", rest[0]))
-			}
-			r.Day = day
-			rest = rest[1:]
-		}
-	default:
-		if _, err := apikey.ParsePeriod(parts[0]); err != nil {
-			return bad(fmt.Sprintf("%q is not daily, monthly or a duration", parts[0]))
-		}
-	}
-	switch len(rest) {
-	case 0:
-	case 1:
-		n, err := strconv.ParseInt(rest[0], 10, 64)
-		if err != nil || n < 0 {
-			return bad(fmt.Sprintf("the amount %q is not a whole number of 0 or more", rest[0]))
-		}
-		r.Amount = n
-	default:
-		return bad("too many parts")
-	}
-	if r.Amount < 0 {
-		return bad("no amount: give one (daily:1000) or --credits")
-	}
-	if err := apikey.CheckRefill(*r); err != nil {
-		var ve *apikey.ValidationError
-		if errors.As(err, &ve) {
-			return bad(ve.Reason)
-		}
-		return bad(err.Error())
+	r, err := limitspec.ParseRefill(s, amount)
+	if err != nil {
+		return nil, usagef("invalid --refill %q: %v; want %s", s, err, refillSyntax)
 	}
 	return r, nil
 }
@@ -235,25 +152,10 @@ func (lf *limitFlags) needsCurrent(cmd *cobra.Command) bool {
 }
 
 // rateLimitText renders a limit in the syntax of --ratelimit.
-func rateLimitText(l apikey.RateLimit) string {
-	s := fmt.Sprintf("%s=%d/%s", l.Name, l.Limit, apikey.FormatPeriod(l.Period))
-	if l.Burst != 0 {
-		s += ",burst=" + strconv.FormatInt(l.Burst, 10)
-	}
-	if l.FailOpen {
-		s += ",fail-open"
-	}
-	return s
-}
+func rateLimitText(l apikey.RateLimit) string { return limitspec.FormatRateLimit(l) }
 
 // refillText renders a refill in the syntax of --refill.
-func refillText(r *apikey.Refill) string {
-	s := r.Interval
-	if r.Interval == apikey.RefillMonthly {
-		s += ":" + strconv.Itoa(max(r.Day, 1))
-	}
-	return s + ":" + strconv.FormatInt(r.Amount, 10)
-}
+func refillText(r *apikey.Refill) string { return limitspec.FormatRefill(*r) }
 
 // creditsText renders a balance on one line.
 func creditsText(c *apikey.Credits) string {

@@ -85,7 +85,7 @@ func TestParseRefill(t *testing.T) {
 			t.Errorf("parseRefill(%q): %v, want an error saying %q", in, err, why)
 		}
 	}
-	if _, err := parseRefill("daily", -1); err == nil || !strings.Contains(err.Error(), "no amount") {
+	if _, err := parseRefill("daily", -1); err == nil || !strings.Contains(err.Error(), "no amount: give one") {
 		t.Errorf("parseRefill without an amount: %v", err)
 	}
 }

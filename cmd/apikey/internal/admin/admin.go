@@ -279,6 +279,13 @@ func (h *handler) routes() {
 	mux.HandleFunc("POST /admin/keys/{id}/revoke", h.authed(h.revokeKey))
 	mux.HandleFunc("GET /admin/keys/{id}/roll", h.authed(h.rollForm))
 	mux.HandleFunc("POST /admin/keys/{id}/roll", h.authed(h.rollKey))
+	mux.HandleFunc("GET /admin/keys/{id}/limits", h.authed(h.keyLimitsForm))
+	mux.HandleFunc("POST /admin/keys/{id}/limits", h.authed(h.editKeyLimits))
+	mux.HandleFunc("POST /admin/keys/{id}/credits", h.authed(h.adjustKeyCredits))
+	mux.HandleFunc("GET /admin/owners", h.authed(h.findOwner))
+	mux.HandleFunc("GET /admin/owners/{owner}", h.authed(h.showOwner))
+	mux.HandleFunc("POST /admin/owners/{owner}", h.authed(h.editOwner))
+	mux.HandleFunc("POST /admin/owners/{owner}/credits", h.authed(h.adjustOwnerCredits))
 	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
 	mux.HandleFunc("GET /admin/leaks", h.authed(h.listLeaks))
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
@@ -328,10 +335,14 @@ func (h *handler) parseTemplates() error {
 	}
 	for _, name := range names {
 		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if page == "base" {
+		if page == "base" || strings.HasPrefix(page, "_") { // parts of other pages
 			continue
 		}
-		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/base.html", name)
+		files := []string{"templates/base.html", name}
+		if page == "owner" || page == "limits" {
+			files = append(files, "templates/_limitsform.html")
+		}
+		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, files...)
 		if err != nil {
 			return fmt.Errorf("admin: template %s: %w", name, err)
 		}

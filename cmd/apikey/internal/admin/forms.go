@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/cmd/apikey/internal/limitspec"
 )
 
 // keyForm is the create and edit form: the text the admin typed, kept as
@@ -197,4 +198,7 @@ var funcs = template.FuncMap{
 	"sortedKeys":  func(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) },
 	"changeNames": func(m map[string]apikey.Change) []string { return slices.Sorted(maps.Keys(m)) },
 	"webURL":      webURL,
+	"rateLimit":   limitspec.FormatRateLimit,
+	"refill":      func(r *apikey.Refill) string { return limitspec.FormatRefill(*r) },
+	"ownerPath":   ownerPath,
 }

@@ -123,6 +123,12 @@ func notice(q url.Values) string {
 		return strconv.Itoa(n) + " keys were revoked."
 	case "none":
 		return "Select at least one key to revoke."
+	case "limits":
+		return "The limits and credits were saved."
+	case "credits":
+		return "The credits were changed."
+	case "owner":
+		return "The owner's limits and credits were saved."
 	}
 	return ""
 }
