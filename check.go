@@ -290,6 +290,10 @@ func limitCost(name, route string, cost int64) int64 {
 
 func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID string, opts CheckOptions, res *Result) error {
 	cost := cmpOr(opts.Cost, 1)
+	var now int64 // read once, when the default limiter needs it
+	if m.memLimiter != nil && len(k.RateLimits) > 0 {
+		now = m.now().UnixNano()
+	}
 	for i, l := range k.RateLimits {
 		c := limitCost(l.Name, opts.RateLimit, cost)
 		if c == 0 {
@@ -301,7 +305,7 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 		} else {
 			bucket = "key:" + k.ID + ":" + l.Name
 		}
-		if err := m.allow(ctx, bucket, "key", l, c, k.ID, res); err != nil {
+		if err := m.allow(ctx, bucket, "key", l, c, k.ID, now, res); err != nil {
 			return err
 		}
 	}
@@ -318,7 +322,10 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 				if c == 0 {
 					continue
 				}
-				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, res); err != nil {
+				if now == 0 && m.memLimiter != nil {
+					now = m.now().UnixNano()
+				}
+				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, now, res); err != nil {
 					return err
 				}
 			}
@@ -330,14 +337,20 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 	return nil
 }
 
-// allow checks one limit and appends its outcome to res.
-func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, res *Result) error {
-	r, err := m.limiter.Allow(ctx, bucket, l, cost)
-	if err != nil {
-		if l.FailOpen {
-			return nil
+// allow checks one limit and appends its outcome to res. now is the time
+// for the default limiter, in Unix nanoseconds.
+func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, now int64, res *Result) error {
+	var r LimitResult
+	if m.memLimiter != nil {
+		r = m.memLimiter.allowAt(bucket, l, cost, now)
+	} else {
+		var err error
+		if r, err = m.limiter.Allow(ctx, bucket, l, cost); err != nil {
+			if l.FailOpen {
+				return nil
+			}
+			return unavailable("rate limit "+l.Name, err)
 		}
-		return unavailable("rate limit "+l.Name, err)
 	}
 	r.Scope = scope
 	res.RateLimits = append(res.RateLimits, r)

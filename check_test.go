@@ -234,3 +234,44 @@ func TestLimitsJSON(t *testing.T) {
 		t.Errorf("LimitResult JSON = %s, want %s", r, want)
 	}
 }
+
+// TestOwnerChangeReachesCaches checks that a change of an owner's limits
+// made through one Manager reaches another's cache through the change
+// feed, as a key's change does.
+func TestOwnerChangeReachesCaches(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a := mustManager(t, st, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}, ChangePollInterval: 5 * time.Millisecond,
+		StaleAfter: time.Second, UsageFlushInterval: -1})
+	t.Cleanup(func() { a.Close(context.Background()) })
+	b := mustManager(t, st, apikey.Config{UsageFlushInterval: -1})
+	k, tok, err := b.Create(ctx, apikey.CreateParams{Name: "k", Owner: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // cached, with the owner's (absent) record
+		if _, err := a.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "requests", Limit: 1, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Update(ctx, k.ID, apikey.KeyUpdate{RateLimits: &[]apikey.RateLimit{{Name: "search", Limit: 1, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := a.Check(ctx, tok, apikey.CheckOptions{RateLimit: "search"})
+		if errors.Is(err, apikey.ErrRateLimited) {
+			break // both limits are in force
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner's and the key's new limits never reached the other Manager's cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
