@@ -36,7 +36,9 @@ type LimitStore interface {
 	// of the same key with it was recorded less than IdempotencyWindow
 	// before req.Now, it spends nothing and returns that spend's result
 	// with Replayed set; otherwise it records this spend's (when it spent
-	// something), replacing an older one. A key or owner without a balance
+	// something), replacing an older one. Records older than
+	// IdempotencyWindow may be forgotten (the stores drop a key's as they
+	// record its next), after which they can no longer be refunded. A key or owner without a balance
 	// is not limited: with neither, Spent is true and nothing is recorded.
 	// An unknown key yields ErrNotFound. Spends are not audited and not
 	// recorded in the ChangeFeed.
