@@ -275,3 +275,53 @@ func TestOwnerChangeReachesCaches(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestLimitsBadInput(t *testing.T) {
+	ctx := context.Background()
+	m, _ := limitManager(t)
+	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjustments := []apikey.CreditAdjustment{
+		{Op: apikey.CreditSet, Amount: 1},                             // no subject
+		{KeyID: k.ID, Owner: "acme", Op: apikey.CreditSet, Amount: 1}, // two subjects
+		{KeyID: k.ID, Op: "double", Amount: 1},                        // unknown op
+		{KeyID: k.ID, Op: apikey.CreditSet, Amount: -1},               // negative balance
+		{KeyID: k.ID, Op: apikey.CreditRefund},                        // refund without idempotency key
+		{Owner: "acme", Op: apikey.CreditRefund, IdempotencyKey: "a"}, // refund of an owner
+		{Owner: "a\x00b", Op: apikey.CreditSet, Amount: 1},            // control character
+		{KeyID: k.ID, Op: apikey.CreditAdd, Amount: -1},               // below zero
+	}
+	for _, adj := range adjustments {
+		if _, err := m.AdjustCredits(ctx, adj); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("AdjustCredits(%+v) = %v, want ErrInvalidInput", adj, err)
+		}
+	}
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: "nope", Op: apikey.CreditSet, Amount: 1}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("AdjustCredits of a malformed id: %v, want ErrNotFound", err)
+	}
+	owners := []struct {
+		id string
+		u  apikey.OwnerUpdate
+	}{
+		{"", apikey.OwnerUpdate{}},
+		{"acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "x", Limit: -1, Period: time.Second}}}},
+		{"acme", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 1}, ClearCredits: true}},
+		{"acme", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: -5}}},
+	}
+	for _, o := range owners {
+		if _, err := m.SetOwner(ctx, o.id, o.u); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("SetOwner(%q, %+v) = %v, want ErrInvalidInput", o.id, o.u, err)
+		}
+	}
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Credits: &apikey.Credits{}, ClearCredits: true}); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("Update setting and clearing credits: %v, want ErrInvalidInput", err)
+	}
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{RateLimits: &[]apikey.RateLimit{{Name: "a", Limit: 1, Period: time.Second, Burst: -1}}}); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("Update with a negative burst: %v, want ErrInvalidInput", err)
+	}
+	if got, _ := m.Get(ctx, k.ID); len(got.RateLimits) != 0 || got.Credits != nil {
+		t.Errorf("refused updates changed the key: %+v", got)
+	}
+}
