@@ -36,7 +36,9 @@ type LimitStore interface {
 	// of the same key with it was recorded less than IdempotencyWindow
 	// before req.Now, it spends nothing and returns that spend's result
 	// with Replayed set; otherwise it records this spend's (when it spent
-	// something), replacing an older one. A key or owner without a balance
+	// something), replacing an older one. Records older than
+	// IdempotencyWindow may be forgotten (the stores drop a key's as they
+	// record its next), after which they can no longer be refunded. A key or owner without a balance
 	// is not limited: with neither, Spent is true and nothing is recorded.
 	// An unknown key yields ErrNotFound. Spends are not audited and not
 	// recorded in the ChangeFeed.
@@ -290,6 +292,10 @@ func limitCost(name, route string, cost int64) int64 {
 
 func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID string, opts CheckOptions, res *Result) error {
 	cost := cmpOr(opts.Cost, 1)
+	var now int64 // read once, when the default limiter needs it
+	if m.memLimiter != nil && len(k.RateLimits) > 0 {
+		now = m.now().UnixNano()
+	}
 	for i, l := range k.RateLimits {
 		c := limitCost(l.Name, opts.RateLimit, cost)
 		if c == 0 {
@@ -301,7 +307,7 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 		} else {
 			bucket = "key:" + k.ID + ":" + l.Name
 		}
-		if err := m.allow(ctx, bucket, "key", l, c, k.ID, res); err != nil {
+		if err := m.allow(ctx, bucket, "key", l, c, k.ID, now, res); err != nil {
 			return err
 		}
 	}
@@ -318,7 +324,10 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 				if c == 0 {
 					continue
 				}
-				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, res); err != nil {
+				if now == 0 && m.memLimiter != nil {
+					now = m.now().UnixNano()
+				}
+				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, now, res); err != nil {
 					return err
 				}
 			}
@@ -330,14 +339,20 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 	return nil
 }
 
-// allow checks one limit and appends its outcome to res.
-func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, res *Result) error {
-	r, err := m.limiter.Allow(ctx, bucket, l, cost)
-	if err != nil {
-		if l.FailOpen {
-			return nil
+// allow checks one limit and appends its outcome to res. now is the time
+// for the default limiter, in Unix nanoseconds.
+func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, now int64, res *Result) error {
+	var r LimitResult
+	if m.memLimiter != nil {
+		r = m.memLimiter.allowAt(bucket, l, cost, now)
+	} else {
+		var err error
+		if r, err = m.limiter.Allow(ctx, bucket, l, cost); err != nil {
+			if l.FailOpen {
+				return nil
+			}
+			return unavailable("rate limit "+l.Name, err)
 		}
-		return unavailable("rate limit "+l.Name, err)
 	}
 	r.Scope = scope
 	res.RateLimits = append(res.RateLimits, r)

@@ -234,3 +234,94 @@ func TestLimitsJSON(t *testing.T) {
 		t.Errorf("LimitResult JSON = %s, want %s", r, want)
 	}
 }
+
+// TestOwnerChangeReachesCaches checks that a change of an owner's limits
+// made through one Manager reaches another's cache through the change
+// feed, as a key's change does.
+func TestOwnerChangeReachesCaches(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a := mustManager(t, st, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}, ChangePollInterval: 5 * time.Millisecond,
+		StaleAfter: time.Second, UsageFlushInterval: -1})
+	t.Cleanup(func() { a.Close(context.Background()) })
+	b := mustManager(t, st, apikey.Config{UsageFlushInterval: -1})
+	k, tok, err := b.Create(ctx, apikey.CreateParams{Name: "k", Owner: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ { // cached, with the owner's (absent) record
+		if _, err := a.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "requests", Limit: 1, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Update(ctx, k.ID, apikey.KeyUpdate{RateLimits: &[]apikey.RateLimit{{Name: "search", Limit: 1, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := a.Check(ctx, tok, apikey.CheckOptions{RateLimit: "search"})
+		if errors.Is(err, apikey.ErrRateLimited) {
+			break // both limits are in force
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner's and the key's new limits never reached the other Manager's cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLimitsBadInput(t *testing.T) {
+	ctx := context.Background()
+	m, _ := limitManager(t)
+	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adjustments := []apikey.CreditAdjustment{
+		{Op: apikey.CreditSet, Amount: 1},                             // no subject
+		{KeyID: k.ID, Owner: "acme", Op: apikey.CreditSet, Amount: 1}, // two subjects
+		{KeyID: k.ID, Op: "double", Amount: 1},                        // unknown op
+		{KeyID: k.ID, Op: apikey.CreditSet, Amount: -1},               // negative balance
+		{KeyID: k.ID, Op: apikey.CreditRefund},                        // refund without idempotency key
+		{Owner: "acme", Op: apikey.CreditRefund, IdempotencyKey: "a"}, // refund of an owner
+		{Owner: "a\x00b", Op: apikey.CreditSet, Amount: 1},            // control character
+		{KeyID: k.ID, Op: apikey.CreditAdd, Amount: -1},               // below zero
+	}
+	for _, adj := range adjustments {
+		if _, err := m.AdjustCredits(ctx, adj); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("AdjustCredits(%+v) = %v, want ErrInvalidInput", adj, err)
+		}
+	}
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: "nope", Op: apikey.CreditSet, Amount: 1}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("AdjustCredits of a malformed id: %v, want ErrNotFound", err)
+	}
+	owners := []struct {
+		id string
+		u  apikey.OwnerUpdate
+	}{
+		{"", apikey.OwnerUpdate{}},
+		{"acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "x", Limit: -1, Period: time.Second}}}},
+		{"acme", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 1}, ClearCredits: true}},
+		{"acme", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: -5}}},
+	}
+	for _, o := range owners {
+		if _, err := m.SetOwner(ctx, o.id, o.u); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("SetOwner(%q, %+v) = %v, want ErrInvalidInput", o.id, o.u, err)
+		}
+	}
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Credits: &apikey.Credits{}, ClearCredits: true}); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("Update setting and clearing credits: %v, want ErrInvalidInput", err)
+	}
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{RateLimits: &[]apikey.RateLimit{{Name: "a", Limit: 1, Period: time.Second, Burst: -1}}}); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("Update with a negative burst: %v, want ErrInvalidInput", err)
+	}
+	if got, _ := m.Get(ctx, k.ID); len(got.RateLimits) != 0 || got.Credits != nil {
+		t.Errorf("refused updates changed the key: %+v", got)
+	}
+}

@@ -49,6 +49,17 @@
 // once every live instance of the InstanceRegistry has applied the change,
 // or reports those that did not with a *NotAcknowledgedError.
 //
+// # Rate limits and credits
+//
+// A key, and an owner (Owner, shared by its keys), may carry named rate
+// limits (RateLimit: the generic cell rate algorithm, counted by a
+// Limiter, in process by default) and a balance of usage credits (Credits,
+// optionally refilled; the store spends it exactly, with idempotency keys).
+// Check verifies a token and applies them, in this order: the key, the
+// rate limits, the credits; Enforce applies them to a key Verify returned.
+// Refusals are a *LimitError matching ErrRateLimited or ErrUsageExceeded.
+// See docs/limits.md.
+//
 // # Leaked keys
 //
 // FindTokens finds keys in text (TokenPattern is the same as a regular

@@ -354,7 +354,7 @@ type Result struct {
 	// and the key or its owner holds a balance; nil otherwise.
 	Credits *CreditsResult `json:"credits,omitempty"`
 
-	limits [3]LimitResult // backing array of RateLimits
+	limits [2]LimitResult // backing array of RateLimits: the key's and the owner's "requests"
 }
 
 // CreditsResult is the balance a spend left.

@@ -200,6 +200,7 @@ type Manager struct {
 	events        *dispatcher
 	usage         *usageTracker
 	limiter       Limiter
+	memLimiter    *MemoryLimiter   // the default limiter, called directly
 	limitStore    LimitStore       // nil unless the store is one
 	inval         *invalidation    // nil without an Invalidator
 	feed          ChangeFeed       // nil without one
@@ -254,7 +255,8 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	m.metrics = metricsHook{cfg.Metrics}
 	m.limiter = cfg.Limiter
 	if m.limiter == nil {
-		m.limiter = NewMemoryLimiter(m.now)
+		m.memLimiter = NewMemoryLimiter(m.now)
+		m.limiter = m.memLimiter
 	}
 	m.limitStore, _ = store.(LimitStore)
 	if cfg.Cache != nil {

@@ -457,6 +457,12 @@ func TestConcurrentVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A token with its last character changed (the checksum's; when it is
+	// already "0", to "1").
+	bad := token[:len(token)-1] + "0"
+	if bad == token {
+		bad = token[:len(token)-1] + "1"
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
 		wg.Go(func() {
@@ -465,7 +471,7 @@ func TestConcurrentVerify(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if _, err := m.Verify(ctx, token[:len(token)-1]+"0"); err == nil {
+				if _, err := m.Verify(ctx, bad); err == nil {
 					t.Error("a bad token verified")
 					return
 				}

@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"context"
+	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 // not usable: create one with NewMemoryLimiter.
 type MemoryLimiter struct {
 	now    func() time.Time
+	seed   maphash.Seed
 	shards [limiterShards]limiterShard
 }
 
@@ -40,7 +42,7 @@ const (
 
 type limiterShard struct {
 	mu    sync.Mutex
-	tat   map[string]int64 // bucket -> TAT, in Unix nanoseconds
+	tat   map[string]*int64 // bucket -> TAT, in Unix nanoseconds
 	added int
 	_     [40]byte // keep shards on separate cache lines
 }
@@ -53,9 +55,9 @@ func NewMemoryLimiter(now func() time.Time) *MemoryLimiter {
 	if now == nil {
 		now = time.Now
 	}
-	l := &MemoryLimiter{now: now}
+	l := &MemoryLimiter{now: now, seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].tat = map[string]int64{}
+		l.shards[i].tat = map[string]*int64{}
 	}
 	return l
 }
@@ -63,22 +65,36 @@ func NewMemoryLimiter(now func() time.Time) *MemoryLimiter {
 // Allow implements Limiter. It never fails; ctx is not consulted. A
 // negative cost is treated as zero.
 func (ml *MemoryLimiter) Allow(_ context.Context, bucket string, l RateLimit, cost int64) (LimitResult, error) {
-	now := ml.now().UnixNano()
-	sh := &ml.shards[fnv32(bucket)%limiterShards]
+	return ml.allowAt(bucket, l, cost, ml.now().UnixNano()), nil
+}
+
+// allowAt is Allow at now, in Unix nanoseconds: the Manager passes the
+// time of its own clock, read once per request, when the limiter is its
+// default one.
+func (ml *MemoryLimiter) allowAt(bucket string, l RateLimit, cost, now int64) LimitResult {
+	sh := &ml.shards[maphash.String(ml.seed, bucket)%limiterShards]
 	sh.mu.Lock()
-	tat, seen := sh.tat[bucket]
+	p := sh.tat[bucket]
+	var tat int64
+	if p != nil {
+		tat = *p
+	}
 	res, newTAT := gcra(l, tat, now, max(cost, 0))
 	if res.Allowed && cost > 0 {
-		if !seen {
+		if p != nil {
+			*p = newTAT
+		} else {
 			sh.added++
 			if sh.added >= sweepEvery {
 				sh.sweep(now)
 			}
+			p = new(int64)
+			*p = newTAT
+			sh.tat[bucket] = p
 		}
-		sh.tat[bucket] = newTAT
 	}
 	sh.mu.Unlock()
-	return res, nil
+	return res
 }
 
 // sweep drops the buckets whose TAT has passed: they are full again, as a
@@ -86,7 +102,7 @@ func (ml *MemoryLimiter) Allow(_ context.Context, bucket string, l RateLimit, co
 func (sh *limiterShard) sweep(now int64) {
 	sh.added = 0
 	for b, tat := range sh.tat {
-		if tat <= now {
+		if *tat <= now {
 			delete(sh.tat, b)
 		}
 	}
@@ -146,14 +162,4 @@ func satAdd(a, b int64) int64 {
 		return math.MaxInt64
 	}
 	return a + b
-}
-
-// fnv32 is FNV-1a over s, without allocating.
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }

@@ -127,6 +127,11 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	}
 	res.KeyRemaining, res.OwnerRemaining = clonePtr(res.KeyRemaining), clonePtr(res.OwnerRemaining)
 	if res.Spent && req.IdempotencyKey != "" && (kc != nil || oc != nil) {
+		for id, sp := range s.spends { // forget the records past the window
+			if now.Sub(sp.at) >= apikey.IdempotencyWindow {
+				delete(s.spends, id)
+			}
+		}
 		s.spends[sid] = &spend{at: now, cost: req.Cost, owner: req.Owner,
 			keyAfter: clonePtr(res.KeyRemaining), ownerAfter: clonePtr(res.OwnerRemaining),
 			keySpent: kc != nil, ownerSpent: oc != nil}

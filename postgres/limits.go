@@ -264,6 +264,12 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 			}
 		}
 		if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
+			// The key's records past the window are forgotten as it
+			// records a new one, so that the table stays small.
+			if _, err := tx.Exec(ctx, `DELETE FROM apikey_credit_spends WHERE key_id = $1 AND created_at < $2`,
+				req.KeyID, now.Add(-apikey.IdempotencyWindow)); err != nil {
+				return err
+			}
 			_, err := tx.Exec(ctx, `INSERT INTO apikey_credit_spends
 				(key_id, idempotency_key, owner, cost, key_after, owner_after, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
 				ON CONFLICT (key_id, idempotency_key) DO UPDATE SET owner = excluded.owner, cost = excluded.cost,

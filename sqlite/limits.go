@@ -241,6 +241,12 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 			}
 		}
 		if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
+			// The key's records past the window are forgotten as it
+			// records a new one, so that the table stays small.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM apikey_credit_spends WHERE key_id = ? AND created_at < ?`,
+				req.KeyID, formatTime(req.Now.Add(-apikey.IdempotencyWindow))); err != nil {
+				return err
+			}
 			_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO apikey_credit_spends
 				(key_id, idempotency_key, owner, cost, key_after, owner_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 				req.KeyID, req.IdempotencyKey, req.Owner, req.Cost, ptrArg(res.KeyRemaining), ptrArg(res.OwnerRemaining), formatTime(req.Now))

@@ -1,0 +1,197 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/ottercache"
+)
+
+// BenchmarkCachedCheck measures, in one run, what the in-process rate
+// limiter adds to a cached verification: Manager.Verify, Manager.Check of
+// keys without limits, of keys with a "requests" limit (the MemoryLimiter,
+// one bucket per key), and of keys whose owner has a limit too. The limits
+// are high enough never to refuse. Report the ratio of Check/limit to
+// Verify from the same run.
+func BenchmarkCachedCheck(b *testing.B) {
+	m, sets := checkSetup(b)
+	plain, limited, both := sets[0], sets[1], sets[2]
+	order := randomOrder(cachedTokens)
+	ctx := context.Background()
+	b.Run("Verify", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := m.Verify(ctx, plain[order[i&(orderLen-1)]]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		tokens []string
+	}{{"Check/nolimit", plain}, {"Check/limit", limited}, {"Check/limit+owner", both}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := m.Check(ctx, tc.tokens[order[i&(orderLen-1)]], apikey.CheckOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// checkSetup returns a Manager with a warm ottercache over SQLite, and
+// three sets of cachedTokens keys: without limits, with a "requests"
+// limit, and with one whose owner has a limit too. Usage tracking is off,
+// so that no flush to the database runs during the measurement.
+func checkSetup(b *testing.B) (*apikey.Manager, [3][]string) {
+	store, _ := newSQLite(b)
+	seed := newManager(b, store, apikey.Config{UsageFlushInterval: -1})
+	high := []apikey.RateLimit{{Name: "requests", Limit: 1e12, Period: time.Second}}
+	make := func(owner string, limits []apikey.RateLimit) []string {
+		tokens := make([]string, cachedTokens)
+		for i := range tokens {
+			_, t, err := seed.Create(context.Background(), apikey.CreateParams{
+				Name: fmt.Sprintf("bench %d", i), Owner: owner, Scopes: []string{"read", "write"}, RateLimits: limits,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens[i] = t
+		}
+		return tokens
+	}
+	plain := make("bench", nil)
+	limited := make("bench", high)
+	if _, err := seed.SetOwner(context.Background(), "bench-org", apikey.OwnerUpdate{RateLimits: &high}); err != nil {
+		b.Fatal(err)
+	}
+	both := make("bench-org", high)
+
+	// A TTL longer than any run, so that no entry is re-read meanwhile.
+	cache, err := ottercache.New(ottercache.Config{TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	m := newManager(b, store, apikey.Config{Cache: cache, UsageFlushInterval: -1})
+	ctx := context.Background()
+	for _, set := range [][]string{plain, limited, both} { // warm
+		for _, t := range set {
+			if _, err := m.Check(ctx, t, apikey.CheckOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return m, [3][]string{plain, limited, both}
+}
+
+// BenchmarkCachedCheckPaired measures the same four calls as
+// BenchmarkCachedCheck, interleaved in batches of 128 within one loop, so
+// that the load of a shared machine weighs on all of them alike. It
+// reports ns per call of each ("ns/verify", "ns/check-limit", ...) and
+// what each adds to Verify ("ns-added/..."). Its ns/op is that of one call
+// of each.
+func BenchmarkCachedCheckPaired(b *testing.B) {
+	m, sets := checkSetup(b)
+	ctx := context.Background()
+	order := randomOrder(cachedTokens)
+	calls := []struct {
+		name string
+		fn   func(token string) error
+		toks []string
+	}{
+		{"verify", func(t string) error { _, err := m.Verify(ctx, t); return err }, sets[0]},
+		{"check-nolimit", func(t string) error { _, err := m.Check(ctx, t, apikey.CheckOptions{}); return err }, sets[0]},
+		{"check-limit", func(t string) error { _, err := m.Check(ctx, t, apikey.CheckOptions{}); return err }, sets[1]},
+		{"check-limit+owner", func(t string) error { _, err := m.Check(ctx, t, apikey.CheckOptions{}); return err }, sets[2]},
+	}
+	const batch = 128
+	total := make([]time.Duration, len(calls))
+	n := 0
+	i := 0
+	for b.Loop() {
+		for c := range calls {
+			start := time.Now()
+			for j := 0; j < batch; j++ {
+				if err := calls[c].fn(calls[c].toks[order[(i+j)&(orderLen-1)]]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			total[c] += time.Since(start)
+		}
+		i += batch
+		n += batch
+	}
+	base := float64(total[0]) / float64(n)
+	for c, call := range calls {
+		per := float64(total[c]) / float64(n)
+		b.ReportMetric(per, "ns/"+call.name)
+		if c > 0 {
+			b.ReportMetric(per-base, "ns-added/"+call.name)
+		}
+	}
+}
+
+// BenchmarkSpendCredits measures one spend of credits, an exact
+// transaction in the store, on SQLite and, when APIKEY_TEST_POSTGRES_DSN
+// is set, on PostgreSQL, with and without an idempotency key, beside the
+// cached Check without credits of the same run.
+func BenchmarkSpendCredits(b *testing.B) {
+	type backend struct {
+		name  string
+		store apikey.Store
+	}
+	sq, _ := newSQLite(b)
+	backends := []backend{{"sqlite", sq}}
+	if dsn := os.Getenv("APIKEY_TEST_POSTGRES_DSN"); dsn != "" {
+		backends = append(backends, backend{"postgres", newPostgres(b, dsn)})
+	} else {
+		b.Log("PostgreSQL skipped: set APIKEY_TEST_POSTGRES_DSN")
+	}
+	for _, be := range backends {
+		cache, err := ottercache.New(ottercache.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(cache.Close)
+		m := newManager(b, be.store, apikey.Config{Cache: cache})
+		ctx := context.Background()
+		_, tok, err := m.Create(ctx, apikey.CreateParams{Name: "bench", Owner: "bench", Credits: &apikey.Credits{Remaining: 1 << 60}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(be.name+"/Check", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(be.name+"/Spend", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(be.name+"/SpendIdempotent", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1, IdempotencyKey: fmt.Sprint("req-", i)}); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
