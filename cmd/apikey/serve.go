@@ -91,6 +91,15 @@ servers, the CLI, plain SQL):
     Redis channel apikey:invalidate and evict those the others publish, on
     SQLite or PostgreSQL. With --redis, Redis replaces PostgreSQL
     notifications: run every instance with it.
+Rate limits and credits (see docs/limits.md): POST /v1/verify counts the
+limits of the key it verifies (and of its owner) and spends the credits it
+is asked to, exactly; every protected route applies the calling key's
+"requests" limit. With --redis the limits are counted in Redis, shared by
+every instance run with it; a decision waits at most --redis-timeout
+(250ms), then a limit refuses the request (503) unless it is fail-open.
+Without --redis each instance counts its own requests. Balances are always
+in the database.
+
 The cache is trusted only for a second past the start of the last complete
 read of the change log, and, with a listener, only while it is subscribed
 and its heartbeat (every second) comes back within 2 seconds: from start
