@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -148,30 +149,39 @@ func DiffOwner(before, after *Owner) map[string]Change {
 
 // ownerEntry is what the cache holds for an owner, under OwnerSubject.
 type ownerEntry struct {
-	rec     *Owner   // nil: the owner has no record
-	buckets []string // limiter bucket of each of rec.RateLimits
+	rec     *Owner      // nil: the owner has no record
+	buckets *bucketRefs // of rec.RateLimits
 }
 
-func ownerBuckets(o *Owner) []string {
+// bucketRefs are the limiter buckets of a list of limits, made once per
+// cache entry, with the cells of the default MemoryLimiter once fetched,
+// so that a request on a cached key builds no string, hashes nothing and
+// takes no lock.
+type bucketRefs struct {
+	names []string
+	cells []atomic.Pointer[limitCell]
+}
+
+func newBucketRefs(prefix string, limits []RateLimit) *bucketRefs {
+	if len(limits) == 0 {
+		return nil
+	}
+	b := &bucketRefs{names: make([]string, len(limits)), cells: make([]atomic.Pointer[limitCell], len(limits))}
+	for i, l := range limits {
+		b.names[i] = prefix + l.Name
+	}
+	return b
+}
+
+func ownerBuckets(o *Owner) *bucketRefs {
 	if o == nil {
 		return nil
 	}
-	b := make([]string, len(o.RateLimits))
-	for i, l := range o.RateLimits {
-		b[i] = "owner:" + o.ID + ":" + l.Name
-	}
-	return b
+	return newBucketRefs("owner:"+o.ID+":", o.RateLimits)
 }
 
-func keyBuckets(k *Key) []string {
-	if len(k.RateLimits) == 0 {
-		return nil
-	}
-	b := make([]string, len(k.RateLimits))
-	for i, l := range k.RateLimits {
-		b[i] = "key:" + k.ID + ":" + l.Name
-	}
-	return b
+func keyBuckets(k *Key) *bucketRefs {
+	return newBucketRefs("key:"+k.ID+":", k.RateLimits)
 }
 
 // check returns the validation error of opts, if any.
@@ -211,7 +221,8 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 		return nil, err
 	}
 	start := m.metrics.verifyStart()
-	k, e, id, err := m.verifyEntry(ctx, token)
+	var at time.Time
+	k, e, id, err := m.verifyEntry(ctx, token, &at)
 	m.metrics.verified(start, err)
 	if err != nil {
 		m.rejected(ctx, id, err)
@@ -219,7 +230,7 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 	}
 	res := &Result{Key: k}
 	res.RateLimits = res.limits[:0]
-	if err := m.enforce(ctx, k, e.buckets, e.ownerID, opts, res); err != nil {
+	if err := m.enforce(ctx, k, e.buckets, e.ownerID, opts, at, res); err != nil {
 		m.rejected(ctx, id, err)
 		return nil, err
 	}
@@ -240,7 +251,7 @@ func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Resu
 	res := &Result{Key: k}
 	res.RateLimits = res.limits[:0]
 	buckets, ownerID := m.bucketsOf(k)
-	if err := m.enforce(ctx, k, buckets, ownerID, opts, res); err != nil {
+	if err := m.enforce(ctx, k, buckets, ownerID, opts, time.Time{}, res); err != nil {
 		m.rejected(ctx, k.ID, err)
 		return nil, err
 	}
@@ -251,7 +262,7 @@ func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Resu
 // those of its cache entry when k is the key the entry gave Verify (it
 // shares the entry's RateLimits), so that the common path of Verify then
 // Enforce builds no strings; otherwise made afresh.
-func (m *Manager) bucketsOf(k *Key) ([]string, string) {
+func (m *Manager) bucketsOf(k *Key) (*bucketRefs, string) {
 	if cs := m.cache; cs != nil {
 		if e, ok := cs.c.Get(k.ID); ok && e != nil && e.owner == nil && e.key.ID == k.ID && e.key.Owner == k.Owner &&
 			len(e.key.RateLimits) == len(k.RateLimits) && (len(k.RateLimits) == 0 || &e.key.RateLimits[0] == &k.RateLimits[0]) {
@@ -290,24 +301,24 @@ func limitCost(name, route string, cost int64) int64 {
 	return 0
 }
 
-func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID string, opts CheckOptions, res *Result) error {
+// enforce applies opts to k. at, when not zero, is the time of the
+// Manager's clock at which k was verified: the default limiter, which
+// runs on that clock, takes it rather than reading the clock again.
+func (m *Manager) enforce(ctx context.Context, k *Key, buckets *bucketRefs, ownerID string, opts CheckOptions, at time.Time, res *Result) error {
 	cost := cmpOr(opts.Cost, 1)
-	var now int64 // read once, when the default limiter needs it
+	var now int64 // read once, when a MemoryLimiter needs it
 	if m.memLimiter != nil && len(k.RateLimits) > 0 {
-		now = m.now().UnixNano()
+		now = m.limiterNow(at)
 	}
 	for i, l := range k.RateLimits {
 		c := limitCost(l.Name, opts.RateLimit, cost)
 		if c == 0 {
 			continue
 		}
-		var bucket string
-		if i < len(buckets) {
-			bucket = buckets[i]
-		} else {
-			bucket = "key:" + k.ID + ":" + l.Name
+		if buckets == nil || i >= len(buckets.names) {
+			buckets = keyBuckets(k) // not the key of the entry
 		}
-		if err := m.allow(ctx, bucket, "key", l, c, k.ID, now, res); err != nil {
+		if err := m.allow(ctx, buckets, i, "key", l, c, k.ID, now, res); err != nil {
 			return err
 		}
 	}
@@ -325,9 +336,9 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 					continue
 				}
 				if now == 0 && m.memLimiter != nil {
-					now = m.now().UnixNano()
+					now = m.limiterNow(at)
 				}
-				if err := m.allow(ctx, oe.buckets[i], "owner", l, c, k.ID, now, res); err != nil {
+				if err := m.allow(ctx, oe.buckets, i, "owner", l, c, k.ID, now, res); err != nil {
 					return err
 				}
 			}
@@ -339,15 +350,26 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []string, ownerID
 	return nil
 }
 
-// allow checks one limit and appends its outcome to res. now is the time
-// for the default limiter, in Unix nanoseconds.
-func (m *Manager) allow(ctx context.Context, bucket, scope string, l RateLimit, cost int64, keyID string, now int64, res *Result) error {
+// limiterNow returns the time of the MemoryLimiter in Unix nanoseconds:
+// at, the Manager's, when the limiter is the default one on the Manager's
+// clock and at is set, else the limiter's own reading.
+func (m *Manager) limiterNow(at time.Time) int64 {
+	if m.ownLimiter && !at.IsZero() {
+		return at.UnixNano()
+	}
+	return m.memLimiter.now().UnixNano()
+}
+
+// allow checks the limit l, whose bucket is the i-th of b, and appends
+// its outcome to res. now is the time for the default limiter, in Unix
+// nanoseconds.
+func (m *Manager) allow(ctx context.Context, b *bucketRefs, i int, scope string, l RateLimit, cost int64, keyID string, now int64, res *Result) error {
 	var r LimitResult
 	if m.memLimiter != nil {
-		r = m.memLimiter.allowAt(bucket, l, cost, now)
+		r = m.memLimiter.allowCell(&b.cells[i], b.names[i], l, cost, now)
 	} else {
 		var err error
-		if r, err = m.limiter.Allow(ctx, bucket, l, cost); err != nil {
+		if r, err = m.limiter.Allow(ctx, b.names[i], l, cost); err != nil {
 			if l.FailOpen {
 				return nil
 			}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,5 +325,53 @@ func TestLimitsBadInput(t *testing.T) {
 	}
 	if got, _ := m.Get(ctx, k.ID); len(got.RateLimits) != 0 || got.Credits != nil {
 		t.Errorf("refused updates changed the key: %+v", got)
+	}
+}
+
+// TestCheckLimitConcurrentAndSwept checks the limiter cells that a cached
+// key keeps: concurrent requests never pass more than the burst, and a
+// bucket swept while the entry holds it keeps counting in a fresh one.
+func TestCheckLimitConcurrentAndSwept(t *testing.T) {
+	ctx := context.Background()
+	clock := apikeytest.NewClock(limitEpoch)
+	lim := apikey.NewMemoryLimiter(clock.Now)
+	m := mustManager(t, openStore(t), apikey.Config{Now: clock.Now, Limiter: lim, UsageFlushInterval: -1,
+		Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}})
+	_, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", RateLimits: []apikey.RateLimit{{Name: "requests", Limit: 50, Period: time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Go(func() {
+			for i := 0; i < 10; i++ {
+				if _, err := m.Check(ctx, tok, apikey.CheckOptions{}); err == nil {
+					passed.Add(1)
+				} else if !errors.Is(err, apikey.ErrRateLimited) {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if passed.Load() != 50 {
+		t.Fatalf("%d of 160 concurrent requests passed a limit of 50", passed.Load())
+	}
+	clock.Add(time.Hour) // full again: the sweep drops the bucket
+	lim.Sweep()
+	if n := lim.Len(); n != 0 {
+		t.Fatalf("Len after the sweep = %d", n)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := m.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+			t.Fatalf("request %d after the sweep: %v", i, err)
+		}
+	}
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{}); !errors.Is(err, apikey.ErrRateLimited) {
+		t.Fatalf("51st request after the sweep: %v; the swept cell must not keep counting alone", err)
+	}
+	if n := lim.Len(); n != 1 {
+		t.Errorf("Len = %d, want the one fresh bucket", n)
 	}
 }

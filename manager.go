@@ -200,7 +200,8 @@ type Manager struct {
 	events        *dispatcher
 	usage         *usageTracker
 	limiter       Limiter
-	memLimiter    *MemoryLimiter   // the default limiter, called directly
+	memLimiter    *MemoryLimiter   // limiter, when it is one: called directly
+	ownLimiter    bool             // limiter is the default one, on the Manager's clock
 	limitStore    LimitStore       // nil unless the store is one
 	inval         *invalidation    // nil without an Invalidator
 	feed          ChangeFeed       // nil without one
@@ -255,9 +256,9 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	m.metrics = metricsHook{cfg.Metrics}
 	m.limiter = cfg.Limiter
 	if m.limiter == nil {
-		m.memLimiter = NewMemoryLimiter(m.now)
-		m.limiter = m.memLimiter
+		m.limiter, m.ownLimiter = NewMemoryLimiter(m.now), true
 	}
+	m.memLimiter, _ = m.limiter.(*MemoryLimiter) // called directly
 	m.limitStore, _ = store.(LimitStore)
 	if cfg.Cache != nil {
 		m.cache = &cacheState{c: cfg.Cache}

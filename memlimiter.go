@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,7 +26,9 @@ import (
 //
 // Buckets that are full again carry no information and are evicted. Allow
 // does not allocate, except to remember a bucket it has not seen (or has
-// evicted). A MemoryLimiter is safe for concurrent use; its zero value is
+// evicted); it updates a bucket with compare-and-swap, and the Manager
+// keeps the buckets of a cached key at hand, so that its requests hash
+// nothing and take no lock. A MemoryLimiter is safe for concurrent use; its zero value is
 // not usable: create one with NewMemoryLimiter.
 type MemoryLimiter struct {
 	now    func() time.Time
@@ -42,10 +45,22 @@ const (
 
 type limiterShard struct {
 	mu    sync.Mutex
-	tat   map[string]*int64 // bucket -> TAT, in Unix nanoseconds
+	cells map[string]*limitCell
 	added int
 	_     [40]byte // keep shards on separate cache lines
 }
+
+// limitCell holds the TAT of one bucket, in Unix nanoseconds, updated
+// with compare-and-swap: a request takes no lock once it holds the cell
+// (the Manager keeps the cells of a key's limits in its cache entry). A
+// sweep marks the cells it drops dead, so that their holders fetch a
+// fresh one.
+type limitCell struct {
+	tat atomic.Int64
+}
+
+// deadTAT marks a cell dropped by a sweep.
+const deadTAT = math.MinInt64
 
 var _ Limiter = (*MemoryLimiter)(nil)
 
@@ -57,7 +72,7 @@ func NewMemoryLimiter(now func() time.Time) *MemoryLimiter {
 	}
 	l := &MemoryLimiter{now: now, seed: maphash.MakeSeed()}
 	for i := range l.shards {
-		l.shards[i].tat = map[string]*int64{}
+		l.shards[i].cells = map[string]*limitCell{}
 	}
 	return l
 }
@@ -72,38 +87,66 @@ func (ml *MemoryLimiter) Allow(_ context.Context, bucket string, l RateLimit, co
 // time of its own clock, read once per request, when the limiter is its
 // default one.
 func (ml *MemoryLimiter) allowAt(bucket string, l RateLimit, cost, now int64) LimitResult {
-	sh := &ml.shards[maphash.String(ml.seed, bucket)%limiterShards]
-	sh.mu.Lock()
-	p := sh.tat[bucket]
-	var tat int64
-	if p != nil {
-		tat = *p
-	}
-	res, newTAT := gcra(l, tat, now, max(cost, 0))
-	if res.Allowed && cost > 0 {
-		if p != nil {
-			*p = newTAT
-		} else {
-			sh.added++
-			if sh.added >= sweepEvery {
-				sh.sweep(now)
+	return ml.allowCell(nil, bucket, l, cost, now)
+}
+
+// allowCell is allowAt with the cell of the bucket held in slot, when slot
+// is not nil: it is taken from there (and stored there when fetched), so
+// that a request on a known bucket hashes nothing and takes no lock.
+func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], bucket string, l RateLimit, cost, now int64) LimitResult {
+	cost = max(cost, 0)
+	for {
+		var c *limitCell
+		if slot != nil {
+			c = slot.Load()
+		}
+		if c == nil {
+			c = ml.cell(bucket, now)
+			if slot != nil {
+				slot.Store(c)
 			}
-			p = new(int64)
-			*p = newTAT
-			sh.tat[bucket] = p
+		}
+		for {
+			tat := c.tat.Load()
+			if tat == deadTAT {
+				break // swept: fetch a fresh cell
+			}
+			res, newTAT := gcra(l, tat, now, cost)
+			if !res.Allowed || cost == 0 || newTAT == tat || c.tat.CompareAndSwap(tat, newTAT) {
+				return res
+			}
+		}
+		if slot != nil {
+			slot.CompareAndSwap(c, nil)
 		}
 	}
-	sh.mu.Unlock()
-	return res
+}
+
+// cell returns the cell of bucket, making it when there is none.
+func (ml *MemoryLimiter) cell(bucket string, now int64) *limitCell {
+	sh := &ml.shards[maphash.String(ml.seed, bucket)%limiterShards]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.cells[bucket]
+	if c == nil {
+		sh.added++
+		if sh.added >= sweepEvery {
+			sh.sweep(now)
+		}
+		c = new(limitCell)
+		sh.cells[bucket] = c
+	}
+	return c
 }
 
 // sweep drops the buckets whose TAT has passed: they are full again, as a
-// bucket never seen is.
+// bucket never seen is. A cell is dropped only if it can be marked dead
+// before a concurrent request moves its TAT. The caller holds sh.mu.
 func (sh *limiterShard) sweep(now int64) {
 	sh.added = 0
-	for b, tat := range sh.tat {
-		if *tat <= now {
-			delete(sh.tat, b)
+	for b, c := range sh.cells {
+		if tat := c.tat.Load(); tat <= now && c.tat.CompareAndSwap(tat, deadTAT) {
+			delete(sh.cells, b)
 		}
 	}
 }
@@ -114,7 +157,7 @@ func (ml *MemoryLimiter) Len() int {
 	for i := range ml.shards {
 		sh := &ml.shards[i]
 		sh.mu.Lock()
-		n += len(sh.tat)
+		n += len(sh.cells)
 		sh.mu.Unlock()
 	}
 	return n

@@ -37,13 +37,15 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 
 // verify does the work of Verify and also returns the id the token claimed.
 func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
-	k, _, id, err := m.verifyEntry(ctx, token)
+	k, _, id, err := m.verifyEntry(ctx, token, nil)
 	return k, id, err
 }
 
 // verifyEntry does the work of Verify and also returns the cache entry of
-// the key and the id the token claimed.
-func (m *Manager) verifyEntry(ctx context.Context, token string) (*Key, *CacheEntry, string, error) {
+// the key and the id the token claimed. When at is not nil and the key was
+// found, it sets *at to the time of the checks, so that Check reads the
+// clock once.
+func (m *Manager) verifyEntry(ctx context.Context, token string, at *time.Time) (*Key, *CacheEntry, string, error) {
 	t, err := ParseAnyToken(token)
 	if err != nil {
 		return nil, nil, "", err
@@ -66,6 +68,9 @@ func (m *Manager) verifyEntry(ctx context.Context, token string) (*Key, *CacheEn
 		m.hasher.burn(token)
 	}
 	now := m.clock()
+	if at != nil {
+		*at = now
+	}
 	if !ok {
 		m.recordUsage(e, useInvalid, now)
 		return nil, nil, t.ID, ErrInvalidKey
