@@ -43,7 +43,7 @@ type CacheEntry struct {
 	// buckets are the limiter buckets of key.RateLimits, and ownerID the
 	// cache id of the key's owner (OwnerSubject), made once per entry so
 	// that Check does not build them on every request.
-	buckets *bucketRefs
+	buckets []bucketRef
 	ownerID string
 	// owner, set on the entries cached under OwnerSubject ids, is an
 	// owner's record; such entries hold no key.

@@ -150,37 +150,39 @@ func DiffOwner(before, after *Owner) map[string]Change {
 // ownerEntry is what the cache holds for an owner, under OwnerSubject.
 type ownerEntry struct {
 	rec     *Owner      // nil: the owner has no record
-	buckets *bucketRefs // of rec.RateLimits
+	buckets []bucketRef // one per rec.RateLimits
 }
 
-// bucketRefs are the limiter buckets of a list of limits, made once per
-// cache entry, with the cells of the default MemoryLimiter once fetched,
-// so that a request on a cached key builds no string, hashes nothing and
-// takes no lock.
-type bucketRefs struct {
-	names []string
-	cells []atomic.Pointer[limitCell]
+// bucketRef is one limit of a cached key or owner with its limiter bucket,
+// made once per cache entry, and the cell of the MemoryLimiter once
+// fetched: contiguous, so that a request on a cached key reads a few
+// adjacent cache lines, builds no string, hashes nothing and takes no
+// lock.
+type bucketRef struct {
+	limit RateLimit
+	name  string
+	cell  atomic.Pointer[limitCell]
 }
 
-func newBucketRefs(prefix string, limits []RateLimit) *bucketRefs {
+func newBucketRefs(prefix string, limits []RateLimit) []bucketRef {
 	if len(limits) == 0 {
 		return nil
 	}
-	b := &bucketRefs{names: make([]string, len(limits)), cells: make([]atomic.Pointer[limitCell], len(limits))}
+	b := make([]bucketRef, len(limits))
 	for i, l := range limits {
-		b.names[i] = prefix + l.Name
+		b[i].limit, b[i].name = l, prefix+l.Name
 	}
 	return b
 }
 
-func ownerBuckets(o *Owner) *bucketRefs {
+func ownerBuckets(o *Owner) []bucketRef {
 	if o == nil {
 		return nil
 	}
 	return newBucketRefs("owner:"+o.ID+":", o.RateLimits)
 }
 
-func keyBuckets(k *Key) *bucketRefs {
+func keyBuckets(k *Key) []bucketRef {
 	return newBucketRefs("key:"+k.ID+":", k.RateLimits)
 }
 
@@ -262,7 +264,7 @@ func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Resu
 // those of its cache entry when k is the key the entry gave Verify (it
 // shares the entry's RateLimits), so that the common path of Verify then
 // Enforce builds no strings; otherwise made afresh.
-func (m *Manager) bucketsOf(k *Key) (*bucketRefs, string) {
+func (m *Manager) bucketsOf(k *Key) ([]bucketRef, string) {
 	if cs := m.cache; cs != nil {
 		if e, ok := cs.c.Get(k.ID); ok && e != nil && e.owner == nil && e.key.ID == k.ID && e.key.Owner == k.Owner &&
 			len(e.key.RateLimits) == len(k.RateLimits) && (len(k.RateLimits) == 0 || &e.key.RateLimits[0] == &k.RateLimits[0]) {
@@ -304,21 +306,22 @@ func limitCost(name, route string, cost int64) int64 {
 // enforce applies opts to k. at, when not zero, is the time of the
 // Manager's clock at which k was verified: the default limiter, which
 // runs on that clock, takes it rather than reading the clock again.
-func (m *Manager) enforce(ctx context.Context, k *Key, buckets *bucketRefs, ownerID string, opts CheckOptions, at time.Time, res *Result) error {
+func (m *Manager) enforce(ctx context.Context, k *Key, buckets []bucketRef, ownerID string, opts CheckOptions, at time.Time, res *Result) error {
 	cost := cmpOr(opts.Cost, 1)
 	var now int64 // read once, when a MemoryLimiter needs it
 	if m.memLimiter != nil && len(k.RateLimits) > 0 {
 		now = m.limiterNow(at)
 	}
-	for i, l := range k.RateLimits {
-		c := limitCost(l.Name, opts.RateLimit, cost)
+	if len(buckets) != len(k.RateLimits) {
+		buckets = keyBuckets(k) // not the key of the entry
+	}
+	for i := range buckets {
+		b := &buckets[i]
+		c := limitCost(b.limit.Name, opts.RateLimit, cost)
 		if c == 0 {
 			continue
 		}
-		if buckets == nil || i >= len(buckets.names) {
-			buckets = keyBuckets(k) // not the key of the entry
-		}
-		if err := m.allow(ctx, buckets, i, "key", l, c, k.ID, now, res); err != nil {
+		if err := m.allow(ctx, b, "key", c, k.ID, now, res); err != nil {
 			return err
 		}
 	}
@@ -330,15 +333,16 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets *bucketRefs, owne
 		}
 		owner = oe.rec
 		if owner != nil {
-			for i, l := range owner.RateLimits {
-				c := limitCost(l.Name, opts.RateLimit, cost)
+			for i := range oe.buckets {
+				b := &oe.buckets[i]
+				c := limitCost(b.limit.Name, opts.RateLimit, cost)
 				if c == 0 {
 					continue
 				}
 				if now == 0 && m.memLimiter != nil {
 					now = m.limiterNow(at)
 				}
-				if err := m.allow(ctx, oe.buckets, i, "owner", l, c, k.ID, now, res); err != nil {
+				if err := m.allow(ctx, b, "owner", c, k.ID, now, res); err != nil {
 					return err
 				}
 			}
@@ -360,16 +364,16 @@ func (m *Manager) limiterNow(at time.Time) int64 {
 	return m.memLimiter.now().UnixNano()
 }
 
-// allow checks the limit l, whose bucket is the i-th of b, and appends
-// its outcome to res. now is the time for the default limiter, in Unix
-// nanoseconds.
-func (m *Manager) allow(ctx context.Context, b *bucketRefs, i int, scope string, l RateLimit, cost int64, keyID string, now int64, res *Result) error {
+// allow checks the limit of b and appends its outcome to res. now is the
+// time for a MemoryLimiter, in Unix nanoseconds.
+func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost int64, keyID string, now int64, res *Result) error {
+	l := &b.limit
 	var r LimitResult
 	if m.memLimiter != nil {
-		r = m.memLimiter.allowCell(&b.cells[i], b.names[i], l, cost, now)
+		r = m.memLimiter.allowCell(&b.cell, b.name, *l, cost, now)
 	} else {
 		var err error
-		if r, err = m.limiter.Allow(ctx, b.names[i], l, cost); err != nil {
+		if r, err = m.limiter.Allow(ctx, b.name, *l, cost); err != nil {
 			if l.FailOpen {
 				return nil
 			}
