@@ -17,6 +17,11 @@
 //	...
 //	m, err := apikey.NewManager(store, apikey.Config{Limiter: limiter})
 //
+// Decisions made at the same time by many goroutines are sent to Redis
+// together, in one pipeline of EVALSHAs (at most 4 pipelines in flight),
+// so that a busy instance pays one round trip for many requests; each
+// decision stays its own script call, atomic in Redis.
+//
 // When Redis is down or slow, Allow returns an error within
 // Config.Timeout; it never guesses. The Manager then refuses the request
 // (apikey.ErrUnavailable) unless the limit says FailOpen.
@@ -89,7 +94,7 @@ func New(client redis.UniversalClient, cfg Config) (*Limiter, error) {
 		return nil, fmt.Errorf("redislimit: negative Timeout %v", cfg.Timeout)
 	}
 	l := &Limiter{
-		rate:    redis_rate.NewLimiter(client),
+		rate:    redis_rate.NewLimiter(&batcher{UniversalClient: client, timeout: cmpOr(cfg.Timeout, DefaultTimeout)}),
 		prefix:  cmpOr(cfg.Prefix, DefaultPrefix),
 		timeout: cmpOr(cfg.Timeout, DefaultTimeout),
 	}

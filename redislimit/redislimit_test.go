@@ -315,3 +315,37 @@ func TestRedisDown(t *testing.T) {
 	failsFast("Redis killed")
 	failsFast("Redis still down")
 }
+
+// Concurrent decisions are sent to Redis together; each caller must still
+// get the answer for its own bucket and cost. 64 goroutines, each on a
+// bucket of its own with a limit of its own, spend it exactly.
+func TestConcurrentDecisionsKeepTheirAnswers(t *testing.T) {
+	l := newLimiter(t, newClient(t, redisAddr(t)), uniquePrefix(t))
+	var wg sync.WaitGroup
+	for g := range 64 {
+		wg.Go(func() {
+			rl := apikey.RateLimit{Name: "r", Limit: int64(g + 1), Period: time.Hour}
+			bucket := fmt.Sprintf("b%d", g)
+			allowed := int64(0)
+			for i := range g + 5 {
+				res, err := l.Allow(context.Background(), bucket, rl, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if res.Limit != rl.Limit || res.Allowed != (i <= g) {
+					t.Errorf("bucket %s, request %d: %+v", bucket, i+1, res)
+					return
+				}
+				if res.Allowed {
+					allowed++
+					if res.Remaining != rl.Limit-allowed {
+						t.Errorf("bucket %s, request %d: %d remaining, want %d", bucket, i+1, res.Remaining, rl.Limit-allowed)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

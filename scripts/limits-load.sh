@@ -14,7 +14,8 @@
 #   verify-plain     POST /v1/verify of a key without limits or credits
 #   verify-limited   the same for a key with a rate limit (never reached)
 #   verify-credits   the same, with the limit, spending 1 credit a request
-#                    (a store transaction each)
+#                    (a store transaction each), all on one key
+#   verify-credits-keys  the same over KEYS (32) such keys in turn
 #   whoami-plain     GET /v1/whoami with a caller key without limits
 #   whoami-limited   GET /v1/whoami with a caller key whose "requests"
 #                    limit (never reached) applies to the route
@@ -27,7 +28,7 @@
 #
 # BUSY=1 starts one `yes >/dev/null` per CPU for the duration (stopped by
 # PID). REDIS=none runs the in-process limiter instead. Environment:
-# DURATION (default 10s), THREADS (2), CONNECTIONS (32), REDIS
+# DURATION (default 10s), THREADS (2), CONNECTIONS (32), KEYS (32), REDIS
 # (127.0.0.1:6379), SERVE_ARGS (none), APIKEY_LOAD_DB.
 set -euo pipefail
 
@@ -38,6 +39,7 @@ CONNECTIONS=${CONNECTIONS:-32}
 REDIS=${REDIS:-127.0.0.1:6379}
 SERVE_ARGS=${SERVE_ARGS:-}
 BUSY=${BUSY:-0}
+KEYS=${KEYS:-32}
 if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
 	export PATH="/usr/local/go/bin:$PATH"
 fi
@@ -76,6 +78,12 @@ caller_limited=$(ak create --name load-caller-limited --scope apikey:verify --ra
 plain=$(ak create --name load-plain)
 limited=$(ak create --name load-limited --ratelimit requests=100000000/1s)
 metered=$(ak create --name load-metered --ratelimit requests=100000000/1s --credits 1000000000000)
+# KEYS keys with a limit and credits, which verify-credits-keys spreads
+# its requests over: one hot key serialises every spend on one row.
+spread=()
+for i in $(seq "$KEYS"); do
+	spread+=("$(ak create --name "load-metered-$i" --ratelimit requests=100000000/1s --credits 1000000000000)")
+done
 exact_limit=$(ak create --name exact-limit --ratelimit requests=100/1h --credits 1000)
 exact_credits=$(ak create --name exact-credits --credits 300)
 id_of() { local t=${1#*_}; echo "${t%%_*}"; }
@@ -104,6 +112,21 @@ verify_lua() { # name target extra-json
 verify_lua verify-plain "$plain" ""
 verify_lua verify-limited "$limited" ""
 verify_lua verify-credits "$metered" ',"credits":1'
+{
+	echo 'local keys = {'
+	for k in "${spread[@]}"; do echo "  \"$k\","; done
+	echo '}'
+	cat <<-LUA
+		local i = 0
+		wrk.method = "POST"
+		wrk.headers["Content-Type"] = "application/json"
+		wrk.headers["Authorization"] = "Api-Key $caller"
+		request = function()
+		  i = i + 1
+		  return wrk.format(nil, nil, nil, '{"key":"' .. keys[(i % #keys) + 1] .. '","credits":1}')
+		end
+	LUA
+} >"$work/verify-credits-keys.lua"
 verify_lua exact-limit "$exact_limit" ',"credits":1'
 verify_lua exact-credits "$exact_credits" ',"credits":1'
 
@@ -138,9 +161,12 @@ run() {
 	non2xx[$name]=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
 	non2xx[$name]=${non2xx[$name]:-0}
 }
+# Warm up (not measured): caches, connections, the Redis script.
+DURATION=2s run warmup -s "$work/verify-limited.lua" "$url/v1/verify" >/dev/null
 run verify-plain -s "$work/verify-plain.lua" "$url/v1/verify"
 run verify-limited -s "$work/verify-limited.lua" "$url/v1/verify"
 run verify-credits -s "$work/verify-credits.lua" "$url/v1/verify"
+run verify-credits-keys -s "$work/verify-credits-keys.lua" "$url/v1/verify"
 run whoami-plain -H "Authorization: Api-Key $caller" "$url/v1/whoami"
 run whoami-limited -H "Authorization: Api-Key $caller_limited" "$url/v1/whoami"
 DURATION=3s run exact-limit -s "$work/exact-limit.lua" "$url/v1/verify"
@@ -155,12 +181,13 @@ busy=()
 echo
 echo "==> summary ($THREADS threads, $CONNECTIONS connections, $DURATION each, $(nproc) CPUs, $([[ $BUSY == 1 ]] && echo "every core busy" || echo idle), limiter $([[ $REDIS == none ]] && echo in-process || echo "Redis $REDIS"), ${APIKEY_DB%%:*})"
 printf '%-16s %12s %10s %10s %10s\n' run requests/s p50 p99 non-2xx
-for name in verify-plain verify-limited verify-credits whoami-plain whoami-limited; do
+for name in verify-plain verify-limited verify-credits verify-credits-keys whoami-plain whoami-limited; do
 	printf '%-16s %12s %10s %10s %10s\n' "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}" "${non2xx[$name]}"
 done
-awk -v p="${rps[verify-plain]}" -v l="${rps[verify-limited]}" -v c="${rps[verify-credits]}" -v wp="${rps[whoami-plain]}" -v wl="${rps[whoami-limited]}" 'BEGIN {
-	printf "ratio verify-limited/verify-plain: %.3f\n", l / p
-	printf "ratio verify-credits/verify-plain: %.3f (target >= 0.70: %s)\n", c / p, (c / p >= 0.7 ? "met" : "not met")
+awk -v p="${rps[verify-plain]}" -v l="${rps[verify-limited]}" -v c="${rps[verify-credits]}" -v ck="${rps[verify-credits-keys]}" -v wp="${rps[whoami-plain]}" -v wl="${rps[whoami-limited]}" 'BEGIN {
+	printf "ratio verify-limited/verify-plain: %.3f (target >= 0.70: %s)\n", l / p, (l / p >= 0.7 ? "met" : "not met")
+	printf "ratio verify-credits/verify-plain: %.3f (one key; target >= 0.70: %s)\n", c / p, (c / p >= 0.7 ? "met" : "not met")
+	printf "ratio verify-credits-keys/verify-plain: %.3f (%d keys; target >= 0.70: %s)\n", ck / p, '"$KEYS"', (ck / p >= 0.7 ? "met" : "not met")
 	printf "ratio whoami-limited/whoami-plain: %.3f (target >= 0.70: %s)\n", wl / wp, (wl / wp >= 0.7 ? "met" : "not met")
 }'
 spent=$((${total[verify-credits]} - ${non2xx[verify-credits]} + 1)) # +1: the check above
