@@ -191,6 +191,17 @@ func BenchmarkSpendCredits(b *testing.B) {
 				}
 			}
 		})
+		b.Run(be.name+"/SpendParallel", func(b *testing.B) {
+			b.SetParallelism(16) // 32 clients on 2 cores, as a loaded service has
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 		b.Run(be.name+"/SpendIdempotent", func(b *testing.B) {
 			i := 0
 			for b.Loop() {

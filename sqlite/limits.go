@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-apikey/apikey"
@@ -187,77 +188,160 @@ func (b *balance) write(ctx context.Context, tx *sql.Tx) error {
 	return err
 }
 
-// SpendCredits implements apikey.LimitStore in one write transaction,
-// which Open's connections begin with BEGIN IMMEDIATE: spends are
-// serialised by SQLite's write lock, across processes too.
+// SpendCredits implements apikey.LimitStore in a write transaction, which
+// Open's connections begin with BEGIN IMMEDIATE: spends are serialised by
+// SQLite's write lock, across processes too.
+//
+// Concurrent spends of one Store share a transaction (group commit): a
+// goroutine started by the first caller runs, in one transaction, every
+// spend that is waiting, one after another, each in a savepoint of its own, so that one spend's
+// error leaves the others alone. The answers are those of the spends run
+// one by one, and all of them are durable at once: one commit, one sync of
+// the log, instead of one per spend.
 func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
 	if req.Cost <= 0 {
 		return apikey.SpendResult{}, fmt.Errorf("%w: sqlite: spend credits: cost must be positive", apikey.ErrInvalidInput)
 	}
-	var res apikey.SpendResult
+	c := &spendCall{req: req, done: make(chan struct{})}
+	s.spends.mu.Lock()
+	s.spends.pending = append(s.spends.pending, c)
+	lead := !s.spends.leading
+	s.spends.leading = true
+	s.spends.mu.Unlock()
+	if lead {
+		go s.drainSpends(ctx) // so that each caller returns once its own batch is done
+	}
+	<-c.done
+	if c.err != nil {
+		return apikey.SpendResult{}, storeErr("spend credits", c.err)
+	}
+	return c.res, nil
+}
+
+// spendCall is one spend waiting for its batch.
+type spendCall struct {
+	req  apikey.SpendRequest
+	res  apikey.SpendResult
+	err  error
+	done chan struct{} // closed once res or err is set
+}
+
+// spendBatcher holds the spends waiting for a transaction.
+type spendBatcher struct {
+	mu      sync.Mutex
+	pending []*spendCall
+	leading bool // a caller is running batches
+}
+
+// spendBatchTimeout bounds one batch's transaction. The batch does not run
+// under the leading caller's context, whose cancellation would fail the
+// spends of the others.
+const spendBatchTimeout = BusyTimeout + 5*time.Second
+
+// drainSpends runs the waiting spends in batches until none is left.
+func (s *Store) drainSpends(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spendBatchTimeout)
+	defer cancel()
+	for {
+		s.spends.mu.Lock()
+		batch := s.spends.pending
+		s.spends.pending = nil
+		if len(batch) == 0 {
+			s.spends.leading = false
+			s.spends.mu.Unlock()
+			return
+		}
+		s.spends.mu.Unlock()
+		s.spendBatch(ctx, batch)
+	}
+}
+
+// spendBatch runs batch in one transaction and answers every call of it.
+func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res = apikey.SpendResult{}
-		if req.IdempotencyKey != "" {
-			var keyAfter, ownerAfter sql.NullInt64
-			var created string
-			err := tx.QueryRowContext(ctx, `SELECT key_after, owner_after, created_at FROM apikey_credit_spends
-				WHERE key_id = ? AND idempotency_key = ?`, req.KeyID, req.IdempotencyKey).Scan(&keyAfter, &ownerAfter, &created)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
+		for _, c := range batch {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT spend"); err != nil {
 				return err
-			default:
-				at, err := parseTime(created)
-				if err != nil {
-					return err
-				}
-				if req.Now.Sub(at) < apikey.IdempotencyWindow {
-					res = apikey.SpendResult{Spent: true, Replayed: true, KeyRemaining: intPtr(keyAfter), OwnerRemaining: intPtr(ownerAfter)}
-					return nil
-				}
 			}
-		}
-		kb, err := readBalance(ctx, tx, "apikey_keys", req.KeyID)
-		if err != nil {
-			return err
-		}
-		bals := []*balance{kb}
-		if req.Owner != "" {
-			ob, err := readBalance(ctx, tx, "apikey_owners", req.Owner)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return err
-			default:
-				bals = append(bals, ob)
-			}
-		}
-		res = decideSpend(bals, req)
-		for _, b := range bals {
-			if b.c != nil {
-				if err := b.write(ctx, tx); err != nil {
+			c.res, c.err = spendTx(ctx, tx, c.req)
+			if c.err != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO spend"); err != nil {
 					return err
 				}
 			}
-		}
-		if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
-			// The key's records past the window are forgotten as it
-			// records a new one, so that the table stays small.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM apikey_credit_spends WHERE key_id = ? AND created_at < ?`,
-				req.KeyID, formatTime(req.Now.Add(-apikey.IdempotencyWindow))); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO apikey_credit_spends
-				(key_id, idempotency_key, owner, cost, key_after, owner_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				req.KeyID, req.IdempotencyKey, req.Owner, req.Cost, ptrArg(res.KeyRemaining), ptrArg(res.OwnerRemaining), formatTime(req.Now))
-			if err != nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE spend"); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	for _, c := range batch {
+		if err != nil && c.err == nil {
+			c.res, c.err = apikey.SpendResult{}, err
+		}
+		close(c.done)
+	}
+}
+
+// spendTx runs one spend in tx.
+func spendTx(ctx context.Context, tx *sql.Tx, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	var res apikey.SpendResult
+	if req.IdempotencyKey != "" {
+		var keyAfter, ownerAfter sql.NullInt64
+		var created string
+		err := tx.QueryRowContext(ctx, `SELECT key_after, owner_after, created_at FROM apikey_credit_spends
+			WHERE key_id = ? AND idempotency_key = ?`, req.KeyID, req.IdempotencyKey).Scan(&keyAfter, &ownerAfter, &created)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return res, err
+		default:
+			at, err := parseTime(created)
+			if err != nil {
+				return res, err
+			}
+			if req.Now.Sub(at) < apikey.IdempotencyWindow {
+				res = apikey.SpendResult{Spent: true, Replayed: true, KeyRemaining: intPtr(keyAfter), OwnerRemaining: intPtr(ownerAfter)}
+				return res, nil
+			}
+		}
+	}
+	kb, err := readBalance(ctx, tx, "apikey_keys", req.KeyID)
 	if err != nil {
-		return apikey.SpendResult{}, storeErr("spend credits", err)
+		return res, err
+	}
+	bals := []*balance{kb}
+	if req.Owner != "" {
+		ob, err := readBalance(ctx, tx, "apikey_owners", req.Owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return res, err
+		default:
+			bals = append(bals, ob)
+		}
+	}
+	res = decideSpend(bals, req)
+	for _, b := range bals {
+		if b.c != nil {
+			if err := b.write(ctx, tx); err != nil {
+				return res, err
+			}
+		}
+	}
+	if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
+		// The key's records past the window are forgotten as it
+		// records a new one, so that the table stays small.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM apikey_credit_spends WHERE key_id = ? AND created_at < ?`,
+			req.KeyID, formatTime(req.Now.Add(-apikey.IdempotencyWindow))); err != nil {
+			return res, err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO apikey_credit_spends
+			(key_id, idempotency_key, owner, cost, key_after, owner_after, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			req.KeyID, req.IdempotencyKey, req.Owner, req.Cost, ptrArg(res.KeyRemaining), ptrArg(res.OwnerRemaining), formatTime(req.Now))
+		if err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

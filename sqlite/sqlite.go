@@ -64,6 +64,8 @@ type Store struct {
 	lookup atomic.Pointer[sql.Stmt]
 	prepMu sync.Mutex // guards preparing and closed
 	closed bool
+
+	spends spendBatcher // concurrent credit spends, committed together
 }
 
 var _ apikey.Store = (*Store)(nil)

@@ -1,0 +1,73 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+// TestSpendBatchIsolation: concurrent spends share transactions, yet a
+// spend that fails (an unknown key) fails alone, and the others are exact.
+func TestSpendBatchIsolation(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "batch", Credits: &apikey.Credits{Remaining: 50}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	var (
+		wg                sync.WaitGroup
+		mu                sync.Mutex
+		spent, refused    int
+		unknownErrs, errs int
+	)
+	for i := range 200 {
+		wg.Go(func() {
+			id := k.ID
+			if i%4 == 0 {
+				id = "unknownKeyId"
+			}
+			res, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: id, Cost: 1, Now: now})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil && id != k.ID:
+				unknownErrs++
+			case err != nil:
+				errs++
+				t.Errorf("spend on the known key: %v", err)
+			case id != k.ID:
+				t.Errorf("spend on an unknown key succeeded: %+v", res)
+			case res.Spent:
+				spent++
+			default:
+				refused++
+			}
+		})
+	}
+	wg.Wait()
+	if spent != 50 || refused != 100 || unknownErrs != 50 {
+		t.Errorf("spent %d, refused %d, unknown-key errors %d; want 50, 100, 50", spent, refused, unknownErrs)
+	}
+	got, err := m.Get(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Credits == nil || got.Credits.Remaining != 0 {
+		t.Errorf("balance after the spends: %+v, want 0", got.Credits)
+	}
+	// A spend on an unknown key is refused as not found, batched or not.
+	if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: "unknownKeyId", Cost: 1, Now: now}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("a spend on an unknown key returns %v, want ErrNotFound", err)
+	}
+}
