@@ -701,3 +701,41 @@ func TestServeSecureCookies(t *testing.T) {
 		t.Errorf("login: %d, Set-Cookie %q; want 303 and a Secure, HttpOnly cookie", resp.StatusCode, cookie)
 	}
 }
+
+// TestServePprof checks that --pprof is off by default, accepts only
+// loopback addresses, and serves the profiles on a listener of its own.
+func TestServePprof(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.0.2.1:6060", "example.com:6060", "127.0.0.1", "127.0.0.1:99999"} {
+		want(t, e.run("serve", "--pprof", addr), 2, "",
+			`apikey: invalid --pprof "`+addr+`": want a loopback HOST:PORT, such as 127.0.0.1:6060 (port 0 picks a free port)`+"\n")
+	}
+
+	dir := t.TempDir()
+	db := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "keys.db")}
+	plain := startServe(t, dir, db)
+	if strings.Contains(plain.stderr.String(), "pprof") {
+		t.Errorf("pprof without --pprof:\n%s", plain.stderr)
+	}
+	if r := call(t, "GET", plain.url+"/debug/pprof/", "", "", ""); r.status != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API: %d, want 404", r.status)
+	}
+	plain.stop(t)
+
+	s := startServe(t, dir, db, "--pprof", "127.0.0.1:0")
+	m := regexp.MustCompile(`apikey: pprof on (http://127\.0\.0\.1:[0-9]+)/debug/pprof/`).FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("no pprof address logged:\n%s", s.stderr)
+	}
+	resp, err := http.Get(m[1] + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "serve") {
+		t.Errorf("GET /debug/pprof/cmdline: %d %q", resp.StatusCode, body)
+	}
+	s.stop(t)
+}
