@@ -95,7 +95,7 @@ target=$("$work/apikey" create --name loadtest-target 2>/dev/null)
 addr_of() {
 	local log=$1 p=$2 re=$3 u=
 	for _ in $(seq 300); do
-		u=$(sed -n "s|^$re \(http://127\.0\.0\.1:[0-9]*\)\$|\1|p" "$log" | head -n 1)
+		u=$(sed -n "s|^$re \(http://127\.0\.0\.1:[0-9]*\)[^ ]*\$|\1|p" "$log" | head -n 1)
 		[[ -n $u ]] && break
 		kill -0 "$p" 2>/dev/null || { cat "$log" >&2; die "$p exited"; }
 		sleep 0.1
@@ -171,16 +171,6 @@ for round in $(seq "$ROUNDS"); do
 	run verify -s "$work/verify.lua" "$url/v1/verify"
 done
 
-if [[ -n $PROFILE ]]; then
-	purl=$(addr_of "$work/serve.log" "${pids[0]}" 'apikey: pprof on')
-	echo "==> CPU profile of serve under whoami load -> $PROFILE"
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d7s "${auth[@]}" "$url/v1/whoami" >/dev/null &
-	wpid=$!
-	sleep 1
-	curl -s -o "$PROFILE" "$purl/debug/pprof/profile?seconds=5"
-	wait "$wpid"
-fi
-
 echo
 echo "==> summary ($THREADS wrk thread, $CONNECTIONS connections, $ROUNDS rounds of $DURATION each, $(nproc) CPUs, $([[ $BURN == 1 ]] && echo 'one CPU burnt' || echo 'no burner'), serve ${SERVE_ARGS:-with the cache})"
 printf '%-34s %12s %10s %10s %10s  %s\n' endpoint requests/s p50 p90 p99 errors
@@ -204,3 +194,13 @@ awk -v bh="${rps[bare_hello]}" -v h="${rps[healthz]}" -v bs="${rps[bare_sized]}"
 	printf "ratio whoami/healthz:                 %.3f\n", w / h
 	printf "ratio verify/healthz:                 %.3f\n", v / h
 }'
+
+if [[ -n $PROFILE ]]; then
+	purl=$(addr_of "$work/serve.log" "${pids[0]}" 'apikey: pprof on') || die "serve logged no pprof address"
+	echo "==> CPU profile of serve under whoami load -> $PROFILE"
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d7s "${auth[@]}" "$url/v1/whoami" >/dev/null &
+	wpid=$!
+	sleep 1
+	curl -s -o "$PROFILE" "$purl/debug/pprof/profile?seconds=5"
+	wait "$wpid"
+fi

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +57,9 @@ type serveOptions struct {
 	strict       bool          // --strict-revocation (default APIKEY_STRICT_REVOCATION)
 
 	pprofAddr string // --pprof: loopback address of net/http/pprof; empty means off
+	logFormat string // --log-format: text or json
+	logLevel  string // --log-level: debug, info, warn or error
+	level     slog.Level
 
 	leakKeysFile string   // --leak-keys
 	leakPolicy   string   // --leak-policy
@@ -143,6 +148,12 @@ keys of an owner. (A third action, disabling a key until its owner acts,
 does not exist yet: keys have no state that can be undone.) See
 docs/secret-scanning.md.
 
+The log, on standard error, holds one record per request (level info,
+error for a 5xx answer) and the server's warnings and errors, in the
+format of --log-format (text: key=value, json: one object per line), at
+--log-level and above (info by default). Records are written in batches,
+at most 50ms after they are made, and all of them on stop.
+
 --pprof HOST:PORT (off by default; loopback addresses only) serves the
 profiles of net/http/pprof at /debug/pprof/ on a listener of its own,
 logged as "apikey: pprof on http://HOST:PORT/debug/pprof/".
@@ -180,6 +191,8 @@ seconds to finish, and the command exits 0.`,
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
+	f.StringVar(&o.logFormat, "log-format", "text", "format of the log on standard error: text (key=value) or json (one object per line)")
+	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error (the request records are info, error for 5xx)")
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (off by default; port 0 picks a free port)")
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
 	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
@@ -203,6 +216,12 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	}
 	if err := checkPprofAddr(o.pprofAddr); err != nil {
 		return err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return usagef("invalid --log-format %q: want text or json", o.logFormat)
+	}
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(o.logLevel)) {
+		return usagef("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	return o.checkLeaks()
 }
@@ -285,7 +304,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		defer cache.Close()
 		cfg.Cache = cache
 	}
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	logger, logs := newLogger(a.stderr, o)
+	defer logs.Flush()
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
@@ -354,6 +374,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			_ = runHTTP(pctx, &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: server.ReadHeaderTimeout}, pln)
 		}()
 	}
+	logs.Flush() // what was logged so far comes before the address
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
 
@@ -367,11 +388,24 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			logger.Warn("apikey: cannot flush traces", "err", terr)
 		}
 	}
+	logs.Flush()
 	if err != nil {
 		return fmt.Errorf("stopping the server: %w", err)
 	}
 	fmt.Fprintln(a.stderr, "apikey: stopped")
 	return nil
+}
+
+// newLogger returns the logger of serve, in the format and at the level of
+// o, and the buffer it writes through to w (see logWriter): the caller
+// flushes it before writing to w itself and on return.
+func newLogger(w io.Writer, o serveOptions) (*slog.Logger, *logWriter) {
+	lw := newLogWriter(w)
+	opts := &slog.HandlerOptions{Level: o.level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(lw, opts)), lw
+	}
+	return slog.New(slog.NewTextHandler(lw, opts)), lw
 }
 
 // newRegistry returns the metrics of the server, on a registry of its own

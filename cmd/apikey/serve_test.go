@@ -739,3 +739,52 @@ func TestServePprof(t *testing.T) {
 	}
 	s.stop(t)
 }
+
+// TestServeLogFlags checks --log-format and --log-level: bad values are
+// usage errors; json writes one object per request; warn leaves the
+// request records out.
+func TestServeLogFlags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want(t, e.run("serve", "--log-format", "xml"), 2, "", `apikey: invalid --log-format "xml": want text or json`+"\n")
+	for _, l := range []string{"loud", "", "info+1", "-4"} {
+		want(t, e.run("serve", "--log-level", l), 2, "", `apikey: invalid --log-level "`+l+`": want debug, info, warn or error`+"\n")
+	}
+
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "keys.db")}
+	r := execute(t, dir, "", env, "create", "--name", "me")
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	token := strings.TrimSpace(r.stdout)
+	id := strings.Split(token, "_")[1]
+
+	s := startServe(t, dir, env, "--log-format", "json")
+	expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	s.stop(t)
+	found := false
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not one JSON object per line: %q: %v", line, err)
+			continue
+		}
+		if rec["msg"] == "apikey: request" && rec["path"] == "/v1/whoami" && rec["key_id"] == id && rec["status"] == 200.0 && rec["level"] == "INFO" {
+			found = true
+		}
+	}
+	if !found || strings.Contains(s.stderr.String(), token) {
+		t.Errorf("--log-format json: no JSON record of the whoami request, or the key logged:\n%s", s.stderr)
+	}
+
+	s = startServe(t, dir, env, "--log-level", "WARN")
+	expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	s.stop(t)
+	if strings.Contains(s.stderr.String(), "apikey: request") {
+		t.Errorf("--log-level warn logged a request record:\n%s", s.stderr)
+	}
+}

@@ -233,6 +233,12 @@ type requestInfo struct {
 
 type infoKey struct{}
 
+// requestState is what ServeHTTP keeps about one request.
+type requestState struct {
+	recorder recorder
+	info     requestInfo
+}
+
 func info(r *http.Request) *requestInfo {
 	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
 		return i
@@ -257,8 +263,8 @@ func noteKey(next http.Handler) http.Handler {
 // problems, recovers panics and logs one record.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ri := &requestInfo{}
-	rw := &recorder{ResponseWriter: w}
+	st := &requestState{recorder: recorder{ResponseWriter: w}} // one allocation for both
+	ri, rw := &st.info, &st.recorder
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 	defer func() {
 		v := recover()
