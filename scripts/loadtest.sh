@@ -164,9 +164,9 @@ for round in $(seq "$ROUNDS"); do
 	echo "==> round $round of $ROUNDS"
 	run bare_hello "$bare/hello"
 	run healthz "$url/healthz"
-	run bare_sized "$bare/sized"
+	run bare_sized "${auth[@]}" "$bare/sized" # the same request bytes as whoami's
 	run whoami "${auth[@]}" "$url/v1/whoami"
-	run bare_close "${close[@]}" "$bare/sized"
+	run bare_close "${close[@]}" "${auth[@]}" "$bare/sized"
 	run whoami_close "${close[@]}" "${auth[@]}" "$url/v1/whoami"
 	run verify -s "$work/verify.lua" "$url/v1/verify"
 done
