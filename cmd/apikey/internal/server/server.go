@@ -172,10 +172,15 @@ func New(cfg Config) (*Server, error) {
 	// The request record says everything about a refusal; from the
 	// middleware only its store failures are worth a line of their own.
 	s.v = cfg.Manager
+	// The key of a protected request is only read (the handlers answer
+	// it, check its scopes, name it in records): the middleware may hand
+	// out the cache's own record rather than a copy.
+	var authV apikey.Verifier = apikey.VerifierFunc(cfg.Manager.VerifyShared)
 	if cfg.Verifier != nil {
 		s.v = cfg.Verifier
+		authV = cfg.Verifier
 	}
-	auth, err := apikeyhttp.New(s.v, apikeyhttp.Config{
+	auth, err := apikeyhttp.New(authV, apikeyhttp.Config{
 		Logger:           slog.New(minLevel{s.log.Handler(), slog.LevelError}),
 		ErrorWriter:      authError,
 		StripCredentials: true,
