@@ -81,7 +81,9 @@ func main() {
 			}
 			return url.Values{"search": {"zq" + string(b)}}
 		}},
-		{"search: 2 characters", func() url.Values { return url.Values{"search": {string(alphabet[r.IntN(62)]) + string(alphabet[r.IntN(62)])}} }},
+		{"search: 2 characters", func() url.Values {
+			return url.Values{"search": {string(alphabet[r.IntN(62)]) + string(alphabet[r.IntN(62)])}}
+		}},
 		{"state=revoked", func() url.Values { return url.Values{"state": {"revoked"}} }},
 		{"state=expired", func() url.Values { return url.Values{"state": {"expired"}} }},
 		{"owner + state=active", func() url.Values {
