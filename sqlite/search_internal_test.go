@@ -16,7 +16,7 @@ import (
 // and deletes; and that the index and the state indexes are what SQLite
 // uses.
 func TestSearchIndex(t *testing.T) {
-	defer func(w int) { searchWindow = w }(searchWindow)
+	defer func(w, c int) { searchWindow, searchCandidates = w, c }(searchWindow, searchCandidates)
 	searchWindow = 3
 	ctx := context.Background()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "keys.db"))
@@ -56,6 +56,7 @@ func TestSearchIndex(t *testing.T) {
 	terms := []string{"billing", "BILL", "ill", "acme", "gLoBeX", "100%", "%", "_b_", "a_b", `"hi"`, `y "`, "ünï", "ÉTÉ", "été", "x", "zzz", "old", "runner", ids[0], strings.ToLower(ids[1][2:9]), ids[9]}
 	for _, term := range terms {
 		for _, limit := range []int{1, 2, 100} {
+			searchCandidates = []int{5000, 1}[limit%2] // the candidates read, or the scan after the index
 			got, err := s.List(ctx, apikey.Query{Search: term, Limit: limit})
 			if err != nil {
 				t.Fatalf("search %q: %v", term, err)
@@ -99,6 +100,9 @@ func TestSearchIndex(t *testing.T) {
 		WHERE apikey_keys_search MATCH ?) ORDER BY created_at DESC, id DESC LIMIT 50`
 	if p := plan(search, `"billing"`); !strings.Contains(p, "VIRTUAL TABLE INDEX") {
 		t.Errorf("the search does not use the trigram index:\n%s", p)
+	}
+	if p := plan(`SELECT id FROM apikey_keys WHERE owner = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 50`, "acme"); !strings.Contains(p, "apikey_keys_owner_created") || strings.Contains(p, "TEMP B-TREE") {
+		t.Errorf("the owner filter does not use its index in list order:\n%s", p)
 	}
 	if p := plan(`SELECT id FROM apikey_keys WHERE revoked_at IS NOT NULL ORDER BY created_at DESC, id DESC LIMIT 50`); !strings.Contains(p, "apikey_keys_revoked_created") {
 		t.Errorf("the revoked filter does not use its index:\n%s", p)

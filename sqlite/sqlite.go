@@ -411,8 +411,9 @@ func (s *Store) lookupStmt(ctx context.Context) *sql.Stmt {
 // A search of three characters or more is answered in at most two steps:
 // the newest searchWindow keys that pass the other filters are scanned
 // first, which answers a term that many keys hold; when they hold less
-// than a page, the trigram index (migration 0008) names the candidates and
-// only those rows are read. Either way the rows are tested exactly.
+// than a page, the trigram index (migration 0008) names the candidates:
+// up to searchCandidates of them, only those rows are read; more, the
+// keys are scanned newest first. Either way the rows are tested exactly.
 func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
 	var (
 		where []string
@@ -464,12 +465,29 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	if err != nil || len(keys) == q.Limit {
 		return keys, err
 	}
-	// Then the candidates of the index.
-	indexed := `id IN (SELECT r.id FROM apikey_keys_search s JOIN apikey_keys_search_rows r ON r.n = s.rowid
-		WHERE apikey_keys_search MATCH ?)`
+	// Then as many candidates as the index holds: few, read them; many
+	// (a frequent term), scan newest first, which soon finds a page.
 	match := `"` + strings.ReplaceAll(q.Search, `"`, `""`) + `"` // one phrase: a substring
-	return s.list(ctx, listQuery(append(where, indexed, exact)), append(append(append(args, match), exactArgs...), q.Limit))
+	var candidates int
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM apikey_keys_search WHERE apikey_keys_search MATCH ? LIMIT ?)`,
+		match, searchCandidates+1).Scan(&candidates)
+	if err != nil {
+		return nil, storeErr("list", err)
+	}
+	if candidates > searchCandidates {
+		return s.list(ctx, listQuery(append(where, exact)), append(append(args, exactArgs...), q.Limit))
+	}
+	// CROSS JOIN makes SQLite start from the candidates.
+	indexed := `SELECT ` + columns + ` FROM (SELECT r.id AS candidate FROM apikey_keys_search s
+		JOIN apikey_keys_search_rows r ON r.n = s.rowid WHERE apikey_keys_search MATCH ?) CROSS JOIN apikey_keys ON id = candidate
+		WHERE ` + strings.Join(append(where, exact), " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	return s.list(ctx, indexed, append(append(append([]any{match}, args...), exactArgs...), q.Limit))
 }
+
+// searchCandidates is the most candidates of the trigram index List reads
+// one by one; a term with more is frequent enough for a scan of the newest
+// keys to find a page soon.
+var searchCandidates = 5000
 
 // searchWindow is how many of the newest keys List scans for a search term
 // before it asks the trigram index.

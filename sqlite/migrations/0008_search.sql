@@ -53,3 +53,7 @@ END;
 -- them newest first would read the whole table.
 CREATE INDEX apikey_keys_revoked_created ON apikey_keys (created_at DESC, id DESC) WHERE revoked_at IS NOT NULL;
 CREATE INDEX apikey_keys_expiring_created ON apikey_keys (created_at DESC, id DESC) WHERE revoked_at IS NULL AND expires_at IS NOT NULL;
+
+-- An owner's keys in list order (the owner filter, with or without a
+-- state), without sorting all of them.
+CREATE INDEX apikey_keys_owner_created ON apikey_keys (owner, created_at DESC, id DESC);
