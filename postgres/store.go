@@ -123,8 +123,10 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		// The ILIKE conditions are what the trigram indexes of migration
 		// 0009 serve (they match the same keys: ILIKE lowers both sides);
 		// strpos stays the exact test.
-		like := arg("%" + likeEscaper.Replace(q.Search) + "%")
-		where = append(where, fmt.Sprintf("(name ILIKE %[1]s OR id ILIKE %[1]s OR owner ILIKE %[1]s)", like))
+		if utf8.RuneCountInString(q.Search) >= 3 { // shorter text has no trigram: the indexes would read every entry
+			like := arg("%" + likeEscaper.Replace(q.Search) + "%")
+			where = append(where, fmt.Sprintf("(name ILIKE %[1]s OR id ILIKE %[1]s OR owner ILIKE %[1]s)", like))
+		}
 		p := arg(q.Search)
 		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
 	}
