@@ -491,7 +491,7 @@ var searchCandidates = 5000
 
 // searchWindow is how many of the newest keys List scans for a search term
 // before it asks the trigram index.
-var searchWindow = 2000
+var searchWindow = 10000
 
 // listQuery returns the SELECT of List over the conditions where, newest
 // first, ending in "LIMIT ?".
