@@ -58,6 +58,9 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	if rec.Owner != "" {
 		e.ownerID = OwnerSubject(rec.Owner)
 	}
+	// The state of every key Verify returns: VerifyShared hands out the
+	// entry's own key.
+	e.key.State = StateActive
 	if m.usage != nil {
 		e.usage = m.usage.cell(rec.ID)
 	}
@@ -101,11 +104,22 @@ type cacheState struct {
 }
 
 // isTrusted reports whether the cache may answer now.
-func (cs *cacheState) isTrusted() bool {
+func (cs *cacheState) isTrusted() bool { return cs.isTrustedAt(time.Time{}) }
+
+// isTrustedAt is isTrusted with the current time read by the caller, a
+// reading of time.Now with its monotonic clock; the zero time means read
+// it here.
+func (cs *cacheState) isTrustedAt(now time.Time) bool {
 	if !cs.trusted.Load() {
 		return false
 	}
-	return !cs.deadline || int64(time.Since(cs.epoch)) < cs.until.Load()
+	if !cs.deadline {
+		return true
+	}
+	if now.IsZero() {
+		return int64(time.Since(cs.epoch)) < cs.until.Load()
+	}
+	return int64(now.Sub(cs.epoch)) < cs.until.Load()
 }
 
 // trustUntil sets the end of the trust given by the change feed; a zero t
@@ -177,21 +191,24 @@ func (m *Manager) clearCache() {
 
 // lookup returns the cache entry for id, from the cache when it is trusted,
 // else from the store; concurrent misses of one id share one store call.
-// A nil entry with a nil error means the id does not exist.
-func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
+// A nil entry with a nil error means the id does not exist. now is the
+// caller's reading of time.Now (see isTrustedAt); hit reports an answer
+// from the cache.
+func (m *Manager) lookup(ctx context.Context, id string, now time.Time) (_ *CacheEntry, hit bool, _ error) {
 	cs := m.cache
 	if cs == nil {
-		return m.fetch(ctx, id)
+		e, err := m.fetch(ctx, id)
+		return e, false, err
 	}
-	trusted := cs.isTrusted()
+	trusted := cs.isTrustedAt(now)
 	if trusted {
 		if e, ok := cs.c.Get(id); ok {
 			m.metrics.cacheHit()
-			return e, nil
+			return e, true, nil
 		}
 	}
 	m.metrics.cacheMiss()
-	return cs.flight.do(ctx, id, func(call *flightCall) (*CacheEntry, error) {
+	e, err := cs.flight.do(ctx, id, func(call *flightCall) (*CacheEntry, error) {
 		// The lookup serves every caller waiting on this id, so the
 		// leader's cancellation must not fail the others: it runs on its
 		// own clock, bounded.
@@ -210,6 +227,7 @@ func (m *Manager) lookup(ctx context.Context, id string) (*CacheEntry, error) {
 		}
 		return e, err
 	})
+	return e, false, err
 }
 
 func (m *Manager) fetch(ctx context.Context, id string) (*CacheEntry, error) {

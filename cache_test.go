@@ -142,3 +142,49 @@ func TestCancelledLeaderDoesNotFailFollowers(t *testing.T) {
 		t.Errorf("follower of a cancelled leader: %v, want the key", err)
 	}
 }
+
+// VerifyShared answers what Verify answers, hands out the cache's own
+// record (the same pointer on every hit), and sees a revocation on the
+// next call.
+func TestVerifyShared(t *testing.T) {
+	ctx := context.Background()
+	cache := &mapCache{m: map[string]*apikey.CacheEntry{}}
+	m := mustManager(t, openStore(t), apikey.Config{Cache: cache})
+	k, token, err := m.Create(ctx, apikey.CreateParams{Name: "n", Scopes: []string{"read"}, Metadata: map[string]string{"a": "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied, err := m.Verify(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.VerifyShared(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := m.VerifyShared(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != second {
+		t.Error("two hits of VerifyShared returned different records, want the cache's one")
+	}
+	if copied == first {
+		t.Error("Verify returned the shared record, want a copy")
+	}
+	if first.ID != k.ID || first.State != apikey.StateActive || !first.HasScope("read") || first.Metadata["a"] != "b" {
+		t.Errorf("VerifyShared = %+v, want the active key %s", first, k.ID)
+	}
+	if _, err := m.VerifyShared(ctx, token[:len(token)-1]+"x"); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Errorf("VerifyShared of a bad token = %v, want ErrInvalidKey", err)
+	}
+	if _, err := m.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.VerifyShared(ctx, token); !errors.Is(err, apikey.ErrRevoked) {
+		t.Errorf("VerifyShared after the revocation = %v, want ErrRevoked", err)
+	}
+	if first.State != apikey.StateActive || first.RevokedAt != nil {
+		t.Errorf("a record returned before the revocation changed: %+v", first)
+	}
+}

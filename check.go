@@ -222,10 +222,10 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	start := m.metrics.verifyStart()
+	start := time.Now() // as in Verify: the one reading of a cache hit
 	var at time.Time
-	k, e, id, err := m.verifyEntry(ctx, token, &at)
-	m.metrics.verified(start, err)
+	k, e, id, err := m.verifyEntry(ctx, token, start, false, &at)
+	m.metrics.verifiedSince(start, err)
 	if err != nil {
 		m.rejected(ctx, id, err)
 		return nil, err

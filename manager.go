@@ -193,6 +193,7 @@ type Manager struct {
 	maxKeys       int
 	usable        func(context.Context, *Key) error
 	now           func() time.Time
+	systemClock   bool // now is time.Now: Verify may reuse its one reading
 	rand          io.Reader
 	hasher        *hasher
 	cache         *cacheState
@@ -244,6 +245,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	}
 	if m.now == nil {
 		m.now = time.Now
+		m.systemClock = true
 	}
 	if m.rand == nil {
 		m.rand = rand.Reader

@@ -59,9 +59,9 @@ func (h metricsHook) invalidated() {
 	}
 }
 
-func (h metricsHook) verifyStart() time.Time { return h.storeStart() }
-
-func (h metricsHook) verified(start time.Time, err error) {
+// verifiedSince counts a verification that started at start, a reading
+// of time.Now.
+func (h metricsHook) verifiedSince(start time.Time, err error) {
 	if h.m != nil {
 		h.m.Verified(CodeOf(err), time.Since(start))
 	}

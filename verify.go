@@ -24,9 +24,28 @@ import (
 // The returned Key may share its Scopes and Metadata with the verification
 // cache: treat them as read-only, or Clone the key before changing it.
 func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
-	start := m.metrics.verifyStart()
-	k, id, err := m.verify(ctx, token)
-	m.metrics.verified(start, err)
+	return m.verifyToken(ctx, token, false)
+}
+
+// VerifyShared is Verify without the copy of the key it returns: the Key
+// is the verification cache's own record (with no cache, the one read for
+// this call), shared with every caller that verifies the same key. It must
+// be treated as read-only in all its fields; Clone it to change it. It is
+// a snapshot: a later change of the key (a revocation, an update) is seen
+// by the next verification, not in a Key already returned. A verification
+// answered from the cache allocates nothing, unless a Usable hook is set
+// (it gets a copy of its own).
+func (m *Manager) VerifyShared(ctx context.Context, token string) (*Key, error) {
+	return m.verifyToken(ctx, token, true)
+}
+
+func (m *Manager) verifyToken(ctx context.Context, token string, shared bool) (*Key, error) {
+	// The one reading of the clock of a cache hit: it times the call for
+	// the metrics, bounds the trust in the cache and, with the system
+	// clock, is the instant of the expiry check and of the usage count.
+	start := time.Now()
+	k, _, id, err := m.verifyEntry(ctx, token, start, shared, nil)
+	m.metrics.verifiedSince(start, err)
 	if err != nil && m.events != nil && !errors.Is(err, ErrUnavailable) {
 		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
 		ev.Reason = string(CodeOf(err))
@@ -35,22 +54,17 @@ func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 	return k, err
 }
 
-// verify does the work of Verify and also returns the id the token claimed.
-func (m *Manager) verify(ctx context.Context, token string) (*Key, string, error) {
-	k, _, id, err := m.verifyEntry(ctx, token, nil)
-	return k, id, err
-}
-
 // verifyEntry does the work of Verify and also returns the cache entry of
-// the key and the id the token claimed. When at is not nil and the key was
-// found, it sets *at to the time of the checks, so that Check reads the
-// clock once.
-func (m *Manager) verifyEntry(ctx context.Context, token string, at *time.Time) (*Key, *CacheEntry, string, error) {
+// the key and the id the token claimed. start is the caller's reading of
+// time.Now (see verifyToken); shared returns the entry's own key (see
+// VerifyShared). When at is not nil and the key was found, it sets *at to
+// the time of the checks, so that Check reads the clock once.
+func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time, shared bool, at *time.Time) (*Key, *CacheEntry, string, error) {
 	t, err := ParseAnyToken(token)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	e, err := m.lookup(ctx, t.ID)
+	e, hit, err := m.lookup(ctx, t.ID, start)
 	if err != nil {
 		return nil, nil, t.ID, unavailable("lookup", err)
 	}
@@ -67,7 +81,12 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, at *time.Time) 
 		// spend the time of a native digest, never a legacy one.
 		m.hasher.burn(token)
 	}
-	now := m.clock()
+	var now time.Time
+	if hit && m.systemClock {
+		now = start.UTC().Truncate(time.Microsecond) // as m.clock() reads it, a few hundred ns earlier
+	} else {
+		now = m.clock() // after a store lookup, which may have taken long
+	}
 	if at != nil {
 		*at = now
 	}
@@ -83,9 +102,14 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, at *time.Time) 
 		m.recordUsage(e, useExpired, now)
 		return nil, nil, t.ID, ErrExpired
 	}
-	k := new(Key)
-	*k = e.key // Scopes and Metadata are shared with the cache: see Verify
-	k.State = StateActive
+	var k *Key
+	if shared && m.usable == nil {
+		k = &e.key // State is StateActive: see newEntry
+	} else {
+		k = new(Key)
+		*k = e.key // Scopes and Metadata are shared with the cache: see Verify
+		k.State = StateActive
+	}
 	if m.usable != nil {
 		if err := m.usable(ctx, k); err != nil {
 			if errors.Is(err, ErrUnavailable) {

@@ -133,6 +133,33 @@ func BenchmarkCachedVerify(b *testing.B) {
 			}
 		})
 	}
+	b.Run("VerifyShared/cached", func(b *testing.B) {
+		ctx := context.Background()
+		m := managers[0].m
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := m.VerifyShared(ctx, tokens[order[i&(orderLen-1)]]); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+	b.Run("VerifySharedParallel/cached", func(b *testing.B) {
+		ctx := context.Background()
+		m := managers[0].m
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := rand.IntN(orderLen)
+			for pb.Next() {
+				if _, err := m.VerifyShared(ctx, tokens[order[i&(orderLen-1)]]); err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+	})
 	for _, mm := range managers[:2] {
 		b.Run("VerifyParallel/"+mm.name, func(b *testing.B) {
 			ctx := context.Background()

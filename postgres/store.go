@@ -89,6 +89,10 @@ func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
 	return rec, nil
 }
 
+// likeEscaper makes text literal in a LIKE pattern (whose escape character
+// is the backslash).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // List implements apikey.Store. Search matches substrings literally
 // (strpos, not LIKE), ignoring case; State is evaluated at q.Now; paging is
 // keyset pagination on (created_at, id).
@@ -116,6 +120,13 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		return nil, fmt.Errorf("postgres: list: unknown state %q", q.State)
 	}
 	if q.Search != "" {
+		// The ILIKE conditions are what the trigram indexes of migration
+		// 0009 serve (they match the same keys: ILIKE lowers both sides);
+		// strpos stays the exact test.
+		if utf8.RuneCountInString(q.Search) >= 3 { // shorter text has no trigram: the indexes would read every entry
+			like := arg("%" + likeEscaper.Replace(q.Search) + "%")
+			where = append(where, fmt.Sprintf("(name ILIKE %[1]s OR id ILIKE %[1]s OR owner ILIKE %[1]s)", like))
+		}
 		p := arg(q.Search)
 		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
 	}

@@ -44,10 +44,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-apikey/apikey"
 	msqlite "modernc.org/sqlite"
@@ -407,6 +409,13 @@ func (s *Store) lookupStmt(ctx context.Context) *sql.Stmt {
 // List returns at most q.Limit keys matching q, newest first. Search matches
 // a case-insensitive substring of the name, id or owner (ASCII case folding;
 // '%' and '_' are literal).
+//
+// A search of three characters or more is answered in at most two steps:
+// the newest searchWindow keys that pass the other filters are scanned
+// first, which answers a term that many keys hold; when they hold less
+// than a page, the trigram index (migration 0008) names the candidates:
+// up to searchCandidates of them, only those rows are read; more, the
+// keys are scanned newest first. Either way the rows are tested exactly.
 func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error) {
 	var (
 		where []string
@@ -430,10 +439,6 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	default:
 		return nil, fmt.Errorf("sqlite: list: unknown state %q", q.State)
 	}
-	if q.Search != "" {
-		where = append(where, "(instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0 OR instr(lower(owner), lower(?)) > 0)")
-		args = append(args, q.Search, q.Search, q.Search)
-	}
 	if !q.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= ?")
 		args = append(args, formatTime(q.CreatedFrom))
@@ -446,12 +451,62 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		where = append(where, "(created_at, id) < (?, ?)")
 		args = append(args, formatTime(q.After.CreatedAt), q.After.ID)
 	}
+	if q.Search == "" {
+		return s.list(ctx, listQuery(where), append(args, q.Limit))
+	}
+	const exact = "(instr(lower(name), lower(?)) > 0 OR instr(lower(id), lower(?)) > 0 OR instr(lower(owner), lower(?)) > 0)"
+	exactArgs := []any{q.Search, q.Search, q.Search}
+	if utf8.RuneCountInString(q.Search) < 3 { // no trigram to look up
+		return s.list(ctx, listQuery(append(where, exact)), append(append(args, exactArgs...), q.Limit))
+	}
+	// The newest keys first.
+	inner := listQuery(where) // ends in LIMIT ?
+	windowed := `SELECT * FROM (` + inner + `) WHERE ` + exact + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	wargs := append(append(append(slices.Clone(args), searchWindow), exactArgs...), q.Limit)
+	keys, err := s.list(ctx, windowed, wargs)
+	if err != nil || len(keys) == q.Limit {
+		return keys, err
+	}
+	// Then as many candidates as the index holds: few, read them; many
+	// (a frequent term), scan newest first, which soon finds a page.
+	match := `"` + strings.ReplaceAll(q.Search, `"`, `""`) + `"` // one phrase: a substring
+	var candidates int
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM apikey_keys_search WHERE apikey_keys_search MATCH ? LIMIT ?)`,
+		match, searchCandidates+1).Scan(&candidates)
+	if err != nil {
+		return nil, storeErr("list", err)
+	}
+	if candidates > searchCandidates {
+		return s.list(ctx, listQuery(append(where, exact)), append(append(args, exactArgs...), q.Limit))
+	}
+	// CROSS JOIN makes SQLite start from the candidates.
+	indexed := `SELECT ` + columns + ` FROM (SELECT r.id AS candidate FROM apikey_keys_search s
+		JOIN apikey_keys_search_rows r ON r.n = s.rowid WHERE apikey_keys_search MATCH ?) CROSS JOIN apikey_keys ON id = candidate
+		WHERE ` + strings.Join(append(where, exact), " AND ") + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	return s.list(ctx, indexed, append(append(append([]any{match}, args...), exactArgs...), q.Limit))
+}
+
+// searchCandidates is the most candidates of the trigram index List reads
+// one by one; a term with more is frequent enough for a scan of the newest
+// keys to find a page soon.
+var searchCandidates = 5000
+
+// searchWindow is how many of the newest keys List scans for a search term
+// before it asks the trigram index.
+var searchWindow = 10000
+
+// listQuery returns the SELECT of List over the conditions where, newest
+// first, ending in "LIMIT ?".
+func listQuery(where []string) string {
 	query := `SELECT ` + columns + ` FROM apikey_keys`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
-	args = append(args, q.Limit)
+	return query + ` ORDER BY created_at DESC, id DESC LIMIT ?`
+}
+
+// list runs a query of List.
+func (s *Store) list(ctx context.Context, query string, args []any) ([]*apikey.Key, error) {
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storeErr("list", err)

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +55,11 @@ type serveOptions struct {
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
 	strict       bool          // --strict-revocation (default APIKEY_STRICT_REVOCATION)
+
+	pprofAddr string // --pprof: loopback address of net/http/pprof; empty means off
+	logFormat string // --log-format: text or json
+	logLevel  string // --log-level: debug, info, warn or error
+	level     slog.Level
 
 	leakKeysFile string   // --leak-keys
 	leakPolicy   string   // --leak-policy
@@ -140,6 +148,16 @@ keys of an owner. (A third action, disabling a key until its owner acts,
 does not exist yet: keys have no state that can be undone.) See
 docs/secret-scanning.md.
 
+The log, on standard error, holds one record per request (level info,
+error for a 5xx answer) and the server's warnings and errors, in the
+format of --log-format (text: key=value, json: one object per line), at
+--log-level and above (info by default). Records are written in batches,
+at most 50ms after they are made, and all of them on stop.
+
+--pprof HOST:PORT (off by default; loopback addresses only) serves the
+profiles of net/http/pprof at /debug/pprof/ on a listener of its own,
+logged as "apikey: pprof on http://HOST:PORT/debug/pprof/".
+
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
@@ -173,6 +191,9 @@ seconds to finish, and the command exits 0.`,
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
+	f.StringVar(&o.logFormat, "log-format", "text", "format of the log on standard error: text (key=value) or json (one object per line)")
+	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error (the request records are info, error for 5xx)")
+	f.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (off by default; port 0 picks a free port)")
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
 	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
@@ -192,6 +213,15 @@ func (o *serveOptions) check(cmd *cobra.Command) error {
 	}
 	if o.redisTimeout <= 0 {
 		return usagef("invalid --redis-timeout %s: must be positive", o.redisTimeout)
+	}
+	if err := checkPprofAddr(o.pprofAddr); err != nil {
+		return err
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return usagef("invalid --log-format %q: want text or json", o.logFormat)
+	}
+	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(o.logLevel)) {
+		return usagef("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	return o.checkLeaks()
 }
@@ -274,7 +304,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		defer cache.Close()
 		cfg.Cache = cache
 	}
-	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
+	logger, logs := newLogger(a.stderr, o)
+	defer logs.Flush()
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
@@ -329,6 +360,21 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		_ = m.Close(context.Background())
 		return err
 	}
+	if o.pprofAddr != "" {
+		pln, err := listen(o.pprofAddr)
+		if err != nil {
+			_ = ln.Close()
+			_ = m.Close(context.Background())
+			return err
+		}
+		fmt.Fprintf(a.stderr, "apikey: pprof on http://%s/debug/pprof/\n", pln.Addr())
+		pctx, stopPprof := context.WithCancel(ctx)
+		defer stopPprof()
+		go func() {
+			_ = runHTTP(pctx, &http.Server{Handler: pprofHandler(), ReadHeaderTimeout: server.ReadHeaderTimeout}, pln)
+		}()
+	}
+	logs.Flush() // what was logged so far comes before the address
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
 
@@ -342,11 +388,24 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			logger.Warn("apikey: cannot flush traces", "err", terr)
 		}
 	}
+	logs.Flush()
 	if err != nil {
 		return fmt.Errorf("stopping the server: %w", err)
 	}
 	fmt.Fprintln(a.stderr, "apikey: stopped")
 	return nil
+}
+
+// newLogger returns the logger of serve, in the format and at the level of
+// o, and the buffer it writes through to w (see logWriter): the caller
+// flushes it before writing to w itself and on return.
+func newLogger(w io.Writer, o serveOptions) (*slog.Logger, *logWriter) {
+	lw := newLogWriter(w)
+	opts := &slog.HandlerOptions{Level: o.level}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(lw, opts)), lw
+	}
+	return slog.New(slog.NewTextHandler(lw, opts)), lw
 }
 
 // newRegistry returns the metrics of the server, on a registry of its own
@@ -455,6 +514,37 @@ func checkAddr(addr string) error {
 		return usagef("invalid --addr %q: want HOST:PORT, such as 127.0.0.1:8080 (port 0 picks a free port)", addr)
 	}
 	return nil
+}
+
+// checkPprofAddr validates --pprof: empty (off) or a loopback HOST:PORT,
+// since profiles reveal the program's internals.
+func checkPprofAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		n, perr := strconv.Atoi(port)
+		if perr != nil || n < 0 || n > 65535 {
+			err = errors.New("bad port")
+		}
+	}
+	if ip := net.ParseIP(host); err == nil && (host == "localhost" || ip != nil && ip.IsLoopback()) {
+		return nil
+	}
+	return usagef("invalid --pprof %q: want a loopback HOST:PORT, such as 127.0.0.1:6060 (port 0 picks a free port)", addr)
+}
+
+// pprofHandler serves the profiles of net/http/pprof under /debug/pprof/,
+// on a mux of its own (never the default one).
+func pprofHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // validHostname reports whether s looks like a DNS name: letters, digits,

@@ -701,3 +701,90 @@ func TestServeSecureCookies(t *testing.T) {
 		t.Errorf("login: %d, Set-Cookie %q; want 303 and a Secure, HttpOnly cookie", resp.StatusCode, cookie)
 	}
 }
+
+// TestServePprof checks that --pprof is off by default, accepts only
+// loopback addresses, and serves the profiles on a listener of its own.
+func TestServePprof(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.0.2.1:6060", "example.com:6060", "127.0.0.1", "127.0.0.1:99999"} {
+		want(t, e.run("serve", "--pprof", addr), 2, "",
+			`apikey: invalid --pprof "`+addr+`": want a loopback HOST:PORT, such as 127.0.0.1:6060 (port 0 picks a free port)`+"\n")
+	}
+
+	dir := t.TempDir()
+	db := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "keys.db")}
+	plain := startServe(t, dir, db)
+	if strings.Contains(plain.stderr.String(), "pprof") {
+		t.Errorf("pprof without --pprof:\n%s", plain.stderr)
+	}
+	if r := call(t, "GET", plain.url+"/debug/pprof/", "", "", ""); r.status != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ on the API: %d, want 404", r.status)
+	}
+	plain.stop(t)
+
+	s := startServe(t, dir, db, "--pprof", "127.0.0.1:0")
+	m := regexp.MustCompile(`apikey: pprof on (http://127\.0\.0\.1:[0-9]+)/debug/pprof/`).FindStringSubmatch(s.stderr.String())
+	if m == nil {
+		t.Fatalf("no pprof address logged:\n%s", s.stderr)
+	}
+	resp, err := http.Get(m[1] + "/debug/pprof/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "serve") {
+		t.Errorf("GET /debug/pprof/cmdline: %d %q", resp.StatusCode, body)
+	}
+	s.stop(t)
+}
+
+// TestServeLogFlags checks --log-format and --log-level: bad values are
+// usage errors; json writes one object per request; warn leaves the
+// request records out.
+func TestServeLogFlags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want(t, e.run("serve", "--log-format", "xml"), 2, "", `apikey: invalid --log-format "xml": want text or json`+"\n")
+	for _, l := range []string{"loud", "", "info+1", "-4"} {
+		want(t, e.run("serve", "--log-level", l), 2, "", `apikey: invalid --log-level "`+l+`": want debug, info, warn or error`+"\n")
+	}
+
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "keys.db")}
+	r := execute(t, dir, "", env, "create", "--name", "me")
+	if r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	token := strings.TrimSpace(r.stdout)
+	id := strings.Split(token, "_")[1]
+
+	s := startServe(t, dir, env, "--log-format", "json")
+	expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	s.stop(t)
+	found := false
+	for _, line := range strings.Split(s.stderr.String(), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not one JSON object per line: %q: %v", line, err)
+			continue
+		}
+		if rec["msg"] == "apikey: request" && rec["path"] == "/v1/whoami" && rec["key_id"] == id && rec["status"] == 200.0 && rec["level"] == "INFO" {
+			found = true
+		}
+	}
+	if !found || strings.Contains(s.stderr.String(), token) {
+		t.Errorf("--log-format json: no JSON record of the whoami request, or the key logged:\n%s", s.stderr)
+	}
+
+	s = startServe(t, dir, env, "--log-level", "WARN")
+	expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	s.stop(t)
+	if strings.Contains(s.stderr.String(), "apikey: request") {
+		t.Errorf("--log-level warn logged a request record:\n%s", s.stderr)
+	}
+}

@@ -7,16 +7,24 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/ottercache"
 )
 
 // BenchmarkServer compares, in one run and in process, the protected
 // POST /v1/verify (the caller's key is verified by the middleware, then
 // the key in the body by the handler: two verifications and a JSON
 // round trip) with the unprotected /healthz, and GET /v1/whoami (one
-// verification).
+// verification), with the verification cache on, as apikey serve runs.
 func BenchmarkServer(b *testing.B) {
+	cache, err := ottercache.New(ottercache.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
 	// Request records are formatted as in production, then dropped.
-	f := newFixture(b, options{logTo: io.Discard})
+	f := newFixture(b, options{logTo: io.Discard, cfg: apikey.Config{Cache: cache}})
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/v1/keys", strings.NewReader(`{"name":"bench"}`))
 	r.Header.Set("Authorization", "Api-Key "+f.admin)

@@ -68,7 +68,17 @@ func authError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON writes v as a JSON answer. Answers of the API are never
 // cached: they describe keys, and some carry one.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	var (
+		body []byte
+		err  error
+	)
+	if k, ok := v.(*apikey.Key); ok && k != nil {
+		// The common answer (whoami, get, update, revoke) straight from
+		// its encoder, without encoding/json's check and copy of it.
+		body, err = k.MarshalJSON()
+	} else {
+		body, err = json.Marshal(v)
+	}
 	if err != nil { // cannot happen for the types answered here
 		panic(err)
 	}

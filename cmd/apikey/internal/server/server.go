@@ -172,10 +172,15 @@ func New(cfg Config) (*Server, error) {
 	// The request record says everything about a refusal; from the
 	// middleware only its store failures are worth a line of their own.
 	s.v = cfg.Manager
+	// The key of a protected request is only read (the handlers answer
+	// it, check its scopes, name it in records): the middleware may hand
+	// out the cache's own record rather than a copy.
+	var authV apikey.Verifier = apikey.VerifierFunc(cfg.Manager.VerifyShared)
 	if cfg.Verifier != nil {
 		s.v = cfg.Verifier
+		authV = cfg.Verifier
 	}
-	auth, err := apikeyhttp.New(s.v, apikeyhttp.Config{
+	auth, err := apikeyhttp.New(authV, apikeyhttp.Config{
 		Logger:           slog.New(minLevel{s.log.Handler(), slog.LevelError}),
 		ErrorWriter:      authError,
 		StripCredentials: true,
@@ -233,6 +238,12 @@ type requestInfo struct {
 
 type infoKey struct{}
 
+// requestState is what ServeHTTP keeps about one request.
+type requestState struct {
+	recorder recorder
+	info     requestInfo
+}
+
 func info(r *http.Request) *requestInfo {
 	if i, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
 		return i
@@ -257,8 +268,8 @@ func noteKey(next http.Handler) http.Handler {
 // problems, recovers panics and logs one record.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	ri := &requestInfo{}
-	rw := &recorder{ResponseWriter: w}
+	st := &requestState{recorder: recorder{ResponseWriter: w}} // one allocation for both
+	ri, rw := &st.info, &st.recorder
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))
 	defer func() {
 		v := recover()
