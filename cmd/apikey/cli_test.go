@@ -457,7 +457,7 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "2:0123456789abcdef,0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: entry 2 is not VERSION:SECRET with a version of at least 1"},
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "0:0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: entry 1 is not VERSION:SECRET with a version of at least 1"},
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "1:0123456789abcdef,1:0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: version 1 is given twice"},
-		{args: []string{"list"}, env: map[string]string{"APIKEY_PREFIX": "Live"}, code: 2, stderr: `configuration: prefix "Live" may hold only a-z, 0-9 and _`},
+		{args: []string{"list"}, env: map[string]string{"APIKEY_PREFIX": "Live"}, code: 2, stderr: `invalid APIKEY_PREFIX "Live": may hold only a-z, 0-9 and _ (1 to 32 characters; default ak)`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			fresh := filepath.Join(t.TempDir(), "untouched.db")

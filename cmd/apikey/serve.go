@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
 	"github.com/go-apikey/apikey/apikeyotel"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
@@ -51,7 +52,10 @@ type serveOptions struct {
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
-	strict       bool          // --strict-revocation (default APIKEY_STRICT_REVOCATION)
+	strict       bool          // the global --strict-revocation
+
+	headers []string // --header: headers that carry the raw key
+	schemes []string // --scheme: Authorization schemes of a key
 
 	leakKeysFile string   // --leak-keys
 	leakPolicy   string   // --leak-policy
@@ -149,18 +153,13 @@ seconds to finish, and the command exits 0.`,
   apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.check(cmd); err != nil {
+			if err := o.check(a); err != nil {
 				return err
 			}
 			if err := checkTracingEnv(a.getenv); err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("strict-revocation") {
-				var err error
-				if o.strict, err = a.strictFromEnv(); err != nil {
-					return err
-				}
-			}
+			o.strict = a.strictFlag
 			return a.serve(cmd.Context(), o)
 		},
 	}
@@ -172,28 +171,83 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
-	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
 	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
+	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
+	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
+	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
+	// set it too (config.go).
+	markSettings(cmd)
 	return cmd
 }
 
-// check validates the flags before anything touches the database.
-func (o *serveOptions) check(cmd *cobra.Command) error {
+// check validates the settings before anything touches the database.
+func (o *serveOptions) check(a *app) error {
 	if err := checkAddr(o.addr); err != nil {
-		return err
+		return usageError(fmt.Errorf("%s%w", settingPrefix(a, "addr"), err))
 	}
-	if o.noCache && cmd.Flags().Changed("cache-ttl") {
-		return usagef("--cache-ttl and --no-cache cannot be combined")
+	if o.noCache && a.settingSet("cache-ttl") {
+		return usagef("%s and %s cannot be combined: remove one", a.setting("cache-ttl"), a.setting("no-cache"))
 	}
 	if o.cacheTTL <= 0 {
-		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
+		return usagef("invalid %s %s: must be positive, such as 30s", a.setting("cache-ttl"), o.cacheTTL)
+	}
+	var err error
+	if o.headers, err = keySources(o.headers); err != nil {
+		return usagef("invalid %s: %v", a.setting("header"), err)
+	}
+	if o.schemes, err = keySources(o.schemes); err != nil {
+		return usagef("invalid %s: %v", a.setting("scheme"), err)
+	}
+	if len(o.headers) == 0 && o.headers != nil && len(o.schemes) == 0 && o.schemes != nil {
+		return usagef("%s and %s are both none: no request could present a key", a.setting("header"), a.setting("scheme"))
+	}
+	// The middleware checks names; ask it now, with each list alone.
+	if _, err := apikeyhttp.New(stubVerifier{}, apikeyhttp.Config{Headers: o.headers}); err != nil && o.headers != nil {
+		return usagef("invalid %s: %s", a.setting("header"), strings.TrimPrefix(err.Error(), "apikeyhttp: "))
+	}
+	if _, err := apikeyhttp.New(stubVerifier{}, apikeyhttp.Config{Schemes: o.schemes}); err != nil && o.schemes != nil {
+		return usagef("invalid %s: %s", a.setting("scheme"), strings.TrimPrefix(err.Error(), "apikeyhttp: "))
 	}
 	if o.redisTimeout <= 0 {
-		return usagef("invalid --redis-timeout %s: must be positive", o.redisTimeout)
+		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
 	}
 	return o.checkLeaks()
+}
+
+// stubVerifier lets check build a middleware only to validate its
+// settings; it is never called.
+type stubVerifier struct{}
+
+func (stubVerifier) Verify(context.Context, string) (*apikey.Key, error) {
+	return nil, apikey.ErrInvalidKey
+}
+
+// settingPrefix returns "APIKEY_X: " when the setting did not come from
+// its flag, whose name the message already holds.
+func settingPrefix(a *app, name string) string {
+	if s := a.sources[name]; s.kind == "env" || s.kind == "file" {
+		return s.name + ": "
+	}
+	return ""
+}
+
+// keySources reads --header or --scheme: nil (not set) keeps the default,
+// "none" alone is the empty list.
+func keySources(vals []string) ([]string, error) {
+	if vals == nil {
+		return nil, nil
+	}
+	if len(vals) == 1 && strings.EqualFold(vals[0], "none") {
+		return []string{}, nil
+	}
+	for _, v := range vals {
+		if v == "" || strings.EqualFold(v, "none") {
+			return nil, errors.New(`"none" must stand alone`)
+		}
+	}
+	return vals, nil
 }
 
 // checkLeaks reads the leak flags: the policy and the signing keys.
@@ -330,6 +384,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
+	a.firstRun(ctx, db, ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
 
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -401,6 +456,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
+		KeyHeaders: o.headers, KeySchemes: o.schemes,
 	})
 }
 
