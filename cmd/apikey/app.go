@@ -68,9 +68,9 @@ type app struct {
 	strictFlag      bool   // --strict-revocation
 	// sources says where each setting of the command came from.
 	sources map[string]source
-	db        *database
-	mgr       *apikey.Manager // closed (usage flushed) before the database
-	rdb       *redis.Client   // the client of --redis, closed with the database
+	db      *database
+	mgr     *apikey.Manager // closed (usage flushed) before the database
+	rdb     *redis.Client   // the client of --redis, closed with the database
 }
 
 // run executes the command line args (without the program name) and
