@@ -26,6 +26,7 @@ func (p *portal) list(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	v := p.view(r, owner, p.title)
 	v.Keys, v.NextCursor = page.Keys, page.NextCursor
+	v.AtLimit = p.atLimit(r.Context(), owner)
 	if id := q.Get("revoked"); id != "" {
 		// Only a key of this owner that is revoked earns the notice, so
 		// the parameter can neither probe nor spoof.
@@ -56,6 +57,12 @@ func (p *portal) formView(r *http.Request, owner string, f *form) *view {
 
 // newForm shows an empty creation form.
 func (p *portal) newForm(w http.ResponseWriter, r *http.Request, owner string) {
+	if msg := p.atLimit(r.Context(), owner); msg != "" {
+		v := p.view(r, owner, "Create a key")
+		v.Message = msg
+		p.render(w, r, http.StatusConflict, "error.html", v)
+		return
+	}
 	f := &form{Expires: p.expiryDef, Checked: map[string]bool{}, Errors: map[string]string{}}
 	if p.allowed != nil {
 		for _, s := range p.defaults {
@@ -134,6 +141,20 @@ func (p *portal) create(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	p.reveals.put(owner, k, token, p.m.Now())
 	redirect(w, r, k.ID+"/created")
+}
+
+// atLimit returns, when owner holds as many keys as the Manager allows,
+// the message that replaces the offer to create one; else "". A failure
+// to count offers the form: Create still enforces the limit.
+func (p *portal) atLimit(ctx context.Context, owner string) string {
+	limit, err := p.m.OwnerKeyLimit(ctx, owner)
+	if err != nil || limit <= 0 {
+		return ""
+	}
+	if n, err := p.held(ctx, owner); err != nil || n < limit {
+		return ""
+	}
+	return p.limitMessage(ctx, owner)
 }
 
 // limitMessage explains that owner holds as many keys as the Manager

@@ -274,6 +274,7 @@ type view struct {
 
 	Notice  string
 	Message string // the body of an error page
+	AtLimit string // why the owner may not create a key now, or ""
 
 	Keys       []*apikey.Key
 	NextCursor string

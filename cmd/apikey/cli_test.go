@@ -488,7 +488,8 @@ func TestUnreachableDatabase(t *testing.T) {
 	} {
 		start := time.Now()
 		r := e.run(args...)
-		if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, "apikey: cannot reach the database: ") ||
+		if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, "apikey: cannot reach the database at 127.0.0.1:1: ") ||
+			strings.Count(r.stderr, "127.0.0.1:1") != 1 || strings.Contains(r.stderr, "dial") ||
 			strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "hunter2") || strings.Contains(r.stderr, strings.Repeat("s", 32)) {
 			t.Errorf("%q: %+v", args[2:], r)
 		}
@@ -532,5 +533,21 @@ func TestCLIRefusesBadInput(t *testing.T) {
 			want(t, e.run("create", "--name", "n", "--owner", "o\x00"), 1, "", "apikey: invalid owner: contains a control character\n")
 			want(t, e.run("list", "--json"), 0, "{\n  \"keys\": []\n}\n", "")
 		})
+	}
+}
+
+// TestVersionNotDevel checks that version never prints Go's "(devel)" placeholder
+// and that --json carries the same.
+func TestVersionNotDevel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.run("version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "apikey ") || strings.Contains(r.stdout, "(devel)") {
+		t.Errorf("version: %+v", r)
+	}
+	r = e.run("version", "--json")
+	var v versionInfo
+	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil || v.Version == "" || v.Version == "(devel)" || v.Go == "" {
+		t.Errorf("version --json: %+v (%v)", r, err)
 	}
 }

@@ -100,7 +100,9 @@ func (a *app) openDB(ctx context.Context) (*database, error) {
 		}
 		s, err := postgres.Open(octx, loc.target)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach the database: %w", err)
+			// "postgres: cannot connect to ADDR: CAUSE" says it once.
+			msg := strings.TrimPrefix(err.Error(), "postgres: cannot connect to ")
+			return nil, fmt.Errorf("cannot reach the database at %s", msg)
 		}
 		db.store, db.admin, db.close = s, s.Admin(), func() error { s.Close(); return nil }
 	default:
