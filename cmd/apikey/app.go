@@ -127,6 +127,14 @@ Environment without a flag:
                  keys while the others keep verifying older ones ("pepper"
                  in the config file; no flag, which every user could see)
 
+Output: results go to standard output, notes and the one error line to
+standard error. With --json (every command has it), standard output holds
+exactly one JSON value: the record the HTTP API answers with for the same
+operation (a key, {"key": "...", ...} for a new or rolled key, a page
+{"keys"|"events": [...], "next_cursor"}, usage, a verification), or the
+report the command documents; errors stay on standard error, with the exit
+status.
+
 First run: "apikey serve" prints the address of the admin site and the
 command that makes its first user.
 

@@ -343,8 +343,22 @@ func TestMigrate(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			db := databaseFor(t, backend)
-			want(t, e.run("--db", db, "migrate"), 0, backend+" database is up to date\n", "")
+			r := e.run("--db", db, "migrate")
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "applied 0001_create_keys.sql\n") || !strings.HasSuffix(r.stdout, "\n"+backend+" database is up to date\n") {
+				t.Errorf("first migrate does not say what it applied: %+v", r)
+			}
 			want(t, e.run("migrate", "--db", db), 0, backend+" database is up to date\n", "")
+			r = e.run("migrate", "--db", db, "--status")
+			if r.code != 0 || !strings.Contains(r.stdout, "0001_create_keys.sql") || !strings.HasSuffix(r.stdout, " migrations, 0 pending\n") {
+				t.Errorf("migrate --status: %+v", r)
+			}
+			var rep migrateReport
+			r = e.run("migrate", "--db", db, "--json")
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || rep.Driver != backend || len(rep.Applied) != 0 ||
+				len(rep.Migrations) == 0 || rep.Migrations[0].AppliedAt.IsZero() || rep.Integrity != "intact" {
+				t.Errorf("migrate --json: %+v (%v)", r, err)
+			}
+			want(t, e.run("migrate", "--db", db, "--status", "--check"), 2, "", "apikey: --status cannot be combined with --check or --grant: it only lists the migrations\n")
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -51,30 +52,32 @@ func readVersion() versionInfo {
 	return v
 }
 
-// version renders readVersion on one line: "v1.2.0 (go1.26)", or
-// "devel, commit 0123456789ab of 2026-12-01T10:00:00Z, modified (go1.26)",
-// or, built without VCS stamping (go run, -buildvcs=false), "devel, commit
-// not recorded".
+// version renders readVersion on one line: "v1.2.0 (go1.26)", or, for a
+// build from a checkout, "devel+0123456789ab (go1.26, commit of
+// 2026-12-01T10:00:00Z, modified)", or, where the build recorded no commit
+// (go run, -buildvcs=false), "devel (go1.26, no commit recorded ...)".
 func version() string {
 	v := readVersion()
-	s := v.Version
+	s, notes := v.Version, []string{v.Go}
 	switch {
 	case v.Commit != "":
 		c := v.Commit
 		if len(c) > 12 {
 			c = c[:12]
 		}
-		s += ", commit " + c
+		if v.Version == "devel" {
+			s += "+" + c
+		}
 		if v.Time != "" {
-			s += " of " + v.Time
+			notes = append(notes, "commit of "+v.Time)
 		}
 		if v.Modified {
-			s += ", modified"
+			notes = append(notes, "modified")
 		}
 	case v.Version == "devel":
-		s += ", commit not recorded (go run and -buildvcs=false record none)"
+		notes = append(notes, "no commit recorded: built by go run or with -buildvcs=false")
 	}
-	return fmt.Sprintf("%s (%s)", s, v.Go)
+	return fmt.Sprintf("%s (%s)", s, strings.Join(notes, ", "))
 }
 
 func newVersionCommand(a *app) *cobra.Command {

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/go-apikey/apikey"
+)
+
+// TestRoll checks roll: a new key, once; the old one stops verifying.
+func TestRoll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	old, id := e.create("--name", "svc")
+	r := e.run("roll", id)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "ak_"+id+"_") || !strings.Contains(r.stderr, "Rolled key "+id) {
+		t.Fatalf("roll: %+v", r)
+	}
+	token := strings.TrimSpace(r.stdout)
+	want(t, e.run("verify", old), 1, "rejected: invalid\n", "")
+	want(t, e.run("verify", token), 0, "valid: "+id+" (svc)\n", "")
+	var issued struct {
+		Key string `json:"key"`
+		ID  string `json:"id"`
+	}
+	r = e.run("roll", id, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &issued); err != nil || issued.ID != id || !strings.HasPrefix(issued.Key, "ak_"+id+"_") {
+		t.Errorf("roll --json: %+v (%v)", r, err)
+	}
+	e.run("revoke", id)
+	if r := e.run("roll", id); r.code != 1 || r.stdout != "" {
+		t.Errorf("roll of a revoked key: %+v", r)
+	}
+	want(t, e.run("roll", "AAAAAAAAAAAA"), 1, "", "apikey: no key with id \"AAAAAAAAAAAA\"\n")
+	want(t, e.run("roll"), 2, "", "apikey: roll needs exactly one argument: a key id\n")
+}
+
+// TestEvents checks the audit log from the command line, with filters.
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, a := e.create("--name", "a")
+	_, b := e.create("--name", "b")
+	e.run("revoke", a)
+	r := e.run("events")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "TIME") || strings.Count(r.stdout, "\n") != 4 || !strings.Contains(r.stdout, "key.revoked  "+a+"  cli") {
+		t.Errorf("events:\n%s%s", r.stdout, r.stderr)
+	}
+	var page apikey.EventPage
+	r = e.run("events", "--key", b, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || len(page.Events) != 1 || page.Events[0].Type != apikey.EventCreated {
+		t.Errorf("events --key --json: %+v (%v)", r, err)
+	}
+	r = e.run("events", "--type", "key.revoked", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &page); err != nil || len(page.Events) != 1 || page.Events[0].KeyID != a {
+		t.Errorf("events --type --json: %+v (%v)", r, err)
+	}
+	r = e.run("events", "--limit", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "More events: add --cursor ") {
+		t.Errorf("events --limit 1: %+v", r)
+	}
+	want(t, e.run("events", "--type", "nope"), 2, "", "apikey: invalid --type \"nope\": want one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.leaked\n")
+	want(t, e.run("events", "--actor", "x", "--type", "key.rolled", "--json"), 0, "{\n  \"events\": []\n}\n", "")
+}
+
+// TestUsage checks usage: counts by outcome, the chart and the JSON.
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	token, id := e.create("--name", "used")
+	for range 3 {
+		want(t, e.run("verify", token), 0, "valid: "+id+" (used)\n", "")
+	}
+	e.run("verify", token[:len(token)-8]+"AAAAAAAA")
+	r := e.run("usage", id)
+	if r.code != 0 || !strings.Contains(r.stdout, "by hour") || !strings.Contains(r.stdout, "█") ||
+		!strings.Contains(r.stdout, "Total: 3 valid") || strings.Count(r.stdout, "\n") != 2+25+1 && strings.Count(r.stdout, "\n") != 2+24+1 {
+		t.Errorf("usage:\n%s%s", r.stdout, r.stderr)
+	}
+	r = e.run("usage", id, "--since", "30d")
+	if r.code != 0 || !strings.Contains(r.stdout, "by day") || !strings.Contains(r.stdout, "Total: 3 valid") {
+		t.Errorf("usage --since 30d:\n%s%s", r.stdout, r.stderr)
+	}
+	var rep usageReport
+	r = e.run("usage", id, "--since", "2h", "--granularity", "minute", "--json")
+	var valid int64
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.KeyID != id || rep.Granularity != apikey.ByMinute {
+		t.Fatalf("usage --json: %+v (%v)", r, err)
+	}
+	for _, u := range rep.Usage {
+		if u.Outcome == "valid" {
+			valid += u.Count
+		}
+	}
+	if valid != 3 {
+		t.Errorf("usage --json counts %d valid, want 3: %+v", valid, rep.Usage)
+	}
+	want(t, e.run("usage", id, "--since", "40d"), 2, "", "apikey: the period spans 960h0m0s: at most 31 days\n")
+	want(t, e.run("usage", id, "--granularity", "week"), 2, "", "apikey: invalid --granularity \"week\": want minute, hour or day\n")
+	want(t, e.run("usage", id, "--since", "soon"), 2, "", "apikey: invalid --since \"soon\": want a duration such as 24h, 7d or 30d\n")
+	want(t, e.run("usage", "AAAAAAAAAAAA"), 1, "", "apikey: no key with id \"AAAAAAAAAAAA\"\n")
+}
+
+// TestJSONEverywhere checks --json on verify and delete.
+func TestJSONEverywhere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	token, id := e.create("--name", "j")
+	var v verifyResult
+	r := e.run("verify", token, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 0 || !v.Valid || v.Code != apikey.CodeValid || v.Key == nil || v.Key.ID != id {
+		t.Errorf("verify --json: %+v (%v)", r, err)
+	}
+	e.run("revoke", id)
+	r = e.run("verify", token, "--json")
+	v = verifyResult{}
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 1 || v.Valid || v.Code != apikey.CodeKeyRevoked || v.Reason != "revoked" || v.Key != nil {
+		t.Errorf("verify --json of a revoked key: %+v (%v)", r, err)
+	}
+	want(t, e.run("delete", id, "--json"), 0, "{\n  \"deleted\": true,\n  \"id\": \""+id+"\"\n}\n", "")
+}
