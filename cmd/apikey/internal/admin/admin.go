@@ -264,9 +264,7 @@ func (h *handler) routes() {
 	mux.HandleFunc("GET /admin/login", h.loginForm)
 	mux.HandleFunc("POST /admin/login", h.login)
 	mux.HandleFunc("POST /admin/logout", h.logout)
-	mux.HandleFunc("GET /admin/{$}", h.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
-		http.Redirect(w, r, "/admin/keys", http.StatusSeeOther)
-	}))
+	mux.HandleFunc("GET /admin/{$}", h.authed(h.home))
 	mux.HandleFunc("GET /admin/keys", h.authed(h.listKeys))
 	mux.HandleFunc("GET /admin/keys/new", h.authed(h.newKeyForm))
 	mux.HandleFunc("POST /admin/keys", h.authed(h.createKey))
@@ -335,10 +333,10 @@ func (h *handler) parseTemplates() error {
 	}
 	for _, name := range names {
 		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if page == "base" || strings.HasPrefix(page, "_") { // parts of other pages
+		if page == "base" || page == "usage" || strings.HasPrefix(page, "_") { // parts of other pages
 			continue
 		}
-		files := []string{"templates/base.html", name}
+		files := []string{"templates/base.html", "templates/usage.html", name}
 		if page == "owner" || page == "limits" {
 			files = append(files, "templates/_limitsform.html")
 		}
