@@ -27,6 +27,12 @@ func (p *portal) list(w http.ResponseWriter, r *http.Request, owner string) {
 	v := p.view(r, owner, p.title)
 	v.Keys, v.NextCursor = page.Keys, page.NextCursor
 	v.AtLimit = p.atLimit(r.Context(), owner)
+	if len(page.Keys) > 0 && q.Get("cursor") == "" {
+		if v.Usage, err = p.usageOf(r.Context(), page.Keys, "usage", "Verifications of your keys, last 7 days (UTC)"); err != nil {
+			p.fail(w, r, owner, err)
+			return
+		}
+	}
 	if id := q.Get("revoked"); id != "" {
 		// Only a key of this owner that is revoked earns the notice, so
 		// the parameter can neither probe nor spoof.
@@ -225,6 +231,10 @@ func (p *portal) show(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	v := p.view(r, owner, k.Name)
 	v.Key = k
+	if v.Usage, err = p.usageOf(r.Context(), []*apikey.Key{k}, "key-usage", "Verifications of this key, last 7 days (UTC)"); err != nil {
+		p.fail(w, r, owner, err)
+		return
+	}
 	p.render(w, r, http.StatusOK, "key.html", v)
 }
 
