@@ -273,7 +273,7 @@ type view struct {
 	Owner   string
 
 	Notice  string
-	Message string // the body of an error page
+	Message string     // the body of an error page
 	AtLimit string     // why the owner may not create a key now, or ""
 	Usage   *usageView // the chart of the page, if any
 
