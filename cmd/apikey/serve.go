@@ -76,6 +76,12 @@ revoke, roll, delete and verify keys, the audit log (/v1/events) and usage
 counts (/v1/keys/{id}/usage), /v1/openapi.json, /healthz, /readyz and
 Prometheus metrics at /metrics (public, like /healthz).
 
+Admin site: /admin/ (and / leads there) is a server-rendered site to
+search, create, change, revoke and roll keys, read the audit log, and see
+usage charts. Its users are made with "apikey admin create-user EMAIL";
+on start, serve prints the site's address and, while it has no user, that
+command.
+
 The API is protected by keys of this same database: apikey:admin grants
 every route, apikey:verify only POST /v1/verify. Make the first admin key
 with the CLI:
@@ -144,8 +150,14 @@ keys of an owner. (A third action, disabling a key until its owner acts,
 does not exist yet: keys have no state that can be undone.) See
 docs/secret-scanning.md.
 
+Every flag is also a setting: APIKEY_<FLAG> (APIKEY_CACHE_TTL,
+APIKEY_HEADER...) or the config file of --config set it (see "apikey help
+settings"). --header X-Api-Authorization reads keys from django-apikey's
+header; --scheme Api-Key stops Bearer tokens from being taken for keys.
+
 Port 0 picks a free port. The bound address is logged on standard error as
-"apikey: listening on http://HOST:PORT", then one line per request.
+"apikey: listening on http://HOST:PORT", followed by the admin site's
+address, then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
