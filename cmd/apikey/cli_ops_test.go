@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-apikey/apikey"
 )
@@ -119,4 +120,44 @@ func TestJSONEverywhere(t *testing.T) {
 		t.Errorf("verify --json of a revoked key: %+v (%v)", r, err)
 	}
 	want(t, e.run("delete", id, "--json"), 0, "{\n  \"deleted\": true,\n  \"id\": \""+id+"\"\n}\n", "")
+}
+
+// TestAdminUsers checks admin users list, disable, enable, set-role,
+// reset-password and reset-two-factor, and create-user --role.
+func TestAdminUsers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want(t, e.runStdin("a long password!\n", "admin", "create-user", "ada@example.com"), 0, "created admin user ada@example.com\n", "")
+	r := e.runStdin("a long password!\n", "admin", "create-user", "bob@example.com", "--role", "viewer", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"role": "viewer"`) {
+		t.Errorf("create-user --role viewer --json: %+v", r)
+	}
+	want(t, e.runStdin("a long password!\n", "admin", "create-user", "x@example.com", "--role", "root"), 2, "", "apikey: invalid --role \"root\": want admin or viewer\n")
+	r = e.run("admin", "users", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "ada@example.com  admin   active") || !strings.Contains(r.stdout, "bob@example.com  viewer  active") {
+		t.Errorf("users list:\n%s%s", r.stdout, r.stderr)
+	}
+	want(t, e.run("admin", "users", "disable", "Bob@Example.com"), 0, "disabled admin user bob@example.com\n", "")
+	var out struct {
+		Users []struct {
+			Email      string     `json:"email"`
+			Role       string     `json:"role"`
+			DisabledAt *time.Time `json:"disabled_at"`
+		}
+	}
+	r = e.run("admin", "users", "list", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Users) != 2 || out.Users[1].DisabledAt == nil || out.Users[0].DisabledAt != nil {
+		t.Errorf("users list --json: %+v (%v)", r, err)
+	}
+	want(t, e.run("admin", "users", "enable", "bob@example.com"), 0, "enabled admin user bob@example.com\n", "")
+	want(t, e.run("admin", "users", "set-role", "bob@example.com", "admin"), 0, "admin user bob@example.com is now admin\n", "")
+	want(t, e.run("admin", "users", "set-role", "bob@example.com", "root"), 2, "", "apikey: invalid role \"root\": want admin or viewer\n")
+	want(t, e.runStdin("another long password\n", "admin", "users", "reset-password", "bob@example.com"), 0,
+		"new password set for admin user bob@example.com; their sessions have ended\n", "")
+	want(t, e.runStdin("short\n", "admin", "users", "reset-password", "bob@example.com"), 1, "", "apikey: the password must be at least 12 characters long\n")
+	want(t, e.run("admin", "users", "reset-two-factor", "bob@example.com"), 0, "two-factor removed for admin user bob@example.com\n", "")
+	for _, verb := range []string{"disable", "enable", "reset-two-factor"} {
+		want(t, e.run("admin", "users", verb, "nobody@example.com"), 1, "", "apikey: no admin user nobody@example.com\n")
+	}
+	want(t, e.runStdin("x\n", "admin", "users", "reset-password", "nobody@example.com"), 1, "", "apikey: no admin user nobody@example.com\n")
 }

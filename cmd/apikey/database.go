@@ -58,10 +58,12 @@ type database struct {
 		Migrate(ctx context.Context) error
 		CheckIntegrity(ctx context.Context) error
 	}
-	// admin persists the admin site's users and sessions.
-	admin admin.Store
-	loc   location
-	close func() error
+	// admin persists the admin site's users and sessions, accounts their
+	// roles, states and two-factor secrets.
+	admin    admin.Store
+	accounts admin.AccountStore
+	loc      location
+	close    func() error
 }
 
 // location returns where the database is: --db, else APIKEY_DB, else
@@ -105,12 +107,14 @@ func (a *app) openDB(ctx context.Context) (*database, error) {
 			return nil, fmt.Errorf("cannot reach the database at %s", msg)
 		}
 		db.store, db.admin, db.close = s, s.Admin(), func() error { s.Close(); return nil }
+		db.accounts = postgresAccounts{s.Admin()}
 	default:
 		s, err := sqlite.Open(octx, loc.target)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the database: %w", err)
 		}
 		db.store, db.admin, db.close = s, s.Admin(), s.Close
+		db.accounts = sqliteAccounts{s.Admin()}
 	}
 	a.db = db
 	return db, nil

@@ -54,6 +54,8 @@ type serveOptions struct {
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
 	strict       bool          // the global --strict-revocation
 
+	requireTwoFactor bool // --require-two-factor: admin site users must use TOTP
+
 	headers []string // --header: headers that carry the raw key
 	schemes []string // --scheme: Authorization schemes of a key
 
@@ -186,6 +188,7 @@ seconds to finish, and the command exits 0.`,
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
 	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
+	f.BoolVar(&o.requireTwoFactor, "require-two-factor", false, "make every user of the admin site set up two-factor codes (TOTP) before anything else")
 	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
 	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
 	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
@@ -453,7 +456,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 	if o.checkIntegrity && pinger != nil {
 		pinger = integrityPinger{pinger, db.store.CheckIntegrity}
 	}
-	adminCfg := admin.Config{Manager: m, Store: db.admin, Logger: logger}
+	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
 	}
