@@ -125,8 +125,17 @@ func TestJSONEverywhere(t *testing.T) {
 // TestAdminUsers checks admin users list, disable, enable, set-role,
 // reset-password and reset-two-factor, and create-user --role.
 func TestAdminUsers(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.vars["APIKEY_DB"] = databaseFor(t, backend)
+			testAdminUsers(t, e)
+		})
+	}
+}
+
+func testAdminUsers(t *testing.T, e *env) {
 	want(t, e.runStdin("a long password!\n", "admin", "create-user", "ada@example.com"), 0, "created admin user ada@example.com\n", "")
 	r := e.runStdin("a long password!\n", "admin", "create-user", "bob@example.com", "--role", "viewer", "--json")
 	if r.code != 0 || !strings.Contains(r.stdout, `"role": "viewer"`) {
