@@ -194,8 +194,8 @@ func New(cfg Config) (*Server, error) {
 		// what it may not do. The Manager enforces even when Verifier
 		// wraps it.
 		Enforcer: cfg.Manager,
-		Headers:          cfg.KeyHeaders,
-		Schemes:          cfg.KeySchemes,
+		Headers:  cfg.KeyHeaders,
+		Schemes:  cfg.KeySchemes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
