@@ -61,7 +61,9 @@ func TestEvents(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "More events: add --cursor ") {
 		t.Errorf("events --limit 1: %+v", r)
 	}
-	want(t, e.run("events", "--type", "nope"), 2, "", "apikey: invalid --type \"nope\": want one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.leaked\n")
+	if r := e.run("events", "--type", "nope"); r.code != 2 || !strings.HasPrefix(r.stderr, "apikey: invalid --type \"nope\": want one of key.created, key.imported, ") {
+		t.Errorf("events --type nope: %+v", r)
+	}
 	want(t, e.run("events", "--actor", "x", "--type", "key.rolled", "--json"), 0, "{\n  \"events\": []\n}\n", "")
 }
 
