@@ -172,10 +172,13 @@ type Granularity string
 const (
 	ByMinute Granularity = "minute"
 	ByHour   Granularity = "hour"
+	// ByDay buckets by UTC day.
+	ByDay Granularity = "day"
 )
 
 // Usage returns the verification counts of one key between from
-// (inclusive) and to (exclusive), by minute or by hour, oldest first. Both
+// (inclusive) and to (exclusive), by minute, hour or UTC day, oldest
+// first, at most 31 days at a time. Both
 // bounds must be ValidTime. Counts not yet flushed are not included.
 func (m *Manager) Usage(ctx context.Context, id string, from, to time.Time, g Granularity) ([]UsageCount, error) {
 	if !ValidID(id) {
@@ -184,8 +187,16 @@ func (m *Manager) Usage(ctx context.Context, id string, from, to time.Time, g Gr
 	if g == "" {
 		g = ByMinute
 	}
-	if g != ByMinute && g != ByHour {
-		return nil, invalid("granularity", "must be minute or hour")
+	var bucket int64 // seconds
+	switch g {
+	case ByMinute:
+		bucket = 60
+	case ByHour:
+		bucket = 3600
+	case ByDay:
+		bucket = 86400
+	default:
+		return nil, invalid("granularity", "must be minute, hour or day")
 	}
 	if err := CheckTime("from", from); err != nil {
 		return nil, err
@@ -207,16 +218,18 @@ func (m *Manager) Usage(ctx context.Context, id string, from, to time.Time, g Gr
 		return rows, nil
 	}
 	type k struct {
-		hour    int64
+		start   int64 // Unix seconds
 		outcome string
 	}
 	sum := map[k]int64{}
 	for _, r := range rows {
-		sum[k{r.Bucket.Unix() / 3600, r.Outcome}] += r.Count
+		s := r.Bucket.Unix()
+		s -= ((s % bucket) + bucket) % bucket
+		sum[k{s, r.Outcome}] += r.Count
 	}
 	out := make([]UsageCount, 0, len(sum))
 	for key, n := range sum {
-		out = append(out, UsageCount{KeyID: id, Bucket: time.Unix(key.hour*3600, 0).UTC(), Outcome: key.outcome, Count: n})
+		out = append(out, UsageCount{KeyID: id, Bucket: time.Unix(key.start, 0).UTC(), Outcome: key.outcome, Count: n})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Bucket.Equal(out[j].Bucket) {

@@ -57,6 +57,11 @@ func TestUsageAcrossFlushes(t *testing.T) {
 	if len(hourly) != 2 || hourly[0].Count+hourly[1].Count != 4 {
 		t.Errorf("hourly usage = %+v, want 3 valid and 1 invalid_key in one hour", hourly)
 	}
+	daily, _ := m.Usage(ctx, k.ID, t0.Add(-24*time.Hour), t0.Add(24*time.Hour), apikey.ByDay)
+	day := time.Date(t0.Year(), t0.Month(), t0.Day(), 0, 0, 0, 0, time.UTC)
+	if len(daily) != 2 || !daily[0].Bucket.Equal(day) || daily[0].Count+daily[1].Count != 4 {
+		t.Errorf("daily usage = %+v, want 3 valid and 1 invalid_key on %v", daily, day)
+	}
 	got1, _ := m.Get(ctx, k.ID)
 	if got1.LastUsedAt == nil || !got1.LastUsedAt.Equal(clk.Now()) {
 		t.Errorf("LastUsedAt = %v, want %v", got1.LastUsedAt, clk.Now())
@@ -64,7 +69,7 @@ func TestUsageAcrossFlushes(t *testing.T) {
 	for _, bad := range []struct {
 		from, to time.Time
 		g        apikey.Granularity
-	}{{t0, t0, apikey.ByMinute}, {t0, t0.Add(40 * 24 * time.Hour), apikey.ByHour}, {t0, t0.Add(time.Hour), "day"}} {
+	}{{t0, t0, apikey.ByMinute}, {t0, t0.Add(40 * 24 * time.Hour), apikey.ByHour}, {t0, t0.Add(time.Hour), "week"}} {
 		if _, err := m.Usage(ctx, k.ID, bad.from, bad.to, bad.g); err == nil {
 			t.Errorf("Usage(%v, %v, %q) succeeded, want an error", bad.from, bad.to, bad.g)
 		}

@@ -10,8 +10,11 @@
 //	http.Handle("/", mw.Handler(app))
 //
 // The management methods (Create, Get, List, Update, Revoke, Roll, Delete,
-// Whoami) mirror those of *apikey.Manager and take the same argument
-// types. The client's token needs the scope apikey:admin for them;
+// Events, Usage, Whoami) mirror those of *apikey.Manager and take the same
+// argument types; Health, Ready and OpenAPI read the service's probes and
+// its API document. Every route of the API has a method, except POST
+// /v1/leaks (called by GitHub's secret scanning, signed with GitHub's
+// keys) and GET /metrics (scraped by Prometheus). The client's token needs the scope apikey:admin for them;
 // apikey:verify suffices for Verify and VerifyScopes.
 //
 // # Errors

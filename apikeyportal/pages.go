@@ -26,6 +26,13 @@ func (p *portal) list(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	v := p.view(r, owner, p.title)
 	v.Keys, v.NextCursor = page.Keys, page.NextCursor
+	v.AtLimit = p.atLimit(r.Context(), owner)
+	if len(page.Keys) > 0 && q.Get("cursor") == "" {
+		if v.Usage, err = p.usageOf(r.Context(), page.Keys, "usage", "Verifications of your keys, last 7 days (UTC)"); err != nil {
+			p.fail(w, r, owner, err)
+			return
+		}
+	}
 	if id := q.Get("revoked"); id != "" {
 		// Only a key of this owner that is revoked earns the notice, so
 		// the parameter can neither probe nor spoof.
@@ -56,6 +63,12 @@ func (p *portal) formView(r *http.Request, owner string, f *form) *view {
 
 // newForm shows an empty creation form.
 func (p *portal) newForm(w http.ResponseWriter, r *http.Request, owner string) {
+	if msg := p.atLimit(r.Context(), owner); msg != "" {
+		v := p.view(r, owner, "Create a key")
+		v.Message = msg
+		p.render(w, r, http.StatusConflict, "error.html", v)
+		return
+	}
 	f := &form{Expires: p.expiryDef, Checked: map[string]bool{}, Errors: map[string]string{}}
 	if p.allowed != nil {
 		for _, s := range p.defaults {
@@ -136,6 +149,20 @@ func (p *portal) create(w http.ResponseWriter, r *http.Request, owner string) {
 	redirect(w, r, k.ID+"/created")
 }
 
+// atLimit returns, when owner holds as many keys as the Manager allows,
+// the message that replaces the offer to create one; else "". A failure
+// to count offers the form: Create still enforces the limit.
+func (p *portal) atLimit(ctx context.Context, owner string) string {
+	limit, err := p.m.OwnerKeyLimit(ctx, owner)
+	if err != nil || limit <= 0 {
+		return ""
+	}
+	if n, err := p.held(ctx, owner); err != nil || n < limit {
+		return ""
+	}
+	return p.limitMessage(ctx, owner)
+}
+
 // limitMessage explains that owner holds as many keys as the Manager
 // allows. The Manager does not publish its limit, but at the moment Create
 // refuses, the owner's keys that are not revoked are exactly that many.
@@ -204,6 +231,10 @@ func (p *portal) show(w http.ResponseWriter, r *http.Request, owner string) {
 	}
 	v := p.view(r, owner, k.Name)
 	v.Key = k
+	if v.Usage, err = p.usageOf(r.Context(), []*apikey.Key{k}, "key-usage", "Verifications of this key, last 7 days (UTC)"); err != nil {
+		p.fail(w, r, owner, err)
+		return
+	}
 	p.render(w, r, http.StatusOK, "key.html", v)
 }
 

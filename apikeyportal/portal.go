@@ -273,7 +273,9 @@ type view struct {
 	Owner   string
 
 	Notice  string
-	Message string // the body of an error page
+	Message string     // the body of an error page
+	AtLimit string     // why the owner may not create a key now, or ""
+	Usage   *usageView // the chart of the page, if any
 
 	Keys       []*apikey.Key
 	NextCursor string
@@ -360,10 +362,10 @@ func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range names {
 		page := strings.TrimPrefix(name, "templates/")
-		if page == "layout.html" {
+		if page == "layout.html" || page == "usage.html" { // partials
 			continue
 		}
-		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", name)
+		t, err := template.New(page).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/usage.html", name)
 		if err != nil {
 			return nil, fmt.Errorf("apikeyportal: %w", err)
 		}

@@ -335,6 +335,17 @@ func TestOwnerLimit(t *testing.T) {
 	if r := f.post("bob", "/keys/new", url.Values{"name": {"k"}, "expires": {"never"}}); r.status != http.StatusSeeOther {
 		t.Errorf("bob: status %d, want 303", r.status)
 	}
+	// At the limit, the list offers no "Create a key" but says why, and
+	// the form is not offered either; bob, below it, gets both.
+	if r := f.get("alice", "/keys/"); strings.Contains(r.body, `>Create a key</a>`) || !strings.Contains(r.body, want) {
+		t.Errorf("alice's list at the limit offers to create a key, or does not say why:\n%s", r.body)
+	}
+	if r := f.get("alice", "/keys/new"); r.status != http.StatusConflict || !strings.Contains(r.body, want) {
+		t.Errorf("alice's form at the limit: status %d, want 409 saying %q", r.status, want)
+	}
+	if r := f.get("bob", "/keys/"); !strings.Contains(r.body, `>Create a key</a>`) || strings.Contains(r.body, want) {
+		t.Errorf("bob's list below the limit does not offer to create a key:\n%s", r.body)
+	}
 }
 
 func TestFormErrors(t *testing.T) {

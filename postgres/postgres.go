@@ -61,6 +61,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 
@@ -145,6 +146,16 @@ func (e *connectError) Error() string {
 	if rest, ok := strings.CutPrefix(msg, e.addr+" ("); ok {
 		if _, after, ok := strings.Cut(rest, "): "); ok {
 			msg = after
+		}
+	}
+	// A network failure: "dial error: dial tcp ADDR: connect: connection
+	// refused" says the address twice; the cause alone is enough.
+	var op *net.OpError
+	if errors.As(e.err, &op) && op.Err != nil {
+		msg = op.Err.Error()
+		var se *os.SyscallError
+		if errors.As(op.Err, &se) && se.Err != nil {
+			msg = se.Err.Error()
 		}
 	}
 	return "postgres: cannot connect to " + e.addr + ": " + msg

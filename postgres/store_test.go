@@ -85,6 +85,9 @@ func TestOpenUnreachable(t *testing.T) {
 	if !strings.HasPrefix(msg, "postgres: cannot connect to 127.0.0.1:1: ") {
 		t.Errorf("Open error = %q, want it to start with %q", msg, "postgres: cannot connect to 127.0.0.1:1: ")
 	}
+	if strings.Count(msg, "127.0.0.1:1") != 1 || strings.Contains(msg, "dial") {
+		t.Errorf("Open error = %q: it repeats the address or the cause", msg)
+	}
 	if strings.Contains(msg, "hunter2") {
 		t.Errorf("Open error %q contains the password", msg)
 	}

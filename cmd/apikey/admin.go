@@ -25,13 +25,15 @@ func newAdminCommand(a *app) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newCreateUserCommand(a))
+	cmd.AddCommand(newCreateUserCommand(a), newAdminUsersCommand(a))
 	return cmd
 }
 
 func newCreateUserCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "create-user EMAIL",
+	var role string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "create-user EMAIL [--role admin|viewer] [--json]",
 		Short: "Create a user of the admin site",
 		Long: fmt.Sprintf(`Create a user who can sign in to the admin site (/admin/ of apikey serve).
 
@@ -44,11 +46,14 @@ password, so that scripts can pipe it in:
 
 The password must be at least %d characters long; it is stored as an
 argon2id hash. Emails are case-insensitive. An existing user is refused
-(exit status 1).`, admin.MinPasswordLength),
+(exit status 1). --role viewer makes a read-only user (default admin).`, admin.MinPasswordLength),
 		Args: oneArg("an email address"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			email := strings.ToLower(strings.TrimSpace(args[0]))
+			if err := admin.CheckRole(role); err != nil {
+				return usagef("invalid --role %q: want admin or viewer", role)
+			}
 			if err := admin.CheckEmail(email); err != nil {
 				return refusedf("%s", strings.TrimPrefix(err.Error(), admin.ErrBadUser.Error()+": "))
 			}
@@ -72,10 +77,25 @@ argon2id hash. Emails are case-insensitive. An existing user is refused
 			case err != nil:
 				return fmt.Errorf("cannot create the admin user: %w", err)
 			}
+			if role != admin.RoleAdmin {
+				if err := db.accounts.SetRole(ctx, email, role); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				u, err := db.accounts.User(ctx, email)
+				if err != nil {
+					return err
+				}
+				return writeJSON(a.stdout, u)
+			}
 			_, err = fmt.Fprintf(a.stdout, "created admin user %s\n", email)
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&role, "role", admin.RoleAdmin, "admin (every page and action) or viewer (read-only)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
+	return cmd
 }
 
 // readPassword reads the password of a new admin user from standard

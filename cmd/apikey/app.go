@@ -59,9 +59,18 @@ type app struct {
 
 	dbFlag    string // --db
 	redisFlag string // --redis
-	db        *database
-	mgr       *apikey.Manager // closed (usage flushed) before the database
-	rdb       *redis.Client   // the client of --redis, closed with the database
+	// The settings of the Manager, global flags (see config.go).
+	configFlag      string // --config
+	prefix          string // --prefix
+	secretLength    int    // --secret-length
+	maxKeysPerOwner int    // --max-keys-per-owner
+	pepper          string // APIKEY_PEPPER or "pepper" in the config file
+	strictFlag      bool   // --strict-revocation
+	// sources says where each setting of the command came from.
+	sources map[string]source
+	db      *database
+	mgr     *apikey.Manager // closed (usage flushed) before the database
+	rdb     *redis.Client   // the client of --redis, closed with the database
 }
 
 // run executes the command line args (without the program name) and
@@ -98,28 +107,36 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `apikey manages API keys for machine clients. A key is shown once, when it is
 created; only a hash of it is stored. Revocation is for ever.
 
-Database (--db, or the environment variable APIKEY_DB):
+Database (--db, APIKEY_DB or "db" in the config file):
   a file path or sqlite:PATH   an SQLite file, created on first use
                                (default ./apikey.db)
   postgres://... or postgresql://...
                                a PostgreSQL database
 Every command that uses the database first applies the migrations it lacks.
 
-Environment:
-  APIKEY_DB      the database, as for --db (the flag wins)
+Settings: every global flag below, and every flag of apikey serve, is also
+read from the environment variable APIKEY_<FLAG> (--max-keys-per-owner is
+APIKEY_MAX_KEYS_PER_OWNER) and from the JSON file of --config; the flag
+wins over the variable, which wins over the file. See "apikey help
+settings"; "apikey settings" prints them all.
+
+Environment without a flag:
   APIKEY_PEPPER  server-side secret mixed into key hashes (HMAC-SHA256), at
                  least 16 bytes: either one secret (version 1) or a list
                  "2:newsecret,1:oldsecret" whose first entry is used for new
-                 keys while the others keep verifying older ones
-  APIKEY_PREFIX  issuer prefix of new keys, 1 to 32 of a-z 0-9 _ (default ak)
-  APIKEY_REDIS_ADDR
-                 Redis HOST:PORT, as for --redis: every command publishes the
-                 ids of the keys it changes on the channel apikey:invalidate,
-                 so that servers run with the same Redis evict them at once
-  APIKEY_STRICT_REVOCATION
-                 true makes revoke and delete (and the API of serve) wait
-                 until every running server has applied the change, as
-                 --strict and --strict-revocation do
+                 keys while the others keep verifying older ones ("pepper"
+                 in the config file; no flag, which every user could see)
+
+Output: results go to standard output, notes and the one error line to
+standard error. With --json (every command has it), standard output holds
+exactly one JSON value: the record the HTTP API answers with for the same
+operation (a key, {"key": "...", ...} for a new or rolled key, a page
+{"keys"|"events": [...], "next_cursor"}, usage, a verification), or the
+report the command documents; errors stay on standard error, with the exit
+status.
+
+First run: "apikey serve" prints the address of the admin site and the
+command that makes its first user.
 
 ` + exitStatusHelp,
 		Version:            version(),
@@ -134,13 +151,31 @@ Environment:
 	root.SetVersionTemplate("apikey {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.PersistentFlags().StringVar(&a.dbFlag, "db", "", `database: a file path, sqlite:PATH or a postgres:// URL (default $APIKEY_DB, else ./apikey.db)`)
-	root.PersistentFlags().StringVar(&a.redisFlag, "redis", "", "Redis HOST:PORT for invalidations between instances (default $APIKEY_REDIS_ADDR)")
+	root.PersistentFlags().StringVar(&a.redisFlag, "redis", "", "Redis HOST:PORT: the commands publish the ids of the keys they change on the channel apikey:invalidate, so that servers run with the same Redis evict them at once")
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFlag, configFlag, "", "JSON file of settings, read after the flags and the environment (see \"apikey help settings\")")
+	pf.StringVar(&a.prefix, "prefix", "", "issuer prefix of new keys, 1 to 32 of a-z 0-9 _ (default ak)")
+	pf.IntVar(&a.secretLength, "secret-length", 0, fmt.Sprintf("base62 characters in the secret of new keys, %d to %d (default %d)", apikey.MinSecretLength, apikey.MaxSecretLength, apikey.DefaultSecretLength))
+	pf.IntVar(&a.maxKeysPerOwner, "max-keys-per-owner", 0, "most keys an owner may hold that are not revoked; 0 is unlimited")
+	pf.BoolVar(&a.strictFlag, "strict-revocation", false, "make revoke and delete (from the CLI, and through the API of serve) wait until every running server has applied them")
+	pf.StringVar(&a.pepper, "pepper", "", "")
+	_ = pf.MarkHidden("pepper")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if cmd.Name() == "help" {
+			return nil
+		}
+		return a.applySettings(cmd)
+	}
 	// Cobra's own help command repeats an unknown topic, which could be a
 	// key typed in the wrong place.
 	root.SetHelpCommand(&cobra.Command{
 		Use:   "help [command]",
 		Short: "Help about any command",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && args[0] == "settings" {
+				_, err := fmt.Fprintln(a.stdout, settingsHelp)
+				return err
+			}
 			target, _, err := root.Find(args)
 			if target == nil || err != nil {
 				return usagef("unknown help topic: run \"apikey help\" for the list of commands")
@@ -151,6 +186,7 @@ Environment:
 	for _, newCommand := range commands {
 		root.AddCommand(newCommand(a))
 	}
+	annotateSettings(root)
 	return root
 }
 

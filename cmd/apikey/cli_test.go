@@ -343,8 +343,22 @@ func TestMigrate(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			db := databaseFor(t, backend)
-			want(t, e.run("--db", db, "migrate"), 0, backend+" database is up to date\n", "")
+			r := e.run("--db", db, "migrate")
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "applied 0001_create_keys.sql\n") || !strings.HasSuffix(r.stdout, "\n"+backend+" database is up to date\n") {
+				t.Errorf("first migrate does not say what it applied: %+v", r)
+			}
 			want(t, e.run("migrate", "--db", db), 0, backend+" database is up to date\n", "")
+			r = e.run("migrate", "--db", db, "--status")
+			if r.code != 0 || !strings.Contains(r.stdout, "0001_create_keys.sql") || !strings.HasSuffix(r.stdout, " migrations, 0 pending\n") {
+				t.Errorf("migrate --status: %+v", r)
+			}
+			var rep migrateReport
+			r = e.run("migrate", "--db", db, "--json")
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || rep.Driver != backend || len(rep.Applied) != 0 ||
+				len(rep.Migrations) == 0 || rep.Migrations[0].AppliedAt.IsZero() || rep.Integrity != "intact" {
+				t.Errorf("migrate --json: %+v (%v)", r, err)
+			}
+			want(t, e.run("migrate", "--db", db, "--status", "--check"), 2, "", "apikey: --status cannot be combined with --check or --grant: it only lists the migrations\n")
 		})
 	}
 }
@@ -457,7 +471,7 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "2:0123456789abcdef,0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: entry 2 is not VERSION:SECRET with a version of at least 1"},
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "0:0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: entry 1 is not VERSION:SECRET with a version of at least 1"},
 		{args: []string{"list"}, env: map[string]string{"APIKEY_PEPPER": "1:0123456789abcdef,1:0123456789abcdef"}, code: 2, stderr: "APIKEY_PEPPER: version 1 is given twice"},
-		{args: []string{"list"}, env: map[string]string{"APIKEY_PREFIX": "Live"}, code: 2, stderr: `configuration: prefix "Live" may hold only a-z, 0-9 and _`},
+		{args: []string{"list"}, env: map[string]string{"APIKEY_PREFIX": "Live"}, code: 2, stderr: `invalid APIKEY_PREFIX "Live": may hold only a-z, 0-9 and _ (1 to 32 characters; default ak)`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			fresh := filepath.Join(t.TempDir(), "untouched.db")
@@ -488,7 +502,8 @@ func TestUnreachableDatabase(t *testing.T) {
 	} {
 		start := time.Now()
 		r := e.run(args...)
-		if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, "apikey: cannot reach the database: ") ||
+		if r.code != 2 || r.stdout != "" || !strings.HasPrefix(r.stderr, "apikey: cannot reach the database at 127.0.0.1:1: ") ||
+			strings.Count(r.stderr, "127.0.0.1:1") != 1 || strings.Contains(r.stderr, "dial") ||
 			strings.Count(r.stderr, "\n") != 1 || strings.Contains(r.stderr, "hunter2") || strings.Contains(r.stderr, strings.Repeat("s", 32)) {
 			t.Errorf("%q: %+v", args[2:], r)
 		}
@@ -532,5 +547,21 @@ func TestCLIRefusesBadInput(t *testing.T) {
 			want(t, e.run("create", "--name", "n", "--owner", "o\x00"), 1, "", "apikey: invalid owner: contains a control character\n")
 			want(t, e.run("list", "--json"), 0, "{\n  \"keys\": []\n}\n", "")
 		})
+	}
+}
+
+// TestVersionNotDevel checks that version never prints Go's "(devel)" placeholder
+// and that --json carries the same.
+func TestVersionNotDevel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.run("version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "apikey ") || strings.Contains(r.stdout, "(devel)") {
+		t.Errorf("version: %+v", r)
+	}
+	r = e.run("version", "--json")
+	var v versionInfo
+	if err := json.Unmarshal([]byte(r.stdout), &v); r.code != 0 || err != nil || v.Version == "" || v.Version == "(devel)" || v.Go == "" {
+		t.Errorf("version --json: %+v (%v)", r, err)
 	}
 }

@@ -58,25 +58,24 @@ type database struct {
 		Migrate(ctx context.Context) error
 		CheckIntegrity(ctx context.Context) error
 	}
-	// admin persists the admin site's users and sessions.
-	admin admin.Store
-	loc   location
-	close func() error
+	// admin persists the admin site's users and sessions, accounts their
+	// roles, states and two-factor secrets.
+	admin    admin.Store
+	accounts admin.AccountStore
+	loc      location
+	close    func() error
 }
 
 // location returns where the database is: --db, else APIKEY_DB, else
 // defaultDB.
 func (a *app) location() (location, error) {
-	s := a.dbFlag
-	if s == "" {
-		s = a.getenv("APIKEY_DB")
-	}
+	s := a.dbFlag // the flag, APIKEY_DB or the config file (config.go)
 	if s == "" {
 		s = defaultDB
 	}
 	loc, err := parseLocation(s)
 	if err != nil {
-		return location{}, usageError(err)
+		return location{}, usageError(fmt.Errorf("%s%w", settingPrefix(a, "db"), err))
 	}
 	return loc, nil
 }
@@ -103,15 +102,19 @@ func (a *app) openDB(ctx context.Context) (*database, error) {
 		}
 		s, err := postgres.Open(octx, loc.target)
 		if err != nil {
-			return nil, fmt.Errorf("cannot reach the database: %w", err)
+			// "postgres: cannot connect to ADDR: CAUSE" says it once.
+			msg := strings.TrimPrefix(err.Error(), "postgres: cannot connect to ")
+			return nil, fmt.Errorf("cannot reach the database at %s", msg)
 		}
 		db.store, db.admin, db.close = s, s.Admin(), func() error { s.Close(); return nil }
+		db.accounts = postgresAccounts{s.Admin()}
 	default:
 		s, err := sqlite.Open(octx, loc.target)
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the database: %w", err)
 		}
 		db.store, db.admin, db.close = s, s.Admin(), s.Close
+		db.accounts = sqliteAccounts{s.Admin()}
 	}
 	a.db = db
 	return db, nil
@@ -152,12 +155,16 @@ func (db *database) migrate(ctx context.Context) error {
 
 // config reads the Manager configuration from the environment.
 func (a *app) config() (apikey.Config, error) {
-	peppers, err := parsePeppers(a.getenv("APIKEY_PEPPER"))
+	peppers, err := parsePeppers(a.pepper)
 	if err != nil {
-		return apikey.Config{}, usagef("APIKEY_PEPPER: %v", err)
+		return apikey.Config{}, usagef("%s: %v", a.setting("pepper"), err)
+	}
+	if err := a.checkManagerSettings(); err != nil {
+		return apikey.Config{}, err
 	}
 	// Keys imported from DRF API Key may carry any Django password hash.
-	cfg := apikey.Config{Prefix: a.getenv("APIKEY_PREFIX"), Peppers: peppers, Now: a.now, LegacyHashers: djangohash.Hashers()}
+	cfg := apikey.Config{Prefix: a.prefix, SecretLength: a.secretLength, MaxKeysPerOwner: a.maxKeysPerOwner,
+		Peppers: peppers, Now: a.now, LegacyHashers: djangohash.Hashers()}
 	// With Redis, the Manager publishes the keys it changes: the CLI's
 	// revocations reach the servers like those of the API.
 	bus, err := a.redisBus()
@@ -235,4 +242,23 @@ func isVersioned(s string) bool {
 		i++
 	}
 	return i > 0 && i < 10 && i < len(s) && s[i] == ':'
+}
+
+// checkManagerSettings checks the settings of the Manager that
+// NewManager would refuse, naming each as the user gave it.
+func (a *app) checkManagerSettings() error {
+	if n := a.secretLength; n != 0 && (n < apikey.MinSecretLength || n > apikey.MaxSecretLength) {
+		return usagef("invalid %s %d: want %d to %d base62 characters (default %d); fewer than %d carry less than 128 bits",
+			a.setting("secret-length"), n, apikey.MinSecretLength, apikey.MaxSecretLength, apikey.DefaultSecretLength, apikey.MinSecretLength)
+	}
+	if a.maxKeysPerOwner < 0 {
+		return usagef("invalid %s %d: want 0 (unlimited) or more", a.setting("max-keys-per-owner"), a.maxKeysPerOwner)
+	}
+	if a.prefix != "" {
+		if _, err := apikey.NewManager(struct{ apikey.Store }{}, apikey.Config{Prefix: a.prefix, UsageFlushInterval: -1}); err != nil {
+			reason := strings.TrimPrefix(err.Error(), fmt.Sprintf("apikey: prefix %q ", a.prefix))
+			return usagef("invalid %s %q: %s (1 to 32 characters; default ak)", a.setting("prefix"), a.prefix, reason)
+		}
+	}
+	return nil
 }

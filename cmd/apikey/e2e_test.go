@@ -128,7 +128,7 @@ func TestBinary(t *testing.T) {
 func TestBinaryUnreachable(t *testing.T) {
 	t.Parallel()
 	r := execute(t, t.TempDir(), "", []string{"APIKEY_DB=postgres://postgres@127.0.0.1:1/test?connect_timeout=2"}, "list")
-	if r.code != 2 || !strings.HasPrefix(r.stderr, "apikey: cannot reach the database: ") || strings.Count(r.stderr, "\n") != 1 {
+	if r.code != 2 || r.stderr != "apikey: cannot reach the database at 127.0.0.1:1: connection refused\n" || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("unreachable database: %+v", r)
 	}
 	r = execute(t, t.TempDir(), "", nil, "version")

@@ -60,7 +60,9 @@ func TestMigrateCheck(t *testing.T) {
 				!strings.Contains(r.stderr, "run apikey migrate") || strings.Count(r.stderr, "\n") != 1 {
 				t.Errorf("migrate --check before migrate: %+v", r)
 			}
-			want(t, e.run("--db", db, "migrate"), 0, backend+" database is up to date\n", "")
+			if r := e.run("--db", db, "migrate"); r.code != 0 || !strings.HasSuffix(r.stdout, backend+" database is up to date\n") {
+				t.Fatalf("migrate: %+v", r)
+			}
 			want(t, e.run("--db", db, "migrate", "--check"), 0, backend+" database is intact\n", "")
 
 			execSQL(t, db, tamper[backend].query)
@@ -93,8 +95,13 @@ func TestMigrateGrant(t *testing.T) {
 		execSQL(t, db, "DROP OWNED BY "+role)
 		execSQL(t, db, "DROP ROLE "+role)
 	})
-	want(t, e.run("--db", db, "migrate", "--grant", "no_such_role_"+role), 2, "",
+	// The migrations are applied (and said so) before the grant fails.
+	r0 := e.run("--db", db, "migrate", "--grant", "no_such_role_"+role)
+	want(t, result{r0.code, "", r0.stderr}, 2, "",
 		`apikey: postgres: grant: there is no role "no_such_role_`+role+`": create it first (CREATE ROLE ... LOGIN)`+"\n")
+	if !strings.HasPrefix(r0.stdout, "applied 0001_create_keys.sql\n") {
+		t.Errorf("migrate --grant of an unknown role: stdout %q, want the migrations applied", r0.stdout)
+	}
 	r := e.run("--db", db, "migrate", "--grant", role)
 	if r.code != 0 || !strings.Contains(r.stdout, `GRANT SELECT, INSERT ON TABLE "`) || !strings.Contains(r.stdout, `"apikey_events" TO "`+role+`";`) ||
 		!strings.HasSuffix(r.stdout, "postgres database is up to date\n") || r.stderr != "" {

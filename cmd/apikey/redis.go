@@ -21,15 +21,12 @@ const redisChannel = "apikey:invalidate"
 // or nil when neither is set. The client is made once per invocation, does
 // not connect before its first use, and is closed by closeDB.
 func (a *app) redisBus() (*redisbus.Bus, error) {
-	addr := a.redisFlag
-	if addr == "" {
-		addr = a.getenv("APIKEY_REDIS_ADDR")
-	}
+	addr := a.redisFlag // the flag, APIKEY_REDIS_ADDR or the config file
 	if addr == "" {
 		return nil, nil
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return nil, usagef("invalid Redis address %q: want HOST:PORT, such as 127.0.0.1:6379", addr)
+		return nil, usagef("invalid Redis address %q (%s): want HOST:PORT, such as 127.0.0.1:6379", addr, a.setting("redis"))
 	}
 	if a.rdb == nil {
 		// One dial attempt per command attempt: a Redis that is down is

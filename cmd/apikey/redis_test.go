@@ -92,7 +92,7 @@ func TestCLIRedisUnreachable(t *testing.T) {
 func TestCLIRedisBadAddress(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	want(t, e.run("list", "--redis", "nope"), 2, "", "apikey: invalid Redis address \"nope\": want HOST:PORT, such as 127.0.0.1:6379\n")
+	want(t, e.run("list", "--redis", "nope"), 2, "", "apikey: invalid Redis address \"nope\" (--redis): want HOST:PORT, such as 127.0.0.1:6379\n")
 }
 
 // TestServeSeesCLIRevocationOverRedis is the whole path: a key cached by a

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyhttp"
 	"github.com/go-apikey/apikey/apikeyotel"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
@@ -54,7 +55,12 @@ type serveOptions struct {
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
-	strict       bool          // --strict-revocation (default APIKEY_STRICT_REVOCATION)
+	strict       bool          // the global --strict-revocation
+
+	requireTwoFactor bool // --require-two-factor: admin site users must use TOTP
+
+	headers []string // --header: headers that carry the raw key
+	schemes []string // --scheme: Authorization schemes of a key
 
 	pprofAddr string // --pprof: loopback address of net/http/pprof; empty means off
 	logFormat string // --log-format: text or json
@@ -79,6 +85,12 @@ func newServeCommand(a *app) *cobra.Command {
 revoke, roll, delete and verify keys, the audit log (/v1/events) and usage
 counts (/v1/keys/{id}/usage), /v1/openapi.json, /healthz, /readyz and
 Prometheus metrics at /metrics (public, like /healthz).
+
+Admin site: /admin/ (and / leads there) is a server-rendered site to
+search, create, change, revoke and roll keys, read the audit log, and see
+usage charts. Its users are made with "apikey admin create-user EMAIL";
+on start, serve prints the site's address and, while it has no user, that
+command.
 
 The API is protected by keys of this same database: apikey:admin grants
 every route, apikey:verify only POST /v1/verify. Make the first admin key
@@ -158,8 +170,14 @@ at most 50ms after they are made, and all of them on stop.
 profiles of net/http/pprof at /debug/pprof/ on a listener of its own,
 logged as "apikey: pprof on http://HOST:PORT/debug/pprof/".
 
+Every flag is also a setting: APIKEY_<FLAG> (APIKEY_CACHE_TTL,
+APIKEY_HEADER...) or the config file of --config set it (see "apikey help
+settings"). --header X-Api-Authorization reads keys from django-apikey's
+header; --scheme Api-Key stops Bearer tokens from being taken for keys.
+
 Port 0 picks a free port. The bound address is logged on standard error as
-"apikey: listening on http://HOST:PORT", then one line per request.
+"apikey: listening on http://HOST:PORT", followed by the admin site's
+address, then one line per request.
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
@@ -167,18 +185,13 @@ seconds to finish, and the command exits 0.`,
   apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.check(cmd); err != nil {
+			if err := o.check(a); err != nil {
 				return err
 			}
 			if err := checkTracingEnv(a.getenv); err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("strict-revocation") {
-				var err error
-				if o.strict, err = a.strictFromEnv(); err != nil {
-					return err
-				}
-			}
+			o.strict = a.strictFlag
 			return a.serve(cmd.Context(), o)
 		},
 	}
@@ -190,40 +203,96 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
-	f.BoolVar(&o.strict, "strict-revocation", false, "make revoke and delete through the API wait until every running server has applied them (default $"+strictEnv+")")
 	f.StringVar(&o.logFormat, "log-format", "text", "format of the log on standard error: text (key=value) or json (one object per line)")
 	f.StringVar(&o.logLevel, "log-level", "info", "least level logged: debug, info, warn or error (the request records are info, error for 5xx)")
 	f.StringVar(&o.pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (off by default; port 0 picks a free port)")
 	f.StringVar(&o.leakKeysFile, "leak-keys", "", "JSON file of the public keys that sign leak reports (GitHub's secret scanning keys); without it POST /v1/leaks refuses every report")
 	f.StringVar(&o.leakPolicy, "leak-policy", string(apikey.LeakRevoke), "what a confirmed leak does to its key: revoke or notify (record only)")
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
+	f.BoolVar(&o.requireTwoFactor, "require-two-factor", false, "make every user of the admin site set up two-factor codes (TOTP) before anything else")
+	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
+	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
+	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
+	// set it too (config.go).
+	markSettings(cmd)
 	return cmd
 }
 
-// check validates the flags before anything touches the database.
-func (o *serveOptions) check(cmd *cobra.Command) error {
+// check validates the settings before anything touches the database.
+func (o *serveOptions) check(a *app) error {
 	if err := checkAddr(o.addr); err != nil {
-		return err
+		return usageError(fmt.Errorf("%s%w", settingPrefix(a, "addr"), err))
 	}
-	if o.noCache && cmd.Flags().Changed("cache-ttl") {
-		return usagef("--cache-ttl and --no-cache cannot be combined")
+	if o.noCache && a.settingSet("cache-ttl") {
+		return usagef("%s and %s cannot be combined: remove one", a.setting("cache-ttl"), a.setting("no-cache"))
 	}
 	if o.cacheTTL <= 0 {
-		return usagef("invalid --cache-ttl %s: must be positive", o.cacheTTL)
+		return usagef("invalid %s %s: must be positive, such as 30s", a.setting("cache-ttl"), o.cacheTTL)
+	}
+	var err error
+	if o.headers, err = keySources(o.headers); err != nil {
+		return usagef("invalid %s: %v", a.setting("header"), err)
+	}
+	if o.schemes, err = keySources(o.schemes); err != nil {
+		return usagef("invalid %s: %v", a.setting("scheme"), err)
+	}
+	if len(o.headers) == 0 && o.headers != nil && len(o.schemes) == 0 && o.schemes != nil {
+		return usagef("%s and %s are both none: no request could present a key", a.setting("header"), a.setting("scheme"))
+	}
+	// The middleware checks names; ask it now, with each list alone.
+	if _, err := apikeyhttp.New(stubVerifier{}, apikeyhttp.Config{Headers: o.headers}); err != nil && o.headers != nil {
+		return usagef("invalid %s: %s", a.setting("header"), strings.TrimPrefix(err.Error(), "apikeyhttp: "))
+	}
+	if _, err := apikeyhttp.New(stubVerifier{}, apikeyhttp.Config{Schemes: o.schemes}); err != nil && o.schemes != nil {
+		return usagef("invalid %s: %s", a.setting("scheme"), strings.TrimPrefix(err.Error(), "apikeyhttp: "))
 	}
 	if o.redisTimeout <= 0 {
-		return usagef("invalid --redis-timeout %s: must be positive", o.redisTimeout)
+		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
 	}
 	if err := checkPprofAddr(o.pprofAddr); err != nil {
 		return err
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
-		return usagef("invalid --log-format %q: want text or json", o.logFormat)
+		return usagef("invalid %s %q: want text or json", a.setting("log-format"), o.logFormat)
 	}
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil || !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(o.logLevel)) {
-		return usagef("invalid --log-level %q: want debug, info, warn or error", o.logLevel)
+		return usagef("invalid %s %q: want debug, info, warn or error", a.setting("log-level"), o.logLevel)
 	}
 	return o.checkLeaks()
+}
+
+// stubVerifier lets check build a middleware only to validate its
+// settings; it is never called.
+type stubVerifier struct{}
+
+func (stubVerifier) Verify(context.Context, string) (*apikey.Key, error) {
+	return nil, apikey.ErrInvalidKey
+}
+
+// settingPrefix returns "APIKEY_X: " when the setting did not come from
+// its flag, whose name the message already holds.
+func settingPrefix(a *app, name string) string {
+	if s := a.sources[name]; s.kind == "env" || s.kind == "file" {
+		return s.name + ": "
+	}
+	return ""
+}
+
+// keySources reads --header or --scheme: nil (not set) keeps the default,
+// "none" alone is the empty list.
+func keySources(vals []string) ([]string, error) {
+	if vals == nil {
+		return nil, nil
+	}
+	if len(vals) == 1 && strings.EqualFold(vals[0], "none") {
+		return []string{}, nil
+	}
+	for _, v := range vals {
+		if v == "" || strings.EqualFold(v, "none") {
+			return nil, errors.New(`"none" must stand alone`)
+		}
+	}
+	return vals, nil
 }
 
 // checkLeaks reads the leak flags: the policy and the signing keys.
@@ -376,6 +445,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	logs.Flush() // what was logged so far comes before the address
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
+	a.firstRun(ctx, db, ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
 
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -445,7 +515,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 	if o.checkIntegrity && pinger != nil {
 		pinger = integrityPinger{pinger, db.store.CheckIntegrity}
 	}
-	adminCfg := admin.Config{Manager: m, Store: db.admin, Logger: logger}
+	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
 	}
@@ -460,6 +530,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
+		KeyHeaders: o.headers, KeySchemes: o.schemes,
 	})
 }
 

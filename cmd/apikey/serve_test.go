@@ -405,9 +405,9 @@ func TestServeMetrics(t *testing.T) {
 	if hits, misses := metric(t, s2.url, `apikey_cache_requests_total{result="hit"}`), metric(t, s2.url, `apikey_cache_requests_total{result="miss"}`); hits != 0 || misses != 0 {
 		t.Errorf("--no-cache: hits %v, misses %v", hits, misses)
 	}
-	want(t, e2eRun(t, dir, env, "serve", "--cache-ttl", "0s"), 2, "", "apikey: invalid --cache-ttl 0s: must be positive\n")
-	want(t, e2eRun(t, dir, env, "serve", "--no-cache", "--cache-ttl", "1m"), 2, "", "apikey: --cache-ttl and --no-cache cannot be combined\n")
-	want(t, e2eRun(t, dir, env, "serve", "--redis", "nope"), 2, "", "apikey: invalid Redis address \"nope\": want HOST:PORT, such as 127.0.0.1:6379\n")
+	want(t, e2eRun(t, dir, env, "serve", "--cache-ttl", "0s"), 2, "", "apikey: invalid --cache-ttl 0s: must be positive, such as 30s\n")
+	want(t, e2eRun(t, dir, env, "serve", "--no-cache", "--cache-ttl", "1m"), 2, "", "apikey: --cache-ttl and --no-cache cannot be combined: remove one\n")
+	want(t, e2eRun(t, dir, env, "serve", "--redis", "nope"), 2, "", "apikey: invalid Redis address \"nope\" (--redis): want HOST:PORT, such as 127.0.0.1:6379\n")
 }
 
 func e2eRun(t *testing.T, dir string, env []string, args ...string) result {

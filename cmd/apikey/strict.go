@@ -14,17 +14,10 @@ import (
 // the API of serve, strict by default.
 const strictEnv = "APIKEY_STRICT_REVOCATION"
 
-// strictFromEnv reads APIKEY_STRICT_REVOCATION: empty is false.
+// strictFromEnv reads the setting --strict-revocation (flag,
+// APIKEY_STRICT_REVOCATION or config file; see config.go).
 func (a *app) strictFromEnv() (bool, error) {
-	v := a.getenv(strictEnv)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, usagef("%s: want true or false, got %q", strictEnv, v)
-	}
-	return b, nil
+	return a.strictFlag, nil
 }
 
 // addStrictFlag adds --strict to a command that changes one key.

@@ -61,7 +61,7 @@ func TestCLIStrict(t *testing.T) {
 	_, id = e.create("--name", "k4")
 	want(t, e.run("delete", id), 2, "deleted: "+id+"\n", "apikey: change applied, but not acknowledged within 3s by instance ghost\n")
 	e.vars[strictEnv] = "maybe"
-	want(t, e.run("revoke", id), 2, "", "apikey: APIKEY_STRICT_REVOCATION: want true or false, got \"maybe\"\n")
+	want(t, e.run("revoke", id), 2, "", "apikey: invalid APIKEY_STRICT_REVOCATION \"maybe\": want true or false\n")
 }
 
 // TestServeSeesCLIRevocationOverSQLite: a server on SQLite, without Redis,

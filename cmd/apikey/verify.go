@@ -13,16 +13,28 @@ import (
 
 func init() { register(newVerifyCommand) }
 
+// verifyResult is the JSON of "apikey verify --json": the answer of POST
+// /v1/verify, with the reason of a rejection.
+type verifyResult struct {
+	Valid  bool        `json:"valid"`
+	Code   apikey.Code `json:"code"`
+	Reason string      `json:"reason,omitempty"`
+	Key    *apikey.Key `json:"key,omitempty"`
+}
+
 func newVerifyCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify [KEY]",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "verify [KEY] [--json]",
 		Short: "Check a key, as a server would",
 		Long: `Check a key as a server would: shape and checksum, then the stored hash,
 revocation and expiry. The key is the argument or, without one, the first line
 of standard input (which keeps it out of shell history and process lists).
 
 Prints "valid: ID (NAME)", or "rejected: REASON" where REASON is invalid,
-expired or revoked. The key itself is never printed.
+expired or revoked. The key itself is never printed. With --json, prints
+the answer of POST /v1/verify: {"valid": true, "code": "valid", "key":
+{...}} or {"valid": false, "code": "key_revoked", "reason": "revoked"}.
 
 Exit status:
   0  the key is valid
@@ -58,6 +70,9 @@ Exit status:
 			}
 			k, err := m.Verify(cmd.Context(), token)
 			if err == nil {
+				if asJSON {
+					return writeJSON(a.stdout, verifyResult{Valid: true, Code: apikey.CodeValid, Key: k})
+				}
 				_, err = fmt.Fprintf(a.stdout, "valid: %s (%s)\n", k.ID, k.Name)
 				return err
 			}
@@ -79,10 +94,18 @@ Exit status:
 			default:
 				return err
 			}
+			if asJSON {
+				if err := writeJSON(a.stdout, verifyResult{Code: apikey.CodeOf(err), Reason: reason}); err != nil {
+					return err
+				}
+				return &codedError{code: exitRefused}
+			}
 			fmt.Fprintf(a.stdout, "rejected: %s\n", reason)
 			return &codedError{code: exitRefused}
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, as POST /v1/verify answers")
+	return cmd
 }
 
 // firstLine reads the first line of r, without its line ending. It reads at

@@ -9,7 +9,10 @@
 //
 // Usage:
 //
-//	go run ./examples/portal [--addr 127.0.0.1:8081] [--db portal-demo.db]
+//	go run ./examples/portal [--addr 127.0.0.1:8081] [--db FILE]
+//
+// The database defaults to apikey-portal-demo.db in the temporary
+// directory, so that running the demo leaves nothing in the checkout.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"syscall"
 	"time"
@@ -35,7 +39,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "address to listen on")
-	db := flag.String("db", "portal-demo.db", "SQLite database file, created if missing")
+	db := flag.String("db", filepath.Join(os.TempDir(), "apikey-portal-demo.db"), "SQLite database file, created if missing")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

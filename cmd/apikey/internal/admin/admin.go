@@ -146,6 +146,18 @@ type Config struct {
 	PageSize int
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+
+	// Accounts, when set, enables account management: roles (a viewer
+	// sees every page and changes nothing), disabled accounts (refused at
+	// login, their sessions ended), two-factor codes (TOTP) at login, the
+	// page of one's own account (/admin/account: password, two-factor)
+	// and, for admins, the users page (/admin/users). Nil means every user
+	// is an admin without two-factor.
+	Accounts AccountStore
+	// RequireTwoFactor sends a user without two-factor codes to their
+	// account page, and nowhere else, until they have set them up. It
+	// needs Accounts.
+	RequireTwoFactor bool
 }
 
 // Path is where the site lives; every route is under it.
@@ -160,6 +172,8 @@ var staticFS embed.FS
 type handler struct {
 	m        *apikey.Manager
 	store    Store
+	acct     AccountStore // nil: no account management
+	require2 bool         // RequireTwoFactor
 	log      *slog.Logger
 	idle     time.Duration
 	absolute time.Duration
@@ -196,6 +210,9 @@ func New(cfg Config) (http.Handler, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("admin: Config.Store is required")
 	}
+	if cfg.RequireTwoFactor && cfg.Accounts == nil {
+		return nil, errors.New("admin: Config.RequireTwoFactor needs Config.Accounts")
+	}
 	if cfg.IdleTimeout < 0 || cfg.AbsoluteTimeout < 0 || cfg.FailureWindow < 0 ||
 		cfg.AccountFailures < 0 || cfg.AddressFailures < 0 || cfg.PageSize < 0 || cfg.PageSize > apikey.MaxPageSize {
 		return nil, errors.New("admin: timeouts, limits and page size must not be negative (page size at most apikey.MaxPageSize)")
@@ -203,6 +220,8 @@ func New(cfg Config) (http.Handler, error) {
 	h := &handler{
 		m:        cfg.Manager,
 		store:    cfg.Store,
+		acct:     cfg.Accounts,
+		require2: cfg.RequireTwoFactor,
 		log:      cfg.Logger,
 		idle:     or(cfg.IdleTimeout, DefaultIdleTimeout),
 		absolute: or(cfg.AbsoluteTimeout, DefaultAbsoluteTimeout),
@@ -264,9 +283,7 @@ func (h *handler) routes() {
 	mux.HandleFunc("GET /admin/login", h.loginForm)
 	mux.HandleFunc("POST /admin/login", h.login)
 	mux.HandleFunc("POST /admin/logout", h.logout)
-	mux.HandleFunc("GET /admin/{$}", h.authed(func(w http.ResponseWriter, r *http.Request, _ *session) {
-		http.Redirect(w, r, "/admin/keys", http.StatusSeeOther)
-	}))
+	mux.HandleFunc("GET /admin/{$}", h.authed(h.home))
 	mux.HandleFunc("GET /admin/keys", h.authed(h.listKeys))
 	mux.HandleFunc("GET /admin/keys/new", h.authed(h.newKeyForm))
 	mux.HandleFunc("POST /admin/keys", h.authed(h.createKey))
@@ -288,6 +305,7 @@ func (h *handler) routes() {
 	mux.HandleFunc("POST /admin/owners/{owner}/credits", h.authed(h.adjustOwnerCredits))
 	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
 	mux.HandleFunc("GET /admin/leaks", h.authed(h.listLeaks))
+	h.accountRoutes(mux)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no page at this address.")
 	})
@@ -320,11 +338,15 @@ func actor(ctx context.Context, s *session) context.Context {
 
 // view is what every page template receives.
 type view struct {
-	Title  string
-	User   string // the signed-in admin, empty on the login page
-	Nav    string // the current section: "keys", "new", "events", "leaks"
-	Notice string
-	Data   any
+	Title string
+	User  string // the signed-in admin, empty on the login page
+	// ReadOnly hides the buttons of changes from a viewer (the server
+	// refuses the changes all the same); Accounts shows the links of
+	// account management.
+	ReadOnly, IsAdmin, Accounts bool
+	Nav                         string // the current section: "keys", "new", "events", "leaks"
+	Notice                      string
+	Data                        any
 }
 
 func (h *handler) parseTemplates() error {
@@ -335,10 +357,10 @@ func (h *handler) parseTemplates() error {
 	}
 	for _, name := range names {
 		page := strings.TrimSuffix(strings.TrimPrefix(name, "templates/"), ".html")
-		if page == "base" || strings.HasPrefix(page, "_") { // parts of other pages
+		if page == "base" || page == "usage" || strings.HasPrefix(page, "_") { // parts of other pages
 			continue
 		}
-		files := []string{"templates/base.html", name}
+		files := []string{"templates/base.html", "templates/usage.html", name}
 		if page == "owner" || page == "limits" {
 			files = append(files, "templates/_limitsform.html")
 		}
@@ -354,6 +376,9 @@ func (h *handler) parseTemplates() error {
 // render writes a page with status.
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, page string, v view) {
 	t := h.pages[page]
+	if s, ok := r.Context().Value(sessionKey{}).(*session); ok && v.User != "" {
+		v.ReadOnly, v.IsAdmin, v.Accounts = s.role == RoleViewer, s.role != RoleViewer, h.acct != nil
+	}
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "base", v); err != nil {
 		h.log.Error("admin: render", "page", page, "err", err)

@@ -188,7 +188,8 @@ func (h *handler) reveal(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type keyData struct {
-	Key *apikey.Key
+	Key   *apikey.Key
+	Usage *usageView // on the key's page
 }
 
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, s *session) (*apikey.Key, bool) {
@@ -205,7 +206,12 @@ func (h *handler) showKey(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	h.render(w, r, http.StatusOK, "key", view{Title: k.Name, User: s.email, Nav: "keys", Data: keyData{Key: k}, Notice: notice(r.URL.Query())})
+	u, err := h.usageOf(actor(r.Context(), s), []string{k.ID}, periodOf(r), "key-usage", "Verifications of "+k.Name)
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "key", view{Title: k.Name, User: s.email, Nav: "keys", Data: keyData{Key: k, Usage: u}, Notice: notice(r.URL.Query())})
 }
 
 func (h *handler) editKeyForm(w http.ResponseWriter, r *http.Request, s *session) {

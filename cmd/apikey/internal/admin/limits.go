@@ -35,6 +35,10 @@ type limitsData struct {
 	ReadOnly bool
 	// Syntax examples.
 	RateLimitSyntax, RefillSyntax string
+	// The keys of an owner and their usage, on an owner's page.
+	Keys        []*apikey.Key
+	KeysPartial bool
+	Usage       *usageView
 }
 
 func formFromLimits(limits []apikey.RateLimit, c *apikey.Credits) limitsForm {
@@ -247,7 +251,13 @@ func (h *handler) showOwner(w http.ResponseWriter, r *http.Request, s *session) 
 	if !ok {
 		return
 	}
-	h.render(w, r, http.StatusOK, "owner", view{Title: "Owner " + id, User: s.email, Nav: "keys", Data: h.ownerData(id, o), Notice: notice(r.URL.Query())})
+	d := h.ownerData(id, o)
+	var err error
+	if d.Keys, d.KeysPartial, d.Usage, err = h.ownerKeys(actor(r.Context(), s), r, id); err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "owner", view{Title: "Owner " + id, User: s.email, Nav: "keys", Data: d, Notice: notice(r.URL.Query())})
 }
 
 func (h *handler) editOwner(w http.ResponseWriter, r *http.Request, s *session) {

@@ -30,7 +30,14 @@ const touchEvery = time.Minute
 type session struct {
 	email  string
 	idHash string
+	// role and twoFactor come from the account store (RoleAdmin and
+	// false without one).
+	role      string
+	twoFactor bool
 }
+
+// sessionKey carries the *session of a request to render.
+type sessionKey struct{}
 
 func newToken() (string, error) {
 	b := make([]byte, 32)
@@ -81,7 +88,22 @@ func (h *handler) current(r *http.Request) (s *session, expired bool, err error)
 			return nil, false, err
 		}
 	}
-	return &session{email: email, idHash: idHash}, false, nil
+	s = &session{email: email, idHash: idHash, role: RoleAdmin}
+	if h.acct != nil {
+		u, err := h.acct.User(ctx, email)
+		if errors.Is(err, apikey.ErrNotFound) || err == nil && u.DisabledAt != nil {
+			// Deleted or disabled since the login: the session ends now.
+			if err := h.store.DeleteSession(ctx, idHash); err != nil {
+				return nil, false, err
+			}
+			return nil, true, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		s.role, s.twoFactor = u.Role, u.TwoFactor
+	}
+	return s, false, nil
 }
 
 // authed wraps a page that needs a signed-in admin: without one, the
@@ -107,6 +129,17 @@ func (h *handler) authed(next func(http.ResponseWriter, *http.Request, *session)
 				target += "?" + q.Encode()
 			}
 			http.Redirect(w, r, target, http.StatusSeeOther)
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), sessionKey{}, s))
+		own := strings.HasPrefix(r.URL.Path, "/admin/account") || r.URL.Path == "/admin/logout"
+		if h.require2 && !s.twoFactor && !own {
+			http.Redirect(w, r, "/admin/account?two_factor=required", http.StatusSeeOther)
+			return
+		}
+		if s.role == RoleViewer && r.Method != http.MethodGet && r.Method != http.MethodHead && !own {
+			h.errorPage(w, r, s, http.StatusForbidden, "Read-only account",
+				"Your account can see every page but change nothing. Ask an administrator to make the change.")
 			return
 		}
 		next(w, r, s)
@@ -143,9 +176,10 @@ func (h *handler) clearCookie(w http.ResponseWriter, r *http.Request) {
 }
 
 type loginData struct {
-	Email string
-	Next  string
-	Error string
+	Email    string
+	Next     string
+	Error    string
+	NeedCode bool // the two-factor code was missing or wrong
 }
 
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
@@ -248,6 +282,30 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		data.Error = invalidLogin
 		h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Data: data})
 		return
+	}
+	if h.acct != nil {
+		// The password was right: the account's state and its second
+		// factor may be told. A wrong code counts as a failed login.
+		u, err := h.acct.User(r.Context(), email)
+		if err != nil {
+			h.throttle.forget(addrKey, now)
+			h.throttle.forget(accountKey, now)
+			h.fail(w, r, nil, err)
+			return
+		}
+		if u.DisabledAt != nil {
+			h.log.Warn("admin: login of a disabled account", "email", email, "address", addr)
+			data.Error = "This account is disabled. Ask an administrator to enable it."
+			h.render(w, r, http.StatusForbidden, "login", view{Title: "Sign in", Data: data})
+			return
+		}
+		if u.TOTPSecret != "" && !CheckTOTP(u.TOTPSecret, r.PostFormValue("code"), now) {
+			h.log.Warn("admin: failed two-factor code", "email", email, "address", addr)
+			data.Error = "Enter the current 6-digit code from your authenticator app."
+			data.NeedCode = true
+			h.render(w, r, http.StatusOK, "login", view{Title: "Sign in", Data: data})
+			return
+		}
 	}
 	h.throttle.reset(accountKey)
 	h.throttle.forget(addrKey, now)

@@ -54,7 +54,7 @@ type usageResponse struct {
 }
 
 // keyUsage serves GET /v1/keys/{id}/usage: the verification counts of a
-// key by outcome, per minute or hour (the default), between from
+// key by outcome, per minute, hour (the default) or UTC day, between from
 // (default: 24 hours before to) and to (default: now). Counts reach the
 // store when the Manager flushes, every 10 seconds by default.
 func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
@@ -65,8 +65,8 @@ func (s *Server) keyUsage(w http.ResponseWriter, r *http.Request) {
 	g := apikey.ByHour
 	if q.Has("granularity") {
 		g = apikey.Granularity(q.Get("granularity"))
-		if g != apikey.ByHour && g != apikey.ByMinute {
-			invalidInput(w, r, "granularity", "must be minute or hour")
+		if g != apikey.ByHour && g != apikey.ByMinute && g != apikey.ByDay {
+			invalidInput(w, r, "granularity", "must be minute, hour or day")
 			return
 		}
 	}

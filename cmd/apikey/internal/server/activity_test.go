@@ -208,6 +208,10 @@ func TestUsageEndpoint(t *testing.T) {
 	if sum(m, "valid") != 4 || len(m.Usage) != 3 { // valid and invalid_key in one minute, valid in the next
 		t.Errorf("usage by minute: %+v", m.Usage)
 	}
+	d := get("?granularity=day&from=" + f.clock.Now().Add(-30*24*time.Hour).Format(time.RFC3339))
+	if sum(d, "valid") != 4 || d.Granularity != "day" || len(d.Usage) == 0 || d.Usage[0].Bucket.Hour() != 0 || d.Usage[0].Bucket.Minute() != 0 {
+		t.Errorf("usage by day over 30 days: %+v", d)
+	}
 	from := f.clock.Now().Add(-30 * time.Second).Format(time.RFC3339)
 	if w := get("?granularity=minute&from=" + from); sum(w, "valid") != 1 || sum(w, "invalid_key") != 0 {
 		t.Errorf("usage of the last minute: %+v", w.Usage)

@@ -163,7 +163,7 @@ func testMalformedRequests(t *testing.T, backend string) {
 		{name: "events repeated parameter", method: "GET", path: "/v1/events?type=key.created&type=key.revoked", status: 400, code: "invalid_input", field: "type"},
 		{name: "usage bad from", method: "GET", path: item + "/usage?from=yesterday", status: 400, code: "invalid_input", field: "from"},
 		{name: "usage bad to", method: "GET", path: item + "/usage?to=2030-01-02", status: 400, code: "invalid_input", field: "to"},
-		{name: "usage bad granularity", method: "GET", path: item + "/usage?granularity=day", status: 400, code: "invalid_input", field: "granularity"},
+		{name: "usage bad granularity", method: "GET", path: item + "/usage?granularity=week", status: 400, code: "invalid_input", field: "granularity"},
 		{name: "usage from after to", method: "GET", path: item + "/usage?from=2030-01-02T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "from"},
 		{name: "usage range too long", method: "GET", path: item + "/usage?from=2029-01-01T00:00:00Z&to=2030-01-01T00:00:00Z", status: 400, code: "invalid_input", field: "to"},
 		{name: "usage to past year 9999", method: "GET", path: item + "/usage?to=9999-12-31T23:59:59-23:59", status: 400, code: "invalid_input", field: "to"},

@@ -85,6 +85,15 @@ type Config struct {
 	// LeakPolicy says what a confirmed leak does to its key. The zero
 	// value revokes it.
 	LeakPolicy apikey.LeakPolicy
+
+	// KeyHeaders are the headers that carry a raw key to the API, as
+	// apikeyhttp.Config.Headers: nil means X-Api-Key, empty means none.
+	KeyHeaders []string
+
+	// KeySchemes are the Authorization schemes of a key, as
+	// apikeyhttp.Config.Schemes: nil means Api-Key and Bearer, empty
+	// means that Authorization is not read.
+	KeySchemes []string
 }
 
 // Server is the HTTP handler of the apikey service. Create one with New;
@@ -190,6 +199,8 @@ func New(cfg Config) (*Server, error) {
 		// what it may not do. The Manager enforces even when Verifier
 		// wraps it.
 		Enforcer: cfg.Manager,
+		Headers:  cfg.KeyHeaders,
+		Schemes:  cfg.KeySchemes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -210,6 +221,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Admin != nil {
 		s.mux.Handle("/admin/", cfg.Admin)
+		// A person who opens the server's address lands on the admin site.
+		s.mux.Handle("GET /{$}", http.RedirectHandler("/admin/", http.StatusFound))
 	}
 	return s, nil
 }
