@@ -155,3 +155,26 @@ func (c *Client) SetOwner(ctx context.Context, id string, u apikey.OwnerUpdate) 
 	}
 	return &o, nil
 }
+
+// ReplaceOwner makes the record of the owner o.ID exactly o (PUT
+// /v1/owners/{owner}): its rate limits become o.RateLimits (none when
+// empty) and its credits o.Credits (no balance when nil), creating the
+// record when there is none. It returns the record as stored.
+func (c *Client) ReplaceOwner(ctx context.Context, o apikey.Owner) (*apikey.Owner, error) {
+	if o.ID == "" {
+		return nil, &apikey.ValidationError{Field: "owner", Reason: "is required"}
+	}
+	limits := o.RateLimits
+	if limits == nil {
+		limits = []apikey.RateLimit{}
+	}
+	body := map[string]any{"ratelimits": limits}
+	if o.Credits != nil {
+		body["credits"] = o.Credits
+	}
+	var got apikey.Owner
+	if err := c.do(ctx, http.MethodPut, "/v1/owners/"+url.PathEscape(o.ID), nil, body, &got, ""); err != nil {
+		return nil, err
+	}
+	return &got, nil
+}

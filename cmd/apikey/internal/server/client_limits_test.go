@@ -92,4 +92,16 @@ func TestClientLimits(t *testing.T) {
 	if o, err = c.Owner(ctx, "acme corp/eu"); err != nil || o.Credits == nil || o.Credits.Remaining != 7 {
 		t.Errorf("owner: %+v, %v", o, err)
 	}
+
+	// Replace: what is not sent is gone.
+	one = []apikey.RateLimit{{Name: "search", Limit: 3, Period: time.Second}}
+	if o, err = c.ReplaceOwner(ctx, apikey.Owner{ID: "acme corp/eu", RateLimits: one}); err != nil || len(o.RateLimits) != 1 || o.RateLimits[0].Name != "search" || o.Credits != nil {
+		t.Errorf("replace owner: %+v, %v", o, err)
+	}
+	if o, err = c.Owner(ctx, "acme corp/eu"); err != nil || len(o.RateLimits) != 1 || o.Credits != nil {
+		t.Errorf("owner after replace: %+v, %v", o, err)
+	}
+	if _, err := c.ReplaceOwner(ctx, apikey.Owner{ID: "acme", RateLimits: []apikey.RateLimit{{Name: "bad name!", Limit: 1, Period: time.Second}}}); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("replace with a bad limit: %v", err)
+	}
 }

@@ -36,7 +36,7 @@ var clientMethods = map[string]string{
 	"GET /readyz":                     "Ready",
 	"GET /v1/owners/{owner}":          "Owner",
 	"PATCH /v1/owners/{owner}":        "SetOwner",
-	"PUT /v1/owners/{owner}":          "- SetOwner changes an owner with PATCH; the lead decides whether PUT gets a method of its own",
+	"PUT /v1/owners/{owner}":          "ReplaceOwner",
 	"POST /v1/keys/{id}/credits":      "AdjustCredits",
 	"POST /v1/owners/{owner}/credits": "AdjustCredits",
 	"POST /v1/leaks":                  "- called by GitHub's secret scanning, signed with GitHub's keys",
