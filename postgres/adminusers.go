@@ -22,6 +22,9 @@ type AdminUser struct {
 	// TOTPSecret is the base32 secret of its two-factor codes, empty when
 	// it has none.
 	TOTPSecret string
+	// UnlockedAt is when an operator last unlocked the account: the login
+	// throttle ignores its failures before then. Nil if never.
+	UnlockedAt *time.Time
 }
 
 // CountUsers returns the number of admin users, so that apikey serve can
@@ -32,17 +35,21 @@ func (a *AdminStore) CountUsers(ctx context.Context) (int, error) {
 	return n, adminErr("count admin users", err)
 }
 
-const adminUserColumns = `email, role, created_at, disabled_at, coalesce(totp_secret, '')`
+const adminUserColumns = `email, role, created_at, disabled_at, coalesce(totp_secret, ''), unlocked_at`
 
 func scanAdminUser(sc interface{ Scan(...any) error }) (AdminUser, error) {
 	var u AdminUser
-	if err := sc.Scan(&u.Email, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.TOTPSecret); err != nil {
+	if err := sc.Scan(&u.Email, &u.Role, &u.CreatedAt, &u.DisabledAt, &u.TOTPSecret, &u.UnlockedAt); err != nil {
 		return AdminUser{}, err
 	}
 	u.CreatedAt = u.CreatedAt.UTC()
 	if u.DisabledAt != nil {
 		t := u.DisabledAt.UTC()
 		u.DisabledAt = &t
+	}
+	if u.UnlockedAt != nil {
+		t := u.UnlockedAt.UTC()
+		u.UnlockedAt = &t
 	}
 	return u, nil
 }
@@ -120,4 +127,10 @@ func (a *AdminStore) SetTOTPSecret(ctx context.Context, email, secret string) er
 		v = secret
 	}
 	return a.update(ctx, "set admin two-factor secret", email, false, `UPDATE apikey_admin_users SET totp_secret = $1 WHERE email = $2`, v)
+}
+
+// Unlock records that the user was unlocked at at: a running server's login
+// throttle then ignores the user's failed logins before at.
+func (a *AdminStore) Unlock(ctx context.Context, email string, at time.Time) error {
+	return a.update(ctx, "unlock admin user", email, false, `UPDATE apikey_admin_users SET unlocked_at = $1 WHERE email = $2`, at.UTC())
 }

@@ -21,6 +21,9 @@ type AdminUser struct {
 	// TOTPSecret is the base32 secret of its two-factor codes, empty when
 	// it has none.
 	TOTPSecret string
+	// UnlockedAt is when an operator last unlocked the account: the login
+	// throttle ignores its failures before then. Nil if never.
+	UnlockedAt *time.Time
 }
 
 // CountUsers returns the number of admin users, so that apikey serve can
@@ -31,13 +34,13 @@ func (a *AdminStore) CountUsers(ctx context.Context) (int, error) {
 	return n, adminErr("count admin users", err)
 }
 
-const adminUserColumns = `email, role, created_at, disabled_at, coalesce(totp_secret, '')`
+const adminUserColumns = `email, role, created_at, disabled_at, coalesce(totp_secret, ''), unlocked_at`
 
 func scanAdminUser(sc interface{ Scan(...any) error }) (AdminUser, error) {
 	var u AdminUser
 	var created string
-	var disabled sql.NullString
-	if err := sc.Scan(&u.Email, &u.Role, &created, &disabled, &u.TOTPSecret); err != nil {
+	var disabled, unlocked sql.NullString
+	if err := sc.Scan(&u.Email, &u.Role, &created, &disabled, &u.TOTPSecret, &unlocked); err != nil {
 		return AdminUser{}, err
 	}
 	var err error
@@ -50,6 +53,13 @@ func scanAdminUser(sc interface{ Scan(...any) error }) (AdminUser, error) {
 			return AdminUser{}, err
 		}
 		u.DisabledAt = &t
+	}
+	if unlocked.Valid {
+		t, err := parseTime(unlocked.String)
+		if err != nil {
+			return AdminUser{}, err
+		}
+		u.UnlockedAt = &t
 	}
 	return u, nil
 }
@@ -132,4 +142,10 @@ func (a *AdminStore) SetTOTPSecret(ctx context.Context, email, secret string) er
 		v = secret
 	}
 	return a.update(ctx, "set admin two-factor secret", email, false, `UPDATE apikey_admin_users SET totp_secret = ? WHERE email = ?`, v)
+}
+
+// Unlock records that the user was unlocked at at: a running server's login
+// throttle then ignores the user's failed logins before at.
+func (a *AdminStore) Unlock(ctx context.Context, email string, at time.Time) error {
+	return a.update(ctx, "unlock admin user", email, false, `UPDATE apikey_admin_users SET unlocked_at = ? WHERE email = ?`, formatTime(at))
 }

@@ -15,14 +15,14 @@ func (s sqliteAccounts) Users(ctx context.Context) ([]admin.User, error) {
 	us, err := s.AdminStore.Users(ctx)
 	out := make([]admin.User, len(us))
 	for i, u := range us {
-		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}
+		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}
 	}
 	return out, err
 }
 
 func (s sqliteAccounts) User(ctx context.Context, email string) (admin.User, error) {
 	u, err := s.AdminStore.User(ctx, email)
-	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}, err
+	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}, err
 }
 
 // postgresAccounts adapts the PostgreSQL admin store to admin.AccountStore.
@@ -32,14 +32,14 @@ func (s postgresAccounts) Users(ctx context.Context) ([]admin.User, error) {
 	us, err := s.AdminStore.Users(ctx)
 	out := make([]admin.User, len(us))
 	for i, u := range us {
-		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}
+		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}
 	}
 	return out, err
 }
 
 func (s postgresAccounts) User(ctx context.Context, email string) (admin.User, error) {
 	u, err := s.AdminStore.User(ctx, email)
-	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}, err
+	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}, err
 }
 
 var (

@@ -19,21 +19,24 @@ import (
 func newAdminUsersCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "users",
-		Short: "List, disable, enable and reset the users of the admin site",
+		Short: "List, disable, enable, unlock and reset the users of the admin site",
 		Long: `Manage the accounts of the admin site. A user has a role: admin (every page
 and action) or viewer (sees everything, changes nothing but their own
 password and two-factor setup). Disabling a user ends their sessions at
 once and refuses their logins until they are enabled again; resetting a
 password ends their sessions too.
 
-Login throttling (5 failures per account and address in 15 minutes) lives
-in the memory of the running server: it ends by itself after 15 minutes,
-or when the server restarts.`,
+Login throttling (5 failures per account and address in 15 minutes, and
+100 per address) lives in the memory of the running server: it ends by
+itself after 15 minutes, or when the server restarts. "unlock" ends it at
+once for one account, on every server using the database: their failed
+logins so far no longer count. The limit of 100 failures per address
+stays.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newUsersListCommand(a), newUsersStateCommand(a, "disable"), newUsersStateCommand(a, "enable"),
-		newUsersResetCommand(a), newUsersRoleCommand(a), newUsersTwoFactorOffCommand(a))
+		newUsersResetCommand(a), newUsersRoleCommand(a), newUsersTwoFactorOffCommand(a), newUsersUnlockCommand(a))
 	return cmd
 }
 
@@ -220,8 +223,9 @@ func newUsersRoleCommand(a *app) *cobra.Command {
 }
 
 func newUsersTwoFactorOffCommand(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "reset-two-factor EMAIL",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "reset-two-factor EMAIL [--json]",
 		Short: "Remove a user's two-factor setup (a lost phone)",
 		Long: `Remove the two-factor (TOTP) secret of a user who lost their authenticator:
 they sign in with their password alone, and set up two-factor again from
@@ -237,8 +241,54 @@ their account page (which the site requires when serve runs with
 			if err := acc.SetTOTPSecret(cmd.Context(), email, ""); err != nil {
 				return userError(err, email)
 			}
+			if asJSON {
+				u, err := acc.User(cmd.Context(), email)
+				if err != nil {
+					return userError(err, email)
+				}
+				return writeJSON(a.stdout, u)
+			}
 			_, err = fmt.Fprintf(a.stdout, "two-factor removed for admin user %s\n", email)
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the user as JSON")
+	return cmd
+}
+
+func newUsersUnlockCommand(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "unlock EMAIL [--json]",
+		Short: "End a user's login throttling: their failed logins so far no longer count",
+		Long: `Unlock an account of the admin site that failed logins locked out (5
+failures per account and address in 15 minutes). The throttle lives in
+the memory of the running servers; the unlock is recorded in the database,
+where every server reads it at the account's next login attempt, and the
+account's failures before it no longer count: the right password gets in
+at once. Later failures count again. The limit of 100 failures per client
+address, whatever the accounts, stays as it is.`,
+		Args: oneArg("an email address"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			email := strings.ToLower(strings.TrimSpace(args[0]))
+			acc, err := a.accounts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := acc.Unlock(cmd.Context(), email, a.now().UTC()); err != nil {
+				return userError(err, email)
+			}
+			u, err := acc.User(cmd.Context(), email)
+			if err != nil {
+				return userError(err, email)
+			}
+			if asJSON {
+				return writeJSON(a.stdout, u)
+			}
+			_, err = fmt.Fprintf(a.stdout, "unlocked admin user %s: their failed logins so far no longer count\n", email)
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print the user as JSON, with "unlocked_at"`)
+	return cmd
 }

@@ -125,7 +125,7 @@ func TestJSONEverywhere(t *testing.T) {
 }
 
 // TestAdminUsers checks admin users list, disable, enable, set-role,
-// reset-password and reset-two-factor, and create-user --role.
+// reset-password, reset-two-factor and unlock, and create-user --role.
 func TestAdminUsers(t *testing.T) {
 	for _, backend := range backends() {
 		t.Run(backend, func(t *testing.T) {
@@ -167,7 +167,18 @@ func testAdminUsers(t *testing.T, e *env) {
 		"new password set for admin user bob@example.com; their sessions have ended\n", "")
 	want(t, e.runStdin("short\n", "admin", "users", "reset-password", "bob@example.com"), 1, "", "apikey: the password must be at least 12 characters long\n")
 	want(t, e.run("admin", "users", "reset-two-factor", "bob@example.com"), 0, "two-factor removed for admin user bob@example.com\n", "")
-	for _, verb := range []string{"disable", "enable", "reset-two-factor"} {
+	if r := e.run("admin", "users", "reset-two-factor", "bob@example.com", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"two_factor": false`) {
+		t.Errorf("reset-two-factor --json: %+v", r)
+	}
+	want(t, e.run("admin", "users", "unlock", "Bob@Example.com"), 0, "unlocked admin user bob@example.com: their failed logins so far no longer count\n", "")
+	var unlocked struct {
+		UnlockedAt *time.Time `json:"unlocked_at"`
+	}
+	r = e.run("admin", "users", "unlock", "bob@example.com", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &unlocked); err != nil || r.code != 0 || unlocked.UnlockedAt == nil {
+		t.Errorf("users unlock --json: %+v (%v)", r, err)
+	}
+	for _, verb := range []string{"disable", "enable", "reset-two-factor", "unlock"} {
 		want(t, e.run("admin", "users", verb, "nobody@example.com"), 1, "", "apikey: no admin user nobody@example.com\n")
 	}
 	want(t, e.runStdin("x\n", "admin", "users", "reset-password", "nobody@example.com"), 1, "", "apikey: no admin user nobody@example.com\n")

@@ -39,12 +39,13 @@ type drfOptions struct {
 	scopes      []string
 	batch       int
 	dryRun      bool
+	asJSON      bool
 }
 
 func newImportDRFCommand(a *app) *cobra.Command {
 	var o drfOptions
 	cmd := &cobra.Command{
-		Use:   "drf SOURCE [--table T] [--owner-column C] [--ignore-column C]... [--scope S]... [--dry-run]",
+		Use:   "drf SOURCE [--table T] [--owner-column C] [--ignore-column C]... [--scope S]... [--dry-run] [--json]",
 		Short: "Import the keys of Django REST Framework API Key",
 		Long: `Import the keys of djangorestframework-api-key (DRF API Key) into the
 database, so that every client keeps its key: a key "<prefix>.<secret>"
@@ -86,7 +87,15 @@ exit status is then 1. --dry-run reads everything and prints, one line a
 row, what would happen, without writing.
 
 Rows are imported in transactions of --batch rows. A progress bar is drawn
-on standard error when it is a terminal, else a line a second.`,
+on standard error when it is a terminal, else a line a second.
+
+--json prints the totals alone (no line per row, even with --dry-run) as
+one JSON object:
+  {"dry_run", "rows", "imported", "skipped", "revoked", "expired",
+   "legacy_hash", "refused": [{"row", "error"}]}
+"imported" and "skipped" count what would happen in a dry run; "revoked",
+"expired" and "legacy_hash" count among the keys imported. The exit status
+is 1 when rows were refused, as without --json.`,
 		Example: `  apikey import drf ./db.sqlite3 --db postgres://apikey@db/apikey --dry-run
   apikey import drf postgres://django@db/shop --table orgs_organizationapikey --owner-column organization_id
   python manage.py dumpdata rest_framework_api_key > keys.json && apikey import drf keys.json`,
@@ -113,6 +122,7 @@ on standard error when it is a terminal, else a line a second.`,
 	f.StringArrayVar(&o.scopes, "scope", nil, "a scope to give every imported key (repeatable)")
 	f.IntVar(&o.batch, "batch", 2000, "rows per transaction")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print what would happen, row by row, and write nothing")
+	f.BoolVar(&o.asJSON, "json", false, `print the totals as JSON: {"dry_run", "rows", "imported", "skipped", "revoked", "expired", "legacy_hash", "refused": [{"row", "error"}]}`)
 	return cmd
 }
 
@@ -125,11 +135,31 @@ type importer struct {
 	m   *apikey.Manager
 	imp apikey.Importer
 	o   drfOptions
-	out io.Writer
+	out io.Writer // the lines of a dry run; io.Discard with --json
+	// stdout receives the report.
+	stdout io.Writer
 
 	// counts
 	rows, imported, skipped, revoked, expired, legacy int
-	refused                                           []string
+	refused                                           []refusedRow
+}
+
+// refusedRow is a row that cannot be imported, and why.
+type refusedRow struct {
+	Row   string `json:"row"`
+	Error string `json:"error"`
+}
+
+// drfReport is the JSON form of the totals of "import drf --json".
+type drfReport struct {
+	DryRun     bool         `json:"dry_run"`
+	Rows       int          `json:"rows"`
+	Imported   int          `json:"imported"`
+	Skipped    int          `json:"skipped"`
+	Revoked    int          `json:"revoked"`
+	Expired    int          `json:"expired"`
+	LegacyHash int          `json:"legacy_hash"`
+	Refused    []refusedRow `json:"refused"`
 }
 
 func (a *app) importDRF(ctx context.Context, source string, o drfOptions) error {
@@ -150,7 +180,10 @@ func (a *app) importDRF(ctx context.Context, source string, o drfOptions) error 
 	if !ok {
 		return fmt.Errorf("the %s store cannot import keys", a.db.loc.driver)
 	}
-	in := &importer{m: m, imp: imp, o: o, out: a.stdout}
+	in := &importer{m: m, imp: imp, o: o, out: a.stdout, stdout: a.stdout}
+	if o.asJSON {
+		in.out = io.Discard
+	}
 	p := newProgress(a.stderr, "import", total)
 	if o.dryRun {
 		p = nil
@@ -273,7 +306,7 @@ func rowLabel(r drfRow) string {
 
 func (in *importer) refuse(label string, err error) {
 	msg := strings.TrimPrefix(err.Error(), "apikey: ")
-	in.refused = append(in.refused, label+": "+msg)
+	in.refused = append(in.refused, refusedRow{Row: label, Error: msg})
 	if in.o.dryRun {
 		fmt.Fprintf(in.out, "refuse  %s: %s\n", label, msg)
 	}
@@ -282,19 +315,30 @@ func (in *importer) refuse(label string, err error) {
 // report prints the totals, and the refused rows, and makes the exit
 // status 1 when rows were refused.
 func (in *importer) report() error {
-	verb, skip := "imported", "skipped"
-	if in.o.dryRun {
-		verb, skip = "would import", "would skip"
+	if in.o.asJSON {
+		rep := drfReport{DryRun: in.o.dryRun, Rows: in.rows, Imported: in.imported, Skipped: in.skipped,
+			Revoked: in.revoked, Expired: in.expired, LegacyHash: in.legacy, Refused: in.refused}
+		if rep.Refused == nil {
+			rep.Refused = []refusedRow{}
+		}
+		if err := writeJSON(in.stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		verb, skip := "imported", "skipped"
+		if in.o.dryRun {
+			verb, skip = "would import", "would skip"
+		}
+		fmt.Fprintf(in.out, "%s %d of %d keys (%d revoked, %d expired, %d with a legacy hash); %s %d already imported; refused %d\n",
+			verb, in.imported, in.rows, in.revoked, in.expired, in.legacy, skip, in.skipped, len(in.refused))
+		if !in.o.dryRun {
+			for _, r := range in.refused {
+				fmt.Fprintln(in.out, "refused "+r.Row+": "+r.Error)
+			}
+		}
 	}
-	fmt.Fprintf(in.out, "%s %d of %d keys (%d revoked, %d expired, %d with a legacy hash); %s %d already imported; refused %d\n",
-		verb, in.imported, in.rows, in.revoked, in.expired, in.legacy, skip, in.skipped, len(in.refused))
 	if len(in.refused) == 0 {
 		return nil
-	}
-	if !in.o.dryRun {
-		for _, r := range in.refused {
-			fmt.Fprintln(in.out, "refused "+r)
-		}
 	}
 	return refusedf("%d rows were not imported", len(in.refused))
 }

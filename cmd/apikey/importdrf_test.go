@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -290,5 +291,45 @@ func TestImportDRFColumns(t *testing.T) {
 	rec, err = openStore(t, e.vars["APIKEY_DB"]).Lookup(context.Background(), "drf8Activ001")
 	if err != nil || rec.Owner != "" || rec.Metadata["organization"] != "7" || rec.Metadata["note"] != "vip" {
 		t.Errorf("record: %+v, %v; want metadata organization=7 and note=vip", rec, err)
+	}
+}
+
+// TestImportDRFJSON checks import drf --json: the totals alone, as one
+// JSON object, with the refused rows and exit status 1 when there are some,
+// in a dry run and a real one.
+func TestImportDRFJSON(t *testing.T) {
+	t.Parallel()
+	const table = "orgs_organizationapikey"
+	source := drfSQLite(t, table, drfTestRows(t))
+	e := newEnv(t)
+	args := []string{"import", "drf", source, "--table", table, "--owner-column", "organization_id", "--json"}
+	check := func(r result, want drfReport) {
+		t.Helper()
+		var got drfReport
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&got); err != nil || dec.More() {
+			t.Fatalf("stdout is not one JSON report: %v: %+v", err, r)
+		}
+		if r.code != exitRefused || r.stderr == "" || !strings.HasSuffix(r.stderr, "apikey: 2 rows were not imported\n") {
+			t.Errorf("exit %d, stderr %q; want 1 and the refusal", r.code, r.stderr)
+		}
+		if len(got.Refused) != 2 || got.Refused[0].Row == "" || !strings.Contains(got.Refused[0].Error+got.Refused[1].Error, `algorithm "md5"`) {
+			t.Errorf("refused: %+v", got.Refused)
+		}
+		got.Refused, want.Refused = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("report %+v, want %+v", got, want)
+		}
+	}
+	check(e.run(append(args, "--dry-run")...), drfReport{DryRun: true, Rows: 6, Imported: 4, Revoked: 1, Expired: 1, LegacyHash: 1})
+	check(e.run(args...), drfReport{Rows: 6, Imported: 4, Revoked: 1, Expired: 1, LegacyHash: 1})
+	check(e.run(args...), drfReport{Rows: 6, Skipped: 4})
+
+	// No refused row: an empty list, exit 0.
+	clean := drfSQLite(t, table, drfTestRows(t)[:1])
+	r := e.run("import", "drf", clean, "--table", table, "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"refused": []`) || !strings.Contains(r.stdout, `"skipped": 1`) {
+		t.Errorf("import --json without refusals: %+v", r)
 	}
 }

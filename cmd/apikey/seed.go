@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -25,9 +26,10 @@ func newSeedCommand(a *app) *cobra.Command {
 	var (
 		owners, batch int
 		printSample   bool
+		asJSON        bool
 	)
 	cmd := &cobra.Command{
-		Use:   "seed N [--owner-count K] [--batch B] [--print-sample]",
+		Use:   "seed N [--owner-count K] [--batch B] [--print-sample] [--json]",
 		Short: "Bulk-load N synthetic keys, for load tests",
 		Long: `Bulk-load N synthetic keys into the database, for benchmarks and load
 tests: names seed-0, seed-1, ..., owners owner-0 to owner-(K-1), no scopes,
@@ -39,7 +41,11 @@ standard output.
 Rows are written in batches of B: one transaction with a prepared statement
 on SQLite, one COPY on PostgreSQL. Owner limits are not checked and nothing
 is written to the audit log. A progress bar is drawn on standard error when
-it is a terminal, else a line a second.`,
+it is a terminal, else a line a second.
+
+--json prints, when done, one JSON object on standard output:
+  {"count", "elapsed_seconds", "keys_per_second", "sample"}
+with "sample" (the seeded key) only with --print-sample.`,
 		Example: `  apikey seed 1000000 --db postgres://postgres@127.0.0.1/test --print-sample`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -88,6 +94,15 @@ it is a terminal, else a line a second.`,
 			if err != nil {
 				return fmt.Errorf("seeding: %w", err)
 			}
+			if asJSON {
+				elapsed := time.Since(p.start)
+				rep := seedReport{Count: n, ElapsedSeconds: elapsed.Round(time.Millisecond).Seconds(),
+					KeysPerSecond: math.Round(float64(n) / max(elapsed.Seconds(), 1e-9))}
+				if printSample {
+					rep.Sample = sample
+				}
+				return writeJSON(a.stdout, rep)
+			}
 			if printSample {
 				fmt.Fprintln(a.stdout, sample)
 			}
@@ -98,7 +113,16 @@ it is a terminal, else a line a second.`,
 	f.IntVar(&owners, "owner-count", 100, "number of distinct owners, assigned round-robin")
 	f.IntVar(&batch, "batch", 5000, "rows per transaction (SQLite) or COPY (PostgreSQL)")
 	f.BoolVar(&printSample, "print-sample", false, "print one seeded key (the first) on standard output")
+	f.BoolVar(&asJSON, "json", false, `print JSON: {"count", "elapsed_seconds", "keys_per_second", "sample" (with --print-sample)}`)
 	return cmd
+}
+
+// seedReport is the JSON form of the result of "seed --json".
+type seedReport struct {
+	Count          int     `json:"count"`
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	KeysPerSecond  float64 `json:"keys_per_second"`
+	Sample         string  `json:"sample,omitempty"`
 }
 
 // seeder makes synthetic records.

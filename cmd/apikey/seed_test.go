@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -128,4 +129,35 @@ func TestSeedUsage(t *testing.T) {
 	want(t, e.run("seed", "ten"), 2, "", "apikey: invalid number of keys \"ten\": want a whole number of at least 1\n")
 	want(t, e.run("seed", "5", "--owner-count", "0"), 2, "", "apikey: invalid --owner-count 0: must be at least 1\n")
 	want(t, e.run("seed", "5", "--batch", "0"), 2, "", "apikey: invalid --batch 0: must be from 1 to 1000000\n")
+}
+
+// TestSeedJSON checks seed --json: one JSON object with the count and the
+// time taken, and the sample only with --print-sample.
+func TestSeedJSON(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, sample := range []bool{false, true} {
+		args := []string{"seed", "7", "--json"}
+		if sample {
+			args = append(args, "--print-sample")
+		}
+		r := e.run(args...)
+		var got map[string]any
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		if err := dec.Decode(&got); err != nil || dec.More() || r.code != 0 {
+			t.Fatalf("seed --json (sample %v): %v: %+v", sample, err, r)
+		}
+		if got["count"] != 7.0 || got["elapsed_seconds"] == nil || got["keys_per_second"] == nil {
+			t.Errorf("seed --json: %v", got)
+		}
+		s, ok := got["sample"].(string)
+		if ok != sample {
+			t.Errorf("seed --json, --print-sample %v: sample %v", sample, got["sample"])
+		}
+		if sample {
+			if v := e.run("verify", s); v.code != 0 {
+				t.Errorf("verify of the sample: %+v", v)
+			}
+		}
+	}
 }

@@ -788,3 +788,48 @@ func TestServeLogFlags(t *testing.T) {
 		t.Errorf("--log-level warn logged a request record:\n%s", s.stderr)
 	}
 }
+
+// TestServeUnlock locks an account of the running server's admin site out
+// with 5 wrong passwords, then runs "apikey admin users unlock": the right
+// password gets in at once, without restarting the server.
+func TestServeUnlock(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			env := []string{"APIKEY_DB=" + databaseFor(t, backend)}
+			const email, password = "ada@example.com", "correct horse battery staple"
+			if r := execute(t, dir, password+"\n", env, "admin", "create-user", email); r.code != 0 {
+				t.Fatalf("admin create-user: %+v", r)
+			}
+			s := startServe(t, dir, env)
+			client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			login := func(pw string) int {
+				t.Helper()
+				resp, err := client.PostForm(s.url+"/admin/login", url.Values{"email": {email}, "password": {pw}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			for i := range 5 {
+				if code := login("wrong password " + strconv.Itoa(i)); code != http.StatusOK {
+					t.Fatalf("wrong password %d: %d, want 200", i, code)
+				}
+			}
+			if code := login(password); code != http.StatusTooManyRequests {
+				t.Fatalf("right password after 5 failures: %d, want 429", code)
+			}
+			if r := execute(t, dir, "", env, "admin", "users", "unlock", email); r.code != 0 {
+				t.Fatalf("admin users unlock: %+v", r)
+			}
+			if code := login(password); code != http.StatusSeeOther {
+				t.Errorf("right password after the unlock: %d, want 303", code)
+			}
+			if r := execute(t, dir, "", env, "admin", "users", "unlock", "nobody@example.com"); r.code != 1 || r.stderr != "apikey: no admin user nobody@example.com\n" {
+				t.Errorf("unlock of an unknown user: %+v", r)
+			}
+		})
+	}
+}

@@ -30,6 +30,10 @@ type User struct {
 	TOTPSecret string `json:"-"`
 	// TwoFactor reports whether TOTPSecret is set.
 	TwoFactor bool `json:"two_factor"`
+	// UnlockedAt is when an operator last unlocked the account (apikey
+	// admin users unlock, or the users page): the login throttle ignores
+	// the account's failed logins before then. Nil if never.
+	UnlockedAt *time.Time `json:"unlocked_at,omitempty"`
 }
 
 // AccountStore manages admin accounts beyond the Store: roles, disabling,
@@ -48,6 +52,10 @@ type AccountStore interface {
 	SetRole(ctx context.Context, email, role string) error
 	// SetTOTPSecret sets the two-factor secret; empty removes it.
 	SetTOTPSecret(ctx context.Context, email, secret string) error
+	// Unlock records that the user was unlocked at at: the login throttle
+	// of every server on the database then ignores the account's failed
+	// logins before at (the per-address limit stays).
+	Unlock(ctx context.Context, email string, at time.Time) error
 }
 
 // CheckPasswordRules returns an error matching ErrBadUser unless password

@@ -195,8 +195,8 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, s *session)
 	http.Redirect(w, r, "/admin/users?done=user_created", http.StatusSeeOther)
 }
 
-// userAction disables, enables or resets the password of a user, or
-// changes their role. An admin cannot disable or demote themselves, so
+// userAction disables, enables, unlocks or resets the password of a user,
+// or changes their role. An admin cannot disable or demote themselves, so
 // that the site always keeps an admin who can undo it.
 func (h *handler) userAction(w http.ResponseWriter, r *http.Request, s *session) {
 	email, action := strings.ToLower(r.PathValue("email")), r.PathValue("action")
@@ -220,6 +220,10 @@ func (h *handler) userAction(w http.ResponseWriter, r *http.Request, s *session)
 		err = h.acct.SetDisabled(ctx, email, &now)
 	case "enable":
 		err = h.acct.SetDisabled(ctx, email, nil)
+	case "unlock":
+		// Servers on this database stop counting the account's failed
+		// logins before now (the per-address limit stays).
+		err = h.acct.Unlock(ctx, email, h.now().UTC())
 	case "role":
 		role := r.PostFormValue("role")
 		if CheckRole(role) != nil || self && role != RoleAdmin {
@@ -255,6 +259,7 @@ func accountNotice(q url.Values) string {
 		"user_created":   "The user was created. Give them their password by a safe channel; they can change it on their account page.",
 		"user_disable":   "The user was disabled and signed out.",
 		"user_enable":    "The user was enabled.",
+		"user_unlock":    "The user was unlocked: their failed sign-ins so far no longer count (the limit per address stays).",
 		"user_role":      "The role was changed.",
 		"user_password":  "The password was reset and the user signed out.",
 	}[q.Get("done")]

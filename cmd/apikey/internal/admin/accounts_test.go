@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
@@ -21,14 +23,14 @@ func (a accounts) Users(ctx context.Context) ([]admin.User, error) {
 	us, err := a.AdminStore.Users(ctx)
 	out := make([]admin.User, len(us))
 	for i, u := range us {
-		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}
+		out[i] = admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}
 	}
 	return out, err
 }
 
 func (a accounts) User(ctx context.Context, email string) (admin.User, error) {
 	u, err := a.AdminStore.User(ctx, email)
-	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != ""}, err
+	return admin.User{Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt, DisabledAt: u.DisabledAt, TOTPSecret: u.TOTPSecret, TwoFactor: u.TOTPSecret != "", UnlockedAt: u.UnlockedAt}, err
 }
 
 // accountSite is a site with account management, and a second user, bob,
@@ -217,5 +219,55 @@ func TestRequireTwoFactor(t *testing.T) {
 	}
 	if _, err := admin.New(admin.Config{Manager: s.m, Store: s.store.Admin(), RequireTwoFactor: true}); err == nil {
 		t.Error("RequireTwoFactor without Accounts was accepted")
+	}
+}
+
+// TestUnlock locks an account out with 5 wrong passwords from one address,
+// then has an admin unlock it on the users page: the right password gets
+// in at once from that address, later failures count again, and the limit
+// per address is untouched. A viewer and a cross-origin form are refused.
+func TestUnlock(t *testing.T) {
+	s, acc := accountSite(t, fromAddress)
+	ada, bob := s.loggedIn(), s.as("bob@example.com")
+	const addr = "198.51.100.7"
+	lock := func() {
+		t.Helper()
+		for i := range admin.DefaultAccountFailures {
+			wantStatus(t, s.browser().loginFrom(addr, "bob@example.com", "guess "+strconv.Itoa(i)), http.StatusOK)
+		}
+		wantStatus(t, s.browser().loginFrom(addr, "bob@example.com", adminPassword), http.StatusTooManyRequests)
+	}
+	lock()
+	s.clock.Add(time.Second)
+
+	// A viewer may not unlock, not even themselves; nor may a cross-origin
+	// form.
+	wantStatus(t, bob.post("/admin/users/bob@example.com/unlock", nil), http.StatusForbidden)
+	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/admin/users/bob@example.com/unlock", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	wantStatus(t, ada.do(req), http.StatusForbidden)
+	wantStatus(t, s.browser().loginFrom(addr, "bob@example.com", adminPassword), http.StatusTooManyRequests)
+	if u, _ := acc.User(context.Background(), "bob@example.com"); u.UnlockedAt != nil {
+		t.Fatalf("refused unlocks were recorded: %v", u.UnlockedAt)
+	}
+
+	if r := ada.get("/admin/users"); !strings.Contains(r.body, `action="/admin/users/bob@example.com/unlock"`) {
+		t.Errorf("the users page offers no unlock:\n%s", r.body)
+	}
+	wantRedirect(t, ada.post("/admin/users/bob@example.com/unlock", nil), "/admin/users")
+	if u, err := acc.User(context.Background(), "bob@example.com"); err != nil || u.UnlockedAt == nil || !u.UnlockedAt.Equal(s.clock.Now().UTC().Truncate(time.Microsecond)) {
+		t.Errorf("unlocked_at after the unlock: %+v, %v", u, err)
+	}
+	if r := ada.get("/admin/users?done=user_unlock"); !strings.Contains(r.body, "unlocked") {
+		t.Errorf("no notice after the unlock")
+	}
+	wantRedirect(t, s.browser().loginFrom(addr, "bob@example.com", adminPassword), "/admin/keys")
+
+	// Failures after the unlock count again.
+	s.clock.Add(time.Second)
+	lock()
+
+	if r := ada.post("/admin/users/nobody@example.com/unlock", nil); r.status != http.StatusNotFound {
+		t.Errorf("unlock of an unknown user: %d, want 404", r.status)
 	}
 }

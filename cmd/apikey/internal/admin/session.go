@@ -255,7 +255,21 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	// The attempt is counted before the password is checked, in the same
 	// step as the limit, so concurrent guesses cannot all slip under it; a
 	// successful login takes it back.
-	wait := h.throttle.attempt(now, accountKey, h.accounts, addrKey, h.addrs)
+	// An operator's unlock (AccountStore.Unlock) is read from the
+	// database, where every server sees it: the account's failures before
+	// it no longer count. The per-address limit stays.
+	var unlocked time.Time
+	if h.acct != nil && !badEmail {
+		u, err := h.acct.User(r.Context(), email)
+		switch {
+		case err == nil && u.UnlockedAt != nil:
+			unlocked = *u.UnlockedAt
+		case err != nil && !errors.Is(err, apikey.ErrNotFound):
+			h.fail(w, r, nil, err)
+			return
+		}
+	}
+	wait := h.throttle.attempt(now, accountKey, h.accounts, addrKey, h.addrs, unlocked)
 	if wait > 0 {
 		h.log.Warn("admin: login throttled", "email", email, "address", addr)
 		secs := int((wait + time.Second - 1) / time.Second)
@@ -414,9 +428,22 @@ func (t *throttle) recent(key string, now time.Time) []time.Time {
 // attempt counts one attempt, at now, against accountKey and addrKey,
 // unless either has reached its limit within the window: then it counts
 // nothing and returns how long to wait. Check and count are one step.
-func (t *throttle) attempt(now time.Time, accountKey string, accountLimit int, addrKey string, addrLimit int) time.Duration {
+// Failures of accountKey at or before unlocked (when not zero) are dropped: the
+// account was unlocked by an operator since.
+func (t *throttle) attempt(now time.Time, accountKey string, accountLimit int, addrKey string, addrLimit int, unlocked time.Time) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if fs := t.fails[accountKey]; !unlocked.IsZero() && len(fs) > 0 {
+		i := 0
+		for i < len(fs) && !fs[i].After(unlocked) {
+			i++
+		}
+		if i == len(fs) {
+			delete(t.fails, accountKey)
+		} else {
+			t.fails[accountKey] = fs[i:]
+		}
+	}
 	var wait time.Duration
 	for _, k := range []struct {
 		key   string

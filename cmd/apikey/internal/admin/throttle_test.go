@@ -16,7 +16,7 @@ func TestThrottleConcurrentAttempts(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 60 {
 		wg.Go(func() {
-			if th.attempt(now, "account:a", 5, "address:x", 20) == 0 {
+			if th.attempt(now, "account:a", 5, "address:x", 20, time.Time{}) == 0 {
 				allowed.Add(1)
 			}
 		})
@@ -28,10 +28,10 @@ func TestThrottleConcurrentAttempts(t *testing.T) {
 	// A successful login takes its attempt back.
 	th.reset("account:a")
 	th.forget("address:x", now)
-	if th.attempt(now, "account:a", 5, "address:x", 20) != 0 {
+	if th.attempt(now, "account:a", 5, "address:x", 20, time.Time{}) != 0 {
 		t.Error("attempt after reset refused")
 	}
-	if th.attempt(now.Add(16*time.Minute), "account:a", 5, "address:x", 20) != 0 {
+	if th.attempt(now.Add(16*time.Minute), "account:a", 5, "address:x", 20, time.Time{}) != 0 {
 		t.Error("attempt after the window refused")
 	}
 }
