@@ -78,7 +78,7 @@ func (m *Middleware) enforce(w http.ResponseWriter, r *http.Request, k *apikey.K
 	if err != nil {
 		var le *apikey.LimitError
 		if errors.As(err, &le) {
-			setRateLimitHeaders(w.Header(), le.RateLimits)
+			SetRateLimitHeaders(w.Header(), le.RateLimits)
 			if le.RetryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.FormatInt(apikey.Seconds(le.RetryAfter), 10))
 			}
@@ -89,17 +89,19 @@ func (m *Middleware) enforce(w http.ResponseWriter, r *http.Request, k *apikey.K
 	if res == nil {
 		return r, true
 	}
-	setRateLimitHeaders(w.Header(), res.RateLimits)
+	SetRateLimitHeaders(w.Header(), res.RateLimits)
 	return r.WithContext(context.WithValue(r.Context(), resultKey{}, res)), true
 }
 
-// setRateLimitHeaders sets the RateLimit-Policy and RateLimit fields of
+// SetRateLimitHeaders sets the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers (structured-field lists, one item
 // per limit that applied) when any did: the policy's quota q and window w
 // in seconds, and the remaining quota r and the seconds t until it is
 // replenished. An owner's limits are named "owner:<name>", so that they
-// never clash with the key's.
-func setRateLimitHeaders(h http.Header, results []apikey.LimitResult) {
+// never clash with the key's. The middleware sets them on every response
+// where a limit applied; a handler that runs Manager.Check itself (such as
+// a verification service) calls it with the results.
+func SetRateLimitHeaders(h http.Header, results []apikey.LimitResult) {
 	if len(results) == 0 {
 		return
 	}

@@ -2,10 +2,8 @@ package server
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyhttp"
@@ -194,36 +192,10 @@ func (s *Server) setOwner(w http.ResponseWriter, r *http.Request, replace bool) 
 func (s *Server) limitFail(w http.ResponseWriter, r *http.Request, err error) {
 	var le *apikey.LimitError
 	if errors.As(err, &le) {
-		limitHeaders(w.Header(), le.RateLimits)
+		apikeyhttp.SetRateLimitHeaders(w.Header(), le.RateLimits)
 		if le.RetryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.FormatInt(apikey.Seconds(le.RetryAfter), 10))
 		}
 	}
 	s.fail(w, r, err)
-}
-
-// limitHeaders sets the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers for results, in the form of the
-// apikeyhttp middleware: one item per limit that applied, its quota q and
-// window w in seconds, and its remaining quota r and the seconds t until
-// it is replenished; an owner's limits are named "owner:<name>".
-func limitHeaders(h http.Header, results []apikey.LimitResult) {
-	if len(results) == 0 {
-		return
-	}
-	var policy, state strings.Builder
-	for i, r := range results {
-		if i > 0 {
-			policy.WriteString(", ")
-			state.WriteString(", ")
-		}
-		name := r.Name
-		if r.Scope == "owner" {
-			name = "owner:" + name
-		}
-		fmt.Fprintf(&policy, "%q;q=%d;w=%d", name, r.Limit, apikey.Seconds(r.Period))
-		fmt.Fprintf(&state, "%q;r=%d;t=%d", name, r.Remaining, apikey.Seconds(r.Reset))
-	}
-	h.Set("RateLimit-Policy", policy.String())
-	h.Set("RateLimit", state.String())
 }

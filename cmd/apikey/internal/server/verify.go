@@ -98,7 +98,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		resp.RateLimits, resp.Credits = res.RateLimits, res.Credits
-		limitHeaders(w.Header(), res.RateLimits)
+		apikeyhttp.SetRateLimitHeaders(w.Header(), res.RateLimits)
 		if resp.RateLimits == nil {
 			resp.RateLimits = []apikey.LimitResult{}
 		}
