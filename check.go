@@ -102,6 +102,43 @@ type SpendResult struct {
 	NextRefillAt *time.Time
 }
 
+// Spend is the rule of a spend of credits, which every LimitStore applies
+// to the balances it holds (locked, in the spend's transaction): it
+// applies the refills due at now to key and owner, the balances of the key
+// and of its owner, either of which may be nil for none; then, only when
+// every balance there is covers cost, spends cost from each (all or
+// nothing). The result holds the balances after it, and when refused the
+// earliest next refill of the balances that were short. It changes key and
+// owner in place, for the store to write back.
+func Spend(key, owner *Credits, now time.Time, cost int64) SpendResult {
+	res := SpendResult{Spent: true}
+	for _, c := range [...]*Credits{key, owner} {
+		c.ApplyRefill(now)
+		if c != nil && c.Remaining < cost {
+			res.Spent = false
+			if n := c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
+				t := *n
+				res.NextRefillAt = &t
+			}
+		}
+	}
+	if key != nil {
+		if res.Spent {
+			key.Remaining -= cost
+		}
+		v := key.Remaining
+		res.KeyRemaining = &v
+	}
+	if owner != nil {
+		if res.Spent {
+			owner.Remaining -= cost
+		}
+		v := owner.Remaining
+		res.OwnerRemaining = &v
+	}
+	return res
+}
+
 // CreditOp is an operation of AdjustCredits.
 type CreditOp string
 

@@ -100,32 +100,7 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	if o := s.owners[req.Owner]; req.Owner != "" && o != nil {
 		oc = o.Credits
 	}
-	kc.ApplyRefill(now)
-	oc.ApplyRefill(now)
-	res := apikey.SpendResult{Spent: true}
-	for _, c := range []*apikey.Credits{kc, oc} {
-		if c != nil && c.Remaining < req.Cost {
-			res.Spent = false
-			if c.NextRefillAt != nil && (res.NextRefillAt == nil || c.NextRefillAt.Before(*res.NextRefillAt)) {
-				t := *c.NextRefillAt
-				res.NextRefillAt = &t
-			}
-		}
-	}
-	if res.Spent {
-		for _, c := range []*apikey.Credits{kc, oc} {
-			if c != nil {
-				c.Remaining -= req.Cost
-			}
-		}
-	}
-	if kc != nil {
-		res.KeyRemaining = &kc.Remaining
-	}
-	if oc != nil {
-		res.OwnerRemaining = &oc.Remaining
-	}
-	res.KeyRemaining, res.OwnerRemaining = clonePtr(res.KeyRemaining), clonePtr(res.OwnerRemaining)
+	res := apikey.Spend(kc, oc, now, req.Cost)
 	if res.Spent && req.IdempotencyKey != "" && (kc != nil || oc != nil) {
 		for id, sp := range s.spends { // forget the records past the window
 			if now.Sub(sp.at) >= apikey.IdempotencyWindow {

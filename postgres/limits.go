@@ -255,7 +255,7 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 				bals = append(bals, ob)
 			}
 		}
-		res = decideSpend(bals, now, req.Cost)
+		res = spendBalances(bals, now, req.Cost)
 		for _, b := range bals {
 			if b.c != nil {
 				if err := b.write(ctx, tx); err != nil {
@@ -288,35 +288,14 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	return res, nil
 }
 
-// decideSpend applies the refills due at now and, when every balance
-// covers cost, the spend, to bals (the key's first, then the owner's).
-func decideSpend(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
-	res := apikey.SpendResult{Spent: true}
-	for _, b := range bals {
-		b.c.ApplyRefill(now)
-		if b.c != nil && b.c.Remaining < cost {
-			res.Spent = false
-			if n := b.c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
-				t := *n
-				res.NextRefillAt = &t
-			}
-		}
+// spendBalances applies apikey.Spend to bals: the key's balance first,
+// then, when its row exists, the owner's.
+func spendBalances(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
+	var owner *apikey.Credits
+	if len(bals) > 1 {
+		owner = bals[1].c
 	}
-	for i, b := range bals {
-		if b.c == nil {
-			continue
-		}
-		if res.Spent {
-			b.c.Remaining -= cost
-		}
-		v := b.c.Remaining
-		if i == 0 {
-			res.KeyRemaining = &v
-		} else {
-			res.OwnerRemaining = &v
-		}
-	}
-	return res
+	return apikey.Spend(bals[0].c, owner, now, cost)
 }
 
 // AdjustCredits implements apikey.LimitStore in one transaction, with the

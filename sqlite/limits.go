@@ -287,6 +287,16 @@ func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 	}
 }
 
+// spendBalances applies apikey.Spend to bals: the key's balance first,
+// then, when its row exists, the owner's.
+func spendBalances(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
+	var owner *apikey.Credits
+	if len(bals) > 1 {
+		owner = bals[1].c
+	}
+	return apikey.Spend(bals[0].c, owner, now, cost)
+}
+
 // querier is what the credit statements need of a transaction: a *sql.Tx,
 // or a preparedTx over one.
 type querier interface {
@@ -373,7 +383,7 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest) (apikey.S
 			bals = append(bals, ob)
 		}
 	}
-	res = decideSpend(bals, req)
+	res = spendBalances(bals, req.Now, req.Cost)
 	for _, b := range bals {
 		if b.c != nil {
 			if err := b.write(ctx, tx); err != nil {
@@ -396,37 +406,6 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest) (apikey.S
 		}
 	}
 	return res, nil
-}
-
-// decideSpend applies the refills due and, when every balance covers the
-// cost, the spend, to bals (the key's first, then the owner's).
-func decideSpend(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
-	res := apikey.SpendResult{Spent: true}
-	for _, b := range bals {
-		b.c.ApplyRefill(req.Now)
-		if b.c != nil && b.c.Remaining < req.Cost {
-			res.Spent = false
-			if n := b.c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
-				t := *n
-				res.NextRefillAt = &t
-			}
-		}
-	}
-	for i, b := range bals {
-		if b.c == nil {
-			continue
-		}
-		if res.Spent {
-			b.c.Remaining -= req.Cost
-		}
-		v := b.c.Remaining
-		if i == 0 {
-			res.KeyRemaining = &v
-		} else {
-			res.OwnerRemaining = &v
-		}
-	}
-	return res
 }
 
 // AdjustCredits implements apikey.LimitStore in one write transaction.
