@@ -139,6 +139,46 @@ func Spend(key, owner *Credits, now time.Time, cost int64) SpendResult {
 	return res
 }
 
+// Adjust is the rule of a set or an add of credits (CreditSet,
+// CreditAdd), which every LimitStore applies to the balance it holds: it
+// returns a copy of c (nil for no balance yet) with the refill due at now
+// applied, then the balance set to amount or amount added to it. An add
+// that would take the balance below zero, and any other operation, is
+// refused with ErrInvalidInput. Refunds are the store's: they undo a
+// recorded spend.
+func Adjust(c *Credits, op CreditOp, amount int64, now time.Time) (*Credits, error) {
+	out := c.Clone()
+	if out == nil {
+		out = &Credits{}
+	}
+	out.ApplyRefill(now)
+	switch op {
+	case CreditSet:
+		out.Remaining = amount
+	case CreditAdd:
+		if out.Remaining+amount < 0 {
+			return nil, fmt.Errorf("%w: the balance would go below zero", ErrInvalidInput)
+		}
+		out.Remaining += amount
+	default:
+		return nil, fmt.Errorf("%w: unknown credit operation %q", ErrInvalidInput, op)
+	}
+	return out, nil
+}
+
+// CreditsChange is the audit form of a change of balance: the remaining
+// credits before and after (nil for no balance).
+func CreditsChange(before, after *Credits) Change {
+	var b, a any
+	if before != nil {
+		b = before.Remaining
+	}
+	if after != nil {
+		a = after.Remaining
+	}
+	return Change{Before: b, After: a}
+}
+
 // CreditOp is an operation of AdjustCredits.
 type CreditOp string
 

@@ -1,6 +1,7 @@
 package apikey_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -47,5 +48,32 @@ func TestSpend(t *testing.T) {
 	key = &apikey.Credits{Remaining: 0, Refill: &apikey.Refill{Interval: apikey.RefillDaily, Amount: 100}, NextRefillAt: &due}
 	if res = apikey.Spend(key, nil, now, 30); !res.Spent || key.Remaining != 70 || res.OwnerRemaining != nil {
 		t.Errorf("refill due: %+v, balance %d; want spent from 100, 70 left", res, key.Remaining)
+	}
+}
+
+// TestAdjust: set and add after the refill due, never below zero, on a
+// copy.
+func TestAdjust(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	due := now.Add(-time.Minute)
+	c := &apikey.Credits{Remaining: 3, Refill: &apikey.Refill{Interval: apikey.RefillDaily, Amount: 50}, NextRefillAt: &due}
+	got, err := apikey.Adjust(c, apikey.CreditAdd, 10, now)
+	if err != nil || got.Remaining != 60 || c.Remaining != 3 {
+		t.Errorf("add after a refill: %+v, %v (original %d); want 60 on a copy", got, err, c.Remaining)
+	}
+	if got, err = apikey.Adjust(nil, apikey.CreditSet, 7, now); err != nil || got.Remaining != 7 {
+		t.Errorf("set on no balance: %+v, %v", got, err)
+	}
+	if _, err = apikey.Adjust(&apikey.Credits{Remaining: 5}, apikey.CreditAdd, -6, now); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("add below zero: %v, want ErrInvalidInput", err)
+	}
+	if got, err = apikey.Adjust(&apikey.Credits{Remaining: 5}, apikey.CreditAdd, -5, now); err != nil || got.Remaining != 0 {
+		t.Errorf("add down to zero: %+v, %v", got, err)
+	}
+	if _, err = apikey.Adjust(nil, apikey.CreditRefund, 1, now); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("refund through Adjust: %v, want ErrInvalidInput", err)
+	}
+	if ch := apikey.CreditsChange(nil, &apikey.Credits{Remaining: 4}); ch.Before != nil || ch.After != int64(4) {
+		t.Errorf("CreditsChange: %+v", ch)
 	}
 }

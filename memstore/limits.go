@@ -131,14 +131,14 @@ func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, 
 			o = &apikey.Owner{ID: adj.Owner, RateLimits: []apikey.RateLimit{}, UpdatedAt: now}
 		}
 		before := o.Clone()
-		c, err := adjust(o.Credits, adj, now)
+		c, err := apikey.Adjust(o.Credits, adj.Op, adj.Amount, now)
 		if err != nil {
 			return nil, err
 		}
 		after := o.Clone()
 		after.Credits, after.UpdatedAt = c, now
 		s.owners[adj.Owner] = after
-		s.writeEventLocked(ev, adj.Owner, map[string]apikey.Change{"credits": creditsChange(before.Credits, c)})
+		s.writeEventLocked(ev, adj.Owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before.Credits, c)})
 		s.changedLocked(apikey.ChangeUpdate, apikey.OwnerSubject(adj.Owner))
 		return c.Clone(), nil
 	}
@@ -167,51 +167,17 @@ func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, 
 			o.Credits.ApplyRefill(now)
 			o.Credits.Remaining += sp.cost
 		}
-		s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": creditsChange(before, k.Credits)})
+		s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, k.Credits)})
 		return k.Credits.Clone(), nil
 	}
 	before := k.Credits.Clone()
-	c, err := adjust(k.Credits, adj, now)
+	c, err := apikey.Adjust(k.Credits, adj.Op, adj.Amount, now)
 	if err != nil {
 		return nil, err
 	}
 	k.Credits = c
-	s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": creditsChange(before, c)})
+	s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, c)})
 	return c.Clone(), nil
-}
-
-// adjust returns a copy of c with adj (set or add) applied after the
-// refill due at now.
-func adjust(c *apikey.Credits, adj apikey.CreditAdjustment, now time.Time) (*apikey.Credits, error) {
-	out := c.Clone()
-	if out == nil {
-		out = &apikey.Credits{}
-	}
-	out.ApplyRefill(now)
-	switch adj.Op {
-	case apikey.CreditSet:
-		out.Remaining = adj.Amount
-	case apikey.CreditAdd:
-		if out.Remaining+adj.Amount < 0 {
-			return nil, fmt.Errorf("%w: memstore: adjust credits: the balance would go below zero", apikey.ErrInvalidInput)
-		}
-		out.Remaining += adj.Amount
-	default:
-		return nil, fmt.Errorf("%w: memstore: adjust credits: unknown operation %q", apikey.ErrInvalidInput, adj.Op)
-	}
-	return out, nil
-}
-
-// creditsChange is the audit form of a change of balance.
-func creditsChange(before, after *apikey.Credits) apikey.Change {
-	var b, a any
-	if before != nil {
-		b = before.Remaining
-	}
-	if after != nil {
-		a = after.Remaining
-	}
-	return apikey.Change{Before: b, After: a}
 }
 
 func clonePtr(p *int64) *int64 {

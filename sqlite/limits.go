@@ -487,18 +487,11 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			}
 		}
 	case apikey.CreditSet, apikey.CreditAdd:
-		if b.c == nil {
-			b.c = &apikey.Credits{}
+		c, err := apikey.Adjust(b.c, adj.Op, adj.Amount, adj.Now)
+		if err != nil {
+			return nil, err
 		}
-		b.c.ApplyRefill(adj.Now)
-		if adj.Op == apikey.CreditSet {
-			b.c.Remaining = adj.Amount
-		} else {
-			if b.c.Remaining+adj.Amount < 0 {
-				return nil, fmt.Errorf("%w: the balance would go below zero", apikey.ErrInvalidInput)
-			}
-			b.c.Remaining += adj.Amount
-		}
+		b.c = c
 		if err := b.write(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -510,23 +503,10 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 	default:
 		return nil, fmt.Errorf("%w: unknown credit operation %q", apikey.ErrInvalidInput, adj.Op)
 	}
-	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": creditsChange(before, b.c)}); err != nil {
+	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, b.c)}); err != nil {
 		return nil, err
 	}
 	return b.c, nil
-}
-
-// creditsChange is the audit form of a change of balance: the remaining
-// credits before and after.
-func creditsChange(before, after *apikey.Credits) apikey.Change {
-	var b, a any
-	if before != nil {
-		b = before.Remaining
-	}
-	if after != nil {
-		a = after.Remaining
-	}
-	return apikey.Change{Before: b, After: a}
 }
 
 func intPtr(v sql.NullInt64) *int64 {
