@@ -48,6 +48,14 @@ type CacheEntry struct {
 	// owner, set on the entries cached under OwnerSubject ids, is an
 	// owner's record; such entries hold no key.
 	owner *ownerEntry
+	// prev holds the decoded digest of the key's previous secret (its
+	// digest fields only), when the key has one.
+	prev *CacheEntry
+	// awaitStart is set when the key's previous secret waits for the
+	// first use of the new one to start its grace window; starting is
+	// set by the one verification that records the start.
+	awaitStart bool
+	starting   atomic.Bool
 }
 
 // Negative reports whether the entry records an unknown id.
@@ -64,24 +72,34 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	if m.usage != nil {
 		e.usage = m.usage.cell(rec.ID)
 	}
+	if p := rec.PreviousSecret; p != nil && rec.PreviousHash != "" {
+		e.prev = &CacheEntry{hash: rec.PreviousHash}
+		m.decodeDigest(e.prev, rec.PreviousHash)
+		e.awaitStart = p.GraceStartedAt == nil && p.GraceStarts == GraceFirstUse
+	}
+	m.decodeDigest(e, rec.Hash)
+	return e
+}
+
+// decodeDigest sets the digest fields of e from the stored digest hash.
+func (m *Manager) decodeDigest(e *CacheEntry, hash string) {
 	var hexDigest string
 	switch {
-	case strings.HasPrefix(rec.Hash, tagSHA512):
+	case strings.HasPrefix(hash, tagSHA512):
 		e.sha512 = true
-		e.ok = decodeHex(e.digest[:], rec.Hash[len(tagSHA512):])
-		return e
-	case strings.HasPrefix(rec.Hash, tagSHA256):
-		e.plain, hexDigest = true, rec.Hash[len(tagSHA256):]
-	case strings.HasPrefix(rec.Hash, tagHMACSHA256):
-		rest := rec.Hash[len(tagHMACSHA256):]
+		e.ok = decodeHex(e.digest[:], hash[len(tagSHA512):])
+		return
+	case strings.HasPrefix(hash, tagSHA256):
+		e.plain, hexDigest = true, hash[len(tagSHA256):]
+	case strings.HasPrefix(hash, tagHMACSHA256):
+		rest := hash[len(tagHMACSHA256):]
 		for _, ps := range m.hasher.peppers {
 			if strings.HasPrefix(rest, ps.prefix[len(tagHMACSHA256):]) {
-				e.pepper, hexDigest = ps, rec.Hash[len(ps.prefix):]
+				e.pepper, hexDigest = ps, hash[len(ps.prefix):]
 			}
 		}
 	}
 	e.ok = decodeHex(e.digest[:sha256.Size], hexDigest)
-	return e
 }
 
 // cacheState is the Manager's view of its cache: whether it may be trusted,

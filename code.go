@@ -22,6 +22,12 @@ const (
 	// say that the key is revoked. Over HTTP they differ by status (401 for
 	// the presented key, 409 for a refused change).
 	CodeKeyRevoked Code = "key_revoked"
+	// CodeKeyDisabled stands for ErrDisabled.
+	CodeKeyDisabled Code = "key_disabled"
+	// CodeValidPrevious is the usage outcome of a successful verification
+	// with the previous secret of a key during its grace window (see
+	// RollOptions); CodeOf never returns it.
+	CodeValidPrevious Code = "valid_previous"
 	// CodeInvalidInput stands for ErrInvalidInput.
 	CodeInvalidInput Code = "invalid_input"
 	// CodeNotFound stands for ErrNotFound.
@@ -45,7 +51,7 @@ const (
 // CodeOf returns the code of err: CodeValid for nil, the code of the
 // sentinel error err matches, and CodeUnavailable for anything else. The
 // first match in this order wins: ErrUnavailable, ErrInvalidKey,
-// ErrExpired, ErrRevoked, ErrFrozen, ErrInvalidInput, ErrNotFound,
+// ErrExpired, ErrRevoked, ErrFrozen, ErrDisabled, ErrInvalidInput, ErrNotFound,
 // ErrTooManyKeys, ErrNotAcknowledged, ErrRateLimited, ErrUsageExceeded. So a store failure is unavailable whatever else it wraps,
 // and a key the Usable hook rejected (ErrInvalidKey, wrapping the hook's
 // error) is invalid_key even if the hook's error wraps ErrRevoked.
@@ -62,6 +68,8 @@ func CodeOf(err error) Code {
 		return CodeKeyExpired
 	case errors.Is(err, ErrRevoked), errors.Is(err, ErrFrozen):
 		return CodeKeyRevoked
+	case errors.Is(err, ErrDisabled):
+		return CodeKeyDisabled
 	case errors.Is(err, ErrInvalidInput):
 		return CodeInvalidInput
 	case errors.Is(err, ErrNotFound):

@@ -433,7 +433,7 @@ func TestRollImportedKeyKeepsItsForm(t *testing.T) {
 	m := mustManager(t, openStore(t), apikey.Config{})
 	old := "RollMe12." + drfSecret
 	rec := importDRF(t, m, apikey.DRFKey{Prefix: "RollMe12", HashedKey: sha512Digest(old), Name: "r", Created: time.Now()})
-	k, token, err := m.Roll(ctx, rec.ID)
+	k, token, err := m.Roll(ctx, rec.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,11 @@ var (
 	// returns ErrFrozen instead.
 	ErrRevoked = errors.New("apikey: key revoked")
 
+	// ErrDisabled reports a key whose secret matched but which is disabled
+	// (Manager.Disable). Unlike ErrRevoked it may pass again: Manager.Enable
+	// undoes it.
+	ErrDisabled = errors.New("apikey: key disabled")
+
 	// ErrFrozen reports a management call (Update, Roll) that asked to
 	// change a revoked key. Revocation is final and freezes the record, so
 	// nothing was changed. Stores return it from Update. It does not match

@@ -24,7 +24,14 @@ const (
 	EventUpdated  EventType = "key.updated"
 	EventRevoked  EventType = "key.revoked"
 	EventDeleted  EventType = "key.deleted"
-	EventRolled   EventType = "key.rolled"
+	// EventRolled records a Roll; its Changes hold "previous_secret"
+	// when the roll kept the old secret for a grace window, with the
+	// window's settings.
+	EventRolled EventType = "key.rolled"
+	// EventDisabled and EventEnabled record Manager.Disable and
+	// Manager.Enable.
+	EventDisabled EventType = "key.disabled"
+	EventEnabled  EventType = "key.enabled"
 	// EventLeaked records a confirmed leak (Manager.ReportLeak): its URL
 	// is where the key was found, its Reason the action taken.
 	EventLeaked EventType = "key.leaked"
@@ -47,7 +54,8 @@ const (
 // audit log (the mutations, and leaks), in lifecycle order. Manager.Events
 // accepts these as a filter; the others are only emitted to OnEvent.
 func AuditedEventTypes() []EventType {
-	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled, EventLeaked,
+	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled,
+		EventDisabled, EventEnabled, EventLeaked,
 		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated}
 }
 
@@ -100,8 +108,9 @@ func Diff(before, after *Key) map[string]Change {
 		}
 		m := map[string]any{
 			"name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "metadata": k.Metadata,
-			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
+			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt, "disabled_at": k.DisabledAt,
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
+			"previous_secret": previousValue(k.PreviousSecret),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {
@@ -116,12 +125,25 @@ func Diff(before, after *Key) map[string]Change {
 	}
 	b, a := fields(before), fields(after)
 	out := map[string]Change{}
-	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "ratelimits", "credits"} {
+	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "disabled_at",
+		"ratelimits", "credits", "previous_secret"} {
 		if !reflect.DeepEqual(normalizeEmpty(b[name]), normalizeEmpty(a[name])) {
 			out[name] = Change{Before: b[name], After: a[name]}
 		}
 	}
 	return out
+}
+
+// previousValue is the audit form of a previous secret: the settings of
+// its grace window, without its start and last use, or nil.
+func previousValue(p *PreviousSecret) any {
+	if p == nil {
+		return nil
+	}
+	return map[string]any{
+		"rolled_at": p.RolledAt.UTC().Format(time.RFC3339Nano), "grace": p.Grace.String(),
+		"grace_starts": string(p.GraceStarts), "expires_at": p.ExpiresAt.UTC().Format(time.RFC3339Nano),
+	}
 }
 
 // limitsValue is the audit form of rate limits: nil when there are none.

@@ -61,7 +61,7 @@ func TestEvents(t *testing.T) {
 	}
 	name := "renamed"
 	m.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name})
-	_, rolled, _ := m.Roll(ctx, k.ID)
+	_, rolled, _ := m.Roll(ctx, k.ID, apikey.RollOptions{})
 	m.Verify(ctx, token) // the old token: rejected
 	m.Verify(ctx, "garbage")
 	m.Revoke(ctx, k.ID)

@@ -41,7 +41,7 @@ func TestHashUpgradeRacingRoll(t *testing.T) {
 		Peppers: []apikey.Pepper{pepper},
 		Usable: func(ctx context.Context, _ *apikey.Key) error {
 			if calls.Add(1) == 1 {
-				_, tok, err := roller.Roll(ctx, k.ID)
+				_, tok, err := roller.Roll(ctx, k.ID, apikey.RollOptions{})
 				if err != nil {
 					t.Errorf("Roll inside Usable: %v", err)
 				}

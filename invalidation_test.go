@@ -416,7 +416,7 @@ func TestManagerPublishes(t *testing.T) {
 	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Roll(ctx, k.ID); err != nil {
+	if _, _, err := m.Roll(ctx, k.ID, apikey.RollOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Revoke(ctx, k.ID); err != nil {

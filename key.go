@@ -12,14 +12,19 @@ type State string
 // The states a key can be in. A revoked key stays revoked even after its
 // expiry passes.
 const (
-	StateActive  State = "active"
-	StateExpired State = "expired"
-	StateRevoked State = "revoked"
+	StateActive State = "active"
+	// StateDisabled is a key stopped by Manager.Disable, which
+	// Manager.Enable undoes; an expired or revoked key is in those states
+	// whether or not it is disabled.
+	StateDisabled State = "disabled"
+	StateExpired  State = "expired"
+	StateRevoked  State = "revoked"
 )
 
-// States returns every state, in lifecycle order: active, expired,
-// revoked. Filters and menus that offer a choice of states list these.
-func States() []State { return []State{StateActive, StateExpired, StateRevoked} }
+// States returns every state, in lifecycle order: active, disabled,
+// expired, revoked. Filters and menus that offer a choice of states list
+// these.
+func States() []State { return []State{StateActive, StateDisabled, StateExpired, StateRevoked} }
 
 // Valid reports whether s is one of the defined states.
 func (s State) Valid() bool { return slices.Contains(States(), s) }
@@ -51,9 +56,19 @@ type Key struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// RevokedAt, when set, is when the key was revoked. It is never cleared.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	// LastUsedAt, when set, is when the key last passed verification, as
-	// recorded by the store.
+	// DisabledAt, when set, is when the key was disabled (Manager.Disable):
+	// verification refuses it with ErrDisabled until Manager.Enable clears
+	// it.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// LastUsedAt, when set, is when the key's current secret last passed
+	// verification, as recorded by the store. A Roll clears it: the new
+	// secret has not been used yet.
 	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
+	// PreviousSecret, when set, describes the secret that the last Roll
+	// with a grace window replaced, which keeps verifying during the
+	// window. It stays after the window ends, for its last use, until the
+	// next Roll.
+	PreviousSecret *PreviousSecret `json:"previous_secret,omitempty"`
 	// RateLimits are the key's named rate limits (see RateLimit); the
 	// owner's apply too. Written as [] when empty.
 	RateLimits []RateLimit `json:"ratelimits"`
@@ -125,13 +140,19 @@ func (k *Key) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
 }
 
-// StateAt returns the key's state at now. Revocation wins over expiry.
+// Disabled reports whether the key is disabled.
+func (k *Key) Disabled() bool { return k.DisabledAt != nil }
+
+// StateAt returns the key's state at now. Revocation wins over expiry, and
+// expiry over disabling.
 func (k *Key) StateAt(now time.Time) State {
 	switch {
 	case k.Revoked():
 		return StateRevoked
 	case k.Expired(now):
 		return StateExpired
+	case k.Disabled():
+		return StateDisabled
 	default:
 		return StateActive
 	}
@@ -175,6 +196,8 @@ func (k *Key) Clone() *Key {
 	c.ExpiresAt = cloneTime(k.ExpiresAt)
 	c.RevokedAt = cloneTime(k.RevokedAt)
 	c.LastUsedAt = cloneTime(k.LastUsedAt)
+	c.DisabledAt = cloneTime(k.DisabledAt)
+	c.PreviousSecret = k.PreviousSecret.Clone()
 	c.RateLimits = cloneLimits(k.RateLimits)
 	c.Credits = k.Credits.Clone()
 	return &c

@@ -152,7 +152,7 @@ func TestIssuedKeyJSON(t *testing.T) {
 }
 
 func TestStates(t *testing.T) {
-	want := []apikey.State{apikey.StateActive, apikey.StateExpired, apikey.StateRevoked}
+	want := []apikey.State{apikey.StateActive, apikey.StateDisabled, apikey.StateExpired, apikey.StateRevoked}
 	if got := apikey.States(); !slices.Equal(got, want) {
 		t.Errorf("States() = %q, want %q", got, want)
 	}

@@ -180,7 +180,7 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 		return nil, ErrInvalidKey
 	}
 	k := &rec.Key
-	k.State = k.StateAt(m.clock())
+	m.stamp(k, m.clock())
 	return k, nil
 }
 

@@ -485,7 +485,7 @@ func TestRoll(t *testing.T) {
 	ctx := context.Background()
 	m := mustManager(t, openStore(t), apikey.Config{})
 	k, oldToken, _ := m.Create(ctx, apikey.CreateParams{Name: "n", Scopes: []string{"s"}})
-	rolled, newToken, err := m.Roll(ctx, k.ID)
+	rolled, newToken, err := m.Roll(ctx, k.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,10 +499,10 @@ func TestRoll(t *testing.T) {
 		t.Errorf("new token after Roll: %+v, %v", got, err)
 	}
 	m.Revoke(ctx, k.ID)
-	if _, tok, err := m.Roll(ctx, k.ID); !errors.Is(err, apikey.ErrFrozen) || tok != "" {
+	if _, tok, err := m.Roll(ctx, k.ID, apikey.RollOptions{}); !errors.Is(err, apikey.ErrFrozen) || tok != "" {
 		t.Errorf("Roll of a revoked key = %q, %v; want ErrFrozen", tok, err)
 	}
-	if _, _, err := m.Roll(ctx, "ZZZZZZZZZZZZ"); !errors.Is(err, apikey.ErrNotFound) {
+	if _, _, err := m.Roll(ctx, "ZZZZZZZZZZZZ", apikey.RollOptions{}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("Roll of unknown id: %v, want ErrNotFound", err)
 	}
 }

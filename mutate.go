@@ -53,7 +53,7 @@ func (m *Manager) Create(ctx context.Context, p CreateParams) (*Key, string, err
 		switch {
 		case err == nil:
 			m.emit(ev)
-			k.State = k.StateAt(now)
+			m.stamp(k, now)
 			return k, token, nil
 		case errors.Is(err, ErrDuplicateID) && attempt < maxIDAttempts:
 			continue
@@ -197,7 +197,7 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 		return nil, m.storeErr("update", err)
 	}
 	m.emit(ev)
-	k.State = k.StateAt(now)
+	m.stamp(k, now)
 	return k, nil
 }
 
@@ -229,7 +229,7 @@ func (m *Manager) Revoke(ctx context.Context, id string) (*Key, error) {
 	if ev.ID != 0 {
 		m.emit(ev) // only when this call revoked it (the store wrote the entry)
 	}
-	k.State = k.StateAt(now)
+	m.stamp(k, now)
 	if strict {
 		if _, err := m.WaitApplied(ctx); err != nil {
 			return k, err
@@ -267,14 +267,22 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 
 // Roll replaces the secret of a key and returns the key with the new
 // plaintext token, shown once like at creation. The id, name, scopes and
-// every other field stay; the old token stops verifying at once. A key
-// imported from DRF API Key keeps its form: its new token is its DRF API
-// Key prefix, a dot and the new secret. A revoked
-// key cannot be rolled (ErrFrozen), even when it is revoked while Roll
-// runs: the store refuses the new digest of a revoked key in the same
-// statement that would write it, so a Roll either happens before a Revoke
-// (and its token stops working with the key) or not at all.
-func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
+// every other field stay. With zero options the old token stops verifying
+// at once; with a Grace (see RollOptions) it keeps verifying until the
+// grace window ends, and the key's PreviousSecret describes it. Only one
+// previous secret is kept: rolling again drops the older one. Revoking the
+// key ends both secrets at once. A key imported from DRF API Key keeps its
+// form: its new token is its DRF API Key prefix, a dot and the new secret.
+//
+// A revoked key cannot be rolled (ErrFrozen), even when it is revoked
+// while Roll runs: the store refuses the new digest of a revoked key in
+// the same statement that would write it, so a Roll either happens before
+// a Revoke (and its token stops working with the key) or not at all.
+func (m *Manager) Roll(ctx context.Context, id string, opts RollOptions) (*Key, string, error) {
+	opts, err := opts.Check()
+	if err != nil {
+		return nil, "", err
+	}
 	k, err := m.Get(ctx, id)
 	if err != nil {
 		return nil, "", err
@@ -294,16 +302,26 @@ func (m *Manager) Roll(ctx context.Context, id string) (*Key, string, error) {
 			return nil, "", err
 		}
 	}
-	ev := m.event(ctx, EventRolled, k.ID, m.clock())
-	err = m.store.SetHash(ctx, k.ID, "", m.hasher.hash(token), ev)
-	m.changed(ctx, k.ID, err)
+	now := m.clock()
+	r := Rollover{Hash: m.hasher.hash(token)}
+	if opts.Grace > 0 {
+		r.Previous = &PreviousSecret{RolledAt: now, Grace: opts.Grace, GraceStarts: opts.GraceStarts,
+			ExpiresAt: now.Add(opts.GraceMax)}
+		if opts.GraceStarts == GraceNow {
+			r.Previous.GraceStartedAt = &now
+		}
+	}
+	ev := m.event(ctx, EventRolled, k.ID, now)
+	k, err = m.store.Roll(ctx, k.ID, r, ev)
+	m.changed(ctx, id, err)
 	if errors.Is(err, ErrFrozen) {
 		return nil, "", ErrFrozen // revoked since Get: nothing changed
 	}
 	if err != nil {
-		return nil, "", m.storeErr("set hash", err)
+		return nil, "", m.storeErr("roll", err)
 	}
 	m.emit(ev)
+	m.stamp(k, now)
 	return k, token, nil
 }
 

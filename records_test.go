@@ -103,7 +103,7 @@ func TestFilterChoices(t *testing.T) {
 		}
 	}
 	var ve *apikey.ValidationError
-	if _, err := m.List(ctx, apikey.KeyFilter{State: "bogus"}); !errors.As(err, &ve) || ve.Field != "state" || ve.Reason != "must be active, expired or revoked" {
+	if _, err := m.List(ctx, apikey.KeyFilter{State: "bogus"}); !errors.As(err, &ve) || ve.Field != "state" || ve.Reason != "must be active, disabled, expired or revoked" {
 		t.Errorf("List(State: bogus): %v", err)
 	}
 	for _, e := range apikey.AuditedEventTypes() {
@@ -113,7 +113,7 @@ func TestFilterChoices(t *testing.T) {
 	}
 	for _, e := range []apikey.EventType{apikey.EventVerifyRejected, apikey.EventLimitReached, "bogus"} {
 		if _, err := m.Events(ctx, apikey.EventFilter{Type: e}); !errors.As(err, &ve) || ve.Field != "type" ||
-			ve.Reason != "must be one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.leaked, key.limits_changed, key.credits_changed, owner.updated" {
+			ve.Reason != "must be one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.disabled, key.enabled, key.leaked, key.limits_changed, key.credits_changed, owner.updated" {
 			t.Errorf("Events(Type: %q): %v", e, err)
 		}
 	}

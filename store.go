@@ -18,6 +18,9 @@ type Record struct {
 	// Hash is the tagged digest, e.g. "sha256$<hex>" or
 	// "hmac-sha256$1$<hex>".
 	Hash string
+	// PreviousHash is the digest of the previous secret while the key has
+	// a PreviousSecret (see Rollover), else empty.
+	PreviousHash string
 }
 
 // Store persists key records. It holds no policy: the Manager generates,
@@ -82,14 +85,44 @@ type Store interface {
 	// replaces the digest unconditionally (Roll).
 	SetHash(ctx context.Context, id, oldHash, newHash string, ev *Event) error
 
+	// Roll replaces the stored digest of a key with r.Hash and returns the
+	// key, or ErrNotFound. Like SetHash, it refuses a revoked key with
+	// ErrFrozen in the same atomic statement as the write, changing
+	// nothing and recording no event. In the same statement it sets the
+	// previous secret: with r.Previous, PreviousHash becomes the digest it
+	// replaces and PreviousSecret r.Previous, its LastUsedAt the key's
+	// LastUsedAt, which it clears (the new secret is unused); without, it
+	// clears PreviousHash and PreviousSecret. Any older previous secret is
+	// dropped. The event's Changes are Diff(before, after).
+	Roll(ctx context.Context, id string, r Rollover, ev *Event) (*Key, error)
+
+	// StartGrace records that the grace window of the key's previous
+	// secret started at at, and reports whether it did: only if the key
+	// is not revoked, its stored digest still equals hash (the secret
+	// whose first use starts the window), it has a PreviousSecret and the
+	// window has not started, all decided in the statement that writes
+	// (UPDATE ... WHERE ... AND grace_started_at IS NULL), so that
+	// concurrent callers record one start. It writes no audit entry; the
+	// change reaches the caches as any other change of the key. An
+	// unknown id is ErrNotFound or false.
+	StartGrace(ctx context.Context, id, hash string, at time.Time) (bool, error)
+
+	// SetDisabled disables the key (DisabledAt set to at, unless already
+	// set) or enables it (DisabledAt cleared), and returns it. It returns
+	// ErrNotFound for an unknown id and ErrFrozen, changing nothing, for a
+	// revoked key, decided in the writing statement. When nothing changes
+	// it records no event (ev.ID stays 0).
+	SetDisabled(ctx context.Context, id string, disabled bool, at time.Time, ev *Event) (*Key, error)
+
 	// ListEvents returns audit log entries matching q, newest (highest ID)
 	// first.
 	ListEvents(ctx context.Context, q EventQuery) ([]*Event, error)
 
 	// RecordUsage adds counts to the per-minute usage counters (creating
 	// rows as needed) and sets each key's LastUsedAt to the given time
-	// unless it already holds a later one. Ids that no longer exist are
-	// ignored. It is called in batches, never once per request.
+	// unless it already holds a later one; an entry of lastUsed under
+	// PreviousSubject(id) sets the LastUsedAt of the key's PreviousSecret
+	// likewise, if it has one. Ids that no longer exist are ignored. It is called in batches, never once per request.
 	RecordUsage(ctx context.Context, counts []UsageCount, lastUsed map[string]time.Time) error
 
 	// Usage returns the per-minute counters of a key with from <= Bucket <

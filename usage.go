@@ -3,6 +3,7 @@ package apikey
 import (
 	"context"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,7 +15,9 @@ type UsageCount struct {
 	// Bucket is the start of the minute (or hour, from Manager.Usage), UTC.
 	Bucket time.Time `json:"bucket"`
 	// Outcome is a Code: CodeValid, CodeInvalidKey (the id exists but the
-	// secret was wrong), CodeKeyExpired or CodeKeyRevoked.
+	// secret was wrong), CodeKeyExpired, CodeKeyRevoked, CodeKeyDisabled,
+	// or CodeValidPrevious (a valid use of the previous secret during a
+	// grace window).
 	Outcome string `json:"outcome"`
 	Count   int64  `json:"count"`
 }
@@ -24,13 +27,15 @@ type UsageCount struct {
 const DefaultUsageFlushInterval = 10 * time.Second
 
 // Outcomes counted by usage tracking, in the order of usageCell.counts.
-var usageOutcomes = [...]Code{CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked}
+var usageOutcomes = [...]Code{CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked, CodeKeyDisabled, CodeValidPrevious}
 
 const (
 	useValid = iota
 	useInvalid
 	useExpired
 	useRevoked
+	useDisabled
+	usePrevious
 )
 
 // usageCell holds the usage of one key since the last flush. Cache entries
@@ -43,6 +48,7 @@ type usageCell struct {
 	counts [len(usageOutcomes)]int64 // for minute
 	spill  []UsageCount              // earlier minutes, not yet flushed
 	last   time.Time                 // latest valid use, not yet flushed
+	prev   time.Time                 // latest valid use of the previous secret, not yet flushed
 	dead   bool                      // removed from the tracker: use a fresh cell
 }
 
@@ -79,6 +85,8 @@ func (u *usageTracker) record(c *usageCell, outcome int, now time.Time) {
 	c.counts[outcome]++
 	if outcome == useValid && now.After(c.last) {
 		c.last = now
+	} else if outcome == usePrevious && now.After(c.prev) {
+		c.prev = now
 	}
 	c.mu.Unlock()
 }
@@ -103,7 +111,7 @@ func (u *usageTracker) take() ([]UsageCount, map[string]time.Time) {
 		c := v.(*usageCell)
 		c.mu.Lock()
 		c.spillLocked()
-		if len(c.spill) == 0 && c.last.IsZero() {
+		if len(c.spill) == 0 && c.last.IsZero() && c.prev.IsZero() {
 			c.dead = true
 			u.cells.Delete(k)
 		}
@@ -111,7 +119,10 @@ func (u *usageTracker) take() ([]UsageCount, map[string]time.Time) {
 		if !c.last.IsZero() {
 			last[c.id] = c.last
 		}
-		c.spill, c.last = nil, time.Time{}
+		if !c.prev.IsZero() {
+			last[PreviousSubject(c.id)] = c.prev
+		}
+		c.spill, c.last, c.prev = nil, time.Time{}, time.Time{}
 		c.mu.Unlock()
 		return true
 	})
@@ -125,6 +136,14 @@ func (u *usageTracker) putBack(counts []UsageCount, last map[string]time.Time) {
 		u.withCell(uc.KeyID, func(c *usageCell) { c.spill = append(c.spill, uc) })
 	}
 	for id, t := range last {
+		if key, ok := strings.CutPrefix(id, "previous:"); ok {
+			u.withCell(key, func(c *usageCell) {
+				if t.After(c.prev) {
+					c.prev = t
+				}
+			})
+			continue
+		}
 		u.withCell(id, func(c *usageCell) {
 			if t.After(c.last) {
 				c.last = t

@@ -13,12 +13,15 @@ import (
 // Verify checks token and returns its key. The checks run in this order:
 // shape and checksum (no store access), lookup by id, the issuer prefix,
 // constant-time hash comparison, revocation, expiry at Now, and the Usable
-// hook. A token may also be in DRF API Key's form, "<prefix>.<secret>"
+// hook. During the grace window of a Roll (RollOptions), the previous
+// secret verifies as the current one does, and the first use of the new
+// secret starts a window that waits for it. A token may also be in DRF API Key's form, "<prefix>.<secret>"
 // (ParseDRFToken), which only keys imported from DRF API Key accept; an
 // imported key whose digest is in a legacy format (LegacyHasher) gets it
 // replaced by the current form when it verifies. Malformed
-// tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked
-// and ErrExpired are returned only after the secret matched; a store
+// tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked,
+// ErrExpired and ErrDisabled (in that order) are returned only after the
+// secret matched; a store
 // failure returns ErrUnavailable and never a key.
 //
 // The returned Key may share its Scopes and Metadata with the verification
@@ -90,6 +93,14 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 	if at != nil {
 		*at = now
 	}
+	previous := false
+	if !ok && e.prev != nil && e.key.Prefix == t.Prefix {
+		// The previous secret of a roll with a grace window, while the
+		// window lasts.
+		if okPrev, _ := m.matchEntry(e.prev, token); okPrev && e.key.PreviousSecret.ActiveAt(now) {
+			ok, previous = true, true
+		}
+	}
 	if !ok {
 		m.recordUsage(e, useInvalid, now)
 		return nil, nil, t.ID, ErrInvalidKey
@@ -101,6 +112,10 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 	if e.key.Expired(now) {
 		m.recordUsage(e, useExpired, now)
 		return nil, nil, t.ID, ErrExpired
+	}
+	if e.key.DisabledAt != nil {
+		m.recordUsage(e, useDisabled, now)
+		return nil, nil, t.ID, ErrDisabled
 	}
 	var k *Key
 	if shared && m.usable == nil {
@@ -117,6 +132,15 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 			}
 			return nil, nil, t.ID, fmt.Errorf("%w: %w", ErrInvalidKey, err)
 		}
+	}
+	if previous {
+		m.recordUsage(e, usePrevious, now)
+		return k, e, t.ID, nil
+	}
+	if e.awaitStart {
+		// The first use of the new secret starts the grace window of the
+		// previous one.
+		m.startGrace(ctx, e, now)
 	}
 	if !current {
 		// Upgrade to the current pepper, or from a legacy digest to the

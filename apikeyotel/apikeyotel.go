@@ -195,6 +195,24 @@ func (s *store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	return s.next.SetHash(ctx, id, oldHash, newHash, ev)
 }
 
+func (s *store) Roll(ctx context.Context, id string, r apikey.Rollover, ev *apikey.Event) (k *apikey.Key, err error) {
+	ctx, span := s.start(ctx, "roll", KeyID.String(id))
+	defer func() { end(span, err) }()
+	return s.next.Roll(ctx, id, r, ev)
+}
+
+func (s *store) StartGrace(ctx context.Context, id, hash string, at time.Time) (ok bool, err error) {
+	ctx, span := s.start(ctx, "start_grace", KeyID.String(id))
+	defer func() { end(span, err) }()
+	return s.next.StartGrace(ctx, id, hash, at)
+}
+
+func (s *store) SetDisabled(ctx context.Context, id string, disabled bool, at time.Time, ev *apikey.Event) (k *apikey.Key, err error) {
+	ctx, span := s.start(ctx, "set_disabled", KeyID.String(id))
+	defer func() { end(span, err) }()
+	return s.next.SetDisabled(ctx, id, disabled, at, ev)
+}
+
 func (s *store) ListEvents(ctx context.Context, q apikey.EventQuery) (evs []*apikey.Event, err error) {
 	attrs := []attribute.KeyValue{attribute.Int("apikey.query.limit", q.Limit)}
 	if q.KeyID != "" {

@@ -207,7 +207,7 @@ func TestStoreSpans(t *testing.T) {
 	if _, err := s.m.Events(ctx, apikey.EventFilter{KeyID: key.ID}); err != nil {
 		t.Fatal(err)
 	}
-	_, rolled, err := s.m.Roll(ctx, key.ID)
+	_, rolled, err := s.m.Roll(ctx, key.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,6 +100,17 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"RecordUsage", testRecordUsage},
 		{"UsageThroughManager", testUsageThroughManager},
 		{"AuditFailureRollsBack", testAuditFailureRollsBack},
+		{"GraceAcceptsBothSecrets", testGraceAcceptsBoth},
+		{"GraceStartRecordedOnce", testGraceStartOnce},
+		{"GraceMaxBound", testGraceMax},
+		{"GraceStartsNow", testGraceStartsNow},
+		{"RerollDropsOlderSecret", testRerollDropsOlder},
+		{"RevokeEndsBothSecrets", testRevokeEndsBoth},
+		{"GraceLastUse", testGraceLastUse},
+		{"GraceCacheInvalidated", testGraceCacheInvalidated},
+		{"DisableEnable", testDisableEnable},
+		{"DisableFrozenAfterRevoke", testDisableFrozen},
+		{"LifecycleAudit", testLifecycleAudit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,6 +258,7 @@ func checkKey(t *testing.T, label string, got, want *apikey.Key) {
 	checkTime(t, label+": ExpiresAt", got.ExpiresAt, want.ExpiresAt)
 	checkTime(t, label+": RevokedAt", got.RevokedAt, want.RevokedAt)
 	checkTime(t, label+": LastUsedAt", got.LastUsedAt, want.LastUsedAt)
+	checkTime(t, label+": DisabledAt", got.DisabledAt, want.DisabledAt)
 }
 
 func checkTime(t *testing.T, label string, got, want *time.Time) {
@@ -771,7 +783,7 @@ func testFrozen(t *testing.T, h Harness) {
 	if errors.Is(err, apikey.ErrUnavailable) {
 		t.Errorf("Manager.Update of a revoked key: err = %v, want an answer, not a store failure", err)
 	}
-	_, tok, err := m.Roll(ctx, k.ID)
+	_, tok, err := m.Roll(ctx, k.ID, apikey.RollOptions{})
 	wantFrozen(t, "Manager.Roll of a revoked key", err)
 	if tok != "" {
 		t.Errorf("Manager.Roll of a revoked key returned a token")

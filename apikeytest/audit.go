@@ -110,7 +110,7 @@ func testAuditLog(t *testing.T, h Harness) {
 		})
 
 	rolled := clk.Add(time.Minute)
-	if _, _, err := m.Roll(apikey.WithActor(ctx, "cli"), k.ID); err != nil {
+	if _, _, err := m.Roll(apikey.WithActor(ctx, "cli"), k.ID, apikey.RollOptions{}); err != nil {
 		t.Fatalf("Roll: %v", err)
 	}
 	checkEvent(t, "roll", listEvents(t, h, apikey.EventQuery{KeyID: k.ID, Limit: 1})[0],
@@ -239,7 +239,7 @@ func testAuditNotOnFailure(t *testing.T, h Harness) {
 	wantErr(t, "Store.Insert over the limit", h.Store.Insert(ctx, over, 1, ev(apikey.EventCreated, over.ID)), apikey.ErrTooManyKeys)
 	_, _, err = m.Create(ctx, apikey.CreateParams{Name: "over", Owner: "o"})
 	wantErr(t, "Manager.Create over the limit", err, apikey.ErrTooManyKeys)
-	_, _, err = m.Roll(ctx, k.ID)
+	_, _, err = m.Roll(ctx, k.ID, apikey.RollOptions{})
 	wantFrozen(t, "Manager.Roll of a revoked key", err)
 
 	after := listEvents(t, h, apikey.EventQuery{})

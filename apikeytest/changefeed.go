@@ -124,7 +124,7 @@ func testFeedEveryChange(t *testing.T, h Harness) {
 	if _, err := m.Update(ctx, a.ID, apikey.KeyUpdate{Name: ptr("a2")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := m.Roll(ctx, b.ID); err != nil {
+	if _, _, err := m.Roll(ctx, b.ID, apikey.RollOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Revoke(ctx, a.ID); err != nil {

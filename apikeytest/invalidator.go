@@ -192,7 +192,7 @@ func testInvalidatorDelivers(t *testing.T, h InvalidatorHarness) {
 	delivered("the update", k.ID)
 
 	k, _ = mustCreate(t, w, "rolled")
-	if _, _, err := w.Roll(ctx, k.ID); err != nil {
+	if _, _, err := w.Roll(ctx, k.ID, apikey.RollOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	delivered("the roll", k.ID)

@@ -76,7 +76,7 @@ func testRollRevokedMeanwhile(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatalf("NewManager: %v", err)
 	}
-	_, rolled, err := roller.Roll(ctx, k.ID)
+	_, rolled, err := roller.Roll(ctx, k.ID, apikey.RollOptions{})
 	wantErr(t, "Roll of a key revoked after Roll read it", err, apikey.ErrFrozen)
 	if rolled != "" {
 		t.Errorf("Roll of a key revoked meanwhile returned a token")
@@ -119,7 +119,7 @@ func testRollRacingRevoke(t *testing.T, h Harness) {
 	for _, r := range results {
 		wg.Go(func() {
 			<-start
-			_, r.token, r.rollErr = rollers.Roll(ctx, r.key.ID)
+			_, r.token, r.rollErr = rollers.Roll(ctx, r.key.ID, apikey.RollOptions{})
 		})
 		wg.Go(func() {
 			<-start

@@ -104,7 +104,7 @@ func testHashUpgradeRacingRoll(t *testing.T, h Harness) {
 	verifier := newManager(t, h, apikey.Config{Now: clk.Now, Peppers: []apikey.Pepper{pepper},
 		Usable: func(ctx context.Context, _ *apikey.Key) error {
 			if calls.Add(1) == 1 {
-				_, tok, err := roller.Roll(ctx, k.ID)
+				_, tok, err := roller.Roll(ctx, k.ID, apikey.RollOptions{})
 				if err != nil {
 					t.Errorf("Roll: %v", err)
 				}

@@ -167,6 +167,8 @@ func stored(rec *apikey.Record) *apikey.Record {
 	k.ExpiresAt = normPtr(k.ExpiresAt)
 	k.RevokedAt = normPtr(k.RevokedAt)
 	k.LastUsedAt = normPtr(k.LastUsedAt)
+	k.DisabledAt = normPtr(k.DisabledAt)
+	k.PreviousSecret = nil // only Roll sets it
 	if k.Credits != nil {
 		k.Credits.NextRefillAt = normPtr(k.Credits.NextRefillAt)
 	}
@@ -176,7 +178,7 @@ func stored(rec *apikey.Record) *apikey.Record {
 
 // cloneRecord returns a deep copy of rec.
 func cloneRecord(rec *apikey.Record) *apikey.Record {
-	return &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash}
+	return &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash, PreviousHash: rec.PreviousHash}
 }
 
 // opErr prefixes a failure with the operation; nil stays nil.
@@ -403,7 +405,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 		keep = func(*apikey.Key) bool { return true }
-	case apikey.StateActive, apikey.StateExpired, apikey.StateRevoked:
+	case apikey.StateActive, apikey.StateDisabled, apikey.StateExpired, apikey.StateRevoked:
 		keep = func(k *apikey.Key) bool { return k.StateAt(now) == q.State }
 	default:
 		return nil, fmt.Errorf("memstore: list: unknown state %q", q.State)
@@ -616,6 +618,91 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	return nil
 }
 
+// Roll replaces the digest of a key and sets or drops its previous secret
+// (see apikey.Store), under one lock, or returns apikey.ErrNotFound or,
+// for a revoked key, apikey.ErrFrozen.
+func (s *Store) Roll(ctx context.Context, id string, ro apikey.Rollover, ev *apikey.Event) (*apikey.Key, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("roll", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil {
+		return nil, apikey.ErrFrozen
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("roll", err)
+	}
+	before := r.Key.Clone()
+	if p := ro.Previous.Clone(); p != nil {
+		p.RolledAt, p.ExpiresAt = norm(p.RolledAt), norm(p.ExpiresAt)
+		p.GraceStartedAt = normPtr(p.GraceStartedAt)
+		p.LastUsedAt, p.Active = r.LastUsedAt, false
+		r.PreviousSecret, r.PreviousHash = p, r.Hash
+	} else {
+		r.PreviousSecret, r.PreviousHash = nil, ""
+	}
+	r.Hash, r.LastUsedAt = ro.Hash, nil
+	s.writeEventLocked(ev, r.Owner, apikey.Diff(before, r.Key.Clone()))
+	s.changedLocked(apikey.ChangeUpdate, id)
+	return r.Key.Clone(), nil
+}
+
+// StartGrace records the start of the grace window of a key's previous
+// secret, once, under the store's lock (see apikey.Store).
+func (s *Store) StartGrace(ctx context.Context, id, hash string, at time.Time) (bool, error) {
+	if err := s.usable(ctx); err != nil {
+		return false, opErr("start grace", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return false, apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil || r.Hash != hash || r.PreviousSecret == nil || r.PreviousSecret.GraceStartedAt != nil {
+		return false, nil
+	}
+	at = norm(at)
+	r.PreviousSecret.GraceStartedAt = &at
+	s.changedLocked(apikey.ChangeUpdate, id)
+	return true, nil
+}
+
+// SetDisabled disables or enables a key under one lock (see apikey.Store).
+func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool, at time.Time, ev *apikey.Event) (*apikey.Key, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, opErr("set disabled", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil {
+		return nil, apikey.ErrFrozen
+	}
+	if disabled == (r.DisabledAt != nil) {
+		return r.Key.Clone(), nil
+	}
+	if err := checkEvent(ev); err != nil {
+		return nil, opErr("set disabled", err)
+	}
+	before := r.Key.Clone()
+	r.DisabledAt = nil
+	if disabled {
+		r.DisabledAt = normPtr(&at)
+	}
+	s.writeEventLocked(ev, r.Owner, apikey.Diff(before, r.Key.Clone()))
+	s.changedLocked(apikey.ChangeUpdate, id)
+	return r.Key.Clone(), nil
+}
+
 // ListEvents returns audit log entries matching q, newest (highest ID)
 // first. Their Changes hold what encoding/json decodes into an any, as the
 // SQL stores return them; no changes is nil.
@@ -677,6 +764,15 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 		slots[usageSlot{norm(c.Bucket).UnixMicro(), c.Outcome}] += c.Count
 	}
 	for id, t := range lastUsed {
+		if key, ok := strings.CutPrefix(id, "previous:"); ok {
+			if r, ok := s.keys[key]; ok && r.PreviousSecret != nil {
+				if p := r.PreviousSecret; p.LastUsedAt == nil || p.LastUsedAt.Before(norm(t)) {
+					t = norm(t)
+					p.LastUsedAt = &t
+				}
+			}
+			continue
+		}
 		r, ok := s.keys[id]
 		if !ok {
 			continue

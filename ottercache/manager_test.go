@@ -123,7 +123,7 @@ func TestCachedVerifyMatchesUncached(t *testing.T) {
 		t.Fatal(err)
 	}
 	ok, old := f.create(t, apikey.CreateParams{})
-	if _, _, err := f.plain.Roll(ctx, ok.ID); err != nil {
+	if _, _, err := f.plain.Roll(ctx, ok.ID, apikey.RollOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	tokens := map[string]string{
@@ -216,7 +216,7 @@ func TestLocalChangesInvalidate(t *testing.T) {
 	t.Run("roll", func(t *testing.T) {
 		k, token := f.create(t, apikey.CreateParams{})
 		warm(token)
-		_, fresh, err := f.cached.Roll(ctx, k.ID)
+		_, fresh, err := f.cached.Roll(ctx, k.ID, apikey.RollOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

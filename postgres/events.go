@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/go-apikey/apikey"
 )
@@ -96,8 +97,10 @@ func (s *Store) ListEvents(ctx context.Context, q apikey.EventQuery) ([]*apikey.
 // the batch. Counts are summed per row first (ON CONFLICT cannot touch a row
 // twice in one statement) and only for ids that exist. The caller sorts its
 // arrays, so that concurrent flushes from several instances lock rows in
-// the same order. The UPDATE writes last_used_at alone, which the
-// invalidation trigger ignores.
+// the same order. The UPDATE writes last_used_at and prev_last_used_at (the
+// entries under apikey.PreviousSubject ids) alone, which the invalidation
+// trigger ignores; one UPDATE writes both, since a statement may not
+// update a row twice.
 const recordUsageSQL = `WITH counted AS (
 	INSERT INTO apikey_usage AS u (key_id, bucket, outcome, count)
 	SELECT c.key_id, c.bucket, c.outcome, sum(c.count)
@@ -108,9 +111,14 @@ const recordUsageSQL = `WITH counted AS (
 	ON CONFLICT (key_id, bucket, outcome) DO UPDATE SET count = u.count + excluded.count
 	RETURNING 1
 ), used AS (
-	UPDATE ONLY apikey_keys k SET last_used_at = l.at
-	FROM unnest($5::text[], $6::timestamptz[]) AS l (id, at)
-	WHERE k.id = l.id AND (k.last_used_at IS NULL OR k.last_used_at < l.at)
+	UPDATE ONLY apikey_keys k SET
+		last_used_at = CASE WHEN l.at IS NOT NULL AND (k.last_used_at IS NULL OR k.last_used_at < l.at)
+			THEN l.at ELSE k.last_used_at END,
+		prev_last_used_at = CASE WHEN l.prev_at IS NOT NULL AND k.prev_hash IS NOT NULL
+			AND (k.prev_last_used_at IS NULL OR k.prev_last_used_at < l.prev_at) THEN l.prev_at ELSE k.prev_last_used_at END
+	FROM unnest($5::text[], $6::timestamptz[], $7::timestamptz[]) AS l (id, at, prev_at)
+	WHERE k.id = l.id AND (l.at IS NOT NULL AND (k.last_used_at IS NULL OR k.last_used_at < l.at)
+		OR l.prev_at IS NOT NULL AND k.prev_hash IS NOT NULL AND (k.prev_last_used_at IS NULL OR k.prev_last_used_at < l.prev_at))
 	RETURNING 1
 )
 SELECT (SELECT count(*) FROM counted), (SELECT count(*) FROM used)`
@@ -137,13 +145,29 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 	for i, c := range sorted {
 		ids[i], buckets[i], outcomes[i], ns[i] = c.KeyID, timeArg(c.Bucket), c.Outcome, c.Count
 	}
-	usedIDs := slices.Sorted(maps.Keys(lastUsed))
-	usedAt := make([]time.Time, len(usedIDs))
+	type uses struct{ at, prev pgtype.Timestamptz }
+	byID := map[string]*uses{}
+	for id, t := range lastUsed {
+		key, prev := strings.CutPrefix(id, "previous:")
+		u := byID[key]
+		if u == nil {
+			u = new(uses)
+			byID[key] = u
+		}
+		if prev {
+			u.prev = pgtype.Timestamptz{Time: timeArg(t), Valid: true}
+		} else {
+			u.at = pgtype.Timestamptz{Time: timeArg(t), Valid: true}
+		}
+	}
+	usedIDs := slices.Sorted(maps.Keys(byID))
+	usedAt := make([]pgtype.Timestamptz, len(usedIDs))
+	prevAt := make([]pgtype.Timestamptz, len(usedIDs))
 	for i, id := range usedIDs {
-		usedAt[i] = timeArg(lastUsed[id])
+		usedAt[i], prevAt[i] = byID[id].at, byID[id].prev
 	}
 	var nc, nu int64
-	err := s.pool.QueryRow(ctx, recordUsageSQL, ids, buckets, outcomes, ns, usedIDs, usedAt).Scan(&nc, &nu)
+	err := s.pool.QueryRow(ctx, recordUsageSQL, ids, buckets, outcomes, ns, usedIDs, usedAt, prevAt).Scan(&nc, &nu)
 	return mapErr("record usage", err)
 }
 

@@ -275,7 +275,7 @@ func TestLeastPrivilegeRole(t *testing.T) {
 	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Name: ptr("renamed")}); err != nil {
 		t.Fatalf("Update as the service role: %v", err)
 	}
-	_, token, err = m.Roll(ctx, k.ID)
+	_, token, err = m.Roll(ctx, k.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatalf("Roll as the service role: %v", err)
 	}

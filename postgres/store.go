@@ -20,7 +20,8 @@ import (
 // keyColumns are the columns of an apikey.Key, in the order scanKey reads
 // them.
 const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at, " +
-	"ratelimits, credits_remaining, credits_refill, credits_next_refill"
+	"ratelimits, credits_remaining, credits_refill, credits_next_refill, " +
+	"disabled_at, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at"
 
 // lookupSQL is the statement behind every verification. It keeps one fixed
 // text so that pgx's statement cache prepares it once per connection.
@@ -28,7 +29,7 @@ const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expir
 // Every statement on apikey_keys names it ONLY: the rows of a table created
 // with INHERITS (apikey_keys), which none of its triggers guard, are never
 // read nor written (CheckIntegrity reports such a table).
-const lookupSQL = "SELECT " + keyColumns + ", hash FROM ONLY apikey_keys WHERE id = $1"
+const lookupSQL = "SELECT " + keyColumns + ", hash, coalesce(prev_hash, '') FROM ONLY apikey_keys WHERE id = $1"
 
 // Insert implements apikey.Store. With limit > 0 it counts and inserts in
 // one transaction under a transaction-scoped advisory lock on the owner, so
@@ -80,7 +81,7 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *a
 func (s *Store) Lookup(ctx context.Context, id string) (*apikey.Record, error) {
 	rec := new(apikey.Record)
 	var sc keyScan
-	if err := s.pool.QueryRow(ctx, lookupSQL, id).Scan(sc.dest(&rec.Key, &rec.Hash)...); err != nil {
+	if err := s.pool.QueryRow(ctx, lookupSQL, id).Scan(append(sc.dest(&rec.Key, &rec.Hash), &rec.PreviousHash)...); err != nil {
 		return nil, mapErr("lookup", err)
 	}
 	if err := sc.finish(&rec.Key); err != nil {
@@ -111,7 +112,9 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 	case apikey.StateActive:
-		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+	case apikey.StateDisabled:
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
 	case apikey.StateExpired:
 		where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(timeArg(q.Now)))
 	case apikey.StateRevoked:
@@ -441,13 +444,16 @@ type keyScan struct {
 	created, expires, revoked, lastUsed pgtype.Timestamptz
 	limits                              string
 	credits                             storedCredits
+	disabled                            pgtype.Timestamptz
+	prev                                storedPrevious
 }
 
 // dest returns the scan destinations for keyColumns, followed by the hash
 // when hash is not nil.
 func (sc *keyScan) dest(k *apikey.Key, hash *string) []any {
 	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed,
-		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next}
+		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next,
+		&sc.disabled, &sc.prev.rolled, &sc.prev.grace, &sc.prev.starts, &sc.prev.started, &sc.prev.expires, &sc.prev.lastUsed}
 	if hash != nil {
 		d = append(d, hash)
 	}
@@ -475,6 +481,8 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	if k.Credits, err = sc.credits.decode(); err != nil {
 		return fmt.Errorf("credits of key %s: %w", k.ID, err)
 	}
+	k.DisabledAt = utcPtr(sc.disabled)
+	k.PreviousSecret = sc.prev.decode()
 	return nil
 }
 

@@ -191,7 +191,7 @@ func TestUpdateDeleteRollOnAInvalidateB(t *testing.T) {
 		return err == nil && slices.Equal(got.Scopes, scopes)
 	})
 
-	_, fresh, err := in.a.Roll(ctx, k.ID)
+	_, fresh, err := in.a.Roll(ctx, k.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

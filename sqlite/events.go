@@ -128,8 +128,18 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 				return err
 			}
 			defer st.Close()
+			prev, err := tx.PrepareContext(ctx, `UPDATE apikey_keys SET prev_last_used_at = ?1
+				WHERE id = ?2 AND prev_hash IS NOT NULL AND (prev_last_used_at IS NULL OR prev_last_used_at < ?1)`)
+			if err != nil {
+				return err
+			}
+			defer prev.Close()
 			for id, t := range lastUsed {
-				if _, err := st.ExecContext(ctx, formatTime(t), id); err != nil {
+				q := st
+				if key, ok := strings.CutPrefix(id, "previous:"); ok {
+					q, id = prev, key
+				}
+				if _, err := q.ExecContext(ctx, formatTime(t), id); err != nil {
 					return err
 				}
 			}

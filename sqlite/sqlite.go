@@ -216,11 +216,13 @@ func encodeMetadata(m map[string]string) (string, error) {
 
 // columns are the columns of apikey_keys in the order scanRecord reads them.
 const columns = "id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at, " +
-	"ratelimits, credits_remaining, credits_refill, credits_next_refill"
+	"ratelimits, credits_remaining, credits_refill, credits_next_refill, " +
+	"disabled_at, prev_hash, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at"
 
 // insertKey is the statement that inserts a key; insertArgs gives its
-// arguments.
-const insertKey = `INSERT INTO apikey_keys (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// arguments. A new key has no previous secret.
+const insertKey = `INSERT INTO apikey_keys (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` +
+	`NULL, NULL, NULL, NULL, NULL, NULL, NULL)`
 
 // insertArgs returns the arguments of insertKey for k and its digest.
 func insertArgs(k *apikey.Key, hash string) ([]any, error) {
@@ -242,7 +244,7 @@ func insertArgs(k *apikey.Key, hash string) ([]any, error) {
 	}
 	return []any{k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, hash,
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt), formatTimePtr(k.LastUsedAt),
-		limits, remaining, refill, next}, nil
+		limits, remaining, refill, next, formatTimePtr(k.DisabledAt)}, nil
 }
 
 type scanner interface {
@@ -256,10 +258,20 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 		expires, revoked, lastUsed sql.NullString
 		limits                     string
 		cr                         storedCredits
+		disabled                   sql.NullString
+		prev                       storedPrevious
 	)
 	if err := row.Scan(&r.ID, &r.Prefix, &r.Name, &r.Owner, &scopes, &metadata, &r.Hash,
-		&created, &expires, &revoked, &lastUsed, &limits, &cr.remaining, &cr.refill, &cr.next); err != nil {
+		&created, &expires, &revoked, &lastUsed, &limits, &cr.remaining, &cr.refill, &cr.next,
+		&disabled, &prev.hash, &prev.rolled, &prev.grace, &prev.starts, &prev.started, &prev.expires, &prev.lastUsed); err != nil {
 		return nil, err
+	}
+	var err0 error
+	if r.DisabledAt, err0 = parseTimePtr(disabled); err0 == nil {
+		r.PreviousSecret, r.PreviousHash, err0 = prev.decode()
+	}
+	if err0 != nil {
+		return nil, fmt.Errorf("sqlite: key %s: %w", r.ID, err0)
 	}
 	var err error
 	if r.RateLimits, err = decodeLimits(limits); err != nil {
@@ -429,7 +441,10 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 	case apikey.StateActive:
-		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
+		args = append(args, now)
+	case apikey.StateDisabled:
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)")
 		args = append(args, now)
 	case apikey.StateExpired:
 		where = append(where, "revoked_at IS NULL AND expires_at <= ?")
