@@ -92,6 +92,7 @@ var problems = [...]problemRow{
 	{apikey.ErrInvalidKey, http.StatusUnauthorized, apikey.CodeInvalidKey, "The API key is not valid."},
 	{apikey.ErrExpired, http.StatusUnauthorized, apikey.CodeKeyExpired, "The API key has expired."},
 	{apikey.ErrRevoked, http.StatusUnauthorized, apikey.CodeKeyRevoked, "The API key has been revoked."},
+	{apikey.ErrDisabled, http.StatusForbidden, apikey.CodeKeyDisabled, "The API key is disabled; its owner can enable it again."},
 	{apikey.ErrFrozen, http.StatusConflict, apikey.CodeKeyRevoked, "The key has been revoked; a revoked key cannot be changed or rolled."},
 	{apikey.ErrInvalidInput, http.StatusBadRequest, apikey.CodeInvalidInput, "The request is not valid."},
 	{apikey.ErrNotFound, http.StatusNotFound, apikey.CodeNotFound, "The key does not exist."},
@@ -124,6 +125,7 @@ func row(err error) *problemRow {
 //	apikey.ErrInvalidKey                  401 invalid_key
 //	apikey.ErrExpired                     401 key_expired
 //	apikey.ErrRevoked                     401 key_revoked
+//	apikey.ErrDisabled                    403 key_disabled
 //	apikey.ErrFrozen                      409 key_revoked
 //	apikey.ErrInvalidInput                400 invalid_input
 //	apikey.ErrNotFound                    404 not_found
@@ -137,7 +139,10 @@ func row(err error) *problemRow {
 // Authorize refusal that wraps, say, apikey.ErrRevoked stays 403 forbidden.
 // apikey.ErrRevoked (the presented key is revoked) and apikey.ErrFrozen (a
 // management call asked to change a revoked key) share the code
-// key_revoked and differ by status. For the errors of package apikey the
+// key_revoked and differ by status. A disabled key (apikey.ErrDisabled) is
+// a 403, not a 401: its secret matched and the key is known, but it may
+// not be used until it is enabled again, so a client should keep it rather
+// than discard it as a bad credential. For the errors of package apikey the
 // code is the one apikey.CodeOf gives.
 func Status(err error) (status int, code apikey.Code) {
 	if err == nil {
