@@ -293,20 +293,54 @@ func (c *Client) Revoke(ctx context.Context, id string) (*apikey.Key, error) {
 }
 
 // Roll replaces the secret of a key and returns the key with its new
-// plaintext token; the old token stops verifying. A revoked key cannot be
-// rolled (apikey.ErrFrozen).
-func (c *Client) Roll(ctx context.Context, id string) (*apikey.Key, string, error) {
+// plaintext token. With zero options the old token stops verifying at
+// once; with a Grace it keeps verifying until the grace window ends (see
+// apikey.RollOptions; the server checks the options). A revoked key
+// cannot be rolled (apikey.ErrFrozen).
+func (c *Client) Roll(ctx context.Context, id string, opts apikey.RollOptions) (*apikey.Key, string, error) {
 	if !apikey.ValidID(id) {
 		return nil, "", apikey.ErrNotFound
 	}
+	var body any
+	if opts != (apikey.RollOptions{}) {
+		req := map[string]string{}
+		if opts.Grace != 0 {
+			req["grace"] = apikey.FormatGrace(opts.Grace)
+		}
+		if opts.GraceStarts != "" {
+			req["grace_starts"] = string(opts.GraceStarts)
+		}
+		if opts.GraceMax != 0 {
+			req["grace_max"] = apikey.FormatGrace(opts.GraceMax)
+		}
+		body = req
+	}
 	var res apikey.IssuedKey
-	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+id+"/roll", nil, nil, &res, ""); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/keys/"+id+"/roll", nil, body, &res, ""); err != nil {
 		return nil, "", err
 	}
 	if res.Token == "" || res.Key == nil || res.ID == "" {
 		return nil, "", fmt.Errorf("%w: apikeyclient: roll answer without a key", apikey.ErrUnavailable)
 	}
 	return res.Key, res.Token, nil
+}
+
+// Disable stops a key until Enable: the service refuses it with
+// apikey.ErrDisabled (403 key_disabled). A revoked key cannot be disabled
+// (apikey.ErrFrozen).
+func (c *Client) Disable(ctx context.Context, id string) (*apikey.Key, error) {
+	if !apikey.ValidID(id) {
+		return nil, apikey.ErrNotFound
+	}
+	return c.key(ctx, http.MethodPost, "/v1/keys/"+id+"/disable", nil)
+}
+
+// Enable undoes Disable. A revoked key cannot be enabled (apikey.ErrFrozen).
+func (c *Client) Enable(ctx context.Context, id string) (*apikey.Key, error) {
+	if !apikey.ValidID(id) {
+		return nil, apikey.ErrNotFound
+	}
+	return c.key(ctx, http.MethodPost, "/v1/keys/"+id+"/enable", nil)
 }
 
 // Delete removes a key for good.

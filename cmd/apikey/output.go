@@ -55,7 +55,24 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 	row("created", formatTime(&k.CreatedAt, "-"))
 	row("expires", formatTime(k.ExpiresAt, "never"))
 	row("revoked", formatTime(k.RevokedAt, "-"))
+	if k.DisabledAt != nil {
+		row("disabled", formatTime(k.DisabledAt, "-"))
+	}
 	row("last used", formatTime(k.LastUsedAt, "never"))
+	if p := k.PreviousSecret; p != nil {
+		// The secret a roll with a grace window replaced.
+		state := "stopped"
+		if p.Active {
+			state = "still verifies"
+		}
+		row("old secret", fmt.Sprintf("%s, rolled %s, last used %s", state, formatTime(&p.RolledAt, "-"), formatTime(p.LastUsedAt, "never")))
+		window := "grace " + apikey.FormatGrace(p.Grace) + " from the first use of the new secret, not started"
+		if p.GraceStartedAt != nil {
+			end := p.EndsAt()
+			window = "grace " + apikey.FormatGrace(p.Grace) + " from " + formatTime(p.GraceStartedAt, "-") + ", ends " + formatTime(&end, "-")
+		}
+		row("old secret window", window+"; at the latest "+formatTime(&p.ExpiresAt, "-"))
+	}
 	names := make([]string, 0, len(k.Metadata))
 	for name := range k.Metadata {
 		names = append(names, name)

@@ -331,7 +331,7 @@ func (h *handler) rollForm(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (h *handler) rollKey(w http.ResponseWriter, r *http.Request, s *session) {
-	k, token, err := h.m.Roll(actor(r.Context(), s), r.PathValue("id"))
+	k, token, err := h.m.Roll(actor(r.Context(), s), r.PathValue("id"), apikey.RollOptions{})
 	if err != nil { // a revoked key is apikey.ErrFrozen: 409
 		h.fail(w, r, s, err)
 		return

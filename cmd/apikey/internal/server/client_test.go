@@ -195,7 +195,7 @@ func TestManagement(t *testing.T) {
 	s.checkErr(t, "Update of an unknown id", err, apikey.ErrNotFound, 404, "not_found")
 
 	// Roll
-	rolled, token2, err := c.Roll(ctx, k.ID)
+	rolled, token2, err := c.Roll(ctx, k.ID, apikey.RollOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestManagement(t *testing.T) {
 	}
 	_, err = c.Update(ctx, k.ID, apikey.KeyUpdate{Name: &name})
 	s.checkErr(t, "Update of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
-	_, _, err = c.Roll(ctx, k.ID)
+	_, _, err = c.Roll(ctx, k.ID, apikey.RollOptions{})
 	s.checkErr(t, "Roll of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
 	_, err = c.Revoke(ctx, "AAAAAAAAAAAA")
 	s.checkErr(t, "Revoke of an unknown id", err, apikey.ErrNotFound, 404, "not_found")
@@ -233,7 +233,7 @@ func TestManagement(t *testing.T) {
 	s.checkErr(t, "Get after Delete", err, apikey.ErrNotFound, 404, "not_found")
 	err = c.Delete(ctx, k.ID)
 	s.checkErr(t, "Delete again", err, apikey.ErrNotFound, 404, "not_found")
-	_, _, err = c.Roll(ctx, k.ID)
+	_, _, err = c.Roll(ctx, k.ID, apikey.RollOptions{})
 	s.checkErr(t, "Roll of a deleted key", err, apikey.ErrNotFound, 404, "not_found")
 }
 

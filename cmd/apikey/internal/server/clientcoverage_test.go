@@ -27,6 +27,8 @@ var clientMethods = map[string]string{
 	"DELETE /v1/keys/{id}":            "Delete",
 	"POST /v1/keys/{id}/revoke":       "Revoke",
 	"POST /v1/keys/{id}/roll":         "Roll",
+	"POST /v1/keys/{id}/disable":      "Disable",
+	"POST /v1/keys/{id}/enable":       "Enable",
 	"GET /v1/keys/{id}/usage":         "Usage",
 	"GET /v1/events":                  "Events",
 	"POST /v1/verify":                 "Verify",

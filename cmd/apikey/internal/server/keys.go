@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -273,14 +274,77 @@ func (s *Server) acknowledged(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// rollKey serves POST /v1/keys/{id}/roll.
+// rollRequest is the optional body of POST /v1/keys/{id}/roll: the grace
+// window of apikey.RollOptions, durations as apikey.ParseGrace reads them.
+type rollRequest struct {
+	Grace       *string `json:"grace"`
+	GraceStarts *string `json:"grace_starts"`
+	GraceMax    *string `json:"grace_max"`
+}
+
+// options returns the apikey.RollOptions of req, or the
+// *apikey.ValidationError of its first bad member.
+func (req rollRequest) options() (apikey.RollOptions, error) {
+	var o apikey.RollOptions
+	var err error
+	if req.Grace != nil {
+		if o.Grace, err = apikey.ParseGrace("grace", *req.Grace); err != nil {
+			return o, err
+		}
+	}
+	if req.GraceStarts != nil {
+		o.GraceStarts = apikey.GraceStart(*req.GraceStarts)
+		if o.GraceStarts != apikey.GraceFirstUse && o.GraceStarts != apikey.GraceNow {
+			return o, &apikey.ValidationError{Field: "grace_starts", Reason: fmt.Sprintf("must be %q or %q", apikey.GraceFirstUse, apikey.GraceNow)}
+		}
+	}
+	if req.GraceMax != nil {
+		if o.GraceMax, err = apikey.ParseGrace("grace_max", *req.GraceMax); err != nil {
+			return o, err
+		}
+	}
+	_, err = o.Check()
+	return o, err
+}
+
+// rollKey serves POST /v1/keys/{id}/roll. The body is optional: without
+// one (or with {}), the old secret stops at once.
 func (s *Server) rollKey(w http.ResponseWriter, r *http.Request) {
-	k, token, err := s.m.Roll(r.Context(), r.PathValue("id"))
+	var req rollRequest
+	if r.ContentLength != 0 && !decode(w, r, &req) {
+		return
+	}
+	opts, err := req.options()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k, token, err := s.m.Roll(r.Context(), r.PathValue("id"), opts)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, apikey.IssuedKey{Token: token, Key: k})
+}
+
+// disableKey serves POST /v1/keys/{id}/disable.
+func (s *Server) disableKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.m.Disable(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
+}
+
+// enableKey serves POST /v1/keys/{id}/enable.
+func (s *Server) enableKey(w http.ResponseWriter, r *http.Request) {
+	k, err := s.m.Enable(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, k)
 }
 
 // deleteKey serves DELETE /v1/keys/{id}, strictly with ?strict=true (see

@@ -137,6 +137,8 @@ var routes = []route{
 	{"DELETE /v1/keys/{id}", admin, (*Server).deleteKey},
 	{"POST /v1/keys/{id}/revoke", admin, (*Server).revokeKey},
 	{"POST /v1/keys/{id}/roll", admin, (*Server).rollKey},
+	{"POST /v1/keys/{id}/disable", admin, (*Server).disableKey},
+	{"POST /v1/keys/{id}/enable", admin, (*Server).enableKey},
 	{"GET /v1/keys/{id}/usage", admin, (*Server).keyUsage},
 	{"POST /v1/keys/{id}/credits", admin, (*Server).keyCredits},
 	{"GET /v1/owners/{owner}", admin, (*Server).getOwner},
