@@ -210,6 +210,37 @@ func TestManagement(t *testing.T) {
 		t.Errorf("Verify of the new token: got %+v, %v", v, err)
 	}
 
+	// Roll with a grace window: both secrets verify; then disable, enable.
+	graced, token3, err := c.Roll(ctx, k.ID, apikey.RollOptions{Grace: time.Hour, GraceStarts: apikey.GraceNow, GraceMax: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tokens = append(s.tokens, token3)
+	if p := graced.PreviousSecret; p == nil || p.Grace != time.Hour || p.GraceStarts != apikey.GraceNow || p.GraceStartedAt == nil || !p.Active {
+		t.Errorf("Roll with a grace: previous secret %+v", graced.PreviousSecret)
+	}
+	for _, tok := range []string{token2, token3} {
+		if v, err := c.Verify(ctx, tok); err != nil || v.ID != k.ID {
+			t.Errorf("Verify in the grace window: got %+v, %v", v, err)
+		}
+	}
+	_, _, err = c.Roll(ctx, k.ID, apikey.RollOptions{Grace: 2 * time.Hour, GraceMax: time.Hour})
+	if !errors.As(err, &ve) || ve.Field != "grace_max" {
+		t.Errorf("Roll with grace_max below grace: got %v, want a ValidationError for grace_max", err)
+	}
+	d, err := c.Disable(ctx, k.ID)
+	if err != nil || d.State != apikey.StateDisabled || d.DisabledAt == nil {
+		t.Fatalf("Disable: got %+v, %v", d, err)
+	}
+	if _, err := c.Verify(ctx, token3); !errors.Is(err, apikey.ErrDisabled) {
+		t.Errorf("Verify of a disabled key: got %v, want ErrDisabled", err)
+	}
+	if e, err := c.Enable(ctx, k.ID); err != nil || e.State != apikey.StateActive || e.DisabledAt != nil {
+		t.Fatalf("Enable: got %+v, %v", e, err)
+	}
+	_, err = c.Disable(ctx, "AAAAAAAAAAAA")
+	s.checkErr(t, "Disable of an unknown id", err, apikey.ErrNotFound, 404, "not_found")
+
 	// Revoke
 	rv, err := c.Revoke(ctx, k.ID)
 	if err != nil || rv.State != apikey.StateRevoked || rv.RevokedAt == nil {
@@ -222,6 +253,8 @@ func TestManagement(t *testing.T) {
 	s.checkErr(t, "Update of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
 	_, _, err = c.Roll(ctx, k.ID, apikey.RollOptions{})
 	s.checkErr(t, "Roll of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
+	_, err = c.Enable(ctx, k.ID)
+	s.checkErr(t, "Enable of a revoked key", err, apikey.ErrFrozen, 409, "key_revoked")
 	_, err = c.Revoke(ctx, "AAAAAAAAAAAA")
 	s.checkErr(t, "Revoke of an unknown id", err, apikey.ErrNotFound, 404, "not_found")
 
