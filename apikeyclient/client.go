@@ -159,7 +159,7 @@ func (c *Client) verifyAnswer(err error, res *verifyResponse, scopes []string) (
 		return res.Key, nil
 	}
 	switch err := apikeyhttp.ErrorFor(http.StatusOK, res.Code); err {
-	case apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked:
+	case apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrDisabled:
 		return nil, err
 	case apikeyhttp.ErrInsufficientScope:
 		if scopes != nil {

@@ -144,7 +144,7 @@ func TestDisableEnable(t *testing.T) {
 		Code  string `json:"code"`
 	}
 	r.json(t, &v)
-	if v.Valid || v.Code != "key_disabled" {
+	if r.status != http.StatusOK || v.Valid || v.Code != "key_disabled" {
 		t.Errorf("verify of a disabled key: %d %s", r.status, r.body)
 	}
 	r = f.do(t, req{method: "GET", path: "/v1/keys?state=disabled", token: f.admin})

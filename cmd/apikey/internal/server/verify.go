@@ -102,7 +102,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		if resp.RateLimits == nil {
 			resp.RateLimits = []apikey.LimitResult{}
 		}
-	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked:
+	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeKeyDisabled:
 		resp.Code = code
 	default: // unavailable, or not a decision: never a grant
 		s.fail(w, r, err)
