@@ -32,13 +32,13 @@ revocation and expiry. The key is the argument or, without one, the first line
 of standard input (which keeps it out of shell history and process lists).
 
 Prints "valid: ID (NAME)", or "rejected: REASON" where REASON is invalid,
-expired or revoked. The key itself is never printed. With --json, prints
+expired, revoked or disabled. The key itself is never printed. With --json, prints
 the answer of POST /v1/verify: {"valid": true, "code": "valid", "key":
 {...}} or {"valid": false, "code": "key_revoked", "reason": "revoked"}.
 
 Exit status:
   0  the key is valid
-  1  the key was rejected: invalid, expired or revoked
+  1  the key was rejected: invalid, expired, revoked or disabled
   2  the check could not be made: a usage error, bad configuration, or the
      database is unavailable`,
 		Example: `  apikey verify "$KEY"
@@ -84,6 +84,8 @@ Exit status:
 				reason = "revoked"
 			case errors.Is(err, apikey.ErrExpired):
 				reason = "expired"
+			case errors.Is(err, apikey.ErrDisabled):
+				reason = "disabled"
 			case errors.Is(err, apikey.ErrInvalidKey):
 				reason = "invalid"
 				// Parse errors say what is wrong with the shape (too short,
