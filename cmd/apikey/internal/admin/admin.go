@@ -296,6 +296,8 @@ func (h *handler) routes() {
 	mux.HandleFunc("POST /admin/keys/{id}/revoke", h.authed(h.revokeKey))
 	mux.HandleFunc("GET /admin/keys/{id}/roll", h.authed(h.rollForm))
 	mux.HandleFunc("POST /admin/keys/{id}/roll", h.authed(h.rollKey))
+	mux.HandleFunc("POST /admin/keys/{id}/disable", h.authed(h.disableKey))
+	mux.HandleFunc("POST /admin/keys/{id}/enable", h.authed(h.enableKey))
 	mux.HandleFunc("GET /admin/keys/{id}/limits", h.authed(h.keyLimitsForm))
 	mux.HandleFunc("POST /admin/keys/{id}/limits", h.authed(h.editKeyLimits))
 	mux.HandleFunc("POST /admin/keys/{id}/credits", h.authed(h.adjustKeyCredits))

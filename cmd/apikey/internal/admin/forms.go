@@ -201,4 +201,5 @@ var funcs = template.FuncMap{
 	"rateLimit":   limitspec.FormatRateLimit,
 	"refill":      func(r *apikey.Refill) string { return limitspec.FormatRefill(*r) },
 	"ownerPath":   ownerPath,
+	"grace":       apikey.FormatGrace,
 }

@@ -115,6 +115,10 @@ func notice(q url.Values) string {
 		return "The key was saved."
 	case "revoked":
 		return "The key was revoked."
+	case "disabled":
+		return "The key was disabled: it is refused until enabled."
+	case "enabled":
+		return "The key was enabled."
 	case "bulk":
 		n, _ := strconv.Atoi(q.Get("n"))
 		if n == 1 {
@@ -190,6 +194,9 @@ func (h *handler) reveal(w http.ResponseWriter, r *http.Request, s *session) {
 type keyData struct {
 	Key   *apikey.Key
 	Usage *usageView // on the key's page
+	// PreviousUses counts the verifications with the key's previous
+	// secret (a roll's grace window) over the last 24 hours, as flushed.
+	PreviousUses int64
 }
 
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, s *session) (*apikey.Key, bool) {
@@ -211,7 +218,21 @@ func (h *handler) showKey(w http.ResponseWriter, r *http.Request, s *session) {
 		h.fail(w, r, s, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "key", view{Title: k.Name, User: s.email, Nav: "keys", Data: keyData{Key: k, Usage: u}, Notice: notice(r.URL.Query())})
+	d := keyData{Key: k, Usage: u}
+	if k.PreviousSecret != nil {
+		now := h.now()
+		counts, err := h.m.Usage(actor(r.Context(), s), k.ID, now.Add(-24*time.Hour), now, apikey.ByHour)
+		if err != nil {
+			h.fail(w, r, s, err)
+			return
+		}
+		for _, c := range counts {
+			if c.Outcome == string(apikey.CodeValidPrevious) {
+				d.PreviousUses += c.Count
+			}
+		}
+	}
+	h.render(w, r, http.StatusOK, "key", view{Title: k.Name, User: s.email, Nav: "keys", Data: d, Notice: notice(r.URL.Query())})
 }
 
 func (h *handler) editKeyForm(w http.ResponseWriter, r *http.Request, s *session) {
@@ -295,6 +316,52 @@ type confirmData struct {
 	Key     *apikey.Key
 	Keys    []*apikey.Key
 	Skipped int
+	// Roll is the grace window of the roll form, as entered.
+	Roll rollForm
+}
+
+// rollForm is the grace window of the roll form: durations as
+// apikey.ParseGrace reads them, empty for none or the default.
+type rollForm struct {
+	Grace, GraceStarts, GraceMax string
+	// Error says what is wrong with the entry; Field names the input.
+	Error, Field string
+}
+
+// options returns the apikey.RollOptions of f, or sets f.Error.
+func (f *rollForm) options() (apikey.RollOptions, bool) {
+	var o apikey.RollOptions
+	var err error
+	fail := func(err error) (apikey.RollOptions, bool) {
+		var ve *apikey.ValidationError
+		if errors.As(err, &ve) {
+			f.Field = ve.Field
+			f.Error = map[string]string{"grace": "Grace", "grace_starts": "Grace starts", "grace_max": "Longest grace"}[ve.Field] + ": " + ve.Reason + "."
+		} else {
+			f.Error = "The grace window is not valid."
+		}
+		return o, false
+	}
+	if f.Grace != "" {
+		if o.Grace, err = apikey.ParseGrace("grace", f.Grace); err != nil {
+			return fail(err)
+		}
+		switch f.GraceStarts {
+		case "", "first_use", "now":
+			o.GraceStarts = apikey.GraceStart(f.GraceStarts)
+		default:
+			return fail(&apikey.ValidationError{Field: "grace_starts", Reason: "must be first_use or now"})
+		}
+	}
+	if f.GraceMax != "" {
+		if o.GraceMax, err = apikey.ParseGrace("grace_max", f.GraceMax); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := o.Check(); err != nil {
+		return fail(err)
+	}
+	return o, true
 }
 
 func (h *handler) revokeForm(w http.ResponseWriter, r *http.Request, s *session) {
@@ -331,13 +398,45 @@ func (h *handler) rollForm(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (h *handler) rollKey(w http.ResponseWriter, r *http.Request, s *session) {
-	k, token, err := h.m.Roll(actor(r.Context(), s), r.PathValue("id"), apikey.RollOptions{})
+	f := rollForm{Grace: strings.TrimSpace(r.PostFormValue("grace")), GraceStarts: r.PostFormValue("grace_starts"),
+		GraceMax: strings.TrimSpace(r.PostFormValue("grace_max"))}
+	opts, ok := f.options()
+	if !ok {
+		k, found := h.getKey(w, r, s)
+		if !found {
+			return
+		}
+		h.render(w, r, http.StatusBadRequest, "confirm", view{Title: "Regenerate " + k.Name, User: s.email, Nav: "keys",
+			Data: confirmData{Action: "roll", Key: k, Roll: f}})
+		return
+	}
+	k, token, err := h.m.Roll(actor(r.Context(), s), r.PathValue("id"), opts)
 	if err != nil { // a revoked key is apikey.ErrFrozen: 409
 		h.fail(w, r, s, err)
 		return
 	}
 	h.reveals.put(s.idHash, revealed{keyID: k.ID, name: k.Name, token: token, rolled: true, at: h.now()})
 	http.Redirect(w, r, "/admin/keys/"+k.ID+"/reveal", http.StatusSeeOther)
+}
+
+// disableKey disables a key (a reversible stop) and shows it.
+func (h *handler) disableKey(w http.ResponseWriter, r *http.Request, s *session) {
+	k, err := h.m.Disable(actor(r.Context(), s), r.PathValue("id"))
+	if err != nil { // a revoked key is apikey.ErrFrozen: 409
+		h.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/keys/"+k.ID+"?done=disabled", http.StatusSeeOther)
+}
+
+// enableKey enables a disabled key and shows it.
+func (h *handler) enableKey(w http.ResponseWriter, r *http.Request, s *session) {
+	k, err := h.m.Enable(actor(r.Context(), s), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, s, err)
+		return
+	}
+	http.Redirect(w, r, "/admin/keys/"+k.ID+"?done=enabled", http.StatusSeeOther)
 }
 
 // maxBulk bounds the keys revoked by one bulk request.
