@@ -157,7 +157,8 @@ func (m *Manager) leakStore() (LeakStore, error) {
 }
 
 // Identify returns the key of which token is the plaintext, whatever its
-// state: active, expired or revoked. Anything else (a malformed token, a
+// state: active, disabled, expired or revoked. The token may be the key's
+// current secret or its previous one (a roll with a grace window). Anything else (a malformed token, a
 // bad checksum, an unknown id, a wrong secret) is ErrInvalidKey, and a
 // store failure ErrUnavailable. Unlike Verify, it always reads the store,
 // counts no usage, emits no event and never rehashes: it is for tools that
@@ -176,7 +177,14 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 	case err != nil:
 		return nil, unavailable("lookup", err)
 	}
-	if ok, _ := m.hasher.match(rec.Hash, token); !ok || rec.Prefix != t.Prefix {
+	ok, _ := m.hasher.match(rec.Hash, token)
+	if !ok && rec.PreviousHash != "" {
+		// The previous secret of a roll with a grace window is the key's
+		// too, while it verifies and after: a leak of it is a leak of the
+		// key.
+		ok, _ = m.hasher.match(rec.PreviousHash, token)
+	}
+	if !ok || rec.Prefix != t.Prefix {
 		return nil, ErrInvalidKey
 	}
 	k := &rec.Key

@@ -111,6 +111,7 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DisableEnable", testDisableEnable},
 		{"DisableFrozenAfterRevoke", testDisableFrozen},
 		{"LifecycleAudit", testLifecycleAudit},
+		{"IdentifyPreviousSecret", testIdentifyPrevious},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

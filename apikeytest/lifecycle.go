@@ -426,3 +426,24 @@ func testLifecycleAudit(t *testing.T, h Harness) {
 		t.Errorf("key.disabled: changes %v, want disabled_at from null to a time", evs.Events[1].Changes)
 	}
 }
+
+// testIdentifyPrevious checks that a leak of the previous secret of a
+// roll with a grace window is identified as the key's.
+func testIdentifyPrevious(t *testing.T, h Harness) {
+	clk := newClock()
+	m := graceManager(t, h, clk)
+	k, oldTok := create(t, m, apikey.CreateParams{Name: "leaky"})
+	_, newTok := roll(t, m, k.ID, apikey.RollOptions{Grace: time.Hour})
+	for _, tok := range []string{oldTok, newTok} {
+		if got, err := m.Identify(t.Context(), tok); err != nil || got.ID != k.ID {
+			t.Errorf("Identify in the grace window: %v, %v", got, err)
+		}
+	}
+	_, newer := roll(t, m, k.ID, apikey.RollOptions{})
+	if _, err := m.Identify(t.Context(), oldTok); !errors.Is(err, apikey.ErrInvalidKey) {
+		t.Errorf("Identify of a secret two rolls back: %v, want ErrInvalidKey", err)
+	}
+	if got, err := m.Identify(t.Context(), newer); err != nil || got.ID != k.ID {
+		t.Errorf("Identify of the current secret: %v, %v", got, err)
+	}
+}

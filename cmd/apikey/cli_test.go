@@ -458,7 +458,7 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"update", id, "--expires", "soon"}, code: 2, stderr: `invalid --expires "soon": ` + dur},
 		{args: []string{"update", id, "--meta", "x"}, code: 2, stderr: `invalid --meta "x": want name=value`},
 		{args: []string{"update", id, "--name", " "}, code: 1, stderr: "invalid name: is required"},
-		{args: []string{"list", "--state", "bogus"}, code: 2, stderr: `invalid --state "bogus": want active, expired or revoked`},
+		{args: []string{"list", "--state", "bogus"}, code: 2, stderr: `invalid --state "bogus": want active, disabled, expired or revoked`},
 		{args: []string{"list", "--limit", "5000"}, code: 1, stderr: "invalid limit: must be between 1 and 1000"},
 		{args: []string{"list", "--cursor", "zzz"}, code: 1, stderr: "invalid cursor: not a cursor returned by a previous list call"},
 		{args: []string{"list", "x"}, code: 2, stderr: "list takes no arguments (got 1)"},

@@ -50,7 +50,7 @@ func checkState(s string) error {
 	return usagef("invalid --state %q: want %s", s, statesText())
 }
 
-// statesText lists the states as "active, expired or revoked".
+// statesText lists the states as "active, disabled, expired or revoked".
 func statesText() string {
 	var b strings.Builder
 	states := apikey.States()
