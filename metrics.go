@@ -10,8 +10,9 @@ import (
 // cheap and safe for concurrent use.
 type Metrics interface {
 	// Verified counts one verification by outcome (CodeOf its error:
-	// CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked or
-	// CodeUnavailable) and its duration.
+	// CodeValid, CodeInvalidKey, CodeKeyExpired, CodeKeyRevoked,
+	// CodeKeyDisabled or CodeUnavailable) and its duration. A verification
+	// with the previous secret of a grace window is CodeValid.
 	Verified(outcome Code, d time.Duration)
 	// CacheHit and CacheMiss count verification cache lookups.
 	CacheHit()

@@ -1,7 +1,7 @@
 // Package apikeyprom is an apikey.Metrics for Prometheus. It exports, under
 // a namespace that defaults to "apikey":
 //
-//	apikey_verifications_total{outcome}       counter: valid, invalid_key, key_expired, key_revoked, unavailable
+//	apikey_verifications_total{outcome}       counter: valid, invalid_key, key_expired, key_revoked, key_disabled, unavailable
 //	apikey_verify_duration_seconds            histogram of Manager.Verify
 //	apikey_cache_requests_total{result}       counter: hit, miss
 //	apikey_store_lookup_duration_seconds      histogram of the store lookups made by Verify
@@ -49,7 +49,8 @@ var StoreBuckets = []float64{
 
 // outcomes are the verification outcomes the Manager reports; their
 // counters are resolved once so that counting one allocates nothing.
-var outcomes = [...]apikey.Code{apikey.CodeValid, apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeUnavailable}
+var outcomes = [...]apikey.Code{apikey.CodeValid, apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeUnavailable,
+	apikey.CodeKeyDisabled}
 
 // Metrics implements apikey.Metrics with Prometheus collectors. It is safe
 // for concurrent use; its methods do not allocate. Create one with New.
@@ -82,7 +83,7 @@ func New(reg prometheus.Registerer, namespace string) (*Metrics, error) {
 	m := &Metrics{reg: reg, namespace: namespace}
 	m.verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "verifications_total",
-		Help: "Key verifications by outcome: valid, invalid_key, key_expired, key_revoked or unavailable.",
+		Help: "Key verifications by outcome: valid, invalid_key, key_expired, key_revoked, key_disabled or unavailable.",
 	}, []string{"outcome"})
 	for i, o := range outcomes {
 		m.byOutcome[i] = m.verifications.WithLabelValues(string(o))
@@ -137,6 +138,8 @@ func (m *Metrics) outcome(o apikey.Code) prometheus.Counter {
 		return m.byOutcome[3]
 	case apikey.CodeUnavailable:
 		return m.byOutcome[4]
+	case apikey.CodeKeyDisabled:
+		return m.byOutcome[5]
 	}
 	return m.verifications.WithLabelValues(string(o)) // an outcome added later: slower, still counted
 }

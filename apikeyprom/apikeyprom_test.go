@@ -38,9 +38,10 @@ func TestCounters(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `
-# HELP apikey_verifications_total Key verifications by outcome: valid, invalid_key, key_expired, key_revoked or unavailable.
+# HELP apikey_verifications_total Key verifications by outcome: valid, invalid_key, key_expired, key_revoked, key_disabled or unavailable.
 # TYPE apikey_verifications_total counter
 apikey_verifications_total{outcome="invalid_key"} 0
+apikey_verifications_total{outcome="key_disabled"} 0
 apikey_verifications_total{outcome="key_expired"} 0
 apikey_verifications_total{outcome="key_revoked"} 1
 apikey_verifications_total{outcome="something_new"} 1
