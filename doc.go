@@ -30,13 +30,20 @@
 // Manager holds every rule; a Store only persists. Create returns the
 // plaintext once. Verify checks shape and checksum, looks the id up,
 // compares the digest, then refuses revoked keys (ErrRevoked), expired keys
-// (ErrExpired: a key is expired at and after its ExpiresAt instant) and keys
-// the Usable hook rejects. Malformed tokens, unknown ids and wrong secrets
+// (ErrExpired: a key is expired at and after its ExpiresAt instant),
+// disabled keys (ErrDisabled: Disable stops a key until Enable, unlike
+// Revoke) and keys the Usable hook rejects. Malformed tokens, unknown ids and wrong secrets
 // are indistinguishable (ErrInvalidKey). Revoke is idempotent and can never
 // be undone: the stores enforce it in the database as well. A revoked key is
-// frozen: Update and Roll refuse it with ErrFrozen, which, unlike
-// ErrRevoked, says nothing about the caller's own key. A store failure is
-// ErrUnavailable and never grants.
+// frozen: Update, Roll, Disable and Enable refuse it with ErrFrozen, which,
+// unlike ErrRevoked, says nothing about the caller's own key. A store
+// failure is ErrUnavailable and never grants.
+//
+// Roll replaces a key's secret. With RollOptions.Grace the old secret keeps
+// verifying for a grace window that starts, by default, when the new secret
+// is first used, bounded by RollOptions.GraceMax from the roll; the key's
+// PreviousSecret shows the window and the old secret's last use. Revoking
+// ends both secrets at once.
 //
 // # Several processes
 //
