@@ -49,8 +49,12 @@ type CacheEntry struct {
 	// owner's record; such entries hold no key.
 	owner *ownerEntry
 	// prev holds the decoded digest of the key's previous secret (its
-	// digest fields only), when the key has one.
-	prev *CacheEntry
+	// digest fields only), and previous its window, when the key has one.
+	// The entry's key carries no PreviousSecret: what Verify returns
+	// describes the key, not the window of another secret, whose Active
+	// would go stale in the cache.
+	prev     *CacheEntry
+	previous *PreviousSecret
 	// awaitStart is set when the key's previous secret waits for the
 	// first use of the new one to start its grace window; starting is
 	// set by the one verification that records the start.
@@ -72,7 +76,9 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 	if m.usage != nil {
 		e.usage = m.usage.cell(rec.ID)
 	}
+	e.key.PreviousSecret = nil
 	if p := rec.PreviousSecret; p != nil && rec.PreviousHash != "" {
+		e.previous = p
 		e.prev = &CacheEntry{hash: rec.PreviousHash}
 		m.decodeDigest(e.prev, rec.PreviousHash)
 		e.awaitStart = p.GraceStartedAt == nil && p.GraceStarts == GraceFirstUse

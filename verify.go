@@ -25,7 +25,8 @@ import (
 // failure returns ErrUnavailable and never a key.
 //
 // The returned Key may share its Scopes and Metadata with the verification
-// cache: treat them as read-only, or Clone the key before changing it.
+// cache: treat them as read-only, or Clone the key before changing it. It
+// carries no PreviousSecret (Get shows it).
 func (m *Manager) Verify(ctx context.Context, token string) (*Key, error) {
 	return m.verifyToken(ctx, token, false)
 }
@@ -97,7 +98,7 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 	if !ok && e.prev != nil && e.key.Prefix == t.Prefix {
 		// The previous secret of a roll with a grace window, while the
 		// window lasts.
-		if okPrev, _ := m.matchEntry(e.prev, token); okPrev && e.key.PreviousSecret.ActiveAt(now) {
+		if okPrev, _ := m.matchEntry(e.prev, token); okPrev && e.previous.ActiveAt(now) {
 			ok, previous = true, true
 		}
 	}
