@@ -24,13 +24,16 @@ import (
 // outcome.
 type Bucket struct {
 	Start time.Time // UTC
-	// Valid counts CodeValid; Invalid CodeInvalidKey (the id exists but the
-	// secret was wrong); Expired CodeKeyExpired; Revoked CodeKeyRevoked.
-	Valid, Invalid, Expired, Revoked int64
+	// Valid counts CodeValid and CodeValidPrevious (the previous secret
+	// of a grace window); Invalid CodeInvalidKey (the id exists but the
+	// secret was wrong); Expired CodeKeyExpired; Revoked CodeKeyRevoked;
+	// Disabled CodeKeyDisabled, which the chart does not draw as a series
+	// of its own but Rejected and Total count.
+	Valid, Invalid, Expired, Revoked, Disabled int64
 }
 
 // Rejected is the number of verifications that failed.
-func (b Bucket) Rejected() int64 { return b.Invalid + b.Expired + b.Revoked }
+func (b Bucket) Rejected() int64 { return b.Invalid + b.Expired + b.Revoked + b.Disabled }
 
 // Total is the number of verifications.
 func (b Bucket) Total() int64 { return b.Valid + b.Rejected() }
@@ -70,7 +73,7 @@ func Fill(counts []apikey.UsageCount, from, to time.Time, g apikey.Granularity) 
 			continue
 		}
 		switch apikey.Code(c.Outcome) {
-		case apikey.CodeValid:
+		case apikey.CodeValid, apikey.CodeValidPrevious:
 			out[i].Valid += c.Count
 		case apikey.CodeInvalidKey:
 			out[i].Invalid += c.Count
@@ -78,6 +81,8 @@ func Fill(counts []apikey.UsageCount, from, to time.Time, g apikey.Granularity) 
 			out[i].Expired += c.Count
 		case apikey.CodeKeyRevoked:
 			out[i].Revoked += c.Count
+		case apikey.CodeKeyDisabled:
+			out[i].Disabled += c.Count
 		}
 	}
 	return out
@@ -91,6 +96,7 @@ func Sum(buckets []Bucket) Bucket {
 		t.Invalid += b.Invalid
 		t.Expired += b.Expired
 		t.Revoked += b.Revoked
+		t.Disabled += b.Disabled
 	}
 	return t
 }

@@ -164,7 +164,7 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		t := keyTraffic{Key: k}
 		for _, c := range counts {
-			if c.Outcome == string(apikey.CodeValid) {
+			if c.Outcome == string(apikey.CodeValid) || c.Outcome == string(apikey.CodeValidPrevious) {
 				t.Valid += c.Count
 			} else {
 				t.Rejected += c.Count
