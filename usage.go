@@ -136,7 +136,7 @@ func (u *usageTracker) putBack(counts []UsageCount, last map[string]time.Time) {
 		u.withCell(uc.KeyID, func(c *usageCell) { c.spill = append(c.spill, uc) })
 	}
 	for id, t := range last {
-		if key, ok := strings.CutPrefix(id, "previous:"); ok {
+		if key, ok := strings.CutPrefix(id, PreviousSubject("")); ok {
 			u.withCell(key, func(c *usageCell) {
 				if t.After(c.prev) {
 					c.prev = t

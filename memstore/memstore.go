@@ -764,7 +764,7 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 		slots[usageSlot{norm(c.Bucket).UnixMicro(), c.Outcome}] += c.Count
 	}
 	for id, t := range lastUsed {
-		if key, ok := strings.CutPrefix(id, "previous:"); ok {
+		if key, ok := strings.CutPrefix(id, apikey.PreviousSubject("")); ok {
 			if r, ok := s.keys[key]; ok && r.PreviousSecret != nil {
 				if p := r.PreviousSecret; p.LastUsedAt == nil || p.LastUsedAt.Before(norm(t)) {
 					t = norm(t)

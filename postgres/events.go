@@ -148,7 +148,7 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 	type uses struct{ at, prev pgtype.Timestamptz }
 	byID := map[string]*uses{}
 	for id, t := range lastUsed {
-		key, prev := strings.CutPrefix(id, "previous:")
+		key, prev := strings.CutPrefix(id, apikey.PreviousSubject(""))
 		u := byID[key]
 		if u == nil {
 			u = new(uses)

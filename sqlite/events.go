@@ -136,7 +136,7 @@ func (s *Store) RecordUsage(ctx context.Context, counts []apikey.UsageCount, las
 			defer prev.Close()
 			for id, t := range lastUsed {
 				q := st
-				if key, ok := strings.CutPrefix(id, "previous:"); ok {
+				if key, ok := strings.CutPrefix(id, apikey.PreviousSubject("")); ok {
 					q, id = prev, key
 				}
 				if _, err := q.ExecContext(ctx, formatTime(t), id); err != nil {
