@@ -256,7 +256,7 @@ func TestStoreSpans(t *testing.T) {
 		"apikey.store.list",
 		"apikey.store.list_events id",
 		"apikey.store.lookup id", // Roll reads the key first
-		"apikey.store.set_hash id",
+		"apikey.store.roll id",
 		"apikey.store.record_usage",
 		"apikey.store.usage id",
 		"apikey.store.revoke id",
