@@ -102,6 +102,8 @@ func Diff(before, after *Key) map[string]Change {
 			"name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "metadata": k.Metadata,
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
+			"environment": string(k.Env()), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
+			"inactivity_expiry": inactivityValue(k.InactivityExpiry),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {
@@ -116,12 +118,22 @@ func Diff(before, after *Key) map[string]Change {
 	}
 	b, a := fields(before), fields(after)
 	out := map[string]Change{}
-	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "ratelimits", "credits"} {
+	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "ratelimits", "credits",
+		"environment", "allowed_cidrs", "inactivity_expiry"} {
 		if !reflect.DeepEqual(normalizeEmpty(b[name]), normalizeEmpty(a[name])) {
 			out[name] = Change{Before: b[name], After: a[name]}
 		}
 	}
 	return out
+}
+
+// inactivityValue is the audit form of an inactivity expiry: its text
+// ("90d", "never"), or nil for the default.
+func inactivityValue(d time.Duration) any {
+	if d == 0 {
+		return nil
+	}
+	return FormatInactivityExpiry(d)
 }
 
 // limitsValue is the audit form of rate limits: nil when there are none.

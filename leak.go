@@ -180,7 +180,7 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 		return nil, ErrInvalidKey
 	}
 	k := &rec.Key
-	k.State = k.StateAt(m.clock())
+	k.State = m.stateOf(k, m.clock())
 	return k, nil
 }
 

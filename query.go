@@ -18,7 +18,7 @@ func (m *Manager) Get(ctx context.Context, id string) (*Key, error) {
 		return nil, m.storeErr("lookup", err)
 	}
 	k := &rec.Key
-	k.State = k.StateAt(m.clock())
+	k.State = m.stateOf(k, m.clock())
 	return k, nil
 }
 
@@ -103,7 +103,7 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 		page.NextCursor = Cursor{CreatedAt: last.CreatedAt, ID: last.ID}.String()
 	}
 	for _, k := range page.Keys {
-		k.State = k.StateAt(now)
+		k.State = m.stateOf(k, now)
 	}
 	return page, nil
 }

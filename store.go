@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -183,12 +184,19 @@ type KeyUpdate struct {
 	// combined.
 	Credits      *Credits
 	ClearCredits bool
+	// AllowedCIDRs replaces the key's network allowlist; an empty slice
+	// removes it. The Manager normalises it (NormalizeCIDRs).
+	AllowedCIDRs *[]netip.Prefix
+	// InactivityExpiry replaces the key's inactivity expiry: zero for the
+	// service's default, NoInactivityExpiry for none. A key's Environment
+	// never changes: its tokens carry it.
+	InactivityExpiry *time.Duration
 }
 
 // Empty reports whether u changes nothing.
 func (u KeyUpdate) Empty() bool {
 	return u.Name == nil && u.Scopes == nil && u.Metadata == nil && u.ExpiresAt == nil && !u.ClearExpiry &&
-		u.RateLimits == nil && u.Credits == nil && !u.ClearCredits
+		u.RateLimits == nil && u.Credits == nil && !u.ClearCredits && u.AllowedCIDRs == nil && u.InactivityExpiry == nil
 }
 
 // isStoreError reports whether err is a store failure rather than one of the
