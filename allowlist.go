@@ -155,8 +155,9 @@ func (k *Key) Permits(want Environment, addr netip.Addr) error {
 	return nil
 }
 
-// cidrStrings is the text form of an allowlist: nil when empty.
-func cidrStrings(ps []netip.Prefix) []string {
+// cidrStrings is the audit form of an allowlist: its ranges as text, or
+// nil when empty.
+func cidrStrings(ps []netip.Prefix) any {
 	if len(ps) == 0 {
 		return nil
 	}
