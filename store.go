@@ -132,6 +132,12 @@ type Query struct {
 	CreatedTo time.Time
 	// Now is the instant against which State is evaluated.
 	Now time.Time
+	// InactivityExpiry is the default inactivity expiry against which
+	// State is evaluated (Key.StateWith); zero means none.
+	InactivityExpiry time.Duration
+	// Environment keeps keys of that environment; records made before
+	// environments existed are live.
+	Environment Environment
 	// After, when set, keeps keys that sort after it in the list order.
 	After *Cursor
 	// Limit is the most keys to return; it is always positive.

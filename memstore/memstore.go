@@ -176,7 +176,12 @@ func stored(rec *apikey.Record) *apikey.Record {
 
 // cloneRecord returns a deep copy of rec.
 func cloneRecord(rec *apikey.Record) *apikey.Record {
-	return &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash}
+	c := &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash}
+	c.Environment = c.Env() // as the SQL stores' column default
+	if len(c.AllowedCIDRs) == 0 {
+		c.AllowedCIDRs = nil
+	}
+	return c
 }
 
 // opErr prefixes a failure with the operation; nil stays nil.
@@ -404,7 +409,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	case "":
 		keep = func(*apikey.Key) bool { return true }
 	case apikey.StateActive, apikey.StateExpired, apikey.StateRevoked:
-		keep = func(k *apikey.Key) bool { return k.StateAt(now) == q.State }
+		keep = func(k *apikey.Key) bool { return k.StateWith(now, q.InactivityExpiry) == q.State }
 	default:
 		return nil, fmt.Errorf("memstore: list: unknown state %q", q.State)
 	}
@@ -422,6 +427,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		k := &r.Key
 		switch {
 		case q.Owner != "" && k.Owner != q.Owner,
+			q.Environment != "" && k.Env() != q.Environment,
 			!keep(k),
 			search != "" && !strings.Contains(asciiLower(k.Name), search) &&
 				!strings.Contains(asciiLower(k.ID), search) && !strings.Contains(asciiLower(k.Owner), search),
@@ -437,7 +443,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	})
 	keys := make([]*apikey.Key, 0, min(len(match), max(q.Limit, 0)))
 	for _, r := range match[:min(len(match), max(q.Limit, 0))] {
-		keys = append(keys, r.Key.Clone())
+		keys = append(keys, &cloneRecord(r).Key)
 	}
 	return keys, nil
 }
@@ -522,6 +528,12 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	case u.Credits != nil:
 		after.Credits = u.Credits.Clone()
 		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
+	}
+	if u.AllowedCIDRs != nil {
+		after.AllowedCIDRs = slices.Clone(*u.AllowedCIDRs)
+	}
+	if u.InactivityExpiry != nil {
+		after.InactivityExpiry = *u.InactivityExpiry
 	}
 	s.keys[id] = after
 	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))
