@@ -20,7 +20,7 @@ import (
 // keyColumns are the columns of an apikey.Key, in the order scanKey reads
 // them.
 const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at, " +
-	"ratelimits, credits_remaining, credits_refill, credits_next_refill"
+	"ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry"
 
 // lookupSQL is the statement behind every verification. It keeps one fixed
 // text so that pgx's statement cache prepares it once per connection.
@@ -37,8 +37,8 @@ const lookupSQL = "SELECT " + keyColumns + ", hash FROM ONLY apikey_keys WHERE i
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
 	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at,
-	 ratelimits, credits_remaining, credits_refill, credits_next_refill)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	 ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 	k := &rec.Key
 	args, err := insertArgs(rec)
 	if err != nil {
@@ -111,9 +111,13 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 	case apikey.StateActive:
-		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+		now := arg(timeArg(q.Now))
+		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+now+") AND NOT "+
+			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry))))
 	case apikey.StateExpired:
-		where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(timeArg(q.Now)))
+		now := arg(timeArg(q.Now))
+		where = append(where, "revoked_at IS NULL AND (expires_at <= "+now+" OR "+
+			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry)))+")")
 	case apikey.StateRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	default:
@@ -129,6 +133,9 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		}
 		p := arg(q.Search)
 		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
+	}
+	if q.Environment != "" {
+		where = append(where, "environment = "+arg(string(q.Environment)))
 	}
 	if !q.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= "+arg(timeArg(q.CreatedFrom)))
@@ -211,6 +218,16 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		arg("credits_remaining", remaining)
 		arg("credits_refill", refill)
 		arg("credits_next_refill", next)
+	}
+	if u.AllowedCIDRs != nil {
+		c, err := encodeCIDRs(*u.AllowedCIDRs)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: update: allowed_cidrs: %w", err)
+		}
+		arg("allowed_cidrs", c)
+	}
+	if u.InactivityExpiry != nil {
+		arg("inactivity_expiry", encodeInactivity(*u.InactivityExpiry))
 	}
 
 	if ev != nil {
@@ -441,13 +458,15 @@ type keyScan struct {
 	created, expires, revoked, lastUsed pgtype.Timestamptz
 	limits                              string
 	credits                             storedCredits
+	env, cidrs                          string
+	inactivity                          int64
 }
 
 // dest returns the scan destinations for keyColumns, followed by the hash
 // when hash is not nil.
 func (sc *keyScan) dest(k *apikey.Key, hash *string) []any {
 	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed,
-		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next}
+		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next, &sc.env, &sc.cidrs, &sc.inactivity}
 	if hash != nil {
 		d = append(d, hash)
 	}
@@ -474,6 +493,11 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	}
 	if k.Credits, err = sc.credits.decode(); err != nil {
 		return fmt.Errorf("credits of key %s: %w", k.ID, err)
+	}
+	k.Environment = apikey.Environment(sc.env)
+	k.InactivityExpiry = decodeInactivity(sc.inactivity)
+	if k.AllowedCIDRs, err = decodeCIDRs(sc.cidrs); err != nil {
+		return fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
 	}
 	return nil
 }
