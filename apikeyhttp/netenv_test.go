@@ -249,4 +249,3 @@ func FuzzClientAddr(f *testing.F) {
 		}
 	})
 }
-
