@@ -205,7 +205,7 @@ func New(cfg Config) (*Server, error) {
 		// key cannot probe the API faster than its limit by asking for
 		// what it may not do. The Manager enforces even when Verifier
 		// wraps it.
-		Enforcer: cfg.Manager,
+		Enforcer:       cfg.Manager,
 		Headers:        cfg.KeyHeaders,
 		Schemes:        cfg.KeySchemes,
 		TrustedProxies: cfg.TrustedProxies,
