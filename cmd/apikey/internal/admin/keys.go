@@ -243,7 +243,7 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 	f := keyForm{
 		Name: strings.TrimSpace(r.PostFormValue("name")), Owner: k.Owner, Scopes: r.PostFormValue("scopes"),
 		ExpiresAt: r.PostFormValue("expires_at"), Metadata: r.PostFormValue("metadata"), Errors: map[string]string{},
-		Environment: string(k.Env()), // fixed at creation
+		Environment:  string(k.Env()), // fixed at creation
 		AllowedCIDRs: r.PostFormValue("allowed_cidrs"), InactivityExpiry: r.PostFormValue("inactivity_expiry"),
 	}
 	if f.Name == "" {
