@@ -176,7 +176,7 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 	case err != nil:
 		return nil, unavailable("lookup", err)
 	}
-	if ok, _ := m.hasher.match(rec.Hash, token); !ok || rec.Prefix != t.Prefix {
+	if ok, _ := m.hasher.match(rec.Hash, token); !ok || rec.TokenPrefix() != t.Prefix {
 		return nil, ErrInvalidKey
 	}
 	k := &rec.Key

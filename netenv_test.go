@@ -203,3 +203,26 @@ func TestNewManagerNetEnvConfig(t *testing.T) {
 		}
 	}
 }
+
+// A test key's token is found in text and identified like a live one.
+func TestTestTokensFoundAndIdentified(t *testing.T) {
+	ctx := t.Context()
+	m, err := apikey.NewManager(memstore.New(), apikey.Config{UsageFlushInterval: -1, Prefix: strings.Repeat("p", apikey.MaxPrefixLength)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, token, err := m.Create(ctx, apikey.CreateParams{Name: "t", Environment: apikey.EnvTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for match := range apikey.FindTokens([]byte("leaked: " + token + " in a gist")) {
+		found = append(found, match.Token.ID)
+	}
+	if len(found) != 1 || found[0] != k.ID {
+		t.Errorf("FindTokens found %v, want %s", found, k.ID)
+	}
+	if got, err := m.Identify(ctx, token); err != nil || got.ID != k.ID {
+		t.Errorf("Identify(test token) = %v, %v", got, err)
+	}
+}
