@@ -33,20 +33,23 @@ BEFORE UPDATE OF environment, allowed_cidrs, inactivity_expiry ON apikey_keys
 FOR EACH ROW EXECUTE FUNCTION apikey_keys_guard_netenv();
 ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_guard_netenv;
 
--- A change of these columns reaches the caches as any other change: both
--- column lists gain them.
-DROP TRIGGER apikey_keys_notify ON apikey_keys;
-CREATE TRIGGER apikey_keys_notify
-AFTER UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, ratelimits,
-    environment, allowed_cidrs, inactivity_expiry OR DELETE
-ON apikey_keys
-FOR EACH ROW EXECUTE FUNCTION apikey_keys_notify();
-ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_notify;
+-- A change of these columns reaches the caches as any other change,
+-- through the notifications and the change feed. Triggers of their own
+-- rather than new apikey_keys_notify and apikey_keys_log_change, so that
+-- they compose with the other migrations that redefine those; they fire
+-- only when a value changed (the environment never does). An UPDATE that
+-- also sets a column of those triggers notifies the key twice: two
+-- evictions of one key, which is harmless.
+CREATE TRIGGER apikey_keys_notify_netenv
+AFTER UPDATE OF allowed_cidrs, inactivity_expiry ON apikey_keys
+FOR EACH ROW
+WHEN (OLD.allowed_cidrs IS DISTINCT FROM NEW.allowed_cidrs OR OLD.inactivity_expiry IS DISTINCT FROM NEW.inactivity_expiry)
+EXECUTE FUNCTION apikey_keys_notify();
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_notify_netenv;
 
-DROP TRIGGER apikey_keys_log_change ON apikey_keys;
-CREATE TRIGGER apikey_keys_log_change
-AFTER INSERT OR UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, ratelimits,
-    environment, allowed_cidrs, inactivity_expiry OR DELETE
-ON apikey_keys
-FOR EACH ROW EXECUTE FUNCTION apikey_keys_log_change();
-ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_log_change;
+CREATE TRIGGER apikey_keys_log_change_netenv
+AFTER UPDATE OF allowed_cidrs, inactivity_expiry ON apikey_keys
+FOR EACH ROW
+WHEN (OLD.allowed_cidrs IS DISTINCT FROM NEW.allowed_cidrs OR OLD.inactivity_expiry IS DISTINCT FROM NEW.inactivity_expiry)
+EXECUTE FUNCTION apikey_keys_log_change();
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_log_change_netenv;

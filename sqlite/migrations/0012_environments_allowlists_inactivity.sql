@@ -10,12 +10,17 @@ ALTER TABLE apikey_keys ADD COLUMN environment TEXT NOT NULL DEFAULT 'live' CHEC
 ALTER TABLE apikey_keys ADD COLUMN allowed_cidrs TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE apikey_keys ADD COLUMN inactivity_expiry INTEGER NOT NULL DEFAULT 0 CHECK (inactivity_expiry >= -1);
 
--- A change of these columns reaches the caches as any other change.
-DROP TRIGGER apikey_keys_change_on_update;
-CREATE TRIGGER apikey_keys_change_on_update
-AFTER UPDATE OF id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, ratelimits,
-    environment, allowed_cidrs, inactivity_expiry ON apikey_keys
+-- A change of these columns reaches the caches as any other change. A
+-- trigger of its own rather than a new apikey_keys_change_on_update, so
+-- that it composes with the other migrations that redefine that one; it
+-- fires only when a value changed (the environment never does). A
+-- statement that also sets a column of apikey_keys_change_on_update (the
+-- store's Update sets them all) then logs the key twice: two evictions of
+-- one key, which is harmless.
+CREATE TRIGGER apikey_keys_change_on_update_netenv
+AFTER UPDATE OF allowed_cidrs, inactivity_expiry ON apikey_keys
 FOR EACH ROW
+WHEN NEW.allowed_cidrs IS NOT OLD.allowed_cidrs OR NEW.inactivity_expiry IS NOT OLD.inactivity_expiry
 BEGIN
     INSERT INTO apikey_changes (op, key_id, at) VALUES ('update', NEW.id, strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'));
 END;
