@@ -226,3 +226,29 @@ func TestTestTokensFoundAndIdentified(t *testing.T) {
 		t.Errorf("Identify(test token) = %v, %v", got, err)
 	}
 }
+
+// FuzzAllowsAddr: AllowsAddr agrees with netip.Prefix.Contains over the
+// normalised ranges (an IPv4 address in IPv6's mapped form counting as
+// IPv4).
+func FuzzAllowsAddr(f *testing.F) {
+	f.Add([]byte{10, 0, 0, 0}, uint8(8), []byte{10, 1, 2, 3})
+	f.Add([]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, uint8(32), []byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
+	f.Add([]byte{0, 0, 0, 0}, uint8(0), []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4})
+	f.Fuzz(func(t *testing.T, prefix []byte, bits uint8, addr []byte) {
+		pa, ok1 := netip.AddrFromSlice(prefix)
+		a, ok2 := netip.AddrFromSlice(addr)
+		if !ok1 || !ok2 {
+			return
+		}
+		p := netip.PrefixFrom(pa, int(bits)%(pa.BitLen()+1))
+		ps, err := apikey.NormalizeCIDRs([]netip.Prefix{p})
+		if err != nil {
+			return
+		}
+		k := &apikey.Key{AllowedCIDRs: ps}
+		want := ps[0].Contains(a.Unmap())
+		if got := k.AllowsAddr(a); got != want {
+			t.Fatalf("AllowsAddr(%v) with %v = %v, want %v", a, ps, got, want)
+		}
+	})
+}
