@@ -20,8 +20,9 @@ import (
 // its "_test" marker removed, or a live key's with one added, is invalid.
 // Verify does not check the key's network allowlist, which needs the
 // client's address: Check does (CheckOptions.ClientAddr), apikeyhttp does,
-// and Key.Permits does for other callers. A token may also be in DRF API Key's form, "<prefix>.<secret>"
-// (ParseDRFToken), which only keys imported from DRF API Key accept; an
+// and Key.Permits does for other callers. A token may also be in DRF API
+// Key's form, "<prefix>.<secret>" (ParseDRFToken), which only keys
+// imported from DRF API Key accept; an
 // imported key whose digest is in a legacy format (LegacyHasher) gets it
 // replaced by the current form when it verifies. Malformed
 // tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked
