@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/hex"
+	"net/netip"
 	"testing"
 )
 
@@ -115,5 +116,31 @@ func TestHasherFormats(t *testing.T) {
 	}
 	if _, err := newHasher(append(v1, v1...), nil); err == nil {
 		t.Error("newHasher accepted a duplicate version")
+	}
+}
+
+// BenchmarkPermits is the cost of Key.Permits, the check of a network
+// allowlist, on a key without one and on one of 10 ranges (the address in
+// the last), next to ParseToken for scale.
+func BenchmarkPermits(b *testing.B) {
+	addr := netip.MustParseAddr("2001:db8::7")
+	open := &Key{}
+	fenced := &Key{}
+	for i := range 9 {
+		fenced.AllowedCIDRs = append(fenced.AllowedCIDRs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+	}
+	fenced.AllowedCIDRs = append(fenced.AllowedCIDRs, netip.MustParsePrefix("2001:db8::/32"))
+	for _, c := range []struct {
+		name string
+		k    *Key
+	}{{"none", open}, {"allowlist10", fenced}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.k.Permits("", addr); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -45,6 +45,13 @@ type CacheEntry struct {
 	// that Check does not build them on every request.
 	buckets []bucketRef
 	ownerID string
+	// tokenPrefix is key.TokenPrefix(), which the token's prefix must
+	// equal; inactiveAt, when inactive is set, is the instant from which
+	// the record says the key is inactive (InactiveAt plus the Manager's
+	// leeway): Verify then reads the store again before it refuses.
+	tokenPrefix string
+	inactive    bool
+	inactiveAt  time.Time
 	// owner, set on the entries cached under OwnerSubject ids, is an
 	// owner's record; such entries hold no key.
 	owner *ownerEntry
@@ -66,7 +73,10 @@ type CacheEntry struct {
 func (e *CacheEntry) Negative() bool { return e == nil }
 
 func (m *Manager) newEntry(rec *Record) *CacheEntry {
-	e := &CacheEntry{key: rec.Key, hash: rec.Hash, buckets: keyBuckets(&rec.Key)}
+	e := &CacheEntry{key: rec.Key, hash: rec.Hash, buckets: keyBuckets(&rec.Key), tokenPrefix: rec.Key.TokenPrefix()}
+	if at, ok := rec.Key.InactiveAt(m.inactivity); ok {
+		e.inactive, e.inactiveAt = true, at.Add(m.leeway)
+	}
 	if rec.Owner != "" {
 		e.ownerID = OwnerSubject(rec.Owner)
 	}

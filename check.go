@@ -274,12 +274,17 @@ func (o *CheckOptions) check() error {
 		return invalid("credits", "must not be negative")
 	case o.IdempotencyKey != "" && !ValidIdempotencyKey(o.IdempotencyKey):
 		return invalid("idempotency_key", "must be 1 to 255 bytes of printable ASCII")
+	case o.Environment != "" && !o.Environment.Valid():
+		return invalid("environment", "must be live or test, got %q", o.Environment)
 	}
 	return nil
 }
 
-// Check verifies token as Verify does and then applies, in this order, the
-// rate limits of the key and of its owner that opts selects, and the
+// Check verifies token as Verify does, applies Key.Permits with
+// opts.Environment and opts.ClientAddr (ErrWrongEnvironment, or an
+// *AddrError matching ErrIPNotAllowed: a key with a network allowlist is
+// refused when opts.ClientAddr is not set), and then applies, in this
+// order, the rate limits of the key and of its owner that opts selects, and the
 // spend of opts.Credits. A request refused by a rate limit spends no
 // credit. It returns the key with the outcome of every limit and the
 // balance left, or the error of Verify, a *LimitError matching
@@ -307,6 +312,10 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 		m.rejected(ctx, id, err)
 		return nil, err
 	}
+	if err := k.Permits(opts.Environment, opts.ClientAddr); err != nil {
+		m.rejected(ctx, id, err)
+		return nil, err
+	}
 	res := &Result{Key: k}
 	res.RateLimits = res.limits[:0]
 	if err := m.enforce(ctx, k, e.buckets, e.ownerID, opts, at, res); err != nil {
@@ -317,7 +326,9 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 }
 
 // Enforce applies the rate limits and credits of opts to k, a key that
-// Verify returned, as Check does after verifying. Keys from elsewhere (a
+// Verify returned, as Check does after verifying. It leaves
+// opts.Environment and opts.ClientAddr to the caller (Key.Permits), as
+// apikeyhttp does before it calls Enforce. Keys from elsewhere (a
 // remote verifier) are limited as they are given: their RateLimits and
 // Owner decide.
 func (m *Manager) Enforce(ctx context.Context, k *Key, opts CheckOptions) (*Result, error) {
@@ -698,7 +709,8 @@ func (m *Manager) prepareLimits(u *KeyUpdate, now time.Time) (EventType, error) 
 		}
 		u.Credits = c
 	}
-	other := u.Name != nil || u.Scopes != nil || u.Metadata != nil || u.ExpiresAt != nil || u.ClearExpiry
+	other := u.Name != nil || u.Scopes != nil || u.Metadata != nil || u.ExpiresAt != nil || u.ClearExpiry ||
+		u.AllowedCIDRs != nil || u.InactivityExpiry != nil
 	creds := u.Credits != nil || u.ClearCredits
 	switch {
 	case !other && u.RateLimits != nil && !creds:

@@ -42,6 +42,12 @@ const (
 	CodeRateLimited Code = "rate_limited"
 	// CodeUsageExceeded stands for ErrUsageExceeded.
 	CodeUsageExceeded Code = "usage_exceeded"
+	// CodeWrongEnvironment stands for ErrWrongEnvironment: a genuine key
+	// of the environment that is not accepted here.
+	CodeWrongEnvironment Code = "wrong_environment"
+	// CodeIPNotAllowed stands for ErrIPNotAllowed: a genuine key used
+	// from an address outside its network allowlist.
+	CodeIPNotAllowed Code = "ip_not_allowed"
 	// CodeUnavailable stands for ErrUnavailable and for any error that is
 	// not one of this package's answers: a failure to decide, never a
 	// denial.
@@ -52,7 +58,8 @@ const (
 // sentinel error err matches, and CodeUnavailable for anything else. The
 // first match in this order wins: ErrUnavailable, ErrInvalidKey,
 // ErrExpired, ErrRevoked, ErrFrozen, ErrDisabled, ErrInvalidInput, ErrNotFound,
-// ErrTooManyKeys, ErrNotAcknowledged, ErrRateLimited, ErrUsageExceeded. So a store failure is unavailable whatever else it wraps,
+// ErrTooManyKeys, ErrNotAcknowledged, ErrRateLimited, ErrUsageExceeded,
+// ErrWrongEnvironment, ErrIPNotAllowed. So a store failure is unavailable whatever else it wraps,
 // and a key the Usable hook rejected (ErrInvalidKey, wrapping the hook's
 // error) is invalid_key even if the hook's error wraps ErrRevoked.
 // ErrDuplicateID, which the Manager never returns, is unavailable.
@@ -82,6 +89,10 @@ func CodeOf(err error) Code {
 		return CodeRateLimited
 	case errors.Is(err, ErrUsageExceeded):
 		return CodeUsageExceeded
+	case errors.Is(err, ErrWrongEnvironment):
+		return CodeWrongEnvironment
+	case errors.Is(err, ErrIPNotAllowed):
+		return CodeIPNotAllowed
 	default:
 		return CodeUnavailable
 	}

@@ -17,6 +17,10 @@
 //	    typos and random strings are rejected without a store access and
 //	    secret scanners can recognise keys.
 //
+// A test key (Environment EnvTest) has "_test" after its prefix,
+// ak_test_<id>_<secret><checksum>; a live key has nothing there, so the
+// tokens of keys made before environments existed are live tokens.
+//
 // # What is stored
 //
 // Stores keep the record and an algorithm-tagged digest of the whole token:
@@ -30,9 +34,13 @@
 // Manager holds every rule; a Store only persists. Create returns the
 // plaintext once. Verify checks shape and checksum, looks the id up,
 // compares the digest, then refuses revoked keys (ErrRevoked), expired keys
-// (ErrExpired: a key is expired at and after its ExpiresAt instant),
-// disabled keys (ErrDisabled: Disable stops a key until Enable, unlike
-// Revoke) and keys the Usable hook rejects. Malformed tokens, unknown ids and wrong secrets
+// (ErrExpired: a key is expired at and after its ExpiresAt instant, or
+// unused for longer than its inactivity expiry: ErrInactive, see
+// Key.InactiveAt), disabled keys (ErrDisabled: Disable stops a key until
+// Enable, unlike Revoke), keys of an environment the Manager does not accept
+// (ErrWrongEnvironment) and keys the Usable hook rejects. A key's network
+// allowlist (Key.AllowedCIDRs) needs the client's address: Check, Key.Permits
+// and apikeyhttp hold it against it (ErrIPNotAllowed). Malformed tokens, unknown ids and wrong secrets
 // are indistinguishable (ErrInvalidKey). Revoke is idempotent and can never
 // be undone: the stores enforce it in the database as well. A revoked key is
 // frozen: Update, Roll, Disable and Enable refuse it with ErrFrozen, which,

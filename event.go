@@ -111,6 +111,8 @@ func Diff(before, after *Key) map[string]Change {
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt, "disabled_at": k.DisabledAt,
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
 			"previous_secret": previousValue(k.PreviousSecret),
+			"environment":     environmentValue(k), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
+			"inactivity_expiry": inactivityValue(k.InactivityExpiry),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {
@@ -126,7 +128,7 @@ func Diff(before, after *Key) map[string]Change {
 	b, a := fields(before), fields(after)
 	out := map[string]Change{}
 	for _, name := range []string{"name", "owner", "scopes", "metadata", "expires_at", "revoked_at", "disabled_at",
-		"ratelimits", "credits", "previous_secret"} {
+		"ratelimits", "credits", "previous_secret", "environment", "allowed_cidrs", "inactivity_expiry"} {
 		if !reflect.DeepEqual(normalizeEmpty(b[name]), normalizeEmpty(a[name])) {
 			out[name] = Change{Before: b[name], After: a[name]}
 		}
@@ -144,6 +146,25 @@ func previousValue(p *PreviousSecret) any {
 		"rolled_at": p.RolledAt.UTC().Format(time.RFC3339Nano), "grace": p.Grace.String(),
 		"grace_starts": string(p.GraceStarts), "expires_at": p.ExpiresAt.UTC().Format(time.RFC3339Nano),
 	}
+}
+
+// environmentValue is the audit form of an environment: nil for live, the
+// default, so that the audit entries of live keys are what they were
+// before environments existed.
+func environmentValue(k *Key) any {
+	if k.Env() == EnvLive {
+		return nil
+	}
+	return string(k.Env())
+}
+
+// inactivityValue is the audit form of an inactivity expiry: its text
+// ("90d", "never"), or nil for the default.
+func inactivityValue(d time.Duration) any {
+	if d == 0 {
+		return nil
+	}
+	return FormatInactivityExpiry(d)
 }
 
 // limitsValue is the audit form of rate limits: nil when there are none.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -167,5 +169,20 @@ func TestDiff(t *testing.T) {
 	}
 	if same := apikey.Diff(before, before); len(same) != 0 {
 		t.Errorf("Diff(k, k) = %+v, want none", same)
+	}
+	// The fields of environments, allowlists and inactivity are audited in
+	// their text forms.
+	net := after.Clone()
+	net.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	net.InactivityExpiry = 90 * 24 * time.Hour
+	got = apikey.Diff(after, net)
+	if len(got) != 2 || !reflect.DeepEqual(got["allowed_cidrs"], apikey.Change{Before: nil, After: []string{"10.0.0.0/8"}}) ||
+		got["inactivity_expiry"] != (apikey.Change{Before: nil, After: "90d"}) {
+		t.Errorf("Diff(allowlist, inactivity) = %+v", got)
+	}
+	test := after.Clone()
+	test.Environment = apikey.EnvTest
+	if got := apikey.Diff(after, test); got["environment"] != (apikey.Change{Before: nil, After: "test"}) {
+		t.Errorf("Diff(environment) = %+v", got)
 	}
 }

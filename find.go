@@ -90,7 +90,7 @@ func tokenAt(text []byte, p int) (TokenMatch, bool) {
 	// MaxPrefixLength; try each start, longest first, against the
 	// checksum, and let ParseToken have the last word.
 	lo := p
-	for lo > 0 && p-lo < MaxPrefixLength && isPrefixByte(text[lo-1]) {
+	for lo > 0 && p-lo < MaxPrefixLength+len(testMarker) && isPrefixByte(text[lo-1]) {
 		lo--
 	}
 	sum := bytesString(text[end-ChecksumLength : end])

@@ -262,7 +262,7 @@ func (m *Manager) setDisabled(ctx context.Context, id string, disabled bool) (*K
 
 // stamp sets the fields of k that depend on the instant it is returned.
 func (m *Manager) stamp(k *Key, now time.Time) {
-	k.State = k.StateAt(now)
+	k.State = m.stateOf(k, now)
 	if k.PreviousSecret != nil {
 		k.PreviousSecret.Active = k.PreviousSecret.ActiveAt(now) && !k.Revoked()
 	}

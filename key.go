@@ -2,6 +2,7 @@ package apikey
 
 import (
 	"encoding/json"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -75,6 +76,20 @@ type Key struct {
 	// Credits is the key's balance of usage credits; nil means none, so
 	// the key is not limited by credits (its owner's may still apply).
 	Credits *Credits `json:"credits,omitempty"`
+	// Environment is EnvLive or EnvTest, fixed at creation and visible in
+	// the key's tokens (see Environment). Stores return EnvLive for the
+	// records made before environments existed.
+	Environment Environment `json:"environment"`
+	// AllowedCIDRs, when not empty, are the only networks the key may be
+	// used from (see Key.AllowsAddr and Permits), in their normalised form
+	// (NormalizeCIDRs). Written as [] when empty, as text
+	// ("203.0.113.0/24").
+	AllowedCIDRs []netip.Prefix `json:"allowed_cidrs"`
+	// InactivityExpiry is how long the key may go unused before it
+	// expires (see InactiveAt): zero means the service's default
+	// (Config.InactivityExpiry), NoInactivityExpiry means never. Its JSON
+	// form is text ("90d", "never"), left out when zero.
+	InactivityExpiry time.Duration `json:"-"`
 	// State is StateAt(now) for the instant at which the Manager returned
 	// the key. Stores leave it empty.
 	State State `json:"state"`
@@ -95,7 +110,33 @@ func (k Key) MarshalJSON() ([]byte, error) {
 	if k.RateLimits == nil {
 		k.RateLimits = []RateLimit{}
 	}
-	return json.Marshal(plain(k))
+	if k.AllowedCIDRs == nil {
+		k.AllowedCIDRs = []netip.Prefix{}
+	}
+	k.Environment = k.Env()
+	return json.Marshal(struct {
+		plain
+		InactivityExpiry string `json:"inactivity_expiry,omitempty"`
+	}{plain(k), FormatInactivityExpiry(k.InactivityExpiry)})
+}
+
+// UnmarshalJSON decodes the form MarshalJSON writes, reading
+// "inactivity_expiry" with ParseInactivityExpiry.
+func (k *Key) UnmarshalJSON(b []byte) error {
+	type plain Key
+	aux := struct {
+		*plain
+		InactivityExpiry string `json:"inactivity_expiry"`
+	}{plain: (*plain)(k)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	d, err := ParseInactivityExpiry(aux.InactivityExpiry)
+	if err != nil {
+		return err
+	}
+	k.InactivityExpiry = d
+	return nil
 }
 
 // IssuedKey is a key together with its plaintext token, as Create and
@@ -131,6 +172,23 @@ func (ik IssuedKey) MarshalJSON() ([]byte, error) {
 	return append(out, body[1:]...), nil // body is an object with fields
 }
 
+// UnmarshalJSON decodes the form MarshalJSON writes: without it, the
+// method promoted from the embedded Key would drop the token.
+func (ik *IssuedKey) UnmarshalJSON(b []byte) error {
+	var tok struct {
+		Token string `json:"key"`
+	}
+	if err := json.Unmarshal(b, &tok); err != nil {
+		return err
+	}
+	k := new(Key)
+	if err := k.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	ik.Token, ik.Key = tok.Token, k
+	return nil
+}
+
 // Revoked reports whether the key has been revoked.
 func (k *Key) Revoked() bool { return k.RevokedAt != nil }
 
@@ -144,18 +202,27 @@ func (k *Key) Expired(now time.Time) bool {
 func (k *Key) Disabled() bool { return k.DisabledAt != nil }
 
 // StateAt returns the key's state at now. Revocation wins over expiry, and
-// expiry over disabling.
-func (k *Key) StateAt(now time.Time) State {
+// expiry over disabling. A key past its own InactivityExpiry (InactiveAt
+// without a service default) is expired too; the Manager's states also
+// apply its default (see StateWith).
+func (k *Key) StateAt(now time.Time) State { return k.StateWith(now, 0) }
+
+// StateWith is StateAt with defaultPolicy as the service's default
+// inactivity expiry (see InactiveAt).
+func (k *Key) StateWith(now time.Time, defaultPolicy time.Duration) State {
 	switch {
 	case k.Revoked():
 		return StateRevoked
 	case k.Expired(now):
 		return StateExpired
-	case k.Disabled():
-		return StateDisabled
-	default:
-		return StateActive
 	}
+	if at, ok := k.InactiveAt(defaultPolicy); ok && !now.Before(at) {
+		return StateExpired
+	}
+	if k.Disabled() {
+		return StateDisabled
+	}
+	return StateActive
 }
 
 // HasScope reports whether the key grants scope. A granted scope ending in
@@ -200,6 +267,7 @@ func (k *Key) Clone() *Key {
 	c.PreviousSecret = k.PreviousSecret.Clone()
 	c.RateLimits = cloneLimits(k.RateLimits)
 	c.Credits = k.Credits.Clone()
+	c.AllowedCIDRs = slices.Clone(k.AllowedCIDRs)
 	return &c
 }
 

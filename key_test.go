@@ -141,7 +141,7 @@ func TestIssuedKeyJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"key":"ak_token","id":"AbC123xyz789","prefix":"ak","name":"n","owner":"","scopes":[],"metadata":{},"created_at":"2026-11-23T12:00:00Z","ratelimits":[],"state":"active"}`
+	want := `{"key":"ak_token","id":"AbC123xyz789","prefix":"ak","name":"n","owner":"","scopes":[],"metadata":{},"created_at":"2026-11-23T12:00:00Z","ratelimits":[],"environment":"live","allowed_cidrs":[],"state":"active"}`
 	if string(b) != want {
 		t.Errorf("json = %s\nwant   %s", b, want)
 	}

@@ -184,7 +184,7 @@ func (m *Manager) Identify(ctx context.Context, token string) (*Key, error) {
 		// key.
 		ok, _ = m.hasher.match(rec.PreviousHash, token)
 	}
-	if !ok || rec.Prefix != t.Prefix {
+	if !ok || rec.TokenPrefix() != t.Prefix {
 		return nil, ErrInvalidKey
 	}
 	k := &rec.Key

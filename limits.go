@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -337,6 +338,14 @@ type CheckOptions struct {
 	// first answer. It is 1 to 255 bytes of printable ASCII
 	// (ValidIdempotencyKey).
 	IdempotencyKey string
+	// Environment, when set, is the only environment Check accepts
+	// (ErrWrongEnvironment otherwise), besides the Manager's own
+	// Config.Environment. Empty means any.
+	Environment Environment
+	// ClientAddr is the address the request came from, which Check holds
+	// against the key's network allowlist (Key.AllowsAddr). The zero Addr
+	// means unknown: a key with an allowlist is then refused.
+	ClientAddr netip.Addr
 }
 
 // IdempotencyWindow is how long a spend's idempotency key is remembered.

@@ -181,6 +181,30 @@ type Config struct {
 	// DefaultUsageFlushInterval (10s); a negative value turns usage
 	// tracking off. Close flushes what is pending.
 	UsageFlushInterval time.Duration
+
+	// Environment, when set, is the only environment whose keys this
+	// Manager accepts: Verify and Check refuse a key of the other one,
+	// once its secret matched, with ErrWrongEnvironment. Empty means both
+	// (see Environment).
+	Environment Environment
+
+	// InactivityExpiry is the service's default inactivity expiry: a key
+	// whose own InactivityExpiry is zero expires when it has not been
+	// used for that long (see Key.InactiveAt). It must lie within
+	// MinInactivityExpiry..MaxInactivityExpiry and needs usage tracking.
+	// Zero means none: only keys with a policy of their own expire for
+	// want of use.
+	//
+	// A key in use is never refused for a last use that has not reached
+	// the store yet: Verify first judges from the record it holds (which
+	// may be old, so it can only err towards "inactive"); only then does
+	// it read the record again from the store, bypassing the cache, and
+	// take the later of its LastUsedAt and this process's own last use not
+	// yet written; and it refuses only when that is past InactiveAt by
+	// more than twice UsageFlushInterval, the most another instance's
+	// last use can lag in the store. Only a key about to be refused pays
+	// the store read.
+	InactivityExpiry time.Duration
 }
 
 // Manager applies every rule of the key lifecycle on top of a Store:
@@ -211,6 +235,9 @@ type Manager struct {
 	strict        bool
 	strictTimeout time.Duration
 	ackPoll       time.Duration // how often WaitApplied reads the registry
+	env           Environment   // Config.Environment
+	inactivity    time.Duration // Config.InactivityExpiry
+	leeway        time.Duration // how late a last use may reach the store
 	stop          chan struct{}
 	stopped       chan struct{}
 	closeOnce     sync.Once
@@ -243,6 +270,14 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if m.maxKeys < 0 {
 		return nil, fmt.Errorf("apikey: MaxKeysPerOwner must not be negative, got %d", m.maxKeys)
 	}
+	if cfg.Environment != "" && !cfg.Environment.Valid() {
+		return nil, fmt.Errorf("apikey: Environment must be live, test or empty (both), got %q", cfg.Environment)
+	}
+	if err := checkDefaultInactivity(cfg.InactivityExpiry, cfg.UsageFlushInterval < 0); err != nil {
+		return nil, err
+	}
+	m.env, m.inactivity = cfg.Environment, cfg.InactivityExpiry
+	m.leeway = max(0, 2*cmpOr(cfg.UsageFlushInterval, DefaultUsageFlushInterval))
 	if m.now == nil {
 		m.now = time.Now
 		m.systemClock = true
@@ -419,6 +454,20 @@ func (m *Manager) storeErr(op string, err error) error {
 	}
 	return err
 }
+
+// stateOf is k's state at now as the Manager sees it: Key.StateWith with
+// its default inactivity expiry. It shows an inactive key as expired from
+// InactiveAt on, while Verify may still grant it for the leeway of
+// Config.InactivityExpiry.
+func (m *Manager) stateOf(k *Key, now time.Time) State { return k.StateWith(now, m.inactivity) }
+
+// InactivityExpiry returns the default inactivity expiry (Config.InactivityExpiry);
+// zero means none.
+func (m *Manager) InactivityExpiry() time.Duration { return m.inactivity }
+
+// Environment returns the only environment the Manager accepts
+// (Config.Environment); empty means both.
+func (m *Manager) Environment() Environment { return m.env }
 
 // MaxKeysPerOwner returns the configured per-owner limit; zero means
 // unlimited.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -28,6 +29,17 @@ type CreateParams struct {
 	// Credits is an optional balance of usage credits; see CheckCredits.
 	// Its NextRefillAt is set by the Manager.
 	Credits *Credits
+	// Environment is EnvLive or EnvTest; empty means EnvLive. It never
+	// changes afterwards: the key's tokens carry it.
+	Environment Environment
+	// AllowedCIDRs is an optional network allowlist (see
+	// Key.AllowedCIDRs); ParseCIDRs reads it from text. At most
+	// MaxAllowedCIDRs ranges; the Manager normalises them.
+	AllowedCIDRs []netip.Prefix
+	// InactivityExpiry is optional: zero means the service's default,
+	// NoInactivityExpiry none, and anything else must lie within
+	// MinInactivityExpiry..MaxInactivityExpiry.
+	InactivityExpiry time.Duration
 }
 
 // maxIDAttempts bounds retries when a fresh id collides with a stored one
@@ -114,6 +126,18 @@ func newKey(prefix string, p CreateParams, now time.Time) (*Key, error) {
 		return nil, err
 	}
 	k.Credits = c
+	if k.Environment, err = ParseEnvironment(string(p.Environment)); err != nil {
+		return nil, err
+	}
+	if len(p.AllowedCIDRs) > 0 {
+		if k.AllowedCIDRs, err = NormalizeCIDRs(p.AllowedCIDRs); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkInactivity(p.InactivityExpiry); err != nil {
+		return nil, err
+	}
+	k.InactivityExpiry = p.InactivityExpiry
 	return k, nil
 }
 
@@ -134,7 +158,7 @@ func (m *Manager) issue(k *Key) (*Record, string, error) {
 		return nil, "", err
 	}
 	k.ID = id
-	token := formatToken(k.Prefix, id, secret)
+	token := formatToken(k.TokenPrefix(), id, secret)
 	return &Record{Key: *k, Hash: m.hasher.hash(token)}, token, nil
 }
 
@@ -145,8 +169,8 @@ func (m *Manager) ownerLimit(owner string) int {
 	return m.maxKeys
 }
 
-// Update changes the name, scopes, metadata, expiry, rate limits or credits
-// of a key and returns the result. A revoked key is frozen: Update returns
+// Update changes the name, scopes, metadata, expiry, rate limits, credits,
+// network allowlist or inactivity expiry of a key and returns the result. A revoked key is frozen: Update returns
 // ErrFrozen. The audit entry is EventLimitsChanged when only the rate
 // limits change, EventCreditsChanged when only the credits do, and
 // EventUpdated otherwise.
@@ -185,6 +209,18 @@ func (m *Manager) Update(ctx context.Context, id string, u KeyUpdate) (*Key, err
 	}
 	if err := validate(probe, now, u.ExpiresAt != nil); err != nil {
 		return nil, err
+	}
+	if u.AllowedCIDRs != nil {
+		l, err := NormalizeCIDRs(*u.AllowedCIDRs)
+		if err != nil {
+			return nil, err
+		}
+		u.AllowedCIDRs = &l
+	}
+	if u.InactivityExpiry != nil {
+		if err := checkInactivity(*u.InactivityExpiry); err != nil {
+			return nil, err
+		}
 	}
 	typ, err := m.prepareLimits(&u, now)
 	if err != nil {
@@ -294,7 +330,7 @@ func (m *Manager) Roll(ctx context.Context, id string, opts RollOptions) (*Key, 
 	if err != nil {
 		return nil, "", err
 	}
-	token := formatToken(k.Prefix, k.ID, secret)
+	token := formatToken(k.TokenPrefix(), k.ID, secret)
 	if k.Prefix == DRFIssuer {
 		// An imported key keeps its form: the same DRF API Key prefix, a
 		// new secret.

@@ -31,6 +31,8 @@ type KeyFilter struct {
 	State State
 	// Search keeps keys whose name, id or owner contains it, ignoring case.
 	Search string
+	// Environment keeps the keys of that environment.
+	Environment Environment
 	// CreatedFrom keeps keys created at or after it; zero means no bound.
 	// Both bounds must be ValidTime.
 	CreatedFrom time.Time
@@ -67,6 +69,9 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 	if f.Limit < 0 || f.Limit > MaxPageSize {
 		return nil, invalid("limit", "must be between 1 and %d", MaxPageSize)
 	}
+	if f.Environment != "" && !f.Environment.Valid() {
+		return nil, invalid("environment", "must be live or test, got %q", f.Environment)
+	}
 	if err := checkText(f.Search, 200); err != nil {
 		return nil, invalid("search", "%v", err)
 	}
@@ -84,6 +89,7 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 		return nil, invalid("created_to", "must be after created_from")
 	}
 	q := Query{Owner: f.Owner, State: f.State, Search: f.Search, Now: now, Limit: cmpOr(f.Limit, DefaultPageSize) + 1,
+		Environment: f.Environment, InactivityExpiry: m.inactivity,
 		CreatedFrom: f.CreatedFrom.UTC(), CreatedTo: f.CreatedTo.UTC()}
 	if f.Cursor != "" {
 		c, err := ParseCursor(f.Cursor)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -164,6 +165,12 @@ type Query struct {
 	CreatedTo time.Time
 	// Now is the instant against which State is evaluated.
 	Now time.Time
+	// InactivityExpiry is the default inactivity expiry against which
+	// State is evaluated (Key.StateWith); zero means none.
+	InactivityExpiry time.Duration
+	// Environment keeps keys of that environment; records made before
+	// environments existed are live.
+	Environment Environment
 	// After, when set, keeps keys that sort after it in the list order.
 	After *Cursor
 	// Limit is the most keys to return; it is always positive.
@@ -216,12 +223,19 @@ type KeyUpdate struct {
 	// combined.
 	Credits      *Credits
 	ClearCredits bool
+	// AllowedCIDRs replaces the key's network allowlist; an empty slice
+	// removes it. The Manager normalises it (NormalizeCIDRs).
+	AllowedCIDRs *[]netip.Prefix
+	// InactivityExpiry replaces the key's inactivity expiry: zero for the
+	// service's default, NoInactivityExpiry for none. A key's Environment
+	// never changes: its tokens carry it.
+	InactivityExpiry *time.Duration
 }
 
 // Empty reports whether u changes nothing.
 func (u KeyUpdate) Empty() bool {
 	return u.Name == nil && u.Scopes == nil && u.Metadata == nil && u.ExpiresAt == nil && !u.ClearExpiry &&
-		u.RateLimits == nil && u.Credits == nil && !u.ClearCredits
+		u.RateLimits == nil && u.Credits == nil && !u.ClearCredits && u.AllowedCIDRs == nil && u.InactivityExpiry == nil
 }
 
 // isStoreError reports whether err is a store failure rather than one of the

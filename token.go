@@ -10,7 +10,9 @@ import (
 	"sync"
 )
 
-// Token format: <prefix>_<id>_<secret><checksum>.
+// Token format: <prefix>_<id>_<secret><checksum>, where the prefix of a
+// test key's token is its issuer prefix followed by "_test" (see
+// Environment).
 const (
 	// MaxTokenLength is the longest token ParseToken considers; anything
 	// longer is rejected before any other work.
@@ -38,7 +40,9 @@ const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 // Token is a parsed API key. Its String method never reveals the secret, so
 // a Token is safe to log; the plaintext stays inside.
 type Token struct {
-	// Prefix is the issuer prefix.
+	// Prefix is what precedes "_<id>_": the issuer prefix, followed by
+	// "_test" in the token of a test key (see Token.Environment and
+	// Key.TokenPrefix).
 	Prefix string
 	// ID is the public key id.
 	ID  string
@@ -94,7 +98,7 @@ func ParseToken(s string) (Token, error) {
 	prefix := body[:u-IDLength-1]
 	// Every byte is base62 or '_' by now: the id and checksum need only be
 	// free of '_'.
-	if err := checkPrefix(prefix); err != nil || strings.IndexByte(id, '_') >= 0 || strings.IndexByte(s[n-ChecksumLength:], '_') >= 0 {
+	if err := checkTokenPrefix(prefix); err != nil || strings.IndexByte(id, '_') >= 0 || strings.IndexByte(s[n-ChecksumLength:], '_') >= 0 {
 		return Token{}, fmt.Errorf("%w: wrong shape", ErrInvalidKey)
 	}
 	if !checksumMatches(body, s[n-ChecksumLength:]) {
@@ -105,6 +109,15 @@ func ParseToken(s string) (Token, error) {
 
 // ValidID reports whether id has the shape of a key id.
 func ValidID(id string) bool { return len(id) == IDLength && isBase62String(id) }
+
+// checkTokenPrefix checks the prefix of a token: an issuer prefix, with
+// the test marker after it when it has one.
+func checkTokenPrefix(p string) error {
+	if len(p) > MaxPrefixLength && strings.HasSuffix(p, testMarker) {
+		p = p[:len(p)-len(testMarker)]
+	}
+	return checkPrefix(p)
+}
 
 func checkPrefix(p string) error {
 	if len(p) == 0 || len(p) > MaxPrefixLength {

@@ -173,6 +173,9 @@ func FuzzParseToken(f *testing.F) {
 	f.Add(withChecksum("a_b_c_" + testID + "_" + testSecret))
 	f.Add("ak__" + testSecret)
 	f.Add("abcdefgh." + testSecret)
+	f.Add(withChecksum("ak_test_" + testID + "_" + testSecret))
+	f.Add(withChecksum(strings.Repeat("a", 32) + "_test_" + testID + "_" + testSecret))
+	f.Add(withChecksum("_test_" + testID + "_" + testSecret))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := apikey.ParseToken(s)
@@ -192,5 +195,49 @@ func FuzzParseToken(f *testing.F) {
 		if withChecksum(s[:len(s)-6]) != s {
 			t.Fatalf("ParseToken(%q) accepted a bad checksum", s)
 		}
+		// The environment is the marker, and the issuer prefix what
+		// precedes it, a valid prefix.
+		env := tok.Environment()
+		if (env == apikey.EnvTest) != (strings.HasSuffix(tok.Prefix, "_test") && len(tok.Prefix) > len("_test")) {
+			t.Fatalf("ParseToken(%q).Environment() = %q", s, env)
+		}
+		issuer := tok.Prefix
+		if env == apikey.EnvTest {
+			issuer = strings.TrimSuffix(issuer, "_test")
+		}
+		if issuer == "" || len(issuer) > apikey.MaxPrefixLength {
+			t.Fatalf("ParseToken(%q) accepted issuer prefix %q", s, issuer)
+		}
 	})
+}
+
+func TestParseTokenEnvironment(t *testing.T) {
+	long := strings.Repeat("a", apikey.MaxPrefixLength)
+	for _, c := range []struct {
+		body   string
+		prefix string
+		env    apikey.Environment
+		ok     bool
+	}{
+		{"ak_" + testID + "_" + testSecret, "ak", apikey.EnvLive, true},
+		{"ak_test_" + testID + "_" + testSecret, "ak_test", apikey.EnvTest, true},
+		{"my_co_test_" + testID + "_" + testSecret, "my_co_test", apikey.EnvTest, true},
+		// An issuer prefix of the longest length still takes the marker.
+		{long + "_test_" + testID + "_" + testSecret, long + "_test", apikey.EnvTest, true},
+		// but nothing else past it.
+		{long + "_live_" + testID + "_" + testSecret, "", "", false},
+		// "test" alone is an issuer prefix, not a marker.
+		{"test_" + testID + "_" + testSecret, "test", apikey.EnvLive, true},
+	} {
+		tok, err := apikey.ParseToken(withChecksum(c.body))
+		if !c.ok {
+			if err == nil {
+				t.Errorf("ParseToken(%s) = %+v, want an error", c.body, tok)
+			}
+			continue
+		}
+		if err != nil || tok.Prefix != c.prefix || tok.Environment() != c.env || tok.ID != testID {
+			t.Errorf("ParseToken(%s) = %+v (environment %q), %v; want prefix %q, %q", c.body, tok, tok.Environment(), err, c.prefix, c.env)
+		}
+	}
 }

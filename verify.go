@@ -12,11 +12,20 @@ import (
 
 // Verify checks token and returns its key. The checks run in this order:
 // shape and checksum (no store access), lookup by id, the issuer prefix,
-// constant-time hash comparison, revocation, expiry at Now, and the Usable
-// hook. During the grace window of a Roll (RollOptions), the previous
-// secret verifies as the current one does, and the first use of the new
-// secret starts a window that waits for it. A token may also be in DRF API Key's form, "<prefix>.<secret>"
-// (ParseDRFToken), which only keys imported from DRF API Key accept; an
+// constant-time hash comparison, revocation, expiry at Now, inactivity
+// (Key.InactiveAt; see Config.InactivityExpiry for how a lagging last use
+// is handled; ErrInactive, which matches ErrExpired), disabling
+// (ErrDisabled), the Manager's Config.Environment (ErrWrongEnvironment),
+// and the Usable hook. During the grace window of a Roll (RollOptions),
+// the previous secret verifies as the current one does, and the first use
+// of the new secret starts a window that waits for it. The token's prefix
+// must be the key's TokenPrefix: a test key's token with its "_test"
+// marker removed, or a live key's with one added, is invalid. Verify does
+// not check the key's network allowlist, which needs the client's address:
+// Check does (CheckOptions.ClientAddr), apikeyhttp does, and Key.Permits
+// does for other callers. A token may also be in DRF API Key's form,
+// "<prefix>.<secret>" (ParseDRFToken), which only keys imported from DRF
+// API Key accept; an
 // imported key whose digest is in a legacy format (LegacyHasher) gets it
 // replaced by the current form when it verifies. Malformed
 // tokens, unknown ids and wrong secrets all return ErrInvalidKey; ErrRevoked,
@@ -77,7 +86,7 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 		return nil, nil, t.ID, ErrInvalidKey
 	}
 	var ok, current bool
-	if e.key.Prefix == t.Prefix {
+	if e.tokenPrefix == t.Prefix {
 		ok, current = m.matchEntry(e, token)
 	} else {
 		// A token of another issuer prefix, or of the other form (dotted
@@ -114,9 +123,20 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 		m.recordUsage(e, useExpired, now)
 		return nil, nil, t.ID, ErrExpired
 	}
+	if e.inactive && !now.Before(e.inactiveAt) {
+		if err := m.inactiveNow(ctx, e, now); err != nil {
+			if errors.Is(err, ErrInactive) {
+				m.recordUsage(e, useExpired, now)
+			}
+			return nil, nil, t.ID, err
+		}
+	}
 	if e.key.DisabledAt != nil {
 		m.recordUsage(e, useDisabled, now)
 		return nil, nil, t.ID, ErrDisabled
+	}
+	if m.env != "" && e.key.Env() != m.env {
+		return nil, nil, t.ID, ErrWrongEnvironment
 	}
 	var k *Key
 	if shared && m.usable == nil {
@@ -156,6 +176,41 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 	}
 	m.recordUsage(e, useValid, now)
 	return k, e, t.ID, nil
+}
+
+// inactiveNow decides, for a key whose record (maybe an old copy in the
+// cache) says it is inactive at now, whether it really is: it reads the
+// record again from the store, takes the later of its LastUsedAt and this
+// process's last use not yet written, and refuses only when that too is
+// past the inactivity expiry plus the leeway. When the key is in use
+// after all, the stale entry is evicted, so that the next verification
+// caches the fresh record, and it returns nil. It returns ErrInactive, or
+// for a key deleted meanwhile ErrInvalidKey, or when the store fails
+// ErrUnavailable: the record in hand cannot tell disuse from a lagging
+// copy, so the key is neither granted nor refused for good.
+func (m *Manager) inactiveNow(ctx context.Context, e *CacheEntry, now time.Time) error {
+	k := e.key // a copy: the fresh last use goes here
+	rec, err := m.store.Lookup(ctx, k.ID)
+	switch {
+	case isNotFound(err):
+		return ErrInvalidKey
+	case err != nil:
+		return unavailable("lookup", err)
+	}
+	k.LastUsedAt, k.CreatedAt = rec.LastUsedAt, rec.CreatedAt
+	if c := e.usage; c != nil {
+		c.mu.Lock()
+		last := c.last
+		c.mu.Unlock()
+		if !last.IsZero() && (k.LastUsedAt == nil || last.After(*k.LastUsedAt)) {
+			k.LastUsedAt = &last
+		}
+	}
+	if at, ok := k.InactiveAt(m.inactivity); ok && !now.Before(at.Add(m.leeway)) {
+		return ErrInactive
+	}
+	m.Invalidate(k.ID)
+	return nil
 }
 
 func (m *Manager) recordUsage(e *CacheEntry, outcome int, now time.Time) {

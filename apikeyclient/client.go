@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -90,7 +91,12 @@ func (c *Client) BaseURL() string { return c.base }
 // describing the refusal). A malformed token is refused without a request.
 //
 // Verify makes *Client an apikey.Verifier, so apikeyhttp middleware can
-// verify keys against a remote service.
+// verify keys against a remote service. Like apikey.Manager.Verify, it
+// leaves the key's network allowlist to its caller: the key comes back
+// with its AllowedCIDRs, which apikeyhttp holds against the request's
+// address (use Check with ClientAddr to have the service do it). A key of
+// the environment the service refuses (apikey serve --environment) yields
+// apikey.ErrWrongEnvironment.
 func (c *Client) Verify(ctx context.Context, token string) (*apikey.Key, error) {
 	return c.verify(ctx, token, nil)
 }
@@ -110,6 +116,9 @@ func (c *Client) VerifyScopes(ctx context.Context, token string, scopes ...strin
 type verifyRequest struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes,omitempty"`
+	// DeferAllowlist: Verify, like apikey.Manager.Verify, leaves the key's
+	// network allowlist to its caller (apikeyhttp checks it).
+	DeferAllowlist bool `json:"defer_allowlist"`
 }
 
 type verifyResponse struct {
@@ -123,7 +132,7 @@ func (c *Client) verify(ctx context.Context, token string, scopes []string) (*ap
 		return nil, err
 	}
 	var res verifyResponse
-	err := c.do(ctx, http.MethodPost, "/v1/verify", nil, verifyRequest{Key: token, Scopes: scopes}, &res, token)
+	err := c.do(ctx, http.MethodPost, "/v1/verify", nil, verifyRequest{Key: token, Scopes: scopes, DeferAllowlist: true}, &res, token)
 	return c.verifyAnswer(err, &res, scopes)
 }
 
@@ -159,7 +168,7 @@ func (c *Client) verifyAnswer(err error, res *verifyResponse, scopes []string) (
 		return res.Key, nil
 	}
 	switch err := apikeyhttp.ErrorFor(http.StatusOK, res.Code); err {
-	case apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrDisabled:
+	case apikey.ErrInvalidKey, apikey.ErrExpired, apikey.ErrRevoked, apikey.ErrDisabled, apikey.ErrWrongEnvironment, apikey.ErrIPNotAllowed:
 		return nil, err
 	case apikeyhttp.ErrInsufficientScope:
 		if scopes != nil {
@@ -178,6 +187,10 @@ type createRequest struct {
 	ExpiresAt  *time.Time         `json:"expires_at,omitempty"`
 	RateLimits []apikey.RateLimit `json:"ratelimits,omitempty"`
 	Credits    *apikey.Credits    `json:"credits,omitempty"`
+
+	Environment      apikey.Environment `json:"environment,omitempty"`
+	AllowedCIDRs     []netip.Prefix     `json:"allowed_cidrs,omitempty"`
+	InactivityExpiry string             `json:"inactivity_expiry,omitempty"`
 }
 
 // Create creates a key and returns its record and its plaintext token,
@@ -185,7 +198,8 @@ type createRequest struct {
 func (c *Client) Create(ctx context.Context, p apikey.CreateParams) (*apikey.Key, string, error) {
 	var res apikey.IssuedKey
 	body := createRequest{Name: p.Name, Owner: p.Owner, Scopes: p.Scopes, Metadata: p.Metadata, ExpiresAt: p.ExpiresAt,
-		RateLimits: p.RateLimits, Credits: p.Credits}
+		RateLimits: p.RateLimits, Credits: p.Credits, Environment: p.Environment, AllowedCIDRs: p.AllowedCIDRs,
+		InactivityExpiry: apikey.FormatInactivityExpiry(p.InactivityExpiry)}
 	if err := c.do(ctx, http.MethodPost, "/v1/keys", nil, body, &res, ""); err != nil {
 		return nil, "", err
 	}
@@ -215,6 +229,7 @@ func (c *Client) List(ctx context.Context, f apikey.KeyFilter) (*apikey.Page, er
 	}
 	set("owner", f.Owner)
 	set("state", string(f.State))
+	set("environment", string(f.Environment))
 	set("search", f.Search)
 	set("cursor", f.Cursor)
 	if f.Limit != 0 {
@@ -230,8 +245,8 @@ func (c *Client) List(ctx context.Context, f apikey.KeyFilter) (*apikey.Page, er
 	return &page, nil
 }
 
-// Update changes the name, scopes, metadata, expiry, rate limits or
-// credits of a key and returns the result. Changing a revoked key yields an
+// Update changes the name, scopes, metadata, expiry, rate limits,
+// credits, network allowlist or inactivity expiry of a key and returns the result. Changing a revoked key yields an
 // error matching apikey.ErrFrozen; setting ExpiresAt together with
 // ClearExpiry, or Credits with ClearCredits, an *apikey.ValidationError,
 // without a request.
@@ -279,6 +294,19 @@ func (c *Client) Update(ctx context.Context, id string, u apikey.KeyUpdate) (*ap
 		body["credits"] = u.Credits
 	case u.ClearCredits:
 		body["credits"] = nil
+	}
+	if u.AllowedCIDRs != nil {
+		l := *u.AllowedCIDRs
+		if l == nil {
+			l = []netip.Prefix{}
+		}
+		body["allowed_cidrs"] = l
+	}
+	if u.InactivityExpiry != nil {
+		body["inactivity_expiry"] = apikey.FormatInactivityExpiry(*u.InactivityExpiry)
+		if *u.InactivityExpiry == 0 {
+			body["inactivity_expiry"] = "0"
+		}
 	}
 	return c.key(ctx, http.MethodPatch, "/v1/keys/"+id, body)
 }

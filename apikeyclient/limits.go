@@ -18,6 +18,8 @@ type checkRequest struct {
 	Cost           int64    `json:"cost,omitempty"`
 	Credits        int64    `json:"credits,omitempty"`
 	IdempotencyKey string   `json:"idempotency_key,omitempty"`
+	Environment    string   `json:"environment,omitempty"`
+	ClientIP       string   `json:"client_ip,omitempty"`
 }
 
 type limitResult struct {
@@ -37,9 +39,11 @@ type checkResponse struct {
 }
 
 // Check is the remote apikey.Manager.Check: it verifies token as Verify
-// does and has the service apply the rate limits and credits of opts to
-// the key and its owner (POST /v1/verify with ratelimit, cost, credits and
-// idempotency_key). It returns the key with the outcome of each limit (their
+// does, has the service hold the key against opts.Environment and
+// opts.ClientAddr (its network allowlist; a key with one is refused when
+// ClientAddr is not set) and apply the rate limits and credits of opts to
+// the key and its owner (POST /v1/verify with environment, client_ip,
+// ratelimit, cost, credits and idempotency_key). It returns the key with the outcome of each limit (their
 // Reset in whole seconds) and the balance left; a valid key refused by a
 // limit or for want of credits yields an *apikey.LimitError matching
 // apikey.ErrRateLimited or apikey.ErrUsageExceeded, whose RetryAfter is
@@ -50,7 +54,11 @@ func (c *Client) Check(ctx context.Context, token string, opts apikey.CheckOptio
 		return nil, err
 	}
 	var res checkResponse
-	body := checkRequest{Key: token, RateLimit: opts.RateLimit, Cost: opts.Cost, Credits: opts.Credits, IdempotencyKey: opts.IdempotencyKey}
+	body := checkRequest{Key: token, RateLimit: opts.RateLimit, Cost: opts.Cost, Credits: opts.Credits, IdempotencyKey: opts.IdempotencyKey,
+		Environment: string(opts.Environment)}
+	if opts.ClientAddr.IsValid() {
+		body.ClientIP = opts.ClientAddr.WithZone("").String()
+	}
 	err := c.do(ctx, http.MethodPost, "/v1/verify", nil, body, &res, token)
 	var e *Error
 	switch {

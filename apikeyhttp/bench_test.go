@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -48,6 +49,22 @@ func BenchmarkMiddleware(b *testing.B) {
 	// shallow copy of the request, nothing else.
 	b.Run("ContextOnly", func(b *testing.B) {
 		run(b, &contextOnly{next: ok, key: key}, "Api-Key "+token)
+	})
+	// ProtectedAllowlist10 is Protected with a key that carries a network
+	// allowlist of 10 ranges, the request's address in the last one:
+	// the cost of the client address and the range checks.
+	b.Run("ProtectedAllowlist10", func(b *testing.B) {
+		fenced := key.Clone()
+		for i := range 9 {
+			fenced.AllowedCIDRs = append(fenced.AllowedCIDRs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+		}
+		fenced.AllowedCIDRs = append(fenced.AllowedCIDRs, netip.MustParsePrefix("192.0.2.0/24")) // httptest's RemoteAddr
+		v := apikey.VerifierFunc(func(context.Context, string) (*apikey.Key, error) { return fenced, nil })
+		mw, err := apikeyhttp.New(v, apikeyhttp.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		run(b, mw.Handler(ok), "Api-Key "+token)
 	})
 	b.Run("ProtectedScope", func(b *testing.B) {
 		run(b, mw.Handler(apikeyhttp.RequireScopes("billing:read")(ok)), "Api-Key "+token)

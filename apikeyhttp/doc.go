@@ -37,8 +37,8 @@
 // no-store and a machine-readable code:
 //
 //	401 missing_key, invalid_key, key_expired, key_revoked  (with WWW-Authenticate)
-//	400 conflicting_credentials
-//	403 insufficient_scope, forbidden
+//	400 conflicting_credentials, bad_forwarded_for
+//	403 insufficient_scope, forbidden, wrong_environment, ip_not_allowed
 //	503 unavailable                                          (with Retry-After)
 //
 // A verifier that cannot decide (apikey.ErrUnavailable, or any unexpected
@@ -49,7 +49,19 @@
 // back to its sentinel error for clients, and Config.ErrorWriter replaces
 // the writer. The codes are apikey.Code values: those of package apikey
 // and this package's CodeMissingKey, CodeConflictingCredentials,
-// CodeInsufficientScope and CodeForbidden.
+// CodeInsufficientScope, CodeForbidden and CodeBadForwardedFor.
+//
+// # Environments and network allowlists
+//
+// Config.Environment makes the routes accept the keys of one environment
+// only (apikey.EnvLive or apikey.EnvTest): another key is refused with 403
+// wrong_environment. A key with a network allowlist (apikey.Key.AllowedCIDRs)
+// is accepted only from its ranges, else 403 ip_not_allowed: the client is
+// the request's RemoteAddr, or, when that is one of Config.TrustedProxies,
+// the right-most X-Forwarded-For entry that is not (see ClientAddr). Both
+// checks run right after verification, before scopes, Authorize, limits
+// and credits; the client address is worked out only for keys that have an
+// allowlist.
 //
 // # Logging
 //

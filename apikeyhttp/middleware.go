@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -126,6 +127,24 @@ type Config struct {
 	// itself when it is an Enforcer (apikey.Manager is), and otherwise no
 	// limits.
 	Enforcer Enforcer
+
+	// Environment, when set, is the only environment whose keys these
+	// routes accept (apikey.EnvLive or apikey.EnvTest): a key of the other
+	// is refused with 403 wrong_environment right after verification,
+	// before scopes, Authorize, limits and credits. Empty means both (the
+	// verifier may still accept one only: apikey.Config.Environment).
+	Environment apikey.Environment
+
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the service, whose X-Forwarded-For entries are believed when the
+	// client's address is checked against a key's network allowlist (see
+	// ClientAddr). A key with an allowlist used from outside it is refused
+	// with 403 ip_not_allowed, and a malformed X-Forwarded-For from a
+	// trusted proxy with 400 bad_forwarded_for, both before scopes,
+	// Authorize, limits and credits. Nil means none: the client is
+	// RemoteAddr, and X-Forwarded-For is never read. The client address
+	// is worked out only for keys that have an allowlist.
+	TrustedProxies []netip.Prefix
 }
 
 // Middleware authenticates requests with API keys. Create one with New; it
@@ -150,6 +169,9 @@ type Middleware struct {
 	scopes   []string
 	enforcer Enforcer
 	limits   apikey.CheckOptions
+	// env and proxies are Config.Environment and Config.TrustedProxies.
+	env     apikey.Environment
+	proxies []netip.Prefix
 }
 
 // New returns a Middleware that verifies keys with v, or an error naming
@@ -175,13 +197,20 @@ func New(v apikey.Verifier, cfg Config) (*Middleware, error) {
 	if err := checkLimits(cfg); err != nil {
 		return nil, err
 	}
+	if cfg.Environment != "" && !cfg.Environment.Valid() {
+		return nil, fmt.Errorf("apikeyhttp: Environment must be live, test or empty (both), got %q", cfg.Environment)
+	}
+	m.env = cfg.Environment
+	var err error
+	if m.proxies, err = trustedProxiesOf(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
 	if m.enforcer == nil {
 		m.enforcer, _ = v.(Enforcer)
 	}
 	if m.writeError == nil {
 		m.writeError = WriteError
 	}
-	var err error
 	if m.schemes, err = schemesOf(cfg.Schemes); err != nil {
 		return nil, err
 	}
@@ -376,6 +405,12 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		ctx = context.WithValue(ctx, middlewareKey{}, m)
 	}
 	r = r.WithContext(ctx)
+	if m.env != "" || len(k.AllowedCIDRs) > 0 {
+		if err := m.permit(r, k); err != nil {
+			m.denyKey(w, r, err, c.source, k.ID, c.value)
+			return
+		}
+	}
 	if !covers(k, m.scopes, false) {
 		m.denyKey(w, r, &ScopeError{Required: slices.Clone(m.scopes)}, c.source, k.ID, c.value)
 		return
@@ -400,6 +435,22 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	m.logDebug(r, "granted", c.source, k.ID)
 	next.ServeHTTP(w, r)
+}
+
+// permit applies the route's environment and the key's network allowlist
+// (apikey.Key.Permits) with the client's address (ClientAddr).
+func (m *Middleware) permit(r *http.Request, k *apikey.Key) error {
+	if m.env != "" && k.Env() != m.env {
+		return apikey.ErrWrongEnvironment
+	}
+	if len(k.AllowedCIDRs) == 0 {
+		return nil
+	}
+	addr, err := ClientAddr(r, m.proxies)
+	if err != nil {
+		return err
+	}
+	return k.Permits("", addr)
 }
 
 // credential is what extract found: the first non-empty value and its

@@ -86,6 +86,9 @@ var problems = [...]problemRow{
 	{ErrConflictingCredentials, http.StatusBadRequest, CodeConflictingCredentials, "The request carries more than one API key, and they differ."},
 	{ErrInsufficientScope, http.StatusForbidden, CodeInsufficientScope, "The API key lacks a required scope."},
 	{ErrForbidden, http.StatusForbidden, CodeForbidden, "The API key is not allowed to make this request."},
+	{apikey.ErrWrongEnvironment, http.StatusForbidden, apikey.CodeWrongEnvironment, "The API key belongs to another environment (live or test) than the one accepted here."},
+	{apikey.ErrIPNotAllowed, http.StatusForbidden, apikey.CodeIPNotAllowed, "The API key may not be used from this network address."},
+	{ErrBadForwardedFor, http.StatusBadRequest, CodeBadForwardedFor, "The X-Forwarded-For header is malformed."},
 	{apikey.ErrRateLimited, http.StatusTooManyRequests, apikey.CodeRateLimited, "The API key has exceeded a rate limit; retry after the delay in Retry-After."},
 	{apikey.ErrUsageExceeded, http.StatusTooManyRequests, apikey.CodeUsageExceeded, "The API key has not enough usage credits left for this request."},
 	{ErrMissingKey, http.StatusUnauthorized, CodeMissingKey, "The request carries no API key."},
@@ -119,6 +122,9 @@ func row(err error) *problemRow {
 //	ErrConflictingCredentials             400 conflicting_credentials
 //	ErrInsufficientScope (*ScopeError)    403 insufficient_scope
 //	ErrForbidden                          403 forbidden
+//	apikey.ErrWrongEnvironment            403 wrong_environment
+//	apikey.ErrIPNotAllowed                403 ip_not_allowed
+//	ErrBadForwardedFor                    400 bad_forwarded_for
 //	apikey.ErrRateLimited                 429 rate_limited
 //	apikey.ErrUsageExceeded               429 usage_exceeded
 //	ErrMissingKey                         401 missing_key
@@ -220,6 +226,8 @@ func ProblemOf(err error) *Problem {
 	var se *ScopeError
 	var ve *apikey.ValidationError
 	var na *apikey.NotAcknowledgedError
+	var ae *apikey.AddrError
+	var fe *ForwardedForError
 	switch {
 	case r.code == CodeInsufficientScope && errors.As(err, &se) && len(se.Required) > 0:
 		p.RequiredScopes = se.Required
@@ -236,6 +244,10 @@ func ProblemOf(err error) *Problem {
 		p.Detail = "Invalid " + ve.Field + ": " + ve.Reason + "."
 	case r.code == apikey.CodeNotAcknowledged && errors.As(err, &na):
 		p.Instances = na.Instances
+	case r.code == apikey.CodeIPNotAllowed && errors.As(err, &ae) && ae.Addr.IsValid():
+		p.Detail = "The API key may not be used from " + ae.Addr.String() + "."
+	case r.code == CodeBadForwardedFor && errors.As(err, &fe):
+		p.Detail = "The X-Forwarded-For header is malformed: " + fe.Reason + "."
 	}
 	return p
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -112,6 +113,9 @@ func TestStore(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DisableFrozenAfterRevoke", testDisableFrozen},
 		{"LifecycleAudit", testLifecycleAudit},
 		{"IdentifyPreviousSecret", testIdentifyPrevious},
+		{"Environments", testEnvironments},
+		{"AllowedCIDRs", testAllowedCIDRs},
+		{"InactivityExpiry", testInactivityExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,6 +264,15 @@ func checkKey(t *testing.T, label string, got, want *apikey.Key) {
 	checkTime(t, label+": RevokedAt", got.RevokedAt, want.RevokedAt)
 	checkTime(t, label+": LastUsedAt", got.LastUsedAt, want.LastUsedAt)
 	checkTime(t, label+": DisabledAt", got.DisabledAt, want.DisabledAt)
+	if got.Environment != want.Env() {
+		t.Errorf("%s: Environment = %q, want %q", label, got.Environment, want.Env())
+	}
+	if !slices.Equal(got.AllowedCIDRs, want.AllowedCIDRs) {
+		t.Errorf("%s: AllowedCIDRs = %v, want %v", label, got.AllowedCIDRs, want.AllowedCIDRs)
+	}
+	if got.InactivityExpiry != want.InactivityExpiry {
+		t.Errorf("%s: InactivityExpiry = %v, want %v", label, got.InactivityExpiry, want.InactivityExpiry)
+	}
 }
 
 func checkTime(t *testing.T, label string, got, want *time.Time) {
@@ -689,6 +702,14 @@ func testUpdate(t *testing.T, h Harness) {
 		{"expiry set", apikey.KeyUpdate{ExpiresAt: &newExpiry}, func(w *apikey.Key) { w.ExpiresAt = ptr(us(newExpiry)) }},
 		{"expiry cleared", apikey.KeyUpdate{ClearExpiry: true}, func(w *apikey.Key) { w.ExpiresAt = nil }},
 		{"expiry set again", apikey.KeyUpdate{ExpiresAt: ptr(base.Add(2 * time.Hour))}, func(w *apikey.Key) { w.ExpiresAt = ptr(us(base.Add(2 * time.Hour))) }},
+		{"allowlist set", apikey.KeyUpdate{AllowedCIDRs: &[]netip.Prefix{netip.MustParsePrefix("2001:db8::1/32"), netip.MustParsePrefix("192.0.2.7/24")}},
+			func(w *apikey.Key) {
+				w.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+			}},
+		{"allowlist emptied", apikey.KeyUpdate{AllowedCIDRs: &[]netip.Prefix{}}, func(w *apikey.Key) { w.AllowedCIDRs = nil }},
+		{"inactivity set", apikey.KeyUpdate{InactivityExpiry: ptr(90 * 24 * time.Hour)}, func(w *apikey.Key) { w.InactivityExpiry = 90 * 24 * time.Hour }},
+		{"inactivity never", apikey.KeyUpdate{InactivityExpiry: ptr(apikey.NoInactivityExpiry)}, func(w *apikey.Key) { w.InactivityExpiry = apikey.NoInactivityExpiry }},
+		{"inactivity default", apikey.KeyUpdate{InactivityExpiry: ptr(time.Duration(0))}, func(w *apikey.Key) { w.InactivityExpiry = 0 }},
 		{"empty patch", apikey.KeyUpdate{}, func(*apikey.Key) {}},
 		{"several fields", apikey.KeyUpdate{Name: ptr("final"), Scopes: &[]string{"b"}, Metadata: &map[string]string{"k": "v"}},
 			func(w *apikey.Key) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,6 +28,11 @@ func bulkRecords(n int, tag string) []*apikey.Record {
 	recs[0].Scopes = []string{"read", "write"}
 	recs[0].Metadata = map[string]string{"env": "test"}
 	recs[0].ExpiresAt = &expires
+	if n > 1 {
+		recs[1].Environment = apikey.EnvTest
+		recs[1].AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+		recs[1].InactivityExpiry = 90 * 24 * time.Hour
+	}
 	return recs
 }
 
@@ -61,6 +67,7 @@ func TestBulkInsert(t *testing.T, s BulkStore) {
 		if want.Metadata == nil {
 			want.Metadata = map[string]string{}
 		}
+		want.Environment = want.Env() // the stores' default
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("Lookup %s:\n got %+v\nwant %+v", want.ID, got, want)
 		}

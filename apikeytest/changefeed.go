@@ -2,6 +2,7 @@ package apikeytest
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"testing"
@@ -45,6 +46,7 @@ func TestChangeFeed(t *testing.T, newHarness func(t *testing.T) Harness) {
 	}{
 		{"Empty", testFeedEmpty},
 		{"EveryChange", testFeedEveryChange},
+		{"NetEnvChanges", testFeedNetEnvChanges},
 		{"LastUsedIsNoChange", testFeedLastUsed},
 		{"DirectSQL", testFeedDirectSQL},
 		{"ConcurrentWriters", testFeedConcurrentWriters},
@@ -111,6 +113,34 @@ func testFeedEmpty(t *testing.T, h Harness) {
 	ins, err := f.Instances(t.Context())
 	if err != nil || len(ins) != 0 {
 		t.Errorf("Instances of an empty store = %v, %v; want none", ins, err)
+	}
+}
+
+// testFeedNetEnvChanges: a change of a key's allowlist or inactivity
+// expiry alone is in the feed (once, or twice where the statement also
+// names other columns: each is an eviction of the key).
+func testFeedNetEnvChanges(t *testing.T, h Harness) {
+	ctx := t.Context()
+	f := asFeed(t, h.Store)
+	m := newManager(t, h, apikey.Config{UsageFlushInterval: -1})
+	k, _ := create(t, m, apikey.CreateParams{Name: "k"})
+	for _, u := range []apikey.KeyUpdate{
+		{AllowedCIDRs: &[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+		{InactivityExpiry: ptr(48 * time.Hour)},
+	} {
+		before := lastChange(t, f)
+		if _, err := m.Update(ctx, k.ID, u); err != nil {
+			t.Fatal(err)
+		}
+		cs := changes(t, f, before, 10)
+		if len(cs) == 0 || len(cs) > 2 {
+			t.Errorf("changes after %+v = %v, want the key's update once or twice", u, keyIDs(cs))
+		}
+		for _, c := range cs {
+			if c.Op != apikey.ChangeUpdate || c.KeyID != k.ID {
+				t.Errorf("change %v, want update %s", c, k.ID)
+			}
+		}
 	}
 }
 

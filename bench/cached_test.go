@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/go-apikey/apikey"
@@ -78,7 +80,27 @@ func createTokens(b *testing.B, m *apikey.Manager, n int) []string {
 // default.
 func BenchmarkCachedVerify(b *testing.B) {
 	store, _ := newSQLite(b)
-	tokens := createTokens(b, newManager(b, store, apikey.Config{UsageFlushInterval: -1}), cachedTokens)
+	creator := newManager(b, store, apikey.Config{UsageFlushInterval: -1})
+	tokens := createTokens(b, creator, cachedTokens)
+	// The same keys with a network allowlist of 10 ranges; the client's
+	// address lies in the last.
+	var ranges []netip.Prefix
+	for i := range 9 {
+		ranges = append(ranges, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i), 0, 0}), 16))
+	}
+	ranges = append(ranges, netip.MustParsePrefix("2001:db8::/32"))
+	clientAddr := netip.MustParseAddr("2001:db8::7")
+	fenced := make([]string, cachedTokens)
+	for i := range fenced {
+		_, t, err := creator.Create(context.Background(), apikey.CreateParams{
+			Name: fmt.Sprintf("fenced %d", i), Owner: "bench", Scopes: []string{"read", "write"},
+			Metadata: map[string]string{"n": fmt.Sprint(i)}, AllowedCIDRs: ranges,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fenced[i] = t
+	}
 	order := randomOrder(len(tokens))
 
 	newCached := func(withMetrics bool) *apikey.Manager {
@@ -94,7 +116,7 @@ func BenchmarkCachedVerify(b *testing.B) {
 			}
 		}
 		m := newManager(b, store, cfg)
-		for _, t := range tokens { // warm
+		for _, t := range append(slices.Clone(tokens), fenced...) { // warm
 			if _, err := m.Verify(context.Background(), t); err != nil {
 				b.Fatal(err)
 			}
@@ -127,6 +149,30 @@ func BenchmarkCachedVerify(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				if _, err := mm.m.Verify(ctx, tokens[order[i&(orderLen-1)]]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+	// The path of apikeyhttp: a cached verification, then the key's
+	// network allowlist held against the client's address (Key.Permits),
+	// for keys without an allowlist and with one of 10 ranges.
+	for _, set := range []struct {
+		name   string
+		tokens []string
+	}{{"cached", tokens}, {"cached+allowlist10", fenced}} {
+		b.Run("VerifyPermits/"+set.name, func(b *testing.B) {
+			ctx := context.Background()
+			m := managers[0].m
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				k, err := m.VerifyShared(ctx, set.tokens[order[i&(orderLen-1)]])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := k.Permits("", clientAddr); err != nil {
 					b.Fatal(err)
 				}
 				i++

@@ -178,7 +178,12 @@ func stored(rec *apikey.Record) *apikey.Record {
 
 // cloneRecord returns a deep copy of rec.
 func cloneRecord(rec *apikey.Record) *apikey.Record {
-	return &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash, PreviousHash: rec.PreviousHash}
+	c := &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash, PreviousHash: rec.PreviousHash}
+	c.Environment = c.Env() // as the SQL stores' column default
+	if len(c.AllowedCIDRs) == 0 {
+		c.AllowedCIDRs = nil
+	}
+	return c
 }
 
 // opErr prefixes a failure with the operation; nil stays nil.
@@ -406,7 +411,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	case "":
 		keep = func(*apikey.Key) bool { return true }
 	case apikey.StateActive, apikey.StateDisabled, apikey.StateExpired, apikey.StateRevoked:
-		keep = func(k *apikey.Key) bool { return k.StateAt(now) == q.State }
+		keep = func(k *apikey.Key) bool { return k.StateWith(now, q.InactivityExpiry) == q.State }
 	default:
 		return nil, fmt.Errorf("memstore: list: unknown state %q", q.State)
 	}
@@ -424,6 +429,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		k := &r.Key
 		switch {
 		case q.Owner != "" && k.Owner != q.Owner,
+			q.Environment != "" && k.Env() != q.Environment,
 			!keep(k),
 			search != "" && !strings.Contains(asciiLower(k.Name), search) &&
 				!strings.Contains(asciiLower(k.ID), search) && !strings.Contains(asciiLower(k.Owner), search),
@@ -439,7 +445,7 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	})
 	keys := make([]*apikey.Key, 0, min(len(match), max(q.Limit, 0)))
 	for _, r := range match[:min(len(match), max(q.Limit, 0))] {
-		keys = append(keys, r.Key.Clone())
+		keys = append(keys, &cloneRecord(r).Key)
 	}
 	return keys, nil
 }
@@ -524,6 +530,12 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	case u.Credits != nil:
 		after.Credits = u.Credits.Clone()
 		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
+	}
+	if u.AllowedCIDRs != nil {
+		after.AllowedCIDRs = slices.Clone(*u.AllowedCIDRs)
+	}
+	if u.InactivityExpiry != nil {
+		after.InactivityExpiry = *u.InactivityExpiry
 	}
 	s.keys[id] = after
 	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))

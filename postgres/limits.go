@@ -26,9 +26,13 @@ func insertArgs(r *apikey.Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credits: %w", err)
 	}
+	cidrs, err := encodeCIDRs(r.AllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("allowed_cidrs: %w", err)
+	}
 	return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
 		timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt),
-		limits, remaining, refill, next}, nil
+		limits, remaining, refill, next, string(r.Env()), cidrs, encodeInactivity(r.InactivityExpiry)}, nil
 }
 
 // encodeLimits returns the stored JSON of rate limits: [] when none.

@@ -21,7 +21,8 @@ import (
 // them.
 const keyColumns = "id, prefix, name, owner, scopes, metadata, created_at, expires_at, revoked_at, last_used_at, " +
 	"ratelimits, credits_remaining, credits_refill, credits_next_refill, " +
-	"disabled_at, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at"
+	"disabled_at, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at, " +
+	"environment, allowed_cidrs, inactivity_expiry"
 
 // lookupSQL is the statement behind every verification. It keeps one fixed
 // text so that pgx's statement cache prepares it once per connection.
@@ -38,8 +39,8 @@ const lookupSQL = "SELECT " + keyColumns + ", hash, coalesce(prev_hash, '') FROM
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
 	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at,
-	 ratelimits, credits_remaining, credits_refill, credits_next_refill)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+	 ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 	k := &rec.Key
 	args, err := insertArgs(rec)
 	if err != nil {
@@ -112,11 +113,17 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 	case apikey.StateActive:
-		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+		now := arg(timeArg(q.Now))
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > "+now+") AND NOT "+
+			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry))))
 	case apikey.StateDisabled:
-		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > "+arg(timeArg(q.Now))+")")
+		now := arg(timeArg(q.Now))
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > "+now+") AND NOT "+
+			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry))))
 	case apikey.StateExpired:
-		where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(timeArg(q.Now)))
+		now := arg(timeArg(q.Now))
+		where = append(where, "revoked_at IS NULL AND (expires_at <= "+now+" OR "+
+			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry)))+")")
 	case apikey.StateRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	default:
@@ -132,6 +139,9 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 		}
 		p := arg(q.Search)
 		where = append(where, fmt.Sprintf("(strpos(lower(name), lower(%[1]s)) > 0 OR strpos(lower(id), lower(%[1]s)) > 0 OR strpos(lower(owner), lower(%[1]s)) > 0)", p))
+	}
+	if q.Environment != "" {
+		where = append(where, "environment = "+arg(string(q.Environment)))
 	}
 	if !q.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= "+arg(timeArg(q.CreatedFrom)))
@@ -214,6 +224,16 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		arg("credits_remaining", remaining)
 		arg("credits_refill", refill)
 		arg("credits_next_refill", next)
+	}
+	if u.AllowedCIDRs != nil {
+		c, err := encodeCIDRs(*u.AllowedCIDRs)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: update: allowed_cidrs: %w", err)
+		}
+		arg("allowed_cidrs", c)
+	}
+	if u.InactivityExpiry != nil {
+		arg("inactivity_expiry", encodeInactivity(*u.InactivityExpiry))
 	}
 
 	if ev != nil {
@@ -446,6 +466,8 @@ type keyScan struct {
 	credits                             storedCredits
 	disabled                            pgtype.Timestamptz
 	prev                                storedPrevious
+	env, cidrs                          string
+	inactivity                          int64
 }
 
 // dest returns the scan destinations for keyColumns, followed by the hash
@@ -453,7 +475,8 @@ type keyScan struct {
 func (sc *keyScan) dest(k *apikey.Key, hash *string) []any {
 	d := []any{&k.ID, &k.Prefix, &k.Name, &k.Owner, &k.Scopes, &sc.metadata, &sc.created, &sc.expires, &sc.revoked, &sc.lastUsed,
 		&sc.limits, &sc.credits.remaining, &sc.credits.refill, &sc.credits.next,
-		&sc.disabled, &sc.prev.rolled, &sc.prev.grace, &sc.prev.starts, &sc.prev.started, &sc.prev.expires, &sc.prev.lastUsed}
+		&sc.disabled, &sc.prev.rolled, &sc.prev.grace, &sc.prev.starts, &sc.prev.started, &sc.prev.expires, &sc.prev.lastUsed,
+		&sc.env, &sc.cidrs, &sc.inactivity}
 	if hash != nil {
 		d = append(d, hash)
 	}
@@ -483,6 +506,11 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	}
 	k.DisabledAt = utcPtr(sc.disabled)
 	k.PreviousSecret = sc.prev.decode()
+	k.Environment = apikey.Environment(sc.env)
+	k.InactivityExpiry = decodeInactivity(sc.inactivity)
+	if k.AllowedCIDRs, err = decodeCIDRs(sc.cidrs); err != nil {
+		return fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
+	}
 	return nil
 }
 

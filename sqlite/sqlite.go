@@ -217,12 +217,13 @@ func encodeMetadata(m map[string]string) (string, error) {
 // columns are the columns of apikey_keys in the order scanRecord reads them.
 const columns = "id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at, " +
 	"ratelimits, credits_remaining, credits_refill, credits_next_refill, " +
-	"disabled_at, prev_hash, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at"
+	"disabled_at, prev_hash, prev_rolled_at, prev_grace_us, prev_grace_starts, prev_started_at, prev_expires_at, prev_last_used_at, " +
+	"environment, allowed_cidrs, inactivity_expiry"
 
 // insertKey is the statement that inserts a key; insertArgs gives its
 // arguments. A new key has no previous secret.
 const insertKey = `INSERT INTO apikey_keys (` + columns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ` +
-	`NULL, NULL, NULL, NULL, NULL, NULL, NULL)`
+	`NULL, NULL, NULL, NULL, NULL, NULL, NULL, ?, ?, ?)`
 
 // insertArgs returns the arguments of insertKey for k and its digest.
 func insertArgs(k *apikey.Key, hash string) ([]any, error) {
@@ -242,9 +243,14 @@ func insertArgs(k *apikey.Key, hash string) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credits: %w", err)
 	}
+	cidrs, err := encodeCIDRs(k.AllowedCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("allowed_cidrs: %w", err)
+	}
 	return []any{k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, hash,
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt), formatTimePtr(k.LastUsedAt),
-		limits, remaining, refill, next, formatTimePtr(k.DisabledAt)}, nil
+		limits, remaining, refill, next, formatTimePtr(k.DisabledAt),
+		string(k.Env()), cidrs, encodeInactivity(k.InactivityExpiry)}, nil
 }
 
 type scanner interface {
@@ -260,10 +266,13 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 		cr                         storedCredits
 		disabled                   sql.NullString
 		prev                       storedPrevious
+		env, cidrs                 string
+		inactivity                 int64
 	)
 	if err := row.Scan(&r.ID, &r.Prefix, &r.Name, &r.Owner, &scopes, &metadata, &r.Hash,
 		&created, &expires, &revoked, &lastUsed, &limits, &cr.remaining, &cr.refill, &cr.next,
-		&disabled, &prev.hash, &prev.rolled, &prev.grace, &prev.starts, &prev.started, &prev.expires, &prev.lastUsed); err != nil {
+		&disabled, &prev.hash, &prev.rolled, &prev.grace, &prev.starts, &prev.started, &prev.expires, &prev.lastUsed,
+		&env, &cidrs, &inactivity); err != nil {
 		return nil, err
 	}
 	var err0 error
@@ -274,6 +283,11 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 		return nil, fmt.Errorf("sqlite: key %s: %w", r.ID, err0)
 	}
 	var err error
+	r.Environment = apikey.Environment(env)
+	r.InactivityExpiry = decodeInactivity(inactivity)
+	if r.AllowedCIDRs, err = decodeCIDRs(cidrs); err != nil {
+		return nil, fmt.Errorf("sqlite: key %s: malformed allowed_cidrs: %w", r.ID, err)
+	}
 	if r.RateLimits, err = decodeLimits(limits); err != nil {
 		return nil, fmt.Errorf("sqlite: key %s: malformed ratelimits: %w", r.ID, err)
 	}
@@ -441,18 +455,22 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	switch q.State {
 	case "":
 	case apikey.StateActive:
-		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ?)")
-		args = append(args, now)
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND NOT "+inactiveCond)
+		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
 	case apikey.StateDisabled:
-		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)")
-		args = append(args, now)
+		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?) AND NOT "+inactiveCond)
+		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
 	case apikey.StateExpired:
-		where = append(where, "revoked_at IS NULL AND expires_at <= ?")
-		args = append(args, now)
+		where = append(where, "revoked_at IS NULL AND (expires_at <= ? OR "+inactiveCond+")")
+		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
 	case apikey.StateRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	default:
 		return nil, fmt.Errorf("sqlite: list: unknown state %q", q.State)
+	}
+	if q.Environment != "" {
+		where = append(where, "environment = ?")
+		args = append(args, string(q.Environment))
 	}
 	if !q.CreatedFrom.IsZero() {
 		where = append(where, "created_at >= ?")
@@ -582,6 +600,15 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: update: credits: %w", err)
 	}
+	var cidrs, inactivity any
+	if u.AllowedCIDRs != nil {
+		if cidrs, err = encodeCIDRs(*u.AllowedCIDRs); err != nil {
+			return nil, fmt.Errorf("sqlite: update: allowed_cidrs: %w", err)
+		}
+	}
+	if u.InactivityExpiry != nil {
+		inactivity = encodeInactivity(*u.InactivityExpiry)
+	}
 	var after *apikey.Record
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		before, err := scanRecord(tx.QueryRowContext(ctx, lookupQuery, id))
@@ -599,11 +626,13 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 			ratelimits = coalesce(?, ratelimits),
 			credits_remaining = CASE WHEN ? THEN ? ELSE credits_remaining END,
 			credits_refill = CASE WHEN ? THEN ? ELSE credits_refill END,
-			credits_next_refill = CASE WHEN ? THEN ? ELSE credits_next_refill END
+			credits_next_refill = CASE WHEN ? THEN ? ELSE credits_next_refill END,
+			allowed_cidrs = coalesce(?, allowed_cidrs),
+			inactivity_expiry = coalesce(?, inactivity_expiry)
 		WHERE id = ? AND revoked_at IS NULL
 		RETURNING `+columns,
 			name, scopes, metadata, u.ClearExpiry, expires, limits,
-			setCredits, remaining, setCredits, refill, setCredits, next, id))
+			setCredits, remaining, setCredits, refill, setCredits, next, cidrs, inactivity, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Only a connection that does not begin with BEGIN IMMEDIATE
 			// (see New) can let a write slip between the two statements.

@@ -451,7 +451,7 @@ func TestBadInput(t *testing.T) {
 		{args: []string{"update", "AAAAAAAAAAAA", "--name", "x"}, code: 1, stderr: `no key with id "AAAAAAAAAAAA"`},
 		{args: []string{"show"}, code: 2, stderr: "show needs exactly one argument: a key id"},
 		{args: []string{"revoke", "a", "b"}, code: 2, stderr: "revoke needs exactly one argument: a key id"},
-		{args: []string{"update", id}, code: 2, stderr: "update changes nothing: give --name, --scope, --clear-scopes, --meta, --clear-meta, --expires, --no-expiry, --ratelimit, --clear-ratelimits, --credits, --refill or --clear-credits"},
+		{args: []string{"update", id}, code: 2, stderr: "update changes nothing: give --name, --scope, --clear-scopes, --meta, --clear-meta, --expires, --no-expiry, --ratelimit, --clear-ratelimits, --credits, --refill, --clear-credits, --allow-cidr, --clear-allow-cidrs or --inactivity-expiry"},
 		{args: []string{"update", id, "--scope", "a", "--clear-scopes"}, code: 2, stderr: "--scope and --clear-scopes cannot be combined"},
 		{args: []string{"update", id, "--meta", "a=b", "--clear-meta"}, code: 2, stderr: "--meta and --clear-meta cannot be combined"},
 		{args: []string{"update", id, "--expires", "1h", "--no-expiry"}, code: 2, stderr: "--expires and --no-expiry cannot be combined"},

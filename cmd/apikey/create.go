@@ -16,6 +16,9 @@ func newCreateCommand(a *app) *cobra.Command {
 		meta    []string
 		asJSON  bool
 		lf      limitFlags
+		env     string
+		cidrs   []string
+		idle    string
 	)
 	cmd := &cobra.Command{
 		Use:   "create --name NAME [flags]",
@@ -30,7 +33,8 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.
 ` + limitsHelp,
 		Example: `  apikey create --name "billing backend" --owner acme --scope invoices:read --expires 90d
   apikey create --name ci --meta team=platform --json
-  apikey create --name partner --ratelimit requests=100/1m,burst=20 --credits 1000 --refill daily`,
+  apikey create --name partner --ratelimit requests=100/1m,burst=20 --credits 1000 --refill daily
+  apikey create --name ci --environment test --allow-cidr 10.0.0.0/8 --allow-cidr 2001:db8::/32 --inactivity-expiry 90d`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("name") {
@@ -48,6 +52,17 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.
 				return err
 			}
 			p.Metadata = md
+			if cmd.Flags().Changed("environment") {
+				if p.Environment, err = parseEnvironmentFlag(env); err != nil {
+					return err
+				}
+			}
+			if p.AllowedCIDRs, err = parseCIDRFlags(cidrs); err != nil {
+				return err
+			}
+			if p.InactivityExpiry, err = parseInactivityFlag(idle); err != nil {
+				return err
+			}
 			limits, credits, _, err := lf.read(cmd, nil)
 			if err != nil {
 				return err
@@ -81,6 +96,9 @@ output gets the key record with the key beside it, {"key": "...", "id": ...}.
 	f.StringVar(&expires, "expires", "", "expiry: a duration from now (30d, 2w, 12h) or an RFC 3339 time (default never)")
 	f.StringArrayVar(&meta, "meta", nil, "metadata entry name=value (repeat)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.StringVar(&env, "environment", "live", "live or test; a test key's token starts with <prefix>_test_")
+	f.StringArrayVar(&cidrs, "allow-cidr", nil, "a network the key may be used from: a CIDR range or an address, IPv4 or IPv6 (repeat; default anywhere)")
+	f.StringVar(&idle, "inactivity-expiry", "", "expire the key after this long unused: 90d, 2w, 36h, or never (default the service's)")
 	lf.register(cmd, false)
 	return cmd
 }

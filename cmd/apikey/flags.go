@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -105,4 +106,35 @@ func (a *app) onKey(ctx context.Context, id string, act func(m *apikey.Manager, 
 		return nil, keyError(err, id)
 	}
 	return k, nil
+}
+
+// parseEnvironmentFlag reads --environment: live or test.
+func parseEnvironmentFlag(s string) (apikey.Environment, error) {
+	e := apikey.Environment(s)
+	if !e.Valid() {
+		return "", usagef("invalid --environment %q: must be live or test", s)
+	}
+	return e, nil
+}
+
+// parseCIDRFlags reads repeated --allow-cidr flags: CIDR ranges or bare
+// addresses, IPv4 or IPv6.
+func parseCIDRFlags(in []string) ([]netip.Prefix, error) {
+	ps, err := apikey.ParseCIDRs(in)
+	var ve *apikey.ValidationError
+	if errors.As(err, &ve) {
+		return nil, usagef("invalid --allow-cidr: %s", ve.Reason)
+	}
+	return ps, err
+}
+
+// parseInactivityFlag reads --inactivity-expiry: 90d, 2w, 36h, never, or
+// 0 for the service default.
+func parseInactivityFlag(s string) (time.Duration, error) {
+	d, err := apikey.ParseInactivityExpiry(s)
+	var ve *apikey.ValidationError
+	if errors.As(err, &ve) {
+		return 0, usagef("invalid --inactivity-expiry %q: %s", s, ve.Reason)
+	}
+	return d, err
 }

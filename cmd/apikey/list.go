@@ -13,6 +13,7 @@ func newListCommand(a *app) *cobra.Command {
 	var (
 		f      apikey.KeyFilter
 		state  string
+		env    string
 		asJSON bool
 	)
 	cmd := &cobra.Command{
@@ -29,6 +30,13 @@ is "next_cursor").`,
 				return err
 			}
 			f.State = apikey.State(state)
+			if env != "" {
+				e, err := parseEnvironmentFlag(env)
+				if err != nil {
+					return err
+				}
+				f.Environment = e
+			}
 			m, err := a.manager(cmd.Context())
 			if err != nil {
 				return err
@@ -59,6 +67,7 @@ is "next_cursor").`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.Owner, "owner", "", "only the keys of this owner")
 	fl.StringVar(&state, "state", "", "only keys in this state: "+statesText())
+	fl.StringVar(&env, "environment", "", "only keys of this environment: live or test")
 	fl.StringVar(&f.Search, "search", "", "only keys whose name, id or owner contains this, ignoring case")
 	fl.IntVar(&f.Limit, "limit", 0, fmt.Sprintf("keys per page, at most %d (default %d)", apikey.MaxPageSize, apikey.DefaultPageSize))
 	fl.StringVar(&f.Cursor, "cursor", "", "continue a previous listing from its next cursor")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -73,6 +74,21 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 		}
 		row("old secret window", window+"; at the latest "+formatTime(&p.ExpiresAt, "-"))
 	}
+	// The rows of environments, allowlists and inactivity only when they
+	// say something: the output of other keys stays as it was.
+	if k.Env() != apikey.EnvLive {
+		row("env", string(k.Env()))
+	}
+	if len(k.AllowedCIDRs) > 0 {
+		row("networks", cidrsText(k.AllowedCIDRs))
+	}
+	switch k.InactivityExpiry {
+	case 0:
+	case apikey.NoInactivityExpiry:
+		row("inactive", "never expires for want of use")
+	default:
+		row("inactive", "expires after "+apikey.FormatInactivityExpiry(k.InactivityExpiry)+" unused")
+	}
 	names := make([]string, 0, len(k.Metadata))
 	for name := range k.Metadata {
 		names = append(names, name)
@@ -90,6 +106,18 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 	}
 	writeLimitRows(tw, k.RateLimits, k.Credits)
 	return tw.Flush()
+}
+
+// cidrsText is an allowlist as text: "anywhere" when empty.
+func cidrsText(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "anywhere"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ", ")
 }
 
 // writeTable prints keys as a table, one row per key.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -74,6 +75,12 @@ type serveOptions struct {
 	// Read from the leak flags by check.
 	leakKeys server.LeakKeys
 	policy   apikey.LeakPolicy
+
+	environment    string         // --environment: live, test or empty (both)
+	inactivity     string         // --inactivity-expiry: the default policy
+	trustedProxies []string       // --trusted-proxies: CIDR ranges
+	proxies        []netip.Prefix // read from trustedProxies by check
+	idle           time.Duration  // read from inactivity by check
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -160,6 +167,16 @@ keys of an owner. (A third action, disabling a key until its owner acts,
 does not exist yet: keys have no state that can be undone.) See
 docs/secret-scanning.md.
 
+Environments, network allowlists and inactivity expiry (see
+docs/lifecycle.md): with --environment live (or test) the server accepts
+the keys of that environment only, on every route; another key is refused
+with 403 wrong_environment (and POST /v1/verify answers wrong_environment).
+A key with a network allowlist is accepted only from its ranges (403
+ip_not_allowed): the client is the connection's address, unless it is one
+of --trusted-proxies, in which case it is the right-most X-Forwarded-For
+entry that is not a trusted proxy. --inactivity-expiry 90d expires every
+key unused for 90 days that has no policy of its own.
+
 The log, on standard error, holds one record per request (level info,
 error for a 5xx answer) and the server's warnings and errors, in the
 format of --log-format (text: key=value, json: one object per line), at
@@ -182,7 +199,8 @@ SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
   apikey serve --addr 0.0.0.0:8080 --db postgres://apikey@db/apikey
-  apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m`,
+  apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m
+  apikey serve --environment live --inactivity-expiry 90d --trusted-proxies 10.0.0.0/8`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(a); err != nil {
@@ -211,6 +229,9 @@ seconds to finish, and the command exits 0.`,
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
 	f.BoolVar(&o.requireTwoFactor, "require-two-factor", false, "make every user of the admin site set up two-factor codes (TOTP) before anything else")
 	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
+	f.StringVar(&o.environment, "environment", "", "accept the keys of this environment only, live or test (default both); a key of the other is refused with 403 wrong_environment")
+	f.StringVar(&o.inactivity, "inactivity-expiry", "", "expire keys unused for this long, unless a key has its own: 90d, 2w, 36h (default none)")
+	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "CIDR ranges or addresses of the reverse proxies in front of the server, whose X-Forwarded-For is believed for the network allowlists of keys (repeat, or separate with commas; default none)")
 	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
 	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
 	// set it too (config.go).
@@ -248,6 +269,32 @@ func (o *serveOptions) check(a *app) error {
 	}
 	if o.redisTimeout <= 0 {
 		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
+	}
+	if o.environment != "" && !apikey.Environment(o.environment).Valid() {
+		return usagef("invalid %s %q: want live or test", a.setting("environment"), o.environment)
+	}
+	if o.inactivity != "" {
+		d, err := apikey.ParseInactivityExpiry(o.inactivity)
+		var ve *apikey.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			return usagef("invalid %s %q: %s", a.setting("inactivity-expiry"), o.inactivity, ve.Reason)
+		case err != nil:
+			return err
+		case d < 0:
+			return usagef("invalid %s %q: never is for a key's own policy; leave the setting out for no default", a.setting("inactivity-expiry"), o.inactivity)
+		}
+		o.idle = d
+	}
+	if len(o.trustedProxies) > 0 {
+		ps, err := apikey.ParseCIDRs(o.trustedProxies)
+		var ve *apikey.ValidationError
+		if errors.As(err, &ve) {
+			return usagef("invalid %s: %s", a.setting("trusted-proxies"), ve.Reason)
+		} else if err != nil {
+			return err
+		}
+		o.proxies = ps
 	}
 	if err := checkPprofAddr(o.pprofAddr); err != nil {
 		return err
@@ -389,6 +436,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		cfg.ChangeFeed = f
 	}
 	cfg.StrictRevocation = o.strict
+	cfg.Environment = apikey.Environment(o.environment)
+	cfg.InactivityExpiry = o.idle
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
 	// Manager and verification above it.
@@ -530,7 +579,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Manager: m, Verifier: verifier, Pinger: pinger, Logger: logger, Admin: adminSite,
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
-		KeyHeaders: o.headers, KeySchemes: o.schemes,
+		KeyHeaders: o.headers, KeySchemes: o.schemes, TrustedProxies: o.proxies,
 	})
 }
 

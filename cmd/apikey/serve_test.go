@@ -202,6 +202,31 @@ func call(t *testing.T, method, url, form, token, body string) apiResponse {
 	return r
 }
 
+// callXFF is call with GET, the key as Api-Key and an X-Forwarded-For
+// header.
+func callXFF(t *testing.T, url, token, xff string) apiResponse {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Api-Key "+token)
+	req.Header.Set("X-Forwarded-For", xff)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := apiResponse{status: resp.StatusCode, header: resp.Header, raw: string(b)}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &r.body); err != nil {
+			t.Fatalf("GET %s: body %q: %v", url, b, err)
+		}
+	}
+	return r
+}
+
 // expect fails the test unless r has the status and, when code is set, is
 // a problem with that code.
 func expect(t *testing.T, what string, r apiResponse, status int, code string) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,12 @@ import (
 // typed, and an error per field.
 type keyForm struct {
 	Name, Owner, Scopes, ExpiresAt, Metadata string
+	// Environment is "live" or "test" (set at creation only),
+	// AllowedCIDRs the network allowlist as typed (ranges or addresses
+	// separated by spaces, commas or lines) and InactivityExpiry the
+	// key's own inactivity expiry ("90d", "never"; empty for the
+	// service's default).
+	Environment, AllowedCIDRs, InactivityExpiry string
 	// Errors holds one message per field name; "" holds a message about
 	// the whole form.
 	Errors map[string]string
@@ -25,9 +32,12 @@ type keyForm struct {
 
 // parsedKey is a keyForm turned into values.
 type parsedKey struct {
-	scopes    []string
-	expiresAt *time.Time
-	metadata  map[string]string
+	scopes     []string
+	expiresAt  *time.Time
+	metadata   map[string]string
+	env        apikey.Environment
+	cidrs      []netip.Prefix
+	inactivity time.Duration
 }
 
 func formFromKey(k *apikey.Key) keyForm {
@@ -36,6 +46,13 @@ func formFromKey(k *apikey.Key) keyForm {
 		f.ExpiresAt = k.ExpiresAt.UTC().Format(inputTime)
 	}
 	f.Metadata = formatMetadata(k.Metadata)
+	f.Environment = string(k.Env())
+	cidrs := make([]string, len(k.AllowedCIDRs))
+	for i, p := range k.AllowedCIDRs {
+		cidrs[i] = p.String()
+	}
+	f.AllowedCIDRs = strings.Join(cidrs, "\n")
+	f.InactivityExpiry = apikey.FormatInactivityExpiry(k.InactivityExpiry)
 	return f
 }
 
@@ -77,6 +94,17 @@ func (f *keyForm) parse(now time.Time) parsedKey {
 		f.Errors["metadata"] = err.Error()
 	}
 	p.metadata = md
+	var ve *apikey.ValidationError
+	if p.env, err = apikey.ParseEnvironment(f.Environment); errors.As(err, &ve) {
+		f.Errors["environment"] = "Choose live or test."
+	}
+	list := strings.FieldsFunc(f.AllowedCIDRs, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+	if p.cidrs, err = apikey.ParseCIDRs(list); errors.As(err, &ve) {
+		f.Errors["allowed_cidrs"] = sentence(ve.Reason)
+	}
+	if p.inactivity, err = apikey.ParseInactivityExpiry(strings.TrimSpace(f.InactivityExpiry)); errors.As(err, &ve) {
+		f.Errors["inactivity_expiry"] = sentence(ve.Reason)
+	}
 	return p
 }
 
@@ -138,7 +166,7 @@ func (f *keyForm) fieldError(err error) bool {
 	case errors.As(err, &ve):
 		msg := sentence(ve.Reason)
 		switch ve.Field {
-		case "name", "owner", "scopes", "metadata", "expires_at":
+		case "name", "owner", "scopes", "metadata", "expires_at", "environment", "allowed_cidrs", "inactivity_expiry":
 			f.Errors[ve.Field] = msg
 		default:
 			f.Errors[""] = sentence(ve.Field + ": " + ve.Reason)
@@ -202,4 +230,11 @@ var funcs = template.FuncMap{
 	"refill":      func(r *apikey.Refill) string { return limitspec.FormatRefill(*r) },
 	"ownerPath":   ownerPath,
 	"grace":       apikey.FormatGrace,
+	"inactivity":  apikey.FormatInactivityExpiry,
+	"inactiveAt": func(k *apikey.Key, def time.Duration) string {
+		if at, ok := k.InactiveAt(def); ok {
+			return at.UTC().Format(displayTime)
+		}
+		return ""
+	},
 }

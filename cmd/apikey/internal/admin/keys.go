@@ -152,6 +152,8 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	f := keyForm{
 		Name: r.PostFormValue("name"), Owner: r.PostFormValue("owner"), Scopes: r.PostFormValue("scopes"),
 		ExpiresAt: r.PostFormValue("expires_at"), Metadata: r.PostFormValue("metadata"), Errors: map[string]string{},
+		Environment: r.PostFormValue("environment"), AllowedCIDRs: r.PostFormValue("allowed_cidrs"),
+		InactivityExpiry: r.PostFormValue("inactivity_expiry"),
 	}
 	f.Name, f.Owner = strings.TrimSpace(f.Name), strings.TrimSpace(f.Owner)
 	if f.Name == "" {
@@ -161,6 +163,7 @@ func (h *handler) createKey(w http.ResponseWriter, r *http.Request, s *session) 
 	if len(f.Errors) == 0 {
 		k, token, err := h.m.Create(actor(r.Context(), s), apikey.CreateParams{
 			Name: f.Name, Owner: f.Owner, Scopes: p.scopes, Metadata: p.metadata, ExpiresAt: p.expiresAt,
+			Environment: p.env, AllowedCIDRs: p.cidrs, InactivityExpiry: p.inactivity,
 		})
 		if err == nil {
 			h.reveals.put(s.idHash, revealed{keyID: k.ID, name: k.Name, token: token, at: h.now()})
@@ -197,6 +200,8 @@ type keyData struct {
 	// PreviousUses counts the verifications with the key's previous
 	// secret (a roll's grace window) over the last 24 hours, as flushed.
 	PreviousUses int64
+	// DefaultInactivity is the service's default inactivity expiry.
+	DefaultInactivity time.Duration
 }
 
 func (h *handler) getKey(w http.ResponseWriter, r *http.Request, s *session) (*apikey.Key, bool) {
@@ -218,7 +223,7 @@ func (h *handler) showKey(w http.ResponseWriter, r *http.Request, s *session) {
 		h.fail(w, r, s, err)
 		return
 	}
-	d := keyData{Key: k, Usage: u}
+	d := keyData{Key: k, Usage: u, DefaultInactivity: h.m.InactivityExpiry()}
 	if k.PreviousSecret != nil {
 		now := h.now()
 		counts, err := h.m.Usage(actor(r.Context(), s), k.ID, now.Add(-24*time.Hour), now, apikey.ByHour)
@@ -259,6 +264,8 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 	f := keyForm{
 		Name: strings.TrimSpace(r.PostFormValue("name")), Owner: k.Owner, Scopes: r.PostFormValue("scopes"),
 		ExpiresAt: r.PostFormValue("expires_at"), Metadata: r.PostFormValue("metadata"), Errors: map[string]string{},
+		Environment:  string(k.Env()), // fixed at creation
+		AllowedCIDRs: r.PostFormValue("allowed_cidrs"), InactivityExpiry: r.PostFormValue("inactivity_expiry"),
 	}
 	if f.Name == "" {
 		f.Errors["name"] = "Enter a name."
@@ -282,6 +289,12 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		if !maps.Equal(p.metadata, k.Metadata) {
 			u.Metadata = &p.metadata
+		}
+		if !slices.Equal(p.cidrs, k.AllowedCIDRs) {
+			u.AllowedCIDRs = &p.cidrs
+		}
+		if p.inactivity != k.InactivityExpiry {
+			u.InactivityExpiry = &p.inactivity
 		}
 		if expiryChanged {
 			if p.expiresAt == nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,6 +19,12 @@ type createRequest struct {
 	ExpiresIn  *string            `json:"expires_in"`
 	RateLimits []apikey.RateLimit `json:"ratelimits"`
 	Credits    *apikey.Credits    `json:"credits"`
+	// Environment is live (the default) or test.
+	Environment string `json:"environment"`
+	// AllowedCIDRs are read with apikey.ParseCIDRs.
+	AllowedCIDRs []string `json:"allowed_cidrs"`
+	// InactivityExpiry is read with apikey.ParseInactivityExpiry.
+	InactivityExpiry string `json:"inactivity_expiry"`
 }
 
 // createKey serves POST /v1/keys.
@@ -31,14 +38,32 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	env, err := apikey.ParseEnvironment(req.Environment)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cidrs, err := apikey.ParseCIDRs(req.AllowedCIDRs)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	inactivity, err := apikey.ParseInactivityExpiry(req.InactivityExpiry)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	k, token, err := s.m.Create(r.Context(), apikey.CreateParams{
-		Name:       req.Name,
-		Owner:      req.Owner,
-		Scopes:     req.Scopes,
-		Metadata:   req.Metadata,
-		ExpiresAt:  exp,
-		RateLimits: req.RateLimits,
-		Credits:    req.Credits,
+		Name:             req.Name,
+		Owner:            req.Owner,
+		Scopes:           req.Scopes,
+		Metadata:         req.Metadata,
+		ExpiresAt:        exp,
+		RateLimits:       req.RateLimits,
+		Credits:          req.Credits,
+		Environment:      env,
+		AllowedCIDRs:     cidrs,
+		InactivityExpiry: inactivity,
 	})
 	if err != nil {
 		s.fail(w, r, err)
@@ -49,19 +74,20 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // listParams are the query parameters of GET /v1/keys.
-var listParams = map[string]bool{"owner": true, "state": true, "search": true, "limit": true, "cursor": true}
+var listParams = map[string]bool{"owner": true, "state": true, "search": true, "limit": true, "cursor": true, "environment": true}
 
 // listKeys serves GET /v1/keys.
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, listParams, "owner, state, search, limit and cursor")
+	q, ok := query(w, r, listParams, "owner, state, environment, search, limit and cursor")
 	if !ok {
 		return
 	}
 	f := apikey.KeyFilter{
-		Owner:  q.Get("owner"),
-		State:  apikey.State(q.Get("state")),
-		Search: q.Get("search"),
-		Cursor: q.Get("cursor"),
+		Owner:       q.Get("owner"),
+		State:       apikey.State(q.Get("state")),
+		Environment: apikey.Environment(q.Get("environment")),
+		Search:      q.Get("search"),
+		Cursor:      q.Get("cursor"),
 	}
 	if f.Limit, ok = limit(w, r, q); !ok {
 		return
@@ -134,6 +160,13 @@ type updateRequest struct {
 	ExpiresIn  optional[string]             `json:"expires_in"`
 	RateLimits optional[[]apikey.RateLimit] `json:"ratelimits"`
 	Credits    optional[apikey.Credits]     `json:"credits"`
+	// AllowedCIDRs replaces the allowlist ([] removes it).
+	AllowedCIDRs optional[[]string] `json:"allowed_cidrs"`
+	// InactivityExpiry replaces the key's own policy ("0" for the
+	// default, "never").
+	InactivityExpiry optional[string] `json:"inactivity_expiry"`
+	// Environment is refused with a precise reason: it never changes.
+	Environment optional[json.RawMessage] `json:"environment"`
 }
 
 // updateKey serves PATCH /v1/keys/{id}. Absent members are left alone;
@@ -164,6 +197,31 @@ func (s *Server) updateKey(w http.ResponseWriter, r *http.Request) {
 	case req.RateLimits.Null:
 		invalidInput(w, r, "ratelimits", "cannot be null; send [] to remove every limit")
 		return
+	case req.AllowedCIDRs.Null:
+		invalidInput(w, r, "allowed_cidrs", "cannot be null; send [] to remove the allowlist")
+		return
+	case req.InactivityExpiry.Null:
+		invalidInput(w, r, "inactivity_expiry", `cannot be null; send "0" for the service default`)
+		return
+	case req.Environment.Set:
+		invalidInput(w, r, "environment", "cannot be changed: the key's tokens carry it; create a key in the other environment instead")
+		return
+	}
+	if req.AllowedCIDRs.Set {
+		cidrs, err := apikey.ParseCIDRs(req.AllowedCIDRs.Value)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u.AllowedCIDRs = &cidrs
+	}
+	if req.InactivityExpiry.Set {
+		d, err := apikey.ParseInactivityExpiry(req.InactivityExpiry.Value)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		u.InactivityExpiry = &d
 	}
 	if req.RateLimits.Set {
 		if req.RateLimits.Value == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"time"
 
@@ -94,6 +95,12 @@ type Config struct {
 	// apikeyhttp.Config.Schemes: nil means Api-Key and Bearer, empty
 	// means that Authorization is not read.
 	KeySchemes []string
+
+	// TrustedProxies are the networks of the reverse proxies in front of
+	// the service, as apikeyhttp.Config.TrustedProxies: the client address
+	// that the network allowlists of the calling keys are held against is
+	// read from their X-Forwarded-For. Nil means none.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the HTTP handler of the apikey service. Create one with New;
@@ -200,9 +207,10 @@ func New(cfg Config) (*Server, error) {
 		// key cannot probe the API faster than its limit by asking for
 		// what it may not do. The Manager enforces even when Verifier
 		// wraps it.
-		Enforcer: cfg.Manager,
-		Headers:  cfg.KeyHeaders,
-		Schemes:  cfg.KeySchemes,
+		Enforcer:       cfg.Manager,
+		Headers:        cfg.KeyHeaders,
+		Schemes:        cfg.KeySchemes,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)

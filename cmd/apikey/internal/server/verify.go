@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/go-apikey/apikey"
@@ -24,6 +26,17 @@ type verifyRequest struct {
 	Credits int64 `json:"credits"`
 	// IdempotencyKey makes the spend of Credits idempotent.
 	IdempotencyKey string `json:"idempotency_key"`
+	// Environment, when set, is the only environment accepted.
+	Environment string `json:"environment"`
+	// ClientIP is the address the key was presented from, for the key's
+	// network allowlist; a key with one is refused without it, unless
+	// DeferAllowlist is set.
+	ClientIP *string `json:"client_ip"`
+	// DeferAllowlist leaves the key's network allowlist to the caller,
+	// which gets it in the key's allowed_cidrs: apikeyclient's Verify sets
+	// it, under apikeyhttp, which checks the allowlist against the
+	// request's address itself. It cannot be combined with ClientIP.
+	DeferAllowlist bool `json:"defer_allowlist"`
 }
 
 // verifyResponse is the answer of POST /v1/verify. Key, RateLimits and
@@ -75,11 +88,37 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	case opts.IdempotencyKey != "" && !apikey.ValidIdempotencyKey(opts.IdempotencyKey):
 		invalidInput(w, r, "idempotency_key", "must be 1 to 255 bytes of printable ASCII")
 		return
+	case req.Environment != "" && !apikey.Environment(req.Environment).Valid():
+		invalidInput(w, r, "environment", "must be live or test, got "+strconv.Quote(sanitize(req.Environment, 20)))
+		return
+	}
+	var addr netip.Addr
+	if req.ClientIP != nil && req.DeferAllowlist {
+		invalidInput(w, r, "defer_allowlist", "cannot be combined with client_ip")
+		return
+	}
+	if req.ClientIP != nil {
+		a, err := netip.ParseAddr(*req.ClientIP)
+		if err != nil || a.Zone() != "" {
+			invalidInput(w, r, "client_ip", strconv.Quote(sanitize(*req.ClientIP, 60))+" is not an IP address (IPv4 or IPv6, without a port or zone)")
+			return
+		}
+		addr = a
 	}
 	k, err := s.v.Verify(r.Context(), *req.Key)
 	resp := verifyResponse{}
 	switch code := apikey.CodeOf(err); code {
 	case apikey.CodeValid:
+		// The environment and the allowlist first: a key refused by
+		// them learns nothing about its scopes and spends nothing.
+		err := k.Permits(apikey.Environment(req.Environment), addr)
+		if req.DeferAllowlist && errors.Is(err, apikey.ErrIPNotAllowed) {
+			err = nil // the caller checks allowed_cidrs itself
+		}
+		if err != nil {
+			resp.Code = apikey.CodeOf(err)
+			break
+		}
 		resp.Valid, resp.Key = true, k
 		for _, sc := range req.Scopes {
 			if !k.HasScope(sc) {
@@ -102,7 +141,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		if resp.RateLimits == nil {
 			resp.RateLimits = []apikey.LimitResult{}
 		}
-	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeKeyDisabled:
+	case apikey.CodeInvalidKey, apikey.CodeKeyExpired, apikey.CodeKeyRevoked, apikey.CodeKeyDisabled, apikey.CodeWrongEnvironment:
 		resp.Code = code
 	default: // unavailable, or not a decision: never a grant
 		s.fail(w, r, err)
