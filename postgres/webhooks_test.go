@@ -16,3 +16,10 @@ func TestOutbox(t *testing.T) {
 }
 
 func TestOccurrences(t *testing.T) { apikeytest.TestOccurrences(t, newHarness) }
+
+func TestWorker(t *testing.T) {
+	apikeytest.TestWorker(t, func(t *testing.T) (apikeytest.Harness, outbox.Store) {
+		h := newHarness(t)
+		return h, h.Store.(*postgres.Store).Webhooks()
+	})
+}
