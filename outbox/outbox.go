@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -108,8 +109,33 @@ type Attempt struct {
 	// Status is the HTTP status of the answer, 0 when none came.
 	Status int `json:"status"`
 	// Error says why the attempt failed; empty for a 2xx.
-	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"duration_ms"`
+	Error string `json:"error,omitempty"`
+	// Duration is how long the attempt took; its JSON form is
+	// duration_ms, in milliseconds.
+	Duration time.Duration `json:"-"`
+}
+
+type attemptJSON struct {
+	N          int       `json:"n"`
+	At         time.Time `json:"at"`
+	Status     int       `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// MarshalJSON encodes the attempt with its duration in milliseconds.
+func (a Attempt) MarshalJSON() ([]byte, error) {
+	return json.Marshal(attemptJSON{a.N, a.At, a.Status, a.Error, float64(a.Duration.Microseconds()) / 1000})
+}
+
+// UnmarshalJSON decodes what MarshalJSON encodes.
+func (a *Attempt) UnmarshalJSON(b []byte) error {
+	var j attemptJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*a = Attempt{N: j.N, At: j.At, Status: j.Status, Error: j.Error, Duration: time.Duration(j.DurationMS * float64(time.Millisecond))}
+	return nil
 }
 
 // DeliveryQuery selects deliveries of one endpoint, newest first.
