@@ -71,6 +71,8 @@ type serveOptions struct {
 	leakPolicy   string   // --leak-policy
 	leakOwners   []string // --leak-policy-owner OWNER=ACTION, repeated
 
+	hooks hookOptions // webhooks and the scheduler (hooks.go)
+
 	// Read from the leak flags by check.
 	leakKeys server.LeakKeys
 	policy   apikey.LeakPolicy
@@ -178,6 +180,8 @@ header; --scheme Api-Key stops Bearer tokens from being taken for keys.
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", followed by the admin site's
 address, then one line per request.
+` + hooksHelp + `
+
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
@@ -211,6 +215,7 @@ seconds to finish, and the command exits 0.`,
 	f.StringArrayVar(&o.leakOwners, "leak-policy-owner", nil, "OWNER=ACTION: the leak policy for the keys of OWNER (repeatable)")
 	f.BoolVar(&o.requireTwoFactor, "require-two-factor", false, "make every user of the admin site set up two-factor codes (TOTP) before anything else")
 	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
+	o.hooks.flags(f)
 	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
 	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
 	// set it too (config.go).
@@ -248,6 +253,9 @@ func (o *serveOptions) check(a *app) error {
 	}
 	if o.redisTimeout <= 0 {
 		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
+	}
+	if err := o.hooks.check(a); err != nil {
+		return err
 	}
 	if err := checkPprofAddr(o.pprofAddr); err != nil {
 		return err
@@ -424,6 +432,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	stopHooks := startHooks(ctx, o.hooks, db, m, logger)
+	defer stopHooks() // on an early return; a no-op after the one below
 	ln, err := listen(o.addr)
 	if err != nil {
 		_ = m.Close(context.Background())
@@ -447,6 +457,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
 	a.firstRun(ctx, db, ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
+	stopHooks() // attempts in flight end; their outcome is recorded
 
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer mcancel()
@@ -531,6 +542,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
 		KeyHeaders: o.headers, KeySchemes: o.schemes,
+		Webhooks: db.webhookService(m),
 	})
 }
 
