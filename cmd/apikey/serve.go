@@ -526,7 +526,9 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 	if o.checkIntegrity && pinger != nil {
 		pinger = integrityPinger{pinger, db.store.CheckIntegrity}
 	}
-	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger}
+	hooks := db.webhookService(m)
+	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger,
+		Webhooks: hooks}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
 	}
@@ -542,7 +544,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
 		KeyHeaders: o.headers, KeySchemes: o.schemes,
-		Webhooks: db.webhookService(m),
+		Webhooks: hooks,
 	})
 }
 
