@@ -30,6 +30,7 @@ const (
 	DefaultBatch       = 200
 	DefaultConcurrency = 50
 	DefaultPoll        = 250 * time.Millisecond
+	DefaultLoops       = 4
 )
 
 // Worker sends due deliveries. Set its fields, then call Run; every
@@ -67,6 +68,11 @@ type Worker struct {
 	Concurrency int
 	// Poll is the pause when nothing was due: DefaultPoll (250ms).
 	Poll time.Duration
+	// Loops is how many batches Run has in flight at once, each claimed,
+	// sent and recorded by a loop of its own while the others wait for
+	// the database or the receivers; the messages of all of them count
+	// against Concurrency. DefaultLoops (4) when zero.
+	Loops int
 	// Name identifies the worker in leases; empty means a random one.
 	Name string
 	// Logger receives the failures of the store; nil means slog.Default().
@@ -75,6 +81,7 @@ type Worker struct {
 	Now func() time.Time
 
 	once sync.Once
+	sem  chan struct{} // Concurrency slots, shared by the loops
 }
 
 func (w *Worker) init() {
@@ -103,6 +110,10 @@ func (w *Worker) init() {
 		if w.Poll <= 0 {
 			w.Poll = DefaultPoll
 		}
+		if w.Loops <= 0 {
+			w.Loops = DefaultLoops
+		}
+		w.sem = make(chan struct{}, w.Concurrency)
 		if w.Name == "" {
 			b := make([]byte, 8)
 			_, _ = rand.Read(b)
@@ -131,10 +142,18 @@ func (w *Worker) init() {
 	})
 }
 
-// Run sends due deliveries until ctx is done. Store failures are logged
-// and retried after Poll.
+// Run sends due deliveries until ctx is done, with Loops loops. Store
+// failures are logged and retried after Poll.
 func (w *Worker) Run(ctx context.Context) {
 	w.init()
+	var wg sync.WaitGroup
+	for range w.Loops {
+		wg.Go(func() { w.loop(ctx) })
+	}
+	wg.Wait()
+}
+
+func (w *Worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := w.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
@@ -161,13 +180,12 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	results := make([]Result, len(jobs))
-	sem := make(chan struct{}, w.Concurrency)
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		wg.Add(1)
-		sem <- struct{}{}
+		w.sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer func() { <-w.sem; wg.Done() }()
 			results[i] = w.send(ctx, j)
 		}()
 	}

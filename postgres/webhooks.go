@@ -285,35 +285,50 @@ func (w *WebhookStore) Claim(ctx context.Context, owner string, now time.Time, l
 	return jobs, mapErr("claim deliveries", rows.Err())
 }
 
-// Finish implements outbox.Store in one transaction (one round trip per
-// batch of statements).
+// Finish implements outbox.Store in one statement, whatever the number of
+// results: the attempts are inserted and the deliveries updated from
+// arrays.
 func (w *WebhookStore) Finish(ctx context.Context, owner string, results []outbox.Result) error {
 	if len(results) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	for _, r := range results {
+	n := len(results)
+	var (
+		seqs, durs        = make([]int64, n), make([]int64, n)
+		nums, statuses    = make([]int32, n), make([]int32, n)
+		ats               = make([]time.Time, n)
+		errs, states      = make([]string, n), make([]string, n)
+		nexts, delivereds = make([]*time.Time, n), make([]*time.Time, n)
+		payloads          = make([][]byte, n)
+	)
+	for i, r := range results {
 		a := r.Attempt
-		b.Queue(`INSERT INTO apikey_webhook_attempts (delivery_seq, n, at, status, error, duration_us)
-			SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM apikey_webhook_deliveries WHERE seq = $1)`,
-			r.Seq, a.N, timeArg(a.At), a.Status, a.Error, a.Duration.Microseconds())
-		var next, delivered *time.Time
+		seqs[i], nums[i], ats[i], statuses[i], errs[i], durs[i] = r.Seq, int32(a.N), timeArg(a.At), int32(a.Status), a.Error, a.Duration.Microseconds()
+		states[i], payloads[i] = string(r.State), r.Payload
 		if r.State == outbox.StatePending {
 			t := timeArg(r.NextAt)
-			next = &t
+			nexts[i] = &t
 		}
 		if r.State == outbox.StateDelivered {
 			t := timeArg(a.At.Add(a.Duration))
-			delivered = &t
+			delivereds[i] = &t
 		}
-		b.Queue(`UPDATE apikey_webhook_deliveries SET state = $1, next_at = coalesce($2, next_at), delivered_at = $3,
-				last_status = $4, last_error = $5, payload = coalesce(payload, $6), lease_owner = NULL, lease_until = NULL
-			WHERE seq = $7 AND lease_owner = $8`,
-			string(r.State), next, delivered, a.Status, a.Error, r.Payload, r.Seq, owner)
 	}
-	return mapErr("finish deliveries", pgx.BeginFunc(ctx, w.s.pool, func(tx pgx.Tx) error {
-		return tx.SendBatch(ctx, b).Close()
-	}))
+	_, err := w.s.pool.Exec(ctx, `WITH r AS (
+			SELECT * FROM unnest($1::bigint[], $2::int[], $3::timestamptz[], $4::int[], $5::text[], $6::bigint[],
+				$7::text[], $8::timestamptz[], $9::timestamptz[], $10::bytea[])
+				AS r (seq, n, at, status, error, dur, state, next_at, delivered_at, payload)
+		), logged AS (
+			INSERT INTO apikey_webhook_attempts (delivery_seq, n, at, status, error, duration_us)
+			SELECT r.seq, r.n, r.at, r.status, r.error, r.dur FROM r
+			WHERE EXISTS (SELECT 1 FROM apikey_webhook_deliveries d WHERE d.seq = r.seq)
+		)
+		UPDATE apikey_webhook_deliveries d SET state = r.state, next_at = coalesce(r.next_at, d.next_at),
+			delivered_at = r.delivered_at, last_status = r.status, last_error = r.error,
+			payload = coalesce(d.payload, r.payload), lease_owner = NULL, lease_until = NULL
+		FROM r WHERE d.seq = r.seq AND d.lease_owner = $11`,
+		seqs, nums, ats, statuses, errs, durs, states, nexts, delivereds, payloads, owner)
+	return mapErr("finish deliveries", err)
 }
 
 // RecordOccurrences implements apikey.OccurrenceStore in one transaction:
