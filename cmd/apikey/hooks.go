@@ -30,6 +30,14 @@ type hookOptions struct {
 	interval          time.Duration // --schedule-interval; 0 is off
 	expiryWarning     days          // --expiry-warning
 	inactivityWarning days          // --inactivity-warning
+
+	// inactiveAt says when a key expires for inactivity, for the
+	// key.inactive_warning rule; nil means never (no warning). Keys have
+	// no inactivity policy in this build. The inactivity policy (issue
+	// 11) plugs in here from serve, with its service-wide default:
+	//
+	//	o.hooks.inactiveAt = func(k *apikey.Key) (time.Time, bool) { return k.InactiveAt(o.idle) }
+	inactiveAt func(*apikey.Key) (time.Time, bool)
 }
 
 // days is a duration flag that also reads day and week terms ("7d",
@@ -114,13 +122,6 @@ func (db *database) webhookService(m *apikey.Manager) *outbox.Service {
 	return &outbox.Service{Store: ws, Now: m.Now}
 }
 
-// inactiveAt says when a key expires for inactivity, for the
-// key.inactive_warning rule. Keys have no inactivity policy in this
-// build: the hook returns false for every key, so no warning is recorded.
-// The inactivity policy (issue 11, netenv) plugs in here, e.g.
-// func(k *apikey.Key) (time.Time, bool) { return k.InactiveAt(defaultPolicy) }.
-var inactiveAt = func(*apikey.Key) (time.Time, bool) { return time.Time{}, false }
-
 // startHooks starts the webhook worker and the scheduler of serve; the
 // returned function stops them and waits until they have.
 func startHooks(ctx context.Context, o hookOptions, db *database, m *apikey.Manager, logger *slog.Logger) func() {
@@ -132,11 +133,11 @@ func startHooks(ctx context.Context, o hookOptions, db *database, m *apikey.Mana
 		wg.Go(func() { w.Run(ctx) })
 	}
 	if occ, ok := db.store.(apikey.OccurrenceStore); ok && o.interval > 0 {
-		s := &apikey.Scheduler{Store: db.store, Occurrences: occ, Now: m.Now, Rules: []apikey.Rule{
-			apikey.ExpiringRule(time.Duration(o.expiryWarning)),
-			apikey.ExpiredRule(),
-			apikey.InactiveWarningRule(inactiveAt, time.Duration(o.inactivityWarning)),
-		}}
+		rules := []apikey.Rule{apikey.ExpiringRule(time.Duration(o.expiryWarning)), apikey.ExpiredRule()}
+		if o.inactiveAt != nil {
+			rules = append(rules, apikey.InactiveWarningRule(o.inactiveAt, time.Duration(o.inactivityWarning)))
+		}
+		s := &apikey.Scheduler{Store: db.store, Occurrences: occ, Now: m.Now, Rules: rules}
 		wg.Go(func() {
 			s.Run(ctx, o.interval, func(err error) {
 				logger.Warn("apikey: scheduler: cannot record time-driven events; retrying at the next interval", "err", err)
