@@ -174,3 +174,49 @@ func TestWebhookRecovery(t *testing.T) {
 		})
 	}
 }
+
+// TestSchedulerServe: two instances of the real binary on one database
+// record key.expiring and key.expired once each, and the webhook worker
+// delivers them.
+func TestSchedulerServe(t *testing.T) {
+	for _, backend := range backends() {
+		t.Run(backend, func(t *testing.T) {
+			db := databaseFor(t, backend)
+			dir := t.TempDir()
+			env := []string{"APIKEY_DB=" + db}
+			rcv := newHookReceiver(t)
+			rcv.mode.Store("up")
+			r := execute(t, dir, "", env, "webhook", "create", rcv.URL+"/hooks", "--event", "key.expiring,key.expired", "--json")
+			var ep struct{ Secret string }
+			if err := json.Unmarshal([]byte(r.stdout), &ep); err != nil {
+				t.Fatalf("webhook create: %v %s", err, r.stderr)
+			}
+			rcv.secret, _ = webhook.ParseSecret(ep.Secret)
+			for _, args := range [][]string{{"--name", "soon", "--expires", "2d"}, {"--name", "later", "--expires", "30d"}, {"--name", "brief", "--expires", "3s"}} {
+				if r := execute(t, dir, "", env, append([]string{"create"}, args...)...); r.code != 0 {
+					t.Fatalf("create: %s", r.stderr)
+				}
+			}
+			flags := []string{"--schedule-interval", "200ms", "--expiry-warning", "7d", "--webhook-backoff", "100ms"}
+			a := startServe(t, dir, env, flags...)
+			b := startServe(t, dir, env, flags...)
+			// soon and brief expiring, then brief expired.
+			waitFor(t, "three deliveries", 30*time.Second, func() bool { _, n := rcv.counts(); return n >= 3 })
+			time.Sleep(time.Second) // more ticks of both instances
+			a.stop(t)
+			b.stop(t)
+			r = execute(t, dir, "", env, "events", "--json", "--limit", "100")
+			if n := strings.Count(r.stdout, `"type": "key.expiring"`); n != 2 {
+				t.Errorf("%d key.expiring entries, want 2:\n%s", n, r.stdout)
+			}
+			if n := strings.Count(r.stdout, `"type": "key.expired"`); n != 1 {
+				t.Errorf("%d key.expired entries, want 1", n)
+			}
+			rcv.mu.Lock()
+			defer rcv.mu.Unlock()
+			if len(rcv.ok) != 3 || len(rcv.bad) > 0 {
+				t.Errorf("%d events delivered (want 3), bad: %v", len(rcv.ok), rcv.bad)
+			}
+		})
+	}
+}
