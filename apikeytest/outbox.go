@@ -351,6 +351,22 @@ func testOutboxResend(t *testing.T, h Harness, ws outbox.Store) {
 	if err != nil || len(again) != 1 || again[0].ID != jobs[0].ID {
 		t.Errorf("Claim after Resend = %+v, %v", again, err)
 	}
+	// Resent while w sends it: the lease ends, another worker may take
+	// it at once, and w's late outcome is logged but changes nothing.
+	if _, err := svc.Resend(ctx, ep.ID, jobs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := ws.Claim(ctx, "w2", time.Now().UTC().Add(time.Minute), time.Minute, 1)
+	if err != nil || len(taken) != 1 || taken[0].ID != jobs[0].ID || taken[0].Attempts != 1 {
+		t.Fatalf("Claim of a delivery resent during its lease = %+v, %v", taken, err)
+	}
+	late := outbox.Result{Seq: jobs[0].Seq, State: outbox.StateDelivered, Attempt: outbox.Attempt{N: 1, At: now, Status: 200}}
+	if err := ws.Finish(ctx, "w", []outbox.Result{late}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := ws.Delivery(ctx, ep.ID, jobs[0].ID); d.State != outbox.StatePending || len(d.Log) != 2 {
+		t.Errorf("after a late Finish: %+v; want pending, 2 attempts logged", d)
+	}
 	if _, err := svc.Resend(ctx, ep.ID, "msg_00000000000000000000000000000000"); !errors.Is(err, apikey.ErrDeliveryNotFound) {
 		t.Errorf("Resend(unknown) = %v, want ErrDeliveryNotFound", err)
 	}

@@ -200,8 +200,9 @@ type Store interface {
 	// apikey.ErrDeliveryNotFound.
 	Delivery(ctx context.Context, endpointID, id string) (*Delivery, error)
 	// Resend queues the delivery again, due at at, with its attempts
-	// counted from zero and its webhook-id unchanged, and returns it; a
-	// delivery being sent is queued after the current attempt ends.
+	// counted from zero and its webhook-id unchanged, and returns it. It
+	// ends any lease: an attempt in flight is logged when it ends but no
+	// longer changes the delivery, which any worker may claim at once.
 	Resend(ctx context.Context, endpointID, id string, at time.Time) (*Delivery, error)
 
 	// Claim leases to owner, until now+lease, at most limit pending

@@ -234,7 +234,7 @@ func (w *WebhookStore) Delivery(ctx context.Context, endpointID, id string) (*ou
 
 // Resend implements outbox.Store.
 func (w *WebhookStore) Resend(ctx context.Context, endpointID, id string, at time.Time) (*outbox.Delivery, error) {
-	tag, err := w.s.pool.Exec(ctx, `UPDATE apikey_webhook_deliveries SET state = 'pending', attempts = 0, next_at = $1, delivered_at = NULL
+	tag, err := w.s.pool.Exec(ctx, `UPDATE apikey_webhook_deliveries SET state = 'pending', attempts = 0, next_at = $1, delivered_at = NULL, lease_owner = NULL, lease_until = NULL
 		WHERE endpoint_id = $2 AND msg_id = $3`, timeArg(at), endpointID, id)
 	if err != nil {
 		return nil, mapErr("resend delivery", err)
