@@ -79,7 +79,7 @@ func CodeOf(err error) Code {
 		return CodeKeyDisabled
 	case errors.Is(err, ErrInvalidInput):
 		return CodeInvalidInput
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrWebhookNotFound), errors.Is(err, ErrDeliveryNotFound):
 		return CodeNotFound
 	case errors.Is(err, ErrTooManyKeys):
 		return CodeTooManyKeys

@@ -67,6 +67,15 @@ var (
 	// credits, or its owner's, is below the cost of the request. The error
 	// is a *LimitError.
 	ErrUsageExceeded = errors.New("apikey: usage credits exhausted")
+
+	// ErrWebhookNotFound reports that no webhook endpoint has the id given
+	// (package outbox). It does not match ErrNotFound, which is about keys;
+	// both are answered 404 not_found.
+	ErrWebhookNotFound = errors.New("apikey: webhook endpoint not found")
+
+	// ErrDeliveryNotFound reports that the endpoint has no delivery with
+	// the id given.
+	ErrDeliveryNotFound = errors.New("apikey: webhook delivery not found")
 )
 
 // ValidationError describes one bad argument. It matches ErrInvalidInput

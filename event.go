@@ -13,7 +13,7 @@ import (
 // EventType names what happened to a key.
 type EventType string
 
-// Event types. The first ten are recorded in the store's audit log in
+// Event types. All but the last two are recorded in the store's audit log in
 // the same transaction as what they describe (a mutation, or a leak
 // recorded); the last two are emitted to subscribers only.
 const (
@@ -45,7 +45,26 @@ const (
 	// EventOwnerUpdated records a change of an owner's record (SetOwner,
 	// AdjustCredits of an owner): its KeyID is OwnerSubject(owner), its
 	// Owner the owner.
-	EventOwnerUpdated   EventType = "owner.updated"
+	EventOwnerUpdated EventType = "owner.updated"
+	// EventExpiring records, once per key and expiry, that the key expires
+	// within the warning period of the Scheduler (ExpiringRule); it is
+	// written by the Scheduler, not by a mutation.
+	EventExpiring EventType = "key.expiring"
+	// EventExpired records, once per key and expiry, that the key's
+	// ExpiresAt has passed (ExpiredRule), written by the Scheduler.
+	EventExpired EventType = "key.expired"
+	// EventInactiveWarning records, once per key and inactivity deadline,
+	// that the key will expire for inactivity within the warning period
+	// (InactiveWarningRule), written by the Scheduler.
+	EventInactiveWarning EventType = "key.inactive_warning"
+	// EventWebhookCreated, EventWebhookUpdated and EventWebhookDeleted
+	// record changes of webhook endpoints (package outbox): their KeyID is
+	// WebhookSubject(id), their Changes the endpoint's fields (never its
+	// secret: a rotation shows as "secret": "rotated"). They are audited
+	// but never delivered to webhooks.
+	EventWebhookCreated EventType = "webhook.created"
+	EventWebhookUpdated EventType = "webhook.updated"
+	EventWebhookDeleted EventType = "webhook.deleted"
 	EventLimitReached   EventType = "owner.limit_reached"
 	EventVerifyRejected EventType = "verify.rejected"
 )
@@ -56,8 +75,14 @@ const (
 func AuditedEventTypes() []EventType {
 	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled,
 		EventDisabled, EventEnabled, EventLeaked,
-		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated}
+		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated,
+		EventExpiring, EventExpired, EventInactiveWarning,
+		EventWebhookCreated, EventWebhookUpdated, EventWebhookDeleted}
 }
+
+// WebhookSubject returns the KeyID of the audit entries about a webhook
+// endpoint: "webhook:" and its id. It never is a key id.
+func WebhookSubject(id string) string { return "webhook:" + id }
 
 // Event describes one lifecycle event. Events never carry a plaintext key
 // or a hash.

@@ -117,7 +117,8 @@ func (m *Manager) List(ctx context.Context, f KeyFilter) (*Page, error) {
 // EventFilter selects audit log entries for Manager.Events. Zero fields do
 // not filter.
 type EventFilter struct {
-	// KeyID, when set, must be a valid key id.
+	// KeyID, when set, must be a valid key id, or the WebhookSubject of
+	// a webhook endpoint.
 	KeyID string
 	// Actor, when set, must be valid text (see ValidText).
 	Actor string
@@ -144,8 +145,8 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 	if types := AuditedEventTypes(); f.Type != "" && !slices.Contains(types, f.Type) {
 		return nil, invalid("type", "must be one of %s", strings.Join(stringsOf(types), ", "))
 	}
-	if f.KeyID != "" && !ValidID(f.KeyID) {
-		return nil, invalid("key_id", "not a key id (%d letters and digits)", IDLength)
+	if f.KeyID != "" && !ValidID(f.KeyID) && !validWebhookSubject(f.KeyID) {
+		return nil, invalid("key_id", "not a key id (%d letters and digits) nor webhook:<endpoint id>", IDLength)
 	}
 	if err := checkText(f.Actor, 1024); err != nil {
 		return nil, invalid("actor", "%v", err)
@@ -171,4 +172,20 @@ func (m *Manager) Events(ctx context.Context, f EventFilter) (*EventPage, error)
 		page.Events = []*Event{}
 	}
 	return page, nil
+}
+
+// validWebhookSubject reports whether s is the KeyID of the audit entries
+// of a webhook endpoint (WebhookSubject): an Events filter may name it.
+func validWebhookSubject(s string) bool {
+	id, ok := strings.CutPrefix(s, "webhook:wh_")
+	if !ok || len(id) != 22 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -99,6 +99,8 @@ var problems = [...]problemRow{
 	{apikey.ErrFrozen, http.StatusConflict, apikey.CodeKeyRevoked, "The key has been revoked; a revoked key cannot be changed or rolled."},
 	{apikey.ErrInvalidInput, http.StatusBadRequest, apikey.CodeInvalidInput, "The request is not valid."},
 	{apikey.ErrNotFound, http.StatusNotFound, apikey.CodeNotFound, "The key does not exist."},
+	{apikey.ErrWebhookNotFound, http.StatusNotFound, apikey.CodeNotFound, "The webhook endpoint does not exist."},
+	{apikey.ErrDeliveryNotFound, http.StatusNotFound, apikey.CodeNotFound, "The webhook endpoint has no such delivery."},
 	{apikey.ErrTooManyKeys, http.StatusConflict, apikey.CodeTooManyKeys, "The owner already holds the maximum number of keys."},
 	{apikey.ErrNotAcknowledged, http.StatusGatewayTimeout, apikey.CodeNotAcknowledged, "The change is applied, but not every instance acknowledged it in time."},
 }
@@ -135,6 +137,8 @@ func row(err error) *problemRow {
 //	apikey.ErrFrozen                      409 key_revoked
 //	apikey.ErrInvalidInput                400 invalid_input
 //	apikey.ErrNotFound                    404 not_found
+//	apikey.ErrWebhookNotFound             404 not_found
+//	apikey.ErrDeliveryNotFound            404 not_found
 //	apikey.ErrTooManyKeys                 409 too_many_keys
 //	apikey.ErrNotAcknowledged             504 not_acknowledged
 //	anything else                         503 unavailable

@@ -74,6 +74,9 @@ type Store struct {
 	// spends holds the recorded spends of credits, by key id and
 	// idempotency key.
 	spends map[spendID]*spend
+	// occurrences holds the time-driven events recorded
+	// (RecordOccurrences).
+	occurrences map[occurrenceID]struct{}
 }
 
 var (

@@ -377,3 +377,10 @@ func TestCredits(t *testing.T) {
 		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
 	})
 }
+
+func TestOccurrences(t *testing.T) {
+	apikeytest.TestOccurrences(t, func(t *testing.T) apikeytest.Harness {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
+	})
+}

@@ -25,6 +25,10 @@ var grants = []struct{ privileges, table string }{
 	{"SELECT, INSERT, DELETE", "apikey_changes"},
 	{"SELECT, INSERT, UPDATE, DELETE", "apikey_instances"},
 	{"SELECT, INSERT", "apikey_leaks"},
+	{"SELECT, INSERT, UPDATE, DELETE", "apikey_webhook_endpoints"},
+	{"SELECT, INSERT, UPDATE, DELETE", "apikey_webhook_deliveries"},
+	{"SELECT, INSERT, DELETE", "apikey_webhook_attempts"},
+	{"SELECT, INSERT, UPDATE", "apikey_occurrences"},
 }
 
 // GrantStatements returns the GRANT statements that Grant runs for role on

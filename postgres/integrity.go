@@ -31,7 +31,7 @@ type trigger struct {
 }
 
 // triggers are every trigger of the guarded tables, as the migrations
-// leave them; all are ENABLE ALWAYS (0005, 0006).
+// leave them; all are ENABLE ALWAYS (0005, 0006, 0014).
 var triggers = []trigger{
 	{"apikey_keys", "apikey_keys_guard", "apikey_keys_guard",
 		"CREATE TRIGGER apikey_keys_guard BEFORE UPDATE ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_guard()"},
@@ -65,6 +65,8 @@ var triggers = []trigger{
 		"CREATE TRIGGER apikey_events_append_only BEFORE DELETE OR UPDATE ON apikey_events FOR EACH ROW EXECUTE FUNCTION apikey_events_append_only()"},
 	{"apikey_events", "apikey_events_no_truncate", "apikey_events_append_only",
 		"CREATE TRIGGER apikey_events_no_truncate BEFORE TRUNCATE ON apikey_events FOR EACH STATEMENT EXECUTE FUNCTION apikey_events_append_only()"},
+	{"apikey_events", "apikey_events_outbox", "apikey_events_outbox",
+		"CREATE TRIGGER apikey_events_outbox AFTER INSERT ON apikey_events FOR EACH ROW EXECUTE FUNCTION apikey_events_outbox()"},
 	{"apikey_revoked_ids", "apikey_revoked_ids_append_only", "apikey_revoked_ids_append_only",
 		"CREATE TRIGGER apikey_revoked_ids_append_only BEFORE DELETE OR UPDATE ON apikey_revoked_ids FOR EACH ROW EXECUTE FUNCTION apikey_revoked_ids_append_only()"},
 	{"apikey_revoked_ids", "apikey_revoked_ids_no_truncate", "apikey_revoked_ids_append_only",
@@ -74,7 +76,8 @@ var triggers = []trigger{
 // pinnedSearchPath are the trigger functions that resolve
 // apikey_revoked_ids (0004) or apikey_changes (0006) in their own schema
 // whatever the caller's search_path.
-var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused", "apikey_keys_log_change", "apikey_owners_changed"}
+var pinnedSearchPath = []string{"apikey_keys_tombstone", "apikey_keys_revoked_id_not_reused", "apikey_keys_log_change", "apikey_owners_changed",
+	"apikey_events_outbox"}
 
 // constraint is one constraint of a guarded table, as
 // pg_get_constraintdef shows it.

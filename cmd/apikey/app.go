@@ -227,7 +227,8 @@ func exitCode(err error) int {
 		return exitTrouble
 	case errors.Is(err, apikey.ErrNotFound), errors.Is(err, apikey.ErrInvalidInput),
 		errors.Is(err, apikey.ErrRevoked), errors.Is(err, apikey.ErrFrozen), errors.Is(err, apikey.ErrExpired),
-		errors.Is(err, apikey.ErrInvalidKey), errors.Is(err, apikey.ErrTooManyKeys):
+		errors.Is(err, apikey.ErrInvalidKey), errors.Is(err, apikey.ErrTooManyKeys),
+		errors.Is(err, apikey.ErrWebhookNotFound), errors.Is(err, apikey.ErrDeliveryNotFound):
 		return exitRefused
 	default:
 		return exitTrouble // cobra's own usage errors, configuration, the database

@@ -72,6 +72,8 @@ type serveOptions struct {
 	leakPolicy   string   // --leak-policy
 	leakOwners   []string // --leak-policy-owner OWNER=ACTION, repeated
 
+	hooks hookOptions // webhooks and the scheduler (hooks.go)
+
 	// Read from the leak flags by check.
 	leakKeys server.LeakKeys
 	policy   apikey.LeakPolicy
@@ -195,6 +197,8 @@ header; --scheme Api-Key stops Bearer tokens from being taken for keys.
 Port 0 picks a free port. The bound address is logged on standard error as
 "apikey: listening on http://HOST:PORT", followed by the admin site's
 address, then one line per request.
+` + hooksHelp + `
+
 SIGINT or SIGTERM stops the server gracefully: requests in flight get 10
 seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
@@ -232,6 +236,7 @@ seconds to finish, and the command exits 0.`,
 	f.StringVar(&o.environment, "environment", "", "accept the keys of this environment only, live or test (default both); a key of the other is refused with 403 wrong_environment")
 	f.StringVar(&o.inactivity, "inactivity-expiry", "", "expire keys unused for this long, unless a key has its own: 90d, 2w, 36h (default none)")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "CIDR ranges or addresses of the reverse proxies in front of the server, whose X-Forwarded-For is believed for the network allowlists of keys (repeat, or separate with commas; default none)")
+	o.hooks.flags(f)
 	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
 	// Every flag of serve is a setting: APIKEY_<FLAG> and the config file
 	// set it too (config.go).
@@ -295,6 +300,13 @@ func (o *serveOptions) check(a *app) error {
 			return err
 		}
 		o.proxies = ps
+	}
+	// The key.inactive_warning rule of the scheduler reads each key's
+	// inactivity expiry, with this service's default.
+	idle := o.idle
+	o.hooks.inactiveAt = func(k *apikey.Key) (time.Time, bool) { return k.InactiveAt(idle) }
+	if err := o.hooks.check(a); err != nil {
+		return err
 	}
 	if err := checkPprofAddr(o.pprofAddr); err != nil {
 		return err
@@ -473,6 +485,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	stopHooks := startHooks(ctx, o.hooks, db, m, logger)
+	defer stopHooks() // on an early return; a no-op after the one below
 	ln, err := listen(o.addr)
 	if err != nil {
 		_ = m.Close(context.Background())
@@ -496,6 +510,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	fmt.Fprintf(a.stderr, "apikey: listening on http://%s\n", ln.Addr())
 	a.firstRun(ctx, db, ln.Addr())
 	err = runHTTP(ctx, srv.HTTPServer(), ln)
+	stopHooks() // attempts in flight end; their outcome is recorded
 
 	mctx, mcancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer mcancel()
@@ -564,7 +579,9 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 	if o.checkIntegrity && pinger != nil {
 		pinger = integrityPinger{pinger, db.store.CheckIntegrity}
 	}
-	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger}
+	hooks := db.webhookService(m)
+	adminCfg := admin.Config{Manager: m, Store: db.admin, Accounts: db.accounts, RequireTwoFactor: o.requireTwoFactor, Logger: logger,
+		Webhooks: hooks}
 	if o.secureCookies {
 		adminCfg.SecureCookies = admin.SecureAlways
 	}
@@ -580,6 +597,7 @@ func newServer(o serveOptions, m *apikey.Manager, verifier apikey.Verifier, db *
 		Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		LeakKeys: o.leakKeys, LeakPolicy: o.policy,
 		KeyHeaders: o.headers, KeySchemes: o.schemes, TrustedProxies: o.proxies,
+		Webhooks: hooks,
 	})
 }
 

@@ -43,6 +43,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyhttp"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // Store persists admin users and sessions. sqlite.Store and postgres.Store
@@ -158,6 +159,10 @@ type Config struct {
 	// account page, and nowhere else, until they have set them up. It
 	// needs Accounts.
 	RequireTwoFactor bool
+
+	// Webhooks, when set, enables the webhook pages (/admin/webhooks):
+	// endpoints, their deliveries and attempts, resend. Nil hides them.
+	Webhooks *outbox.Service
 }
 
 // Path is where the site lives; every route is under it.
@@ -184,6 +189,7 @@ type handler struct {
 	params   PasswordParams
 	pageSize int
 	now      func() time.Time
+	hooks    *outbox.Service
 
 	pages    map[string]*template.Template
 	throttle *throttle
@@ -232,6 +238,7 @@ func New(cfg Config) (http.Handler, error) {
 		params:   or(cfg.PasswordParams, DefaultPasswordParams),
 		pageSize: or(cfg.PageSize, DefaultPageSize),
 		now:      cfg.Now,
+		hooks:    cfg.Webhooks,
 		hashing:  make(chan struct{}, 4),
 		reveals:  newReveals(),
 	}
@@ -307,6 +314,15 @@ func (h *handler) routes() {
 	mux.HandleFunc("POST /admin/owners/{owner}/credits", h.authed(h.adjustOwnerCredits))
 	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
 	mux.HandleFunc("GET /admin/leaks", h.authed(h.listLeaks))
+	mux.HandleFunc("GET /admin/webhooks", h.authed(h.listWebhooks))
+	mux.HandleFunc("POST /admin/webhooks", h.authed(h.createWebhook))
+	mux.HandleFunc("GET /admin/webhooks/{id}", h.authed(h.showWebhook))
+	mux.HandleFunc("GET /admin/webhooks/{id}/secret", h.authed(h.webhookSecret))
+	mux.HandleFunc("POST /admin/webhooks/{id}/enabled", h.authed(h.toggleWebhook))
+	mux.HandleFunc("POST /admin/webhooks/{id}/rotate", h.authed(h.rotateWebhook))
+	mux.HandleFunc("POST /admin/webhooks/{id}/delete", h.authed(h.deleteWebhook))
+	mux.HandleFunc("GET /admin/webhooks/{id}/deliveries/{delivery}", h.authed(h.showDelivery))
+	mux.HandleFunc("POST /admin/webhooks/{id}/deliveries/{delivery}/resend", h.authed(h.resendDelivery))
 	h.accountRoutes(mux)
 	mux.HandleFunc("/admin/", func(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no page at this address.")
@@ -346,6 +362,7 @@ type view struct {
 	// refuses the changes all the same); Accounts shows the links of
 	// account management.
 	ReadOnly, IsAdmin, Accounts bool
+	Webhooks                    bool   // show the link to the webhook pages
 	Nav                         string // the current section: "keys", "new", "events", "leaks"
 	Notice                      string
 	Data                        any
@@ -380,6 +397,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, pag
 	t := h.pages[page]
 	if s, ok := r.Context().Value(sessionKey{}).(*session); ok && v.User != "" {
 		v.ReadOnly, v.IsAdmin, v.Accounts = s.role == RoleViewer, s.role != RoleViewer, h.acct != nil
+		v.Webhooks = h.hooks != nil
 	}
 	var b strings.Builder
 	if err := t.ExecuteTemplate(&b, "base", v); err != nil {

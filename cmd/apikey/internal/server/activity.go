@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-apikey/apikey"
@@ -23,8 +24,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		Type:   apikey.EventType(q.Get("type")),
 		Cursor: q.Get("cursor"),
 	}
-	if q.Has("key_id") && !apikey.ValidID(f.KeyID) {
-		invalidInput(w, r, "key_id", "not a key id (12 base62 characters)")
+	if q.Has("key_id") && !apikey.ValidID(f.KeyID) && !strings.HasPrefix(f.KeyID, "webhook:") {
+		invalidInput(w, r, "key_id", "not a key id (12 base62 characters) nor webhook:<endpoint id>")
 		return
 	}
 	if f.Limit, ok = limit(w, r, q); !ok {

@@ -19,6 +19,12 @@
 //	POST   /v1/verify            apikey:admin or apikey:verify
 //	GET    /v1/whoami            any valid key  the calling key's record
 //	GET    /v1/events            apikey:admin   the audit log (key_id, actor, type, limit, cursor)
+//	POST   /v1/webhooks          apikey:admin   register an endpoint (url, events); 201 with its "secret", once
+//	GET    /v1/webhooks          apikey:admin   the endpoints, never their secrets
+//	GET    /v1/webhooks/{id}     apikey:admin   show; PATCH changes url, events, enabled, rotate_secret; DELETE; 204
+//	GET    /v1/webhooks/{id}/deliveries                    apikey:admin  newest first (state, limit, cursor)
+//	GET    /v1/webhooks/{id}/deliveries/{delivery}         apikey:admin  one delivery and its attempts
+//	POST   /v1/webhooks/{id}/deliveries/{delivery}/resend  apikey:admin  queue it again, same webhook-id
 //	POST   /v1/leaks             signed         a leak report of GitHub's secret scanning (Config.LeakKeys)
 //	GET    /v1/openapi.json      public         the OpenAPI 3.1 document
 //	GET    /healthz              public         the process is up

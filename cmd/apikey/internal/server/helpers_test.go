@@ -19,6 +19,8 @@ import (
 	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/admin"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
+	"github.com/go-apikey/apikey/outbox"
+	"github.com/go-apikey/apikey/postgres"
 	"github.com/go-apikey/apikey/postgres/pgtest"
 	"github.com/go-apikey/apikey/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +57,18 @@ type fixture struct {
 	logs   *logBuffer
 	admin  string // a key with apikey:admin
 	verify string // a key with apikey:verify only
+	hooks  *outbox.Service
+}
+
+// webhookStore returns the outbox.Store of the fixture's database.
+func webhookStore(db backendStore) outbox.Store {
+	switch s := db.(type) {
+	case *sqlite.Store:
+		return s.Webhooks()
+	case *postgres.Store:
+		return s.Webhooks()
+	}
+	return nil
 }
 
 type options struct {
@@ -153,7 +167,9 @@ func newFixture(t testing.TB, o options) *fixture {
 			t.Fatal(err)
 		}
 	}
+	hooks := &outbox.Service{Store: webhookStore(db), Now: c.Now}
 	srv, err := server.New(server.Config{
+		Webhooks:   hooks,
 		Manager:    m,
 		Pinger:     db,
 		Logger:     log,
@@ -165,7 +181,7 @@ func newFixture(t testing.TB, o options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: store, db: db, m: m, srv: srv, clock: c, logs: logs}
+	f := &fixture{store: store, db: db, m: m, srv: srv, clock: c, logs: logs, hooks: hooks}
 	_, f.admin, err = m.Create(ctx, apikey.CreateParams{Name: "admin", Scopes: []string{server.ScopeAdmin}})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/cmd/apikey/internal/server"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // TestOpenAPI checks the document against the routing table: every route
@@ -67,6 +68,21 @@ func TestOpenAPI(t *testing.T) {
 	// place of {id}.
 	for op := range documented {
 		method, path, _ := strings.Cut(op, " ")
+		if strings.HasPrefix(path, "/v1/webhooks/{id}") {
+			ep, _, err := f.hooks.Create(context.Background(), outbox.NewEndpoint{URL: "https://example.com/hooks"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			path = strings.ReplaceAll(path, "{id}", ep.ID)
+			if strings.Contains(path, "{delivery}") {
+				f.create(t, `{"name":"openapi"}`) // one delivery to ep
+				page, err := f.hooks.Deliveries(context.Background(), ep.ID, outbox.DeliveryFilter{})
+				if err != nil || len(page.Deliveries) == 0 {
+					t.Fatalf("deliveries of a new endpoint: %v, %v", page, err)
+				}
+				path = strings.ReplaceAll(path, "{delivery}", page.Deliveries[0].ID)
+			}
+		}
 		if strings.Contains(path, "{id}") {
 			path = strings.ReplaceAll(path, "{id}", f.create(t, `{"name":"openapi"}`).ID)
 		}

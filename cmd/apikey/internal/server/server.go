@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyhttp"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // Scopes that grant access to the API.
@@ -91,6 +92,10 @@ type Config struct {
 	// apikeyhttp.Config.Headers: nil means X-Api-Key, empty means none.
 	KeyHeaders []string
 
+	// Webhooks manages the webhook endpoints of /v1/webhooks. Nil means
+	// that the store keeps none: those routes answer 404.
+	Webhooks *outbox.Service
+
 	// KeySchemes are the Authorization schemes of a key, as
 	// apikeyhttp.Config.Schemes: nil means Api-Key and Bearer, empty
 	// means that Authorization is not read.
@@ -115,6 +120,7 @@ type Server struct {
 	metricsHandler http.Handler
 	leakKeys       LeakKeys
 	leakPolicy     apikey.LeakPolicy
+	hooks          *outbox.Service
 }
 
 // access says who may call a route.
@@ -153,6 +159,14 @@ var routes = []route{
 	{"PATCH /v1/owners/{owner}", admin, (*Server).patchOwner},
 	{"POST /v1/owners/{owner}/credits", admin, (*Server).ownerCredits},
 	{"GET /v1/events", admin, (*Server).listEvents},
+	{"POST /v1/webhooks", admin, (*Server).createWebhook},
+	{"GET /v1/webhooks", admin, (*Server).listWebhooks},
+	{"GET /v1/webhooks/{id}", admin, (*Server).getWebhook},
+	{"PATCH /v1/webhooks/{id}", admin, (*Server).updateWebhook},
+	{"DELETE /v1/webhooks/{id}", admin, (*Server).deleteWebhook},
+	{"GET /v1/webhooks/{id}/deliveries", admin, (*Server).listDeliveries},
+	{"GET /v1/webhooks/{id}/deliveries/{delivery}", admin, (*Server).getDelivery},
+	{"POST /v1/webhooks/{id}/deliveries/{delivery}/resend", admin, (*Server).resendDelivery},
 	{"POST /v1/leaks", public, (*Server).reportLeaks}, // signed instead
 	{"POST /v1/verify", verifier, (*Server).verify},
 	{"GET /v1/whoami", anyKey, (*Server).whoami},
@@ -183,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{m: cfg.Manager, pinger: cfg.Pinger, log: cfg.Logger, mux: http.NewServeMux(), metricsHandler: cfg.Metrics,
-		leakKeys: cfg.LeakKeys, leakPolicy: cfg.LeakPolicy}
+		leakKeys: cfg.LeakKeys, leakPolicy: cfg.LeakPolicy, hooks: cfg.Webhooks}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
