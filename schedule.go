@@ -56,13 +56,31 @@ func ExpiringRule(warn time.Duration) Rule {
 }
 
 // ExpiredRule is due for a key whose ExpiresAt has passed, unless it was
-// revoked before: EventExpired.
-func ExpiredRule() Rule {
+// revoked before: EventExpired. It is ExpiredOrInactiveRule(nil).
+func ExpiredRule() Rule { return ExpiredOrInactiveRule(nil) }
+
+// ExpiredOrInactiveRule is due for a key whose end has passed, unless it
+// was revoked before: EventExpired. A key's end is the earlier of its
+// ExpiresAt and, when inactiveAt is not nil and reports one, the instant
+// it expires for inactivity (see InactiveWarningRule), so that a key
+// expired for want of use is announced like one that reached its expiry,
+// and each key once.
+func ExpiredOrInactiveRule(inactiveAt func(k *Key) (time.Time, bool)) Rule {
 	return Rule{Type: EventExpired, Due: func(k *Key, now time.Time) (time.Time, bool) {
-		if k.ExpiresAt == nil || k.ExpiresAt.After(now) || k.RevokedAt != nil && !k.RevokedAt.After(*k.ExpiresAt) {
+		var end time.Time
+		ok := k.ExpiresAt != nil
+		if ok {
+			end = *k.ExpiresAt
+		}
+		if inactiveAt != nil {
+			if at, idle := inactiveAt(k); idle && (!ok || at.Before(end)) {
+				end, ok = at, true
+			}
+		}
+		if !ok || end.After(now) || k.RevokedAt != nil && !k.RevokedAt.After(end) {
 			return time.Time{}, false
 		}
-		return *k.ExpiresAt, true
+		return end, true
 	}}
 }
 

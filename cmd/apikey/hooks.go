@@ -131,7 +131,7 @@ func startHooks(ctx context.Context, o hookOptions, db *database, m *apikey.Mana
 		wg.Go(func() { w.Run(ctx) })
 	}
 	if occ, ok := db.store.(apikey.OccurrenceStore); ok && o.interval > 0 {
-		rules := []apikey.Rule{apikey.ExpiringRule(time.Duration(o.expiryWarning)), apikey.ExpiredRule()}
+		rules := []apikey.Rule{apikey.ExpiringRule(time.Duration(o.expiryWarning)), apikey.ExpiredOrInactiveRule(o.inactiveAt)}
 		if o.inactiveAt != nil {
 			rules = append(rules, apikey.InactiveWarningRule(o.inactiveAt, time.Duration(o.inactivityWarning)))
 		}
