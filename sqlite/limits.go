@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,9 +193,9 @@ func (b *balance) write(ctx context.Context, tx querier) error {
 // Open's connections begin with BEGIN IMMEDIATE: spends are serialised by
 // SQLite's write lock, across processes too.
 //
-// Concurrent spends of one Store share a transaction (group commit): a
-// goroutine started by the first caller runs, in one transaction, every
-// spend that is waiting, one after another; when one of them fails, each
+// Concurrent spends of one Store share a transaction (group commit): one
+// of the callers runs, in one transaction, every spend that is waiting,
+// one after another; when one of them fails, each
 // runs again in a transaction of its own, so that one spend's error leaves
 // the others alone. The answers are those of the spends run
 // one by one, and all of them are durable at once: one commit, one sync of
@@ -203,16 +204,22 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	if req.Cost <= 0 {
 		return apikey.SpendResult{}, fmt.Errorf("%w: sqlite: spend credits: cost must be positive", apikey.ErrInvalidInput)
 	}
-	c := &spendCall{req: req, done: make(chan struct{})}
+	c := &spendCall{req: req, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	s.spends.mu.Lock()
 	s.spends.pending = append(s.spends.pending, c)
 	lead := !s.spends.leading
 	s.spends.leading = true
 	s.spends.mu.Unlock()
-	if lead {
-		go s.drainSpends(ctx) // so that each caller returns once its own batch is done
+	if !lead {
+		select {
+		case <-c.done:
+		case <-c.lead:
+			lead = true
+		}
 	}
-	<-c.done
+	if lead {
+		s.leadSpends(ctx)
+	}
 	if c.err != nil {
 		return apikey.SpendResult{}, storeErr("spend credits", c.err)
 	}
@@ -225,36 +232,45 @@ type spendCall struct {
 	res  apikey.SpendResult
 	err  error
 	done chan struct{} // closed once res or err is set
+	lead chan struct{} // receives when the call is to run the next batch
 }
 
 // spendBatcher holds the spends waiting for a transaction.
 type spendBatcher struct {
 	mu      sync.Mutex
 	pending []*spendCall
-	leading bool // a caller is running batches
+	leading bool // a caller is running a batch, or has been told to
 }
 
-// spendBatchTimeout bounds one batch's transaction. The batch does not run
-// under the leading caller's context, whose cancellation would fail the
-// spends of the others.
+// spendBatchTimeout bounds how long a batch waits for a connection of the
+// pool. The batch does not run under the leading caller's context, whose
+// cancellation would fail the spends of the others, and its statements
+// run under a context that cannot be cancelled: modernc.org/sqlite starts
+// a goroutine per statement to watch a cancellable one, which was a tenth
+// of a spend's CPU. SQLite's busy timeout (BusyTimeout) bounds their waits
+// for the write lock.
 const spendBatchTimeout = BusyTimeout + 5*time.Second
 
-// drainSpends runs the waiting spends in batches until none is left.
-func (s *Store) drainSpends(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), spendBatchTimeout)
-	defer cancel()
-	for {
-		s.spends.mu.Lock()
-		batch := s.spends.pending
-		s.spends.pending = nil
-		if len(batch) == 0 {
-			s.spends.leading = false
-			s.spends.mu.Unlock()
-			return
-		}
-		s.spends.mu.Unlock()
-		s.spendBatch(ctx, batch)
+// leadSpends runs, in the caller's goroutine, the batch of every spend
+// waiting, the caller's own among them (a leader's call is always
+// pending when it starts), then hands the lead to the first spend that
+// came meanwhile, if any, and returns: each caller returns once its own
+// batch is done, no goroutine is started, and the spends that arrive
+// while a batch runs make the next one together.
+func (s *Store) leadSpends(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	s.spends.mu.Lock()
+	batch := s.spends.pending
+	s.spends.pending = nil
+	s.spends.mu.Unlock()
+	s.spendBatch(ctx, batch)
+	s.spends.mu.Lock()
+	if len(s.spends.pending) == 0 {
+		s.spends.leading = false
+	} else {
+		s.spends.pending[0].lead <- struct{}{}
 	}
+	s.spends.mu.Unlock()
 }
 
 // spendBatch runs batch in one transaction and answers every call of it.
@@ -262,8 +278,8 @@ func (s *Store) drainSpends(ctx context.Context) {
 // again in a transaction of its own, so that the error is that spend's
 // alone.
 func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		ptx := &preparedTx{tx: tx}
+	err := s.inSpendTx(ctx, func(tx *sql.Tx) error {
+		ptx := &preparedTx{s: s, tx: tx}
 		for _, c := range batch {
 			res, err := spendTx(ctx, ptx, c.req)
 			if err != nil {
@@ -287,6 +303,55 @@ func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 	}
 }
 
+// inSpendTx is inTx for a batch of spends, whose commit syncs nothing:
+// the connection runs it with synchronous=NORMAL (in WAL mode: the commit
+// is in the log, and in the operating system's cache, when it returns;
+// the log is synced at the next checkpoint or FULL commit), and gets its
+// own setting back afterwards (FULL with Open; a connection already at
+// NORMAL or OFF is left alone). A spend is then as durable as the
+// process: a crash of apikey loses none, but a crash of the operating
+// system or a power loss may undo the spends of the last moments, with
+// their idempotency records, all or nothing per batch (requests served
+// and not charged, never charged twice). See docs/limits.md. The sync was
+// most of a batch's time.
+func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	cctx, cancel := context.WithTimeout(ctx, spendBatchTimeout)
+	conn, err := s.db.Conn(cctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var sync int
+	if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+		return err
+	}
+	if sync > syncNormal {
+		if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+			return err
+		}
+		defer func() {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA synchronous = %d`, sync)); rerr != nil {
+				// Never hand the pool a connection that syncs less than
+				// it should: drop it.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// syncNormal is the value of PRAGMA synchronous for NORMAL.
+const syncNormal = 1
+
 // spendBalances applies apikey.Spend to bals: the key's balance first,
 // then, when its row exists, the owner's.
 func spendBalances(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
@@ -304,10 +369,13 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-// preparedTx runs statements in tx, preparing each distinct text once: the
-// spends of a batch repeat the same few statements, and parsing them was a
-// third of a spend's CPU. The statements close with the transaction.
+// preparedTx runs statements in tx, preparing each distinct text once per
+// Store and connection (Store.prepared) and binding it to tx once per
+// transaction: the spends of a batch repeat the same few statements, and
+// parsing them was a third of a spend's CPU. The bound statements close
+// with the transaction.
 type preparedTx struct {
+	s     *Store
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
 }
@@ -316,15 +384,40 @@ func (p *preparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 	if st, ok := p.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := p.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+	var st *sql.Stmt
+	if parent := p.s.prepared(ctx, query); parent != nil {
+		st = p.tx.StmtContext(ctx, parent)
+	} else {
+		var err error
+		if st, err = p.tx.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
 	}
 	if p.stmts == nil {
 		p.stmts = make(map[string]*sql.Stmt)
 	}
 	p.stmts[query] = st
 	return st, nil
+}
+
+// prepared returns the Store's prepared statement of query, preparing it
+// on first use (database/sql then prepares it once on each connection that
+// runs it), or nil when it cannot be prepared or the Store is closed.
+func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if st, ok := s.stmts[query]; ok || s.closed {
+		return st
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[string]*sql.Stmt)
+	}
+	s.stmts[query] = st
+	return st
 }
 
 // QueryRowContext is sql.Tx.QueryRowContext with a prepared statement.

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync"
 	"testing"
@@ -69,5 +70,58 @@ func TestSpendBatchIsolation(t *testing.T) {
 	// A spend on an unknown key is refused as not found, batched or not.
 	if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: "unknownKeyId", Cost: 1, Now: now}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("a spend on an unknown key returns %v, want ErrNotFound", err)
+	}
+}
+
+// TestSpendLeavesPoolSync: a batch of spends commits with
+// synchronous=NORMAL on the connection it borrows, and every connection of
+// the pool is back at FULL afterwards, so that the other writes still sync
+// the log at each commit.
+func TestSpendLeavesPoolSync(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "sync", Credits: &apikey.Credits{Remaining: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: k.ID, Cost: 1, Now: time.Now()}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// Hold every connection of the pool at once and read its setting.
+	db := s.DB()
+	n := db.Stats().OpenConnections
+	if n == 0 {
+		t.Fatal("no open connection after the spends")
+	}
+	conns := make([]*sql.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var sync int
+		if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if sync != 2 {
+			t.Errorf("a connection of the pool has synchronous=%d after the spends, want 2 (FULL)", sync)
+		}
 	}
 }

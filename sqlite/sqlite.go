@@ -64,8 +64,11 @@ type Store struct {
 	// lookup is the prepared statement of Lookup, the hot path of every
 	// verification; it is prepared on first use, after Migrate.
 	lookup atomic.Pointer[sql.Stmt]
-	prepMu sync.Mutex // guards preparing and closed
+	prepMu sync.Mutex // guards preparing, stmts and closed
 	closed bool
+	// stmts are the prepared statements of credit spends, by text (see
+	// preparedTx).
+	stmts map[string]*sql.Stmt
 
 	spends spendBatcher // concurrent credit spends, committed together
 }
@@ -154,8 +157,13 @@ func (s *Store) Close() error {
 	s.prepMu.Lock()
 	s.closed = true
 	st := s.lookup.Swap(nil)
+	stmts := s.stmts
+	s.stmts = nil
 	s.prepMu.Unlock()
 	if st != nil {
+		st.Close()
+	}
+	for _, st := range stmts {
 		st.Close()
 	}
 	return s.db.Close()
