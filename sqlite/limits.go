@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -164,6 +165,7 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 type balance struct {
 	table, id string
 	c         *apikey.Credits
+	dirty     bool // changed by a spend, to be written back
 }
 
 func readBalance(ctx context.Context, tx querier, table, id string) (*balance, error) {
@@ -256,9 +258,14 @@ const spendBatchTimeout = BusyTimeout + 5*time.Second
 // pending when it starts), then hands the lead to the first spend that
 // came meanwhile, if any, and returns: each caller returns once its own
 // batch is done, no goroutine is started, and the spends that arrive
-// while a batch runs make the next one together.
+// while a batch runs make the next one together. The balances of a batch
+// are read once and written once (balances).
 func (s *Store) leadSpends(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	// Let the callers just answered run first: they come back with their
+	// next spends, which then join this batch. Without it, on two busy
+	// cores, a batch held 2 to 4 spends of 32 clients; with it about 20.
+	runtime.Gosched()
 	s.spends.mu.Lock()
 	batch := s.spends.pending
 	s.spends.pending = nil
@@ -280,14 +287,15 @@ func (s *Store) leadSpends(ctx context.Context) {
 func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 	err := s.inSpendTx(ctx, func(tx *sql.Tx) error {
 		ptx := &preparedTx{s: s, tx: tx}
+		bals := balances{}
 		for _, c := range batch {
-			res, err := spendTx(ctx, ptx, c.req)
+			res, err := spendTx(ctx, ptx, c.req, bals)
 			if err != nil {
 				return err
 			}
 			c.res = res
 		}
-		return nil
+		return bals.write(ctx, ptx)
 	})
 	if err != nil && len(batch) > 1 {
 		for _, c := range batch {
@@ -438,8 +446,48 @@ func (p *preparedTx) ExecContext(ctx context.Context, query string, args ...any)
 	return st.ExecContext(ctx, args...)
 }
 
-// spendTx runs one spend in tx.
-func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest) (apikey.SpendResult, error) {
+// balances are the balances a batch of spends has read, by table and id,
+// with their changes: the spends of a batch on one key read its row once
+// and write it once, whatever their number (the batch holds SQLite's
+// write lock throughout, so nothing else changes them meanwhile). A nil
+// entry is an owner without a row.
+type balances map[[2]string]*balance
+
+// read returns the balance of id in table, reading it on first use.
+func (bs balances) read(ctx context.Context, tx querier, table, id string) (*balance, error) {
+	k := [2]string{table, id}
+	if b, ok := bs[k]; ok {
+		if b == nil {
+			return nil, sql.ErrNoRows
+		}
+		return b, nil
+	}
+	b, err := readBalance(ctx, tx, table, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && table == "apikey_owners":
+		bs[k] = nil
+		return nil, err
+	case err != nil:
+		return nil, err
+	}
+	bs[k] = b
+	return b, nil
+}
+
+// write writes back the balances that spends changed.
+func (bs balances) write(ctx context.Context, tx querier) error {
+	for _, b := range bs {
+		if b != nil && b.dirty {
+			if err := b.write(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// spendTx runs one spend in tx, over the balances of its batch.
+func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest, bs balances) (apikey.SpendResult, error) {
 	var res apikey.SpendResult
 	if req.IdempotencyKey != "" {
 		var keyAfter, ownerAfter sql.NullInt64
@@ -461,13 +509,13 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest) (apikey.S
 			}
 		}
 	}
-	kb, err := readBalance(ctx, tx, "apikey_keys", req.KeyID)
+	kb, err := bs.read(ctx, tx, "apikey_keys", req.KeyID)
 	if err != nil {
 		return res, err
 	}
 	bals := []*balance{kb}
 	if req.Owner != "" {
-		ob, err := readBalance(ctx, tx, "apikey_owners", req.Owner)
+		ob, err := bs.read(ctx, tx, "apikey_owners", req.Owner)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -479,9 +527,7 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest) (apikey.S
 	res = spendBalances(bals, req.Now, req.Cost)
 	for _, b := range bals {
 		if b.c != nil {
-			if err := b.write(ctx, tx); err != nil {
-				return res, err
-			}
+			b.dirty = true // written once, at the end of the batch
 		}
 	}
 	if res.Spent && req.IdempotencyKey != "" && (res.KeyRemaining != nil || res.OwnerRemaining != nil) {
