@@ -312,17 +312,32 @@ func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 }
 
 // inSpendTx is inTx for a batch of spends, whose commit syncs nothing:
-// the connection runs it with synchronous=NORMAL (in WAL mode: the commit
-// is in the log, and in the operating system's cache, when it returns;
-// the log is synced at the next checkpoint or FULL commit), and gets its
-// own setting back afterwards (FULL with Open; a connection already at
-// NORMAL or OFF is left alone). A spend is then as durable as the
-// process: a crash of apikey loses none, but a crash of the operating
+// it runs with synchronous=NORMAL (in WAL mode: the commit is in the log,
+// and in the operating system's cache, when it returns; the log is synced
+// at the next checkpoint or FULL commit). A spend is then as durable as
+// the process: a crash of apikey loses none, but a crash of the operating
 // system or a power loss may undo the spends of the last moments, with
 // their idempotency records, all or nothing per batch (requests served
 // and not charged, never charged twice). See docs/limits.md. The sync was
 // most of a batch's time.
+//
+// A Store from Open has a connection of its own for this (spendDB); one
+// from New borrows a connection of the pool, sets it to NORMAL for the
+// batch and gives it back with its own setting (one already at NORMAL or
+// OFF is left alone).
 func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	if s.spendDB != nil {
+		defer s.prepareWanted(ctx)             // after the transaction, which holds the connection
+		tx, err := s.spendDB.BeginTx(ctx, nil) // the only user of its one connection
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
 	cctx, cancel := context.WithTimeout(ctx, spendBatchTimeout)
 	conn, err := s.db.Conn(cctx)
 	cancel()
@@ -339,7 +354,7 @@ func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 			return err
 		}
 		defer func() {
-			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf(`PRAGMA synchronous = %d`, sync)); rerr != nil {
+			if _, rerr := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA synchronous = %d`, sync)); rerr != nil {
 				// Never hand the pool a connection that syncs less than
 				// it should: drop it.
 				conn.Raw(func(any) error { return driver.ErrBadConn })
@@ -408,24 +423,55 @@ func (p *preparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 	return st, nil
 }
 
-// prepared returns the Store's prepared statement of query, preparing it
-// on first use (database/sql then prepares it once on each connection that
-// runs it), or nil when it cannot be prepared or the Store is closed.
+// prepared returns the Store's prepared statement of query, or nil when
+// it cannot be prepared or the Store is closed. With New it prepares it on
+// first use (database/sql then prepares it once on each connection that
+// runs it). With Open the spends run on the one connection of spendDB,
+// which a batch holds: a statement not prepared yet is noted, and
+// prepareWanted prepares it once the batch is done.
 func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
 	if st, ok := s.stmts[query]; ok || s.closed {
 		return st
 	}
+	if s.spendDB != nil {
+		if s.wanted == nil {
+			s.wanted = make(map[string]bool)
+		}
+		s.wanted[query] = true
+		return nil
+	}
 	st, err := s.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
 	}
+	s.keepStmt(query, st)
+	return st
+}
+
+// keepStmt records st as the statement of query; s.prepMu is held.
+func (s *Store) keepStmt(query string, st *sql.Stmt) {
 	if s.stmts == nil {
 		s.stmts = make(map[string]*sql.Stmt)
 	}
 	s.stmts[query] = st
-	return st
+}
+
+// prepareWanted prepares on spendDB the statements that spends wanted
+// (see prepared); its connection is free.
+func (s *Store) prepareWanted(ctx context.Context) {
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	for query := range s.wanted {
+		if s.closed {
+			return
+		}
+		if st, err := s.spendDB.PrepareContext(ctx, query); err == nil {
+			s.keepStmt(query, st)
+		}
+		delete(s.wanted, query)
+	}
 }
 
 // QueryRowContext is sql.Tx.QueryRowContext with a prepared statement.
