@@ -200,8 +200,8 @@ func (b *balance) write(ctx context.Context, tx querier) error {
 // one after another; when one of them fails, each
 // runs again in a transaction of its own, so that one spend's error leaves
 // the others alone. The answers are those of the spends run
-// one by one, and all of them are durable at once: one commit, one sync of
-// the log, instead of one per spend.
+// one by one, and all of them are committed at once, instead of one
+// commit per spend, without waiting for a sync of the log (inSpendTx).
 func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
 	if req.Cost <= 0 {
 		return apikey.SpendResult{}, fmt.Errorf("%w: sqlite: spend credits: cost must be positive", apikey.ErrInvalidInput)
