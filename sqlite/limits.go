@@ -326,8 +326,8 @@ func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 // batch and gives it back with its own setting (one already at NORMAL or
 // OFF is left alone).
 func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	defer s.prepareWanted(ctx) // after the batch, which holds the connection
 	if s.spendDB != nil {
-		defer s.prepareWanted(ctx)             // after the transaction, which holds the connection
 		tx, err := s.spendDB.BeginTx(ctx, nil) // the only user of its one connection
 		if err != nil {
 			return err
@@ -408,7 +408,7 @@ func (p *preparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 		return st, nil
 	}
 	var st *sql.Stmt
-	if parent := p.s.prepared(ctx, query); parent != nil {
+	if parent := p.s.prepared(query); parent != nil {
 		st = p.tx.StmtContext(ctx, parent)
 	} else {
 		var err error
@@ -424,30 +424,22 @@ func (p *preparedTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) 
 }
 
 // prepared returns the Store's prepared statement of query, or nil when
-// it cannot be prepared or the Store is closed. With New it prepares it on
-// first use (database/sql then prepares it once on each connection that
-// runs it). With Open the spends run on the one connection of spendDB,
-// which a batch holds: a statement not prepared yet is noted, and
-// prepareWanted prepares it once the batch is done.
-func (s *Store) prepared(ctx context.Context, query string) *sql.Stmt {
+// it is not prepared yet or the Store is closed. The spends run on a
+// connection that their batch holds (spendDB's only one with Open, one of
+// the pool with New, which may have only one): a statement not prepared
+// yet is noted, and prepareWanted prepares it once the batch is done
+// (database/sql then prepares it once on each connection that runs it).
+func (s *Store) prepared(query string) *sql.Stmt {
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
 	if st, ok := s.stmts[query]; ok || s.closed {
 		return st
 	}
-	if s.spendDB != nil {
-		if s.wanted == nil {
-			s.wanted = make(map[string]bool)
-		}
-		s.wanted[query] = true
-		return nil
+	if s.wanted == nil {
+		s.wanted = make(map[string]bool)
 	}
-	st, err := s.db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil
-	}
-	s.keepStmt(query, st)
-	return st
+	s.wanted[query] = true
+	return nil
 }
 
 // keepStmt records st as the statement of query; s.prepMu is held.
@@ -458,16 +450,21 @@ func (s *Store) keepStmt(query string, st *sql.Stmt) {
 	s.stmts[query] = st
 }
 
-// prepareWanted prepares on spendDB the statements that spends wanted
-// (see prepared); its connection is free.
+// prepareWanted prepares the statements that spends wanted (see
+// prepared), on spendDB with Open and on the pool with New, after the
+// batch, whose connection is then free.
 func (s *Store) prepareWanted(ctx context.Context) {
+	db := s.db
+	if s.spendDB != nil {
+		db = s.spendDB // a statement binds to transactions of its own DB only
+	}
 	s.prepMu.Lock()
 	defer s.prepMu.Unlock()
 	for query := range s.wanted {
 		if s.closed {
 			return
 		}
-		if st, err := s.spendDB.PrepareContext(ctx, query); err == nil {
+		if st, err := db.PrepareContext(ctx, query); err == nil {
 			s.keepStmt(query, st)
 		}
 		delete(s.wanted, query)

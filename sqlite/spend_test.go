@@ -79,7 +79,8 @@ func TestSpendBatchIsolation(t *testing.T) {
 // synchronous=NORMAL, on a connection of its own with Open and on a
 // borrowed connection with New, and every connection of the pool is at
 // FULL afterwards, so that the other writes still sync the log at each
-// commit.
+// commit. The New store's pool has one connection, which the spends must
+// not wait for while they hold it.
 func TestSpendLeavesPoolSync(t *testing.T) {
 	ctx := context.Background()
 	opened, _ := openTemp(t)
@@ -88,6 +89,9 @@ func TestSpendLeavesPoolSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// One connection: a batch holds it, so nothing of the spends may wait
+	// for another (a statement prepared on the pool mid-batch would).
+	db.SetMaxOpenConns(1)
 	newed := sqlite.New(db)
 	defer newed.Close()
 	if err := newed.Migrate(ctx); err != nil {
