@@ -73,7 +73,21 @@ type CacheEntry struct {
 func (e *CacheEntry) Negative() bool { return e == nil }
 
 func (m *Manager) newEntry(rec *Record) *CacheEntry {
-	e := &CacheEntry{key: rec.Key, hash: rec.Hash, buckets: keyBuckets(&rec.Key), tokenPrefix: rec.Key.TokenPrefix()}
+	var e *CacheEntry
+	if len(rec.RateLimits) == 1 {
+		// The common case of one limit: the entry and its bucket in one
+		// allocation, read together by every Check.
+		w := &struct {
+			CacheEntry
+			b [1]bucketRef
+		}{CacheEntry: CacheEntry{key: rec.Key, hash: rec.Hash}}
+		e = &w.CacheEntry
+		e.buckets = w.b[:]
+		fillBucketRefs(e.buckets, "key:"+rec.ID+":", rec.RateLimits)
+	} else {
+		e = &CacheEntry{key: rec.Key, hash: rec.Hash, buckets: keyBuckets(&rec.Key)}
+	}
+	e.tokenPrefix = rec.Key.TokenPrefix()
 	if at, ok := rec.Key.InactiveAt(m.inactivity); ok {
 		e.inactive, e.inactiveAt = true, at.Add(m.leeway)
 	}

@@ -234,11 +234,30 @@ type ownerEntry struct {
 // made once per cache entry, and the cell of the MemoryLimiter once
 // fetched: contiguous, so that a request on a cached key reads a few
 // adjacent cache lines, builds no string, hashes nothing and takes no
-// lock.
+// lock. own is the cell the bucket offers the limiter when it has none
+// for it yet, so that the counter lives beside the rest (usually in the
+// entry's own allocation, see newEntry) rather than in a cache line of
+// its own.
 type bucketRef struct {
 	limit RateLimit
+	gcra  gcraLimit // of limit
 	name  string
 	cell  atomic.Pointer[limitCell]
+	own   limitCell
+	// requests reports limit.Name == DefaultRateLimit.
+	requests bool
+}
+
+// cost is limitCost for this bucket's limit, without comparing strings
+// in the common case of a route that names no limit.
+func (b *bucketRef) cost(route string, cost int64) int64 {
+	if route == "" {
+		if b.requests {
+			return cost
+		}
+		return 0
+	}
+	return limitCost(b.limit.Name, route, cost)
 }
 
 func newBucketRefs(prefix string, limits []RateLimit) []bucketRef {
@@ -246,10 +265,17 @@ func newBucketRefs(prefix string, limits []RateLimit) []bucketRef {
 		return nil
 	}
 	b := make([]bucketRef, len(limits))
+	fillBucketRefs(b, prefix, limits)
+	return b
+}
+
+// fillBucketRefs makes b, of len(limits), the buckets of limits.
+func fillBucketRefs(b []bucketRef, prefix string, limits []RateLimit) {
 	for i, l := range limits {
 		b[i].limit, b[i].name = l, prefix+l.Name
+		b[i].gcra = newGCRA(&b[i].limit)
+		b[i].requests = l.Name == DefaultRateLimit
 	}
-	return b
 }
 
 func ownerBuckets(o *Owner) []bucketRef {
@@ -306,7 +332,8 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 	}
 	start := time.Now() // as in Verify: the one reading of a cache hit
 	var at time.Time
-	k, e, id, err := m.verifyEntry(ctx, token, start, false, &at)
+	res := new(Result) // one allocation for the result and the key's copy
+	k, e, id, err := m.verifyEntry(ctx, token, start, false, &at, &res.key)
 	m.metrics.verifiedSince(start, err)
 	if err != nil {
 		m.rejected(ctx, id, err)
@@ -316,7 +343,7 @@ func (m *Manager) Check(ctx context.Context, token string, opts CheckOptions) (*
 		m.rejected(ctx, id, err)
 		return nil, err
 	}
-	res := &Result{Key: k}
+	res.Key = k
 	res.RateLimits = res.limits[:0]
 	if err := m.enforce(ctx, k, e.buckets, e.ownerID, opts, at, res); err != nil {
 		m.rejected(ctx, id, err)
@@ -405,7 +432,7 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []bucketRef, owne
 	}
 	for i := range buckets {
 		b := &buckets[i]
-		c := limitCost(b.limit.Name, opts.RateLimit, cost)
+		c := b.cost(opts.RateLimit, cost)
 		if c == 0 {
 			continue
 		}
@@ -423,7 +450,7 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []bucketRef, owne
 		if owner != nil {
 			for i := range oe.buckets {
 				b := &oe.buckets[i]
-				c := limitCost(b.limit.Name, opts.RateLimit, cost)
+				c := b.cost(opts.RateLimit, cost)
 				if c == 0 {
 					continue
 				}
@@ -458,7 +485,7 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 	l := &b.limit
 	var r LimitResult
 	if m.memLimiter != nil {
-		r = m.memLimiter.allowCell(&b.cell, b.name, *l, cost, now)
+		r = m.memLimiter.allowCell(&b.cell, &b.own, b.name, &b.gcra, cost, now)
 	} else {
 		var err error
 		if r, err = m.limiter.Allow(ctx, b.name, *l, cost); err != nil {

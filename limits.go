@@ -364,6 +364,7 @@ type Result struct {
 	Credits *CreditsResult `json:"credits,omitempty"`
 
 	limits [2]LimitResult // backing array of RateLimits: the key's and the owner's "requests"
+	key    Key            // what Key points to, for Check: one allocation for both
 }
 
 // CreditsResult is the balance a spend left.

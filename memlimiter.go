@@ -80,20 +80,18 @@ func NewMemoryLimiter(now func() time.Time) *MemoryLimiter {
 // Allow implements Limiter. It never fails; ctx is not consulted. A
 // negative cost is treated as zero.
 func (ml *MemoryLimiter) Allow(_ context.Context, bucket string, l RateLimit, cost int64) (LimitResult, error) {
-	return ml.allowAt(bucket, l, cost, ml.now().UnixNano()), nil
+	g := newGCRA(&l)
+	return ml.allowCell(nil, nil, bucket, &g, cost, ml.now().UnixNano()), nil
 }
 
-// allowAt is Allow at now, in Unix nanoseconds: the Manager passes the
-// time of its own clock, read once per request, when the limiter is its
-// default one.
-func (ml *MemoryLimiter) allowAt(bucket string, l RateLimit, cost, now int64) LimitResult {
-	return ml.allowCell(nil, bucket, l, cost, now)
-}
-
-// allowCell is allowAt with the cell of the bucket held in slot, when slot
-// is not nil: it is taken from there (and stored there when fetched), so
-// that a request on a known bucket hashes nothing and takes no lock.
-func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], bucket string, l RateLimit, cost, now int64) LimitResult {
+// allowCell applies cost to bucket, whose limit is g's, at now in Unix
+// nanoseconds (the Manager passes the time of its own clock, read once per
+// request, when the limiter is its default one). The cell of the bucket is
+// held in slot, when slot is not nil: it is taken from there (and stored
+// there when fetched), so that a request on a known bucket hashes nothing
+// and takes no lock; offer, when not nil, is the cell to keep for the
+// bucket when the limiter has none (see cell).
+func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], offer *limitCell, bucket string, g *gcraLimit, cost, now int64) LimitResult {
 	cost = max(cost, 0)
 	for {
 		var c *limitCell
@@ -101,7 +99,7 @@ func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], bucket strin
 			c = slot.Load()
 		}
 		if c == nil {
-			c = ml.cell(bucket, now)
+			c = ml.cell(bucket, now, offer)
 			if slot != nil {
 				slot.Store(c)
 			}
@@ -111,7 +109,7 @@ func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], bucket strin
 			if tat == deadTAT {
 				break // swept: fetch a fresh cell
 			}
-			res, newTAT := gcra(l, tat, now, cost)
+			res, newTAT := g.apply(tat, now, cost)
 			if !res.Allowed || cost == 0 || newTAT == tat || c.tat.CompareAndSwap(tat, newTAT) {
 				return res
 			}
@@ -122,8 +120,11 @@ func (ml *MemoryLimiter) allowCell(slot *atomic.Pointer[limitCell], bucket strin
 	}
 }
 
-// cell returns the cell of bucket, making it when there is none.
-func (ml *MemoryLimiter) cell(bucket string, now int64) *limitCell {
+// cell returns the cell of bucket. When there is none it keeps offer, a
+// cell that its caller holds (in a cache entry) and no other bucket uses,
+// unless offer is nil or a sweep has marked it dead, in which case it
+// makes one.
+func (ml *MemoryLimiter) cell(bucket string, now int64, offer *limitCell) *limitCell {
 	sh := &ml.shards[maphash.String(ml.seed, bucket)%limiterShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -133,7 +134,10 @@ func (ml *MemoryLimiter) cell(bucket string, now int64) *limitCell {
 		if sh.added >= sweepEvery {
 			sh.sweep(now)
 		}
-		c = new(limitCell)
+		c = offer
+		if c == nil || c.tat.Load() == deadTAT {
+			c = new(limitCell)
+		}
 		sh.cells[bucket] = c
 	}
 	return c
@@ -176,18 +180,44 @@ func (ml *MemoryLimiter) Sweep() {
 	}
 }
 
-// gcra applies cost to a bucket whose TAT is tat (zero when unknown) at
-// now, all in nanoseconds, and returns the outcome and the new TAT.
-func gcra(l RateLimit, tat, now, cost int64) (LimitResult, int64) {
-	res := LimitResult{Name: l.Name, Limit: l.Limit, Period: l.Period}
+// gcraLimit is a RateLimit with the constants of its GCRA worked out
+// once: the Manager keeps one per limit of a cached key, so that a request
+// divides once, for Remaining, and converts nothing else.
+type gcraLimit struct {
+	limit       *RateLimit
+	emission    float64 // Period/Limit, in nanoseconds
+	burstOffset int64   // emission × EffectiveBurst, truncated
+	unit        int64   // emission rounded: what a cost of 1 moves the TAT
+	valid       bool    // Limit and Period are positive
+}
+
+func newGCRA(l *RateLimit) gcraLimit {
+	g := gcraLimit{limit: l}
 	if l.Limit <= 0 || l.Period <= 0 {
-		return res, tat // an invalid limit never grants
+		return g // an invalid limit never grants
 	}
-	emission := float64(l.Period) / float64(l.Limit)
-	burstOffset := int64(emission * float64(l.EffectiveBurst()))
+	g.valid = true
+	g.emission = float64(l.Period) / float64(l.Limit)
+	g.burstOffset = int64(g.emission * float64(l.EffectiveBurst()))
+	g.unit = int64(math.Round(g.emission))
+	return g
+}
+
+// apply applies cost to a bucket whose TAT is tat (zero when unknown) at
+// now, all in nanoseconds, and returns the outcome and the new TAT.
+func (g *gcraLimit) apply(tat, now, cost int64) (LimitResult, int64) {
+	l := g.limit
+	res := LimitResult{Name: l.Name, Limit: l.Limit, Period: l.Period}
+	if !g.valid {
+		return res, tat
+	}
+	inc := g.unit
+	if cost != 1 {
+		inc = int64(math.Round(g.emission * float64(cost)))
+	}
 	tat = max(tat, now)
-	newTAT := satAdd(tat, int64(math.Round(emission*float64(cost))))
-	allowAt := newTAT - burstOffset
+	newTAT := satAdd(tat, inc)
+	allowAt := newTAT - g.burstOffset
 	diff := now - allowAt
 	if diff < 0 {
 		res.RetryAfter = time.Duration(-diff)
@@ -195,7 +225,7 @@ func gcra(l RateLimit, tat, now, cost int64) (LimitResult, int64) {
 		return res, tat // Remaining 0, as redis_rate answers
 	}
 	res.Allowed = true
-	res.Remaining = int64(float64(diff) / emission)
+	res.Remaining = int64(float64(diff) / g.emission)
 	res.Reset = time.Duration(newTAT - now)
 	return res, newTAT
 }

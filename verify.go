@@ -57,7 +57,7 @@ func (m *Manager) verifyToken(ctx context.Context, token string, shared bool) (*
 	// the metrics, bounds the trust in the cache and, with the system
 	// clock, is the instant of the expiry check and of the usage count.
 	start := time.Now()
-	k, _, id, err := m.verifyEntry(ctx, token, start, shared, nil)
+	k, _, id, err := m.verifyEntry(ctx, token, start, shared, nil, nil)
 	m.metrics.verifiedSince(start, err)
 	if err != nil && m.events != nil && !errors.Is(err, ErrUnavailable) {
 		ev := m.event(ctx, EventVerifyRejected, id, m.clock())
@@ -71,8 +71,10 @@ func (m *Manager) verifyToken(ctx context.Context, token string, shared bool) (*
 // the key and the id the token claimed. start is the caller's reading of
 // time.Now (see verifyToken); shared returns the entry's own key (see
 // VerifyShared). When at is not nil and the key was found, it sets *at to
-// the time of the checks, so that Check reads the clock once.
-func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time, shared bool, at *time.Time) (*Key, *CacheEntry, string, error) {
+// the time of the checks, so that Check reads the clock once. dst, when
+// not nil and the key is not shared, is where the returned copy is made
+// (Check's Result holds it), rather than in a new allocation.
+func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time, shared bool, at *time.Time, dst *Key) (*Key, *CacheEntry, string, error) {
 	t, err := ParseAnyToken(token)
 	if err != nil {
 		return nil, nil, "", err
@@ -142,7 +144,9 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 	if shared && m.usable == nil {
 		k = &e.key // State is StateActive: see newEntry
 	} else {
-		k = new(Key)
+		if k = dst; k == nil {
+			k = new(Key)
+		}
 		*k = e.key // Scopes and Metadata are shared with the cache: see Verify
 		k.State = StateActive
 	}

@@ -78,16 +78,24 @@ func (b *batcher) take() []*batchCall {
 // a goroutine so that the caller returns with its own answer.
 func (b *batcher) send(batch []*batchCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
-	pipe := b.UniversalClient.Pipeline()
-	cmds := make([]*redis.Cmd, len(batch))
-	for i, c := range batch {
-		cmds[i] = pipe.EvalSha(ctx, c.sha, c.keys, c.args...)
-	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
-	cancel()
-	for i, c := range batch {
-		c.cmd = cmds[i]
+	if len(batch) == 1 {
+		// Alone: the command itself, without a pipeline's allocations.
+		c := batch[0]
+		c.cmd = b.UniversalClient.EvalSha(ctx, c.sha, c.keys, c.args...)
+		cancel()
 		close(c.done)
+	} else {
+		pipe := b.UniversalClient.Pipeline()
+		cmds := make([]*redis.Cmd, len(batch))
+		for i, c := range batch {
+			cmds[i] = pipe.EvalSha(ctx, c.sha, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		cancel()
+		for i, c := range batch {
+			c.cmd = cmds[i]
+			close(c.done)
+		}
 	}
 	b.mu.Lock()
 	if len(b.queue) == 0 {

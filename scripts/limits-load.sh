@@ -26,14 +26,22 @@
 # without a limit, and the script compares the 2xx answers with the limit
 # and the balance left with the spends.
 #
+# The six throughput runs are repeated ROUNDS times, one after the other
+# in each round (plain, limited, credits, ...), and each figure is the
+# requests of all its rounds over their time: on a machine shared with
+# other work, whose load changes from one second to the next, a ratio
+# then compares runs spread over the same minutes rather than two runs
+# that each met a different load.
+#
 # BUSY=1 starts one `yes >/dev/null` per CPU for the duration (stopped by
 # PID). REDIS=none runs the in-process limiter instead. Environment:
-# DURATION (default 10s), THREADS (2), CONNECTIONS (32), KEYS (32), REDIS
-# (127.0.0.1:6379), SERVE_ARGS (none), APIKEY_LOAD_DB.
+# DURATION (default 10s a run), ROUNDS (3), THREADS (2), CONNECTIONS (32),
+# KEYS (32), REDIS (127.0.0.1:6379), SERVE_ARGS (none), APIKEY_LOAD_DB.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 REDIS=${REDIS:-127.0.0.1:6379}
@@ -146,7 +154,7 @@ if [[ $BUSY == 1 ]]; then
 	echo "==> $(nproc) busy loops running (pids ${busy[*]})"
 fi
 
-declare -A rps p50 p99 total non2xx
+declare -A rps p50 p99 total non2xx reqs secs
 run() {
 	local name=$1
 	shift
@@ -154,21 +162,29 @@ run() {
 	local out
 	out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@")
 	printf '%s\n' "$out" | grep -E 'Requests/sec|requests in|Non-2xx|Socket| 50%| 99%'
-	rps[$name]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
 	p50[$name]=$(awk '$1 == "50%" {print $2}' <<<"$out")
 	p99[$name]=$(awk '$1 == "99%" {print $2}' <<<"$out")
 	total[$name]=$(awk '/requests in/ {print $1}' <<<"$out")
 	non2xx[$name]=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
 	non2xx[$name]=${non2xx[$name]:-0}
+	# Sums over the rounds: requests, and seconds (wrk writes "in 6.08s").
+	reqs[$name]=$((${reqs[$name]:-0} + ${total[$name]}))
+	secs[$name]=$(awk -v a="${secs[$name]:-0}" '/requests in/ {t = $4; sub(/s,?$/, "", t); print a + t}' <<<"$out")
+	rps[$name]=$(awk -v r="${reqs[$name]}" -v t="${secs[$name]}" 'BEGIN {printf "%.2f", r / t}')
 }
 # Warm up (not measured): caches, connections, the Redis script.
 DURATION=2s run warmup -s "$work/verify-limited.lua" "$url/v1/verify" >/dev/null
-run verify-plain -s "$work/verify-plain.lua" "$url/v1/verify"
-run verify-limited -s "$work/verify-limited.lua" "$url/v1/verify"
-run verify-credits -s "$work/verify-credits.lua" "$url/v1/verify"
-run verify-credits-keys -s "$work/verify-credits-keys.lua" "$url/v1/verify"
-run whoami-plain -H "Authorization: Api-Key $caller" "$url/v1/whoami"
-run whoami-limited -H "Authorization: Api-Key $caller_limited" "$url/v1/whoami"
+credits_total=0
+for round in $(seq "$ROUNDS"); do
+	echo "==> round $round of $ROUNDS"
+	run verify-plain -s "$work/verify-plain.lua" "$url/v1/verify"
+	run verify-limited -s "$work/verify-limited.lua" "$url/v1/verify"
+	run verify-credits -s "$work/verify-credits.lua" "$url/v1/verify"
+	credits_total=$((credits_total + ${total[verify-credits]} - ${non2xx[verify-credits]}))
+	run verify-credits-keys -s "$work/verify-credits-keys.lua" "$url/v1/verify"
+	run whoami-plain -H "Authorization: Api-Key $caller" "$url/v1/whoami"
+	run whoami-limited -H "Authorization: Api-Key $caller_limited" "$url/v1/whoami"
+done
 DURATION=3s run exact-limit -s "$work/exact-limit.lua" "$url/v1/verify"
 DURATION=3s run exact-credits -s "$work/exact-credits.lua" "$url/v1/verify"
 
@@ -179,7 +195,7 @@ for b in "${busy[@]}"; do kill "$b" 2>/dev/null || true; done
 busy=()
 
 echo
-echo "==> summary ($THREADS threads, $CONNECTIONS connections, $DURATION each, $(nproc) CPUs, $([[ $BUSY == 1 ]] && echo "every core busy" || echo idle), limiter $([[ $REDIS == none ]] && echo in-process || echo "Redis $REDIS"), ${APIKEY_DB%%:*})"
+echo "==> summary ($THREADS threads, $CONNECTIONS connections, $ROUNDS rounds of $DURATION each, $(nproc) CPUs, $([[ $BUSY == 1 ]] && echo "every core busy" || echo idle), limiter $([[ $REDIS == none ]] && echo in-process || echo "Redis $REDIS"), ${APIKEY_DB%%:*})"
 printf '%-16s %12s %10s %10s %10s\n' run requests/s p50 p99 non-2xx
 for name in verify-plain verify-limited verify-credits verify-credits-keys whoami-plain whoami-limited; do
 	printf '%-16s %12s %10s %10s %10s\n' "$name" "${rps[$name]}" "${p50[$name]}" "${p99[$name]}" "${non2xx[$name]}"
@@ -190,10 +206,10 @@ awk -v p="${rps[verify-plain]}" -v l="${rps[verify-limited]}" -v c="${rps[verify
 	printf "ratio verify-credits-keys/verify-plain: %.3f (%d keys; target >= 0.70: %s)\n", ck / p, '"$KEYS"', (ck / p >= 0.7 ? "met" : "not met")
 	printf "ratio whoami-limited/whoami-plain: %.3f (target >= 0.70: %s)\n", wl / wp, (wl / wp >= 0.7 ? "met" : "not met")
 }'
-spent=$((${total[verify-credits]} - ${non2xx[verify-credits]} + 1)) # +1: the check above
+spent=$((credits_total + 1)) # +1: the check above
 left=$(balance "$(id_of "$metered")")
 taken=$((1000000000000 - left))
-echo "verify-credits: $spent answered 200, $taken credits spent; the difference, $((taken - spent)), is the requests in flight when wrk stopped (at most $CONNECTIONS), spent but not counted by wrk"
+echo "verify-credits: $spent answered 200, $taken credits spent; the difference, $((taken - spent)), is the requests in flight when wrk stopped (at most $CONNECTIONS a round), spent but not counted by wrk"
 echo "server answers: $(grep -o 'status=[0-9]*' "$work/serve.log" | sort | uniq -c | tr '\n' ' ')"
 grep 'status=5' "$work/serve.log" | head -n 3 || true
 grep -i 'level=error' "$work/serve.log" | grep -v 'status=' | head -n 3 || true

@@ -2,12 +2,15 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/sqlite"
 )
 
 // TestSpendBatchIsolation: concurrent spends share transactions, yet a
@@ -69,5 +72,81 @@ func TestSpendBatchIsolation(t *testing.T) {
 	// A spend on an unknown key is refused as not found, batched or not.
 	if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: "unknownKeyId", Cost: 1, Now: now}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("a spend on an unknown key returns %v, want ErrNotFound", err)
+	}
+}
+
+// TestSpendLeavesPoolSync: a batch of spends commits with
+// synchronous=NORMAL, on a connection of its own with Open and on a
+// borrowed connection with New, and every connection of the pool is at
+// FULL afterwards, so that the other writes still sync the log at each
+// commit. The New store's pool has one connection, which the spends must
+// not wait for while they hold it.
+func TestSpendLeavesPoolSync(t *testing.T) {
+	ctx := context.Background()
+	opened, _ := openTemp(t)
+	path := filepath.Join(t.TempDir(), "new.db")
+	db, err := sql.Open("sqlite", path+"?_txlock=immediate&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One connection: a batch holds it, so nothing of the spends may wait
+	// for another (a statement prepared on the pool mid-batch would).
+	db.SetMaxOpenConns(1)
+	newed := sqlite.New(db)
+	defer newed.Close()
+	if err := newed.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*sqlite.Store{"Open": opened, "New": newed} {
+		t.Run(name, func(t *testing.T) {
+			m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close(ctx)
+			k, _, err := m.Create(ctx, apikey.CreateParams{Name: "sync", Credits: &apikey.Credits{Remaining: 1000}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Go(func() {
+					if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: k.ID, Cost: 1, Now: time.Now()}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if got, err := m.Get(ctx, k.ID); err != nil || got.Credits.Remaining != 1000-64 {
+				t.Fatalf("balance after 64 spends: %+v, %v; want 936", got, err)
+			}
+			// Hold every connection of the pool at once and read its
+			// setting.
+			db := s.DB()
+			n := db.Stats().OpenConnections
+			if n == 0 {
+				t.Fatal("no open connection after the spends")
+			}
+			conns := make([]*sql.Conn, 0, n)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for range n {
+				c, err := db.Conn(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c)
+				var sync int
+				if err := c.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+					t.Fatal(err)
+				}
+				if sync != 2 {
+					t.Errorf("a connection of the pool has synchronous=%d after the spends, want 2 (FULL)", sync)
+				}
+			}
+		})
 	}
 }

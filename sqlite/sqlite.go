@@ -60,12 +60,19 @@ import (
 // zero value is not usable: create one with Open or New.
 type Store struct {
 	db *sql.DB
+	// spendDB, with Open, is one connection with synchronous=NORMAL for
+	// the batches of credit spends; nil with New.
+	spendDB *sql.DB
 
 	// lookup is the prepared statement of Lookup, the hot path of every
 	// verification; it is prepared on first use, after Migrate.
 	lookup atomic.Pointer[sql.Stmt]
-	prepMu sync.Mutex // guards preparing and closed
+	prepMu sync.Mutex // guards preparing, stmts and closed
 	closed bool
+	// stmts are the prepared statements of credit spends, by text (see
+	// preparedTx).
+	stmts  map[string]*sql.Stmt
+	wanted map[string]bool // statements to prepare on spendDB
 
 	spends spendBatcher // concurrent credit spends, committed together
 }
@@ -114,7 +121,17 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	// The batches of credit spends run one at a time on a connection of
+	// their own that commits without syncing the log (see inSpendTx); it
+	// connects on the first spend.
+	spendDB, err := sql.Open("sqlite", dsn+"&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
+	}
+	spendDB.SetMaxOpenConns(1)
+	spendDB.SetMaxIdleConns(1)
+	return &Store{db: db, spendDB: spendDB}, nil
 }
 
 // pingWAL opens a first connection, which switches the file to WAL. Turning a
@@ -154,9 +171,17 @@ func (s *Store) Close() error {
 	s.prepMu.Lock()
 	s.closed = true
 	st := s.lookup.Swap(nil)
+	stmts := s.stmts
+	s.stmts = nil
 	s.prepMu.Unlock()
 	if st != nil {
 		st.Close()
+	}
+	for _, st := range stmts {
+		st.Close()
+	}
+	if s.spendDB != nil {
+		s.spendDB.Close()
 	}
 	return s.db.Close()
 }
