@@ -223,16 +223,22 @@ func (p *pair) cached(t testing.TB, name string) (*apikey.Key, string) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	hits := p.cache.Hits()
-	for range 2 {
-		if _, err := p.b.Verify(ctx, token); err != nil {
-			t.Fatalf("Verify on B: %v", err)
+	// B verifies until its cache serves the key. A cache may be emptied
+	// as a whole at any time (a listener that reconnects flushes it), so
+	// one miss on a loaded machine is not a failure; five in a row are.
+	for range 5 {
+		hits := p.cache.Hits()
+		for range 2 {
+			if _, err := p.b.Verify(ctx, token); err != nil {
+				t.Fatalf("Verify on B: %v", err)
+			}
+		}
+		if p.cache.Hits() > hits {
+			return k, token
 		}
 	}
-	if p.cache.Hits() == hits {
-		t.Fatalf("B's second Verify did not hit its cache")
-	}
-	return k, token
+	t.Fatalf("B's second Verify did not hit its cache, five times over")
+	return nil, ""
 }
 
 // within polls check until it returns true, for at most limit, and returns
