@@ -103,7 +103,7 @@ func Diff(before, after *Key) map[string]Change {
 			"expires_at": k.ExpiresAt, "revoked_at": k.RevokedAt,
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
 			"environment": environmentValue(k), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
-			"inactivity_expiry": inactivityValue(k.InactivityExpiry),
+			"inactivity_expiry": inactivityValue(time.Duration(k.InactivityExpiry)),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {
