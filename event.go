@@ -137,7 +137,7 @@ func Diff(before, after *Key) map[string]Change {
 			"ratelimits": limitsValue(k.RateLimits), "credits": creditsValue(k.Credits),
 			"previous_secret": previousValue(k.PreviousSecret),
 			"environment":     environmentValue(k), "allowed_cidrs": cidrStrings(k.AllowedCIDRs),
-			"inactivity_expiry": inactivityValue(k.InactivityExpiry),
+			"inactivity_expiry": inactivityValue(time.Duration(k.InactivityExpiry)),
 		}
 		for name, v := range m {
 			if t, ok := v.(*time.Time); ok {

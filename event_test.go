@@ -174,7 +174,7 @@ func TestDiff(t *testing.T) {
 	// their text forms.
 	net := after.Clone()
 	net.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
-	net.InactivityExpiry = 90 * 24 * time.Hour
+	net.InactivityExpiry = apikey.Inactivity(90 * 24 * time.Hour)
 	got = apikey.Diff(after, net)
 	if len(got) != 2 || !reflect.DeepEqual(got["allowed_cidrs"], apikey.Change{Before: nil, After: []string{"10.0.0.0/8"}}) ||
 		got["inactivity_expiry"] != (apikey.Change{Before: nil, After: "90d"}) {

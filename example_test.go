@@ -88,7 +88,7 @@ func ExampleKey_InactiveAt() {
 	k := &apikey.Key{CreatedAt: created, LastUsedAt: &used}
 	at, ok := k.InactiveAt(90 * 24 * time.Hour)
 	fmt.Println(at.Format(time.DateOnly), ok)
-	k.InactivityExpiry = apikey.NoInactivityExpiry
+	k.InactivityExpiry = apikey.Inactivity(apikey.NoInactivityExpiry)
 	_, ok = k.InactiveAt(90 * 24 * time.Hour)
 	fmt.Println(ok)
 	// Output:

@@ -22,6 +22,26 @@ const (
 	NoInactivityExpiry time.Duration = -1
 )
 
+// Inactivity is the type of Key.InactivityExpiry: a time.Duration whose
+// text form (JSON included) is what FormatInactivityExpiry writes and
+// ParseInactivityExpiry reads ("90d", "36h", "never"; zero is empty).
+type Inactivity time.Duration
+
+// MarshalText writes d as FormatInactivityExpiry does.
+func (d Inactivity) MarshalText() ([]byte, error) {
+	return []byte(FormatInactivityExpiry(time.Duration(d))), nil
+}
+
+// UnmarshalText reads d as ParseInactivityExpiry does.
+func (d *Inactivity) UnmarshalText(b []byte) error {
+	v, err := ParseInactivityExpiry(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Inactivity(v)
+	return nil
+}
+
 // ErrInactive reports a key refused because it was not used for longer
 // than its inactivity expiry. It matches ErrExpired, whose code
 // (key_expired) and HTTP status (401) it shares: to a client an inactive
@@ -45,7 +65,7 @@ var ErrInactive = fmt.Errorf("%w: unused for longer than its inactivity expiry",
 // freshest last use it knows, is past by more than twice the flush
 // interval (see Config.InactivityExpiry).
 func (k *Key) InactiveAt(defaultPolicy time.Duration) (time.Time, bool) {
-	p := k.InactivityExpiry
+	p := time.Duration(k.InactivityExpiry)
 	if p == 0 {
 		p = defaultPolicy
 	}

@@ -89,7 +89,7 @@ type Key struct {
 	// expires (see InactiveAt): zero means the service's default
 	// (Config.InactivityExpiry), NoInactivityExpiry means never. Its JSON
 	// form is text ("90d", "never"), left out when zero.
-	InactivityExpiry time.Duration `json:"-"`
+	InactivityExpiry Inactivity `json:"inactivity_expiry,omitempty"`
 	// State is StateAt(now) for the instant at which the Manager returned
 	// the key. Stores leave it empty.
 	State State `json:"state"`
@@ -114,29 +114,7 @@ func (k Key) MarshalJSON() ([]byte, error) {
 		k.AllowedCIDRs = []netip.Prefix{}
 	}
 	k.Environment = k.Env()
-	return json.Marshal(struct {
-		plain
-		InactivityExpiry string `json:"inactivity_expiry,omitempty"`
-	}{plain(k), FormatInactivityExpiry(k.InactivityExpiry)})
-}
-
-// UnmarshalJSON decodes the form MarshalJSON writes, reading
-// "inactivity_expiry" with ParseInactivityExpiry.
-func (k *Key) UnmarshalJSON(b []byte) error {
-	type plain Key
-	aux := struct {
-		*plain
-		InactivityExpiry string `json:"inactivity_expiry"`
-	}{plain: (*plain)(k)}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	d, err := ParseInactivityExpiry(aux.InactivityExpiry)
-	if err != nil {
-		return err
-	}
-	k.InactivityExpiry = d
-	return nil
+	return json.Marshal(plain(k))
 }
 
 // IssuedKey is a key together with its plaintext token, as Create and
@@ -170,23 +148,6 @@ func (ik IssuedKey) MarshalJSON() ([]byte, error) {
 	out = append(out, token...)
 	out = append(out, ',')
 	return append(out, body[1:]...), nil // body is an object with fields
-}
-
-// UnmarshalJSON decodes the form MarshalJSON writes: without it, the
-// method promoted from the embedded Key would drop the token.
-func (ik *IssuedKey) UnmarshalJSON(b []byte) error {
-	var tok struct {
-		Token string `json:"key"`
-	}
-	if err := json.Unmarshal(b, &tok); err != nil {
-		return err
-	}
-	k := new(Key)
-	if err := k.UnmarshalJSON(b); err != nil {
-		return err
-	}
-	ik.Token, ik.Key = tok.Token, k
-	return nil
 }
 
 // Revoked reports whether the key has been revoked.

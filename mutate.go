@@ -137,7 +137,7 @@ func newKey(prefix string, p CreateParams, now time.Time) (*Key, error) {
 	if err := checkInactivity(p.InactivityExpiry); err != nil {
 		return nil, err
 	}
-	k.InactivityExpiry = p.InactivityExpiry
+	k.InactivityExpiry = Inactivity(p.InactivityExpiry)
 	return k, nil
 }
 

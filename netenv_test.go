@@ -109,7 +109,7 @@ func TestInactiveAt(t *testing.T) {
 		{"own without default", 2 * day, 0, nil, created.Add(2 * day), true},
 		{"never", apikey.NoInactivityExpiry, 30 * day, &used, time.Time{}, false},
 	} {
-		k := &apikey.Key{CreatedAt: created, LastUsedAt: c.last, InactivityExpiry: c.own}
+		k := &apikey.Key{CreatedAt: created, LastUsedAt: c.last, InactivityExpiry: apikey.Inactivity(c.own)}
 		got, ok := k.InactiveAt(c.def)
 		if ok != c.wantOK || !got.Equal(c.want) {
 			t.Errorf("%s: InactiveAt = %v, %v; want %v, %v", c.name, got, ok, c.want, c.wantOK)
@@ -165,7 +165,7 @@ func TestInactivityExpiryText(t *testing.T) {
 
 func TestKeyJSONNetEnv(t *testing.T) {
 	cidrs, _ := apikey.ParseCIDRs([]string{"10.0.0.0/8", "2001:db8::/32"})
-	k := apikey.Key{ID: testID, Prefix: "ak", Name: "n", Environment: apikey.EnvTest, AllowedCIDRs: cidrs, InactivityExpiry: 90 * 24 * time.Hour}
+	k := apikey.Key{ID: testID, Prefix: "ak", Name: "n", Environment: apikey.EnvTest, AllowedCIDRs: cidrs, InactivityExpiry: apikey.Inactivity(90 * 24 * time.Hour)}
 	b, err := json.Marshal(k)
 	if err != nil {
 		t.Fatal(err)

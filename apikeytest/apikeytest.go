@@ -707,8 +707,8 @@ func testUpdate(t *testing.T, h Harness) {
 				w.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("2001:db8::/32")}
 			}},
 		{"allowlist emptied", apikey.KeyUpdate{AllowedCIDRs: &[]netip.Prefix{}}, func(w *apikey.Key) { w.AllowedCIDRs = nil }},
-		{"inactivity set", apikey.KeyUpdate{InactivityExpiry: ptr(90 * 24 * time.Hour)}, func(w *apikey.Key) { w.InactivityExpiry = 90 * 24 * time.Hour }},
-		{"inactivity never", apikey.KeyUpdate{InactivityExpiry: ptr(apikey.NoInactivityExpiry)}, func(w *apikey.Key) { w.InactivityExpiry = apikey.NoInactivityExpiry }},
+		{"inactivity set", apikey.KeyUpdate{InactivityExpiry: ptr(90 * 24 * time.Hour)}, func(w *apikey.Key) { w.InactivityExpiry = apikey.Inactivity(90 * 24 * time.Hour) }},
+		{"inactivity never", apikey.KeyUpdate{InactivityExpiry: ptr(apikey.NoInactivityExpiry)}, func(w *apikey.Key) { w.InactivityExpiry = apikey.Inactivity(apikey.NoInactivityExpiry) }},
 		{"inactivity default", apikey.KeyUpdate{InactivityExpiry: ptr(time.Duration(0))}, func(w *apikey.Key) { w.InactivityExpiry = 0 }},
 		{"empty patch", apikey.KeyUpdate{}, func(*apikey.Key) {}},
 		{"several fields", apikey.KeyUpdate{Name: ptr("final"), Scopes: &[]string{"b"}, Metadata: &map[string]string{"k": "v"}},

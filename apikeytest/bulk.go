@@ -31,7 +31,7 @@ func bulkRecords(n int, tag string) []*apikey.Record {
 	if n > 1 {
 		recs[1].Environment = apikey.EnvTest
 		recs[1].AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
-		recs[1].InactivityExpiry = 90 * 24 * time.Hour
+		recs[1].InactivityExpiry = apikey.Inactivity(90 * 24 * time.Hour)
 	}
 	return recs
 }

@@ -233,10 +233,10 @@ func testInactivityExpiry(t *testing.T, h Harness) {
 	a, aToken := create(t, m, apikey.CreateParams{Name: "default"})
 	b, bToken := create(t, m, apikey.CreateParams{Name: "own", InactivityExpiry: 2 * day})
 	c, cToken := create(t, m, apikey.CreateParams{Name: "never", InactivityExpiry: apikey.NoInactivityExpiry})
-	if got := lookup(t, h, b.ID).InactivityExpiry; got != 2*day {
+	if got := lookup(t, h, b.ID).InactivityExpiry; got != apikey.Inactivity(2*day) {
 		t.Errorf("Lookup: InactivityExpiry = %v, want 48h", got)
 	}
-	if got := lookup(t, h, c.ID).InactivityExpiry; got != apikey.NoInactivityExpiry {
+	if got := lookup(t, h, c.ID).InactivityExpiry; got != apikey.Inactivity(apikey.NoInactivityExpiry) {
 		t.Errorf("Lookup: InactivityExpiry = %v, want never", got)
 	}
 	_, _, err := m.Create(ctx, apikey.CreateParams{Name: "x", InactivityExpiry: time.Minute})

@@ -538,7 +538,7 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		after.AllowedCIDRs = slices.Clone(*u.AllowedCIDRs)
 	}
 	if u.InactivityExpiry != nil {
-		after.InactivityExpiry = *u.InactivityExpiry
+		after.InactivityExpiry = apikey.Inactivity(*u.InactivityExpiry)
 	}
 	s.keys[id] = after
 	s.writeEventLocked(ev, after.Owner, apikey.Diff(before.Key.Clone(), after.Key.Clone()))

@@ -32,7 +32,7 @@ func insertArgs(r *apikey.Record) ([]any, error) {
 	}
 	return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
 		timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt),
-		limits, remaining, refill, next, string(r.Env()), cidrs, encodeInactivity(r.InactivityExpiry)}, nil
+		limits, remaining, refill, next, string(r.Env()), cidrs, encodeInactivity(time.Duration(r.InactivityExpiry))}, nil
 }
 
 // encodeLimits returns the stored JSON of rate limits: [] when none.

@@ -507,7 +507,7 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	k.DisabledAt = utcPtr(sc.disabled)
 	k.PreviousSecret = sc.prev.decode()
 	k.Environment = apikey.Environment(sc.env)
-	k.InactivityExpiry = decodeInactivity(sc.inactivity)
+	k.InactivityExpiry = apikey.Inactivity(decodeInactivity(sc.inactivity))
 	if k.AllowedCIDRs, err = decodeCIDRs(sc.cidrs); err != nil {
 		return fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
 	}

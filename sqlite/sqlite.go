@@ -275,7 +275,7 @@ func insertArgs(k *apikey.Key, hash string) ([]any, error) {
 	return []any{k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, hash,
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt), formatTimePtr(k.LastUsedAt),
 		limits, remaining, refill, next, formatTimePtr(k.DisabledAt),
-		string(k.Env()), cidrs, encodeInactivity(k.InactivityExpiry)}, nil
+		string(k.Env()), cidrs, encodeInactivity(time.Duration(k.InactivityExpiry))}, nil
 }
 
 type scanner interface {
@@ -309,7 +309,7 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 	}
 	var err error
 	r.Environment = apikey.Environment(env)
-	r.InactivityExpiry = decodeInactivity(inactivity)
+	r.InactivityExpiry = apikey.Inactivity(decodeInactivity(inactivity))
 	if r.AllowedCIDRs, err = decodeCIDRs(cidrs); err != nil {
 		return nil, fmt.Errorf("sqlite: key %s: malformed allowed_cidrs: %w", r.ID, err)
 	}

@@ -82,12 +82,12 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 	if len(k.AllowedCIDRs) > 0 {
 		row("networks", cidrsText(k.AllowedCIDRs))
 	}
-	switch k.InactivityExpiry {
+	switch time.Duration(k.InactivityExpiry) {
 	case 0:
 	case apikey.NoInactivityExpiry:
 		row("inactive", "never expires for want of use")
 	default:
-		row("inactive", "expires after "+apikey.FormatInactivityExpiry(k.InactivityExpiry)+" unused")
+		row("inactive", "expires after "+apikey.FormatInactivityExpiry(time.Duration(k.InactivityExpiry))+" unused")
 	}
 	names := make([]string, 0, len(k.Metadata))
 	for name := range k.Metadata {

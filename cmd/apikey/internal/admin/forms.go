@@ -52,7 +52,7 @@ func formFromKey(k *apikey.Key) keyForm {
 		cidrs[i] = p.String()
 	}
 	f.AllowedCIDRs = strings.Join(cidrs, "\n")
-	f.InactivityExpiry = apikey.FormatInactivityExpiry(k.InactivityExpiry)
+	f.InactivityExpiry = apikey.FormatInactivityExpiry(time.Duration(k.InactivityExpiry))
 	return f
 }
 
@@ -230,7 +230,15 @@ var funcs = template.FuncMap{
 	"refill":      func(r *apikey.Refill) string { return limitspec.FormatRefill(*r) },
 	"ownerPath":   ownerPath,
 	"grace":       apikey.FormatGrace,
-	"inactivity":  apikey.FormatInactivityExpiry,
+	"inactivity": func(d any) string {
+		switch v := d.(type) {
+		case apikey.Inactivity:
+			return apikey.FormatInactivityExpiry(time.Duration(v))
+		case time.Duration:
+			return apikey.FormatInactivityExpiry(v)
+		}
+		return ""
+	},
 	"inactiveAt": func(k *apikey.Key, def time.Duration) string {
 		if at, ok := k.InactiveAt(def); ok {
 			return at.UTC().Format(displayTime)

@@ -293,7 +293,7 @@ func (h *handler) editKey(w http.ResponseWriter, r *http.Request, s *session) {
 		if !slices.Equal(p.cidrs, k.AllowedCIDRs) {
 			u.AllowedCIDRs = &p.cidrs
 		}
-		if p.inactivity != k.InactivityExpiry {
+		if p.inactivity != time.Duration(k.InactivityExpiry) {
 			u.InactivityExpiry = &p.inactivity
 		}
 		if expiryChanged {

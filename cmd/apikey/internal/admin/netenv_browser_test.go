@@ -76,7 +76,7 @@ func TestBrowserNetEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.AllowedCIDRs) != 1 || got.AllowedCIDRs[0].String() != "192.0.2.0/24" || got.InactivityExpiry != apikey.NoInactivityExpiry || got.Environment != apikey.EnvTest {
+	if len(got.AllowedCIDRs) != 1 || got.AllowedCIDRs[0].String() != "192.0.2.0/24" || got.InactivityExpiry != apikey.Inactivity(apikey.NoInactivityExpiry) || got.Environment != apikey.EnvTest {
 		t.Errorf("saved %+v", got)
 	}
 	// The audit log has the change.

@@ -187,7 +187,7 @@ func TestVerifyNetEnv(t *testing.T) {
 	ac := s.client(t, f.admin)
 	cidrs, _ := apikey.ParseCIDRs([]string{"10.0.0.0/8"})
 	k, tok, err := ac.Create(ctx, apikey.CreateParams{Name: "via client", Environment: apikey.EnvTest, AllowedCIDRs: cidrs, InactivityExpiry: 30 * 24 * time.Hour})
-	if err != nil || !strings.HasPrefix(tok, "ak_test_") || k.Environment != apikey.EnvTest || !slices.Equal(k.AllowedCIDRs, cidrs) || k.InactivityExpiry != 30*24*time.Hour {
+	if err != nil || !strings.HasPrefix(tok, "ak_test_") || k.Environment != apikey.EnvTest || !slices.Equal(k.AllowedCIDRs, cidrs) || k.InactivityExpiry != apikey.Inactivity(30*24*time.Hour) {
 		t.Fatalf("client Create = %+v, %v", k, err)
 	}
 	none := time.Duration(0)
