@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/internal/storeform"
 )
 
 var _ apikey.LimitStore = (*Store)(nil)
@@ -26,13 +27,13 @@ func insertArgs(r *apikey.Record) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credits: %w", err)
 	}
-	cidrs, err := encodeCIDRs(r.AllowedCIDRs)
+	cidrs, err := storeform.EncodeCIDRs(r.AllowedCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("allowed_cidrs: %w", err)
 	}
 	return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
 		timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt),
-		limits, remaining, refill, next, string(r.Env()), cidrs, encodeInactivity(time.Duration(r.InactivityExpiry))}, nil
+		limits, remaining, refill, next, string(r.Env()), cidrs, storeform.EncodeInactivity(time.Duration(r.InactivityExpiry))}, nil
 }
 
 // encodeLimits returns the stored JSON of rate limits: [] when none.

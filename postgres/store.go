@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/internal/storeform"
 )
 
 // keyColumns are the columns of an apikey.Key, in the order scanKey reads
@@ -115,15 +116,15 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	case apikey.StateActive:
 		now := arg(timeArg(q.Now))
 		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > "+now+") AND NOT "+
-			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry))))
+			inactiveCond(now, arg(storeform.InactivityArg(q.InactivityExpiry))))
 	case apikey.StateDisabled:
 		now := arg(timeArg(q.Now))
 		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > "+now+") AND NOT "+
-			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry))))
+			inactiveCond(now, arg(storeform.InactivityArg(q.InactivityExpiry))))
 	case apikey.StateExpired:
 		now := arg(timeArg(q.Now))
 		where = append(where, "revoked_at IS NULL AND (expires_at <= "+now+" OR "+
-			inactiveCond(now, arg(inactivityArg(q.InactivityExpiry)))+")")
+			inactiveCond(now, arg(storeform.InactivityArg(q.InactivityExpiry)))+")")
 	case apikey.StateRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	default:
@@ -226,14 +227,14 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		arg("credits_next_refill", next)
 	}
 	if u.AllowedCIDRs != nil {
-		c, err := encodeCIDRs(*u.AllowedCIDRs)
+		c, err := storeform.EncodeCIDRs(*u.AllowedCIDRs)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: update: allowed_cidrs: %w", err)
 		}
 		arg("allowed_cidrs", c)
 	}
 	if u.InactivityExpiry != nil {
-		arg("inactivity_expiry", encodeInactivity(*u.InactivityExpiry))
+		arg("inactivity_expiry", storeform.EncodeInactivity(*u.InactivityExpiry))
 	}
 
 	if ev != nil {
@@ -507,8 +508,8 @@ func (sc *keyScan) finish(k *apikey.Key) error {
 	k.DisabledAt = utcPtr(sc.disabled)
 	k.PreviousSecret = sc.prev.decode()
 	k.Environment = apikey.Environment(sc.env)
-	k.InactivityExpiry = apikey.Inactivity(decodeInactivity(sc.inactivity))
-	if k.AllowedCIDRs, err = decodeCIDRs(sc.cidrs); err != nil {
+	k.InactivityExpiry = apikey.Inactivity(storeform.DecodeInactivity(sc.inactivity))
+	if k.AllowedCIDRs, err = storeform.DecodeCIDRs(sc.cidrs); err != nil {
 		return fmt.Errorf("allowed_cidrs of key %s: %w", k.ID, err)
 	}
 	return nil

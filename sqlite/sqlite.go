@@ -52,6 +52,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/internal/storeform"
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -268,14 +269,14 @@ func insertArgs(k *apikey.Key, hash string) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("credits: %w", err)
 	}
-	cidrs, err := encodeCIDRs(k.AllowedCIDRs)
+	cidrs, err := storeform.EncodeCIDRs(k.AllowedCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("allowed_cidrs: %w", err)
 	}
 	return []any{k.ID, k.Prefix, k.Name, k.Owner, scopes, metadata, hash,
 		formatTime(k.CreatedAt), formatTimePtr(k.ExpiresAt), formatTimePtr(k.RevokedAt), formatTimePtr(k.LastUsedAt),
 		limits, remaining, refill, next, formatTimePtr(k.DisabledAt),
-		string(k.Env()), cidrs, encodeInactivity(time.Duration(k.InactivityExpiry))}, nil
+		string(k.Env()), cidrs, storeform.EncodeInactivity(time.Duration(k.InactivityExpiry))}, nil
 }
 
 type scanner interface {
@@ -309,8 +310,8 @@ func scanRecord(row scanner) (*apikey.Record, error) {
 	}
 	var err error
 	r.Environment = apikey.Environment(env)
-	r.InactivityExpiry = apikey.Inactivity(decodeInactivity(inactivity))
-	if r.AllowedCIDRs, err = decodeCIDRs(cidrs); err != nil {
+	r.InactivityExpiry = apikey.Inactivity(storeform.DecodeInactivity(inactivity))
+	if r.AllowedCIDRs, err = storeform.DecodeCIDRs(cidrs); err != nil {
 		return nil, fmt.Errorf("sqlite: key %s: malformed allowed_cidrs: %w", r.ID, err)
 	}
 	if r.RateLimits, err = decodeLimits(limits); err != nil {
@@ -481,13 +482,13 @@ func (s *Store) List(ctx context.Context, q apikey.Query) ([]*apikey.Key, error)
 	case "":
 	case apikey.StateActive:
 		where = append(where, "revoked_at IS NULL AND disabled_at IS NULL AND (expires_at IS NULL OR expires_at > ?) AND NOT "+inactiveCond)
-		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
+		args = append(args, now, storeform.InactivityArg(q.InactivityExpiry), now, storeform.InactivityArg(q.InactivityExpiry))
 	case apikey.StateDisabled:
 		where = append(where, "revoked_at IS NULL AND disabled_at IS NOT NULL AND (expires_at IS NULL OR expires_at > ?) AND NOT "+inactiveCond)
-		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
+		args = append(args, now, storeform.InactivityArg(q.InactivityExpiry), now, storeform.InactivityArg(q.InactivityExpiry))
 	case apikey.StateExpired:
 		where = append(where, "revoked_at IS NULL AND (expires_at <= ? OR "+inactiveCond+")")
-		args = append(args, now, inactivityArg(q.InactivityExpiry), now, inactivityArg(q.InactivityExpiry))
+		args = append(args, now, storeform.InactivityArg(q.InactivityExpiry), now, storeform.InactivityArg(q.InactivityExpiry))
 	case apikey.StateRevoked:
 		where = append(where, "revoked_at IS NOT NULL")
 	default:
@@ -627,12 +628,12 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	}
 	var cidrs, inactivity any
 	if u.AllowedCIDRs != nil {
-		if cidrs, err = encodeCIDRs(*u.AllowedCIDRs); err != nil {
+		if cidrs, err = storeform.EncodeCIDRs(*u.AllowedCIDRs); err != nil {
 			return nil, fmt.Errorf("sqlite: update: allowed_cidrs: %w", err)
 		}
 	}
 	if u.InactivityExpiry != nil {
-		inactivity = encodeInactivity(*u.InactivityExpiry)
+		inactivity = storeform.EncodeInactivity(*u.InactivityExpiry)
 	}
 	var after *apikey.Record
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
