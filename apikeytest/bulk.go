@@ -33,6 +33,10 @@ func bulkRecords(n int, tag string) []*apikey.Record {
 		recs[1].AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
 		recs[1].InactivityExpiry = apikey.Inactivity(90 * 24 * time.Hour)
 	}
+	if n > 2 {
+		disabled := created.Add(time.Minute)
+		recs[2].DisabledAt = &disabled
+	}
 	return recs
 }
 

@@ -26,6 +26,6 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"apikey_keys"},
 		[]string{"id", "prefix", "name", "owner", "scopes", "metadata", "hash", "created_at", "expires_at", "revoked_at", "last_used_at",
 			"ratelimits", "credits_remaining", "credits_refill", "credits_next_refill",
-			"environment", "allowed_cidrs", "inactivity_expiry"}, rows)
+			"environment", "allowed_cidrs", "inactivity_expiry", "disabled_at"}, rows)
 	return mapErr("bulk insert", err)
 }

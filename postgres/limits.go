@@ -33,7 +33,8 @@ func insertArgs(r *apikey.Record) ([]any, error) {
 	}
 	return []any{r.ID, r.Prefix, r.Name, r.Owner, scopesArg(r.Scopes), metadataArg(r.Metadata), r.Hash,
 		timeArg(r.CreatedAt), timePtrArg(r.ExpiresAt), timePtrArg(r.RevokedAt), timePtrArg(r.LastUsedAt),
-		limits, remaining, refill, next, string(r.Env()), cidrs, storeform.EncodeInactivity(time.Duration(r.InactivityExpiry))}, nil
+		limits, remaining, refill, next, string(r.Env()), cidrs, storeform.EncodeInactivity(time.Duration(r.InactivityExpiry)),
+		timePtrArg(r.DisabledAt)}, nil
 }
 
 // encodeLimits returns the stored JSON of rate limits: [] when none.

@@ -40,8 +40,8 @@ const lookupSQL = "SELECT " + keyColumns + ", hash, coalesce(prev_hash, '') FROM
 func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *apikey.Event) error {
 	const insertSQL = `INSERT INTO apikey_keys
 	(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, revoked_at, last_used_at,
-	 ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	 ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry, disabled_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`
 	k := &rec.Key
 	args, err := insertArgs(rec)
 	if err != nil {
