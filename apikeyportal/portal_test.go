@@ -253,6 +253,26 @@ func TestRevokeOwnKey(t *testing.T) {
 	}
 }
 
+// A key the operators disabled shows as disabled, with when, and can still
+// be revoked by its owner.
+func TestDisabledKey(t *testing.T) {
+	f := newFixture(t, apikey.Config{}, apikeyportal.Config{})
+	k := f.createKey("alice", "paused")
+	if r := f.get("alice", "/keys/"+k.ID); strings.Contains(r.body, `id="disabled"`) {
+		t.Fatalf("an active key's page says it is disabled:\n%s", r.body)
+	}
+	if _, err := f.m.Disable(t.Context(), k.ID); err != nil {
+		t.Fatal(err)
+	}
+	r := f.get("alice", "/keys/"+k.ID)
+	if !strings.Contains(r.body, `id="state">disabled`) || !strings.Contains(r.body, `id="disabled"`) || !strings.Contains(r.body, "/revoke") {
+		t.Errorf("detail page of a disabled key lacks its state, when it was disabled, or Revoke:\n%s", r.body)
+	}
+	if r := f.get("alice", "/keys/"); !strings.Contains(r.body, "badge-disabled") {
+		t.Errorf("list lacks the disabled badge:\n%s", r.body)
+	}
+}
+
 func TestOtherOwnersKeysAreNotFound(t *testing.T) {
 	f := newFixture(t, apikey.Config{}, apikeyportal.Config{})
 	alice := f.createKey("alice", "alice-prod")
