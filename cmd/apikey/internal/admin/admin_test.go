@@ -726,7 +726,11 @@ func TestListSearchFilterAndPaging(t *testing.T) {
 	s := newSite(t, func(c *admin.Config) { c.PageSize = 2 })
 	ctx := context.Background()
 	mk := func(name, owner string) string {
-		k, _, err := s.m.Create(ctx, apikey.CreateParams{Name: name, Owner: owner})
+		env := apikey.EnvLive
+		if name == "charlie" {
+			env = apikey.EnvTest
+		}
+		k, _, err := s.m.Create(ctx, apikey.CreateParams{Name: name, Owner: owner, Environment: env})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -760,6 +764,8 @@ func TestListSearchFilterAndPaging(t *testing.T) {
 		{"owner=acme", []string{"alpha", "bravo"}},
 		{"state=revoked", []string{"bravo"}},
 		{"state=active&owner=acme", []string{"alpha"}},
+		{"environment=test", []string{"charlie"}},
+		{"environment=live&owner=acme", []string{"alpha", "bravo"}},
 		{"created_to=" + s.clock.Now().Add(-72*time.Hour).Format(time.DateOnly), []string{"alpha"}},
 		{"created_from=" + s.clock.Now().Add(-48*time.Hour).Format(time.DateOnly), []string{"bravo", "charlie"}},
 	} {
@@ -771,9 +777,10 @@ func TestListSearchFilterAndPaging(t *testing.T) {
 			}
 		}
 	}
-	r := b.get("/admin/keys?created_from=yesterday&state=bogus")
+	r := b.get("/admin/keys?created_from=yesterday&state=bogus&environment=prod")
 	wantStatus(t, r, http.StatusBadRequest)
-	if !strings.Contains(r.body, `id="created_from-error"`) || !strings.Contains(r.body, `id="state-error"`) {
+	if !strings.Contains(r.body, `id="created_from-error"`) || !strings.Contains(r.body, `id="state-error"`) ||
+		!strings.Contains(r.body, `id="environment-error"`) {
 		t.Errorf("filter errors not shown by field:\n%s", r.body)
 	}
 }

@@ -15,18 +15,18 @@ import (
 
 // listData is the key list page.
 type listData struct {
-	Q, State, Owner, CreatedFrom, CreatedTo string
-	Errors                                  map[string]string
-	Keys                                    []*apikey.Key
-	NextURL                                 string
-	FirstURL                                string
-	Paged                                   bool
+	Q, State, Env, Owner, CreatedFrom, CreatedTo string
+	Errors                                       map[string]string
+	Keys                                         []*apikey.Key
+	NextURL                                      string
+	FirstURL                                     string
+	Paged                                        bool
 }
 
 func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
 	d := listData{
-		Q: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Owner: strings.TrimSpace(q.Get("owner")),
+		Q: strings.TrimSpace(q.Get("q")), State: q.Get("state"), Env: q.Get("environment"), Owner: strings.TrimSpace(q.Get("owner")),
 		CreatedFrom: strings.TrimSpace(q.Get("created_from")), CreatedTo: strings.TrimSpace(q.Get("created_to")),
 		Errors: map[string]string{},
 	}
@@ -34,6 +34,9 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 	d.Paged = f.Cursor != ""
 	if f.State = apikey.State(d.State); f.State != "" && !f.State.Valid() {
 		d.Errors["state"] = "Choose a state from the list."
+	}
+	if f.Environment = apikey.Environment(d.Env); f.Environment != "" && !f.Environment.Valid() {
+		d.Errors["environment"] = "Choose live or test."
 	}
 	var from, to *time.Time
 	for _, c := range []struct {
@@ -77,7 +80,8 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 		var ve *apikey.ValidationError
 		switch {
 		case errors.As(err, &ve):
-			field := map[string]string{"search": "q", "owner": "owner", "state": "state", "created_from": "created_from", "created_to": "created_to"}[ve.Field]
+			field := map[string]string{"search": "q", "owner": "owner", "state": "state", "environment": "environment",
+				"created_from": "created_from", "created_to": "created_to"}[ve.Field]
 			d.Errors[cmpOr(field, "")] = sentence(ve.Reason)
 			status = http.StatusBadRequest
 		case err != nil:
@@ -95,7 +99,7 @@ func (h *handler) listKeys(w http.ResponseWriter, r *http.Request, s *session) {
 
 func listURL(d listData, cursor string) string {
 	q := url.Values{}
-	for name, v := range map[string]string{"q": d.Q, "state": d.State, "owner": d.Owner,
+	for name, v := range map[string]string{"q": d.Q, "state": d.State, "environment": d.Env, "owner": d.Owner,
 		"created_from": d.CreatedFrom, "created_to": d.CreatedTo, "cursor": cursor} {
 		if v != "" {
 			q.Set(name, v)
