@@ -614,12 +614,9 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.keys[id]
-	if !ok {
-		return apikey.ErrNotFound
-	}
-	if r.RevokedAt != nil {
-		return apikey.ErrFrozen
+	r, err := s.unfrozenLocked(id)
+	if err != nil {
+		return err
 	}
 	if oldHash != "" && r.Hash != oldHash {
 		return nil
@@ -633,6 +630,20 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	return nil
 }
 
+// unfrozenLocked returns the record of id for a change that a revoked key
+// refuses: apikey.ErrNotFound for an unknown id, apikey.ErrFrozen for a
+// revoked key. s.mu must be held.
+func (s *Store) unfrozenLocked(id string) (*apikey.Record, error) {
+	r, ok := s.keys[id]
+	if !ok {
+		return nil, apikey.ErrNotFound
+	}
+	if r.RevokedAt != nil {
+		return nil, apikey.ErrFrozen
+	}
+	return r, nil
+}
+
 // Roll replaces the digest of a key and sets or drops its previous secret
 // (see apikey.Store), under one lock, or returns apikey.ErrNotFound or,
 // for a revoked key, apikey.ErrFrozen.
@@ -642,12 +653,9 @@ func (s *Store) Roll(ctx context.Context, id string, ro apikey.Rollover, ev *api
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.keys[id]
-	if !ok {
-		return nil, apikey.ErrNotFound
-	}
-	if r.RevokedAt != nil {
-		return nil, apikey.ErrFrozen
+	r, err := s.unfrozenLocked(id)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkEvent(ev); err != nil {
 		return nil, opErr("roll", err)
@@ -695,12 +703,9 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool, at ti
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.keys[id]
-	if !ok {
-		return nil, apikey.ErrNotFound
-	}
-	if r.RevokedAt != nil {
-		return nil, apikey.ErrFrozen
+	r, err := s.unfrozenLocked(id)
+	if err != nil {
+		return nil, err
 	}
 	if disabled == (r.DisabledAt != nil) {
 		return r.Key.Clone(), nil
