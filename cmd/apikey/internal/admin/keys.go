@@ -229,8 +229,8 @@ func (h *handler) showKey(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d := keyData{Key: k, Usage: u, DefaultInactivity: h.m.InactivityExpiry()}
 	if k.PreviousSecret != nil {
-		now := h.now()
-		counts, err := h.m.Usage(actor(r.Context(), s), k.ID, now.Add(-24*time.Hour), now, apikey.ByHour)
+		end := usageEnd(h.now())
+		counts, err := h.m.Usage(actor(r.Context(), s), k.ID, end.Add(-24*time.Hour), end, apikey.ByHour)
 		if err != nil {
 			h.fail(w, r, s, err)
 			return

@@ -56,7 +56,7 @@ type usageView struct {
 // usageOf reads the usage of the keys ids over the period ending at now,
 // added up, and draws it. chartID must be unique in the page.
 func (h *handler) usageOf(ctx context.Context, ids []string, p usagePeriod, chartID, title string) (*usageView, error) {
-	end := h.m.Now().UTC()
+	end := usageEnd(h.m.Now())
 	start := end.Add(-p.Span)
 	var all []apikey.UsageCount
 	for _, id := range ids {
@@ -74,6 +74,14 @@ func (h *handler) usageOf(ctx context.Context, ids []string, p usagePeriod, char
 		Total:  usagechart.Sum(buckets), Buckets: buckets,
 		Label: func(t time.Time) string { return usagechart.Label(t, p.G) },
 	}, nil
+}
+
+// usageEnd is the exclusive end of a usage query that runs up to now:
+// the end of the current minute. Usage is counted in minute buckets,
+// and a query ending at now itself would leave out the current minute
+// whenever now falls on a minute's first instant.
+func usageEnd(now time.Time) time.Time {
+	return now.UTC().Truncate(time.Minute).Add(time.Minute)
 }
 
 // maxScanned bounds the keys the overview reads, so that it stays quick
@@ -157,7 +165,8 @@ func (h *handler) home(w http.ResponseWriter, r *http.Request, s *session) {
 		if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) > 7*24*time.Hour {
 			continue
 		}
-		counts, err := h.m.Usage(ctx, k.ID, now.Add(-7*24*time.Hour), now, apikey.ByDay)
+		end := usageEnd(now)
+		counts, err := h.m.Usage(ctx, k.ID, end.Add(-7*24*time.Hour), end, apikey.ByDay)
 		if err != nil {
 			h.fail(w, r, s, err)
 			return
