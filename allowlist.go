@@ -131,11 +131,14 @@ func (k *Key) AllowsAddr(addr netip.Addr) bool {
 	if !addr.IsValid() {
 		return false
 	}
+	addr = addr.Unmap()
+	if x := k.allow; x != nil && x.of(k.AllowedCIDRs) {
+		return x.allows(addr)
+	}
 	// The comparisons are made on the address's bits, once converted,
 	// rather than with netip.Prefix.Contains, which checks zones and
 	// families again for each range: with ten ranges this halves the cost
 	// of a check (see BenchmarkPermits).
-	addr = addr.Unmap()
 	if addr.Is4() {
 		a4 := addr.As4()
 		a := binary.BigEndian.Uint32(a4[:])
@@ -203,4 +206,78 @@ func cidrStrings(ps []netip.Prefix) any {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// allowIndex is an allowlist compiled for the verification cache: each
+// range as its network and mask, IPv4 and IPv6 apart, in one small array,
+// so that a check reads a cache line or two of the entry, where the
+// netip.Prefix values it comes from span five for ten ranges, and skips the
+// ranges of the other family without reading them. It answers as
+// AllowsAddr's loops do: a range in IPv6's mapped IPv4 form
+// (NormalizeCIDRs never stores one) and an invalid one match nothing.
+type allowIndex struct {
+	// first and n identify the AllowedCIDRs it was compiled from: a key
+	// whose list is another (a Clone, a changed copy) is checked from
+	// its list.
+	first *netip.Prefix
+	n     int
+	v4    []uint64    // network<<32 | mask
+	v6    [][4]uint64 // network high, low, mask high, low
+}
+
+// compile makes x the index of cidrs, which is not empty.
+func (x *allowIndex) compile(cidrs []netip.Prefix) {
+	*x = allowIndex{first: &cidrs[0], n: len(cidrs)}
+	n4 := 0
+	for _, p := range cidrs {
+		if p.Addr().Is4() {
+			n4++
+		}
+	}
+	x.v4 = make([]uint64, 0, n4)
+	x.v6 = make([][4]uint64, 0, len(cidrs)-n4)
+	for _, p := range cidrs {
+		// Shifts by the width of the operand or more give 0: a /0 range
+		// has the mask 0, which every address passes.
+		a, bits := p.Addr(), p.Bits()
+		switch {
+		case bits < 0:
+		case a.Is4():
+			a4 := a.As4()
+			x.v4 = append(x.v4, uint64(binary.BigEndian.Uint32(a4[:]))<<32|uint64(^uint32(0)<<(32-bits)))
+		case a.Is6() && !a.Is4In6():
+			a16 := a.As16()
+			mh, ml := ^uint64(0)<<(64-min(bits, 64)), ^uint64(0)<<(128-bits)
+			x.v6 = append(x.v6, [4]uint64{binary.BigEndian.Uint64(a16[:8]), binary.BigEndian.Uint64(a16[8:]), mh, ml})
+		}
+	}
+}
+
+// of reports whether x was compiled from cidrs.
+func (x *allowIndex) of(cidrs []netip.Prefix) bool {
+	return x.n == len(cidrs) && x.first == &cidrs[0]
+}
+
+// allows reports whether a range of x holds addr, a valid unmapped
+// address.
+func (x *allowIndex) allows(addr netip.Addr) bool {
+	if addr.Is4() {
+		a4 := addr.As4()
+		a := uint64(binary.BigEndian.Uint32(a4[:]))
+		for _, r := range x.v4 {
+			if (a^r>>32)&(r&0xffffffff) == 0 {
+				return true
+			}
+		}
+		return false
+	}
+	a16 := addr.As16()
+	hi, lo := binary.BigEndian.Uint64(a16[:8]), binary.BigEndian.Uint64(a16[8:])
+	for i := range x.v6 {
+		r := &x.v6[i]
+		if (hi^r[0])&r[2] == 0 && (lo^r[1])&r[3] == 0 {
+			return true
+		}
+	}
+	return false
 }

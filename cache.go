@@ -27,46 +27,61 @@ type Cache interface {
 // decoded digest, never the plaintext. Its fields are private; caches only
 // store and return it.
 type CacheEntry struct {
-	key    Key
-	hash   string
-	digest [sha512.Size]byte // SHA-256 and HMAC-SHA256 use the first 32 bytes
-	plain  bool              // digest is SHA-256 (else HMAC-SHA256 with pepper, or SHA-512)
-	sha512 bool              // digest is SHA-512 (an imported DRF API Key key)
-	// memo, for a SHA-512 entry, is the SHA-256 of the one token that
-	// matched it, set on the first match: later checks of the cached entry
-	// cost a SHA-256, as those of a native key do. It lives and dies with
-	// the entry, in memory only.
-	memo   atomic.Pointer[[sha256.Size]byte]
-	pepper *pepperState
-	ok     bool       // digest was decodable under the current configuration
-	usage  *usageCell // nil when usage tracking is off
-	// buckets are the limiter buckets of key.RateLimits, and ownerID the
-	// cache id of the key's owner (OwnerSubject), made once per entry so
-	// that Check does not build them on every request.
-	buckets []bucketRef
-	ownerID string
+	// The fields that every verification of the key reads come first,
+	// the key after them, so that a cache hit touches few cache lines of
+	// the entry.
+
 	// tokenPrefix is key.TokenPrefix(), which the token's prefix must
-	// equal; inactiveAt, when inactive is set, is the instant from which
-	// the record says the key is inactive (InactiveAt plus the Manager's
-	// leeway): Verify then reads the store again before it refuses.
+	// equal.
 	tokenPrefix string
-	inactive    bool
-	inactiveAt  time.Time
-	// owner, set on the entries cached under OwnerSubject ids, is an
-	// owner's record; such entries hold no key.
-	owner *ownerEntry
+	pepper      *pepperState
+	usage       *usageCell // nil when usage tracking is off
 	// prev holds the decoded digest of the key's previous secret (its
 	// digest fields only), and previous its window, when the key has one.
 	// The entry's key carries no PreviousSecret: what Verify returns
 	// describes the key, not the window of another secret, whose Active
 	// would go stale in the cache.
-	prev     *CacheEntry
-	previous *PreviousSecret
+	prev *CacheEntry
+	// expiresAt is *key.ExpiresAt when expires is set; revoked and
+	// disabled report key.RevokedAt and key.DisabledAt: the key's state
+	// without following its pointers.
+	expiresAt time.Time
+	// inactiveAt, when inactive is set, is the instant from which the
+	// record says the key is inactive (InactiveAt plus the Manager's
+	// leeway): Verify then reads the store again before it refuses.
+	inactiveAt time.Time
+	plain      bool // digest is SHA-256 (else HMAC-SHA256 with pepper, or SHA-512)
+	sha512     bool // digest is SHA-512 (an imported DRF API Key key)
+	ok         bool // digest was decodable under the current configuration
+	expires    bool
+	revoked    bool
+	disabled   bool
+	inactive   bool
 	// awaitStart is set when the key's previous secret waits for the
 	// first use of the new one to start its grace window; starting is
 	// set by the one verification that records the start.
 	awaitStart bool
 	starting   atomic.Bool
+	digest     [sha512.Size]byte // SHA-256 and HMAC-SHA256 use the first 32 bytes
+
+	key  Key
+	hash string
+	// memo, for a SHA-512 entry, is the SHA-256 of the one token that
+	// matched it, set on the first match: later checks of the cached entry
+	// cost a SHA-256, as those of a native key do. It lives and dies with
+	// the entry, in memory only.
+	memo atomic.Pointer[[sha256.Size]byte]
+	// buckets are the limiter buckets of key.RateLimits, and ownerID the
+	// cache id of the key's owner (OwnerSubject), made once per entry so
+	// that Check does not build them on every request.
+	buckets []bucketRef
+	ownerID string
+	// owner, set on the entries cached under OwnerSubject ids, is an
+	// owner's record; such entries hold no key.
+	owner    *ownerEntry
+	previous *PreviousSecret
+	// allow is the compiled allowlist of key, which key.allow points to.
+	allow allowIndex
 }
 
 // Negative reports whether the entry records an unknown id.
@@ -101,6 +116,14 @@ func (m *Manager) newEntry(rec *Record) *CacheEntry {
 		e.usage = m.usage.cell(rec.ID)
 	}
 	e.key.PreviousSecret = nil
+	if t := e.key.ExpiresAt; t != nil {
+		e.expires, e.expiresAt = true, *t
+	}
+	e.revoked, e.disabled = e.key.RevokedAt != nil, e.key.DisabledAt != nil
+	if len(e.key.AllowedCIDRs) > 0 {
+		e.allow.compile(e.key.AllowedCIDRs)
+		e.key.allow = &e.allow
+	}
 	if p := rec.PreviousSecret; p != nil && rec.PreviousHash != "" {
 		e.previous = p
 		e.prev = &CacheEntry{hash: rec.PreviousHash}

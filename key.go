@@ -85,6 +85,10 @@ type Key struct {
 	// (NormalizeCIDRs). Written as [] when empty, as text
 	// ("203.0.113.0/24").
 	AllowedCIDRs []netip.Prefix `json:"allowed_cidrs"`
+	// allow is the compiled form of AllowedCIDRs that the verification
+	// cache keeps beside its record (see allowIndex), nil elsewhere; it
+	// lies beside AllowedCIDRs, which a check reads too.
+	allow *allowIndex
 	// InactivityExpiry is how long the key may go unused before it
 	// expires (see InactiveAt): zero means the service's default
 	// (Config.InactivityExpiry), NoInactivityExpiry means never. Its JSON
@@ -229,6 +233,7 @@ func (k *Key) Clone() *Key {
 	c.RateLimits = cloneLimits(k.RateLimits)
 	c.Credits = k.Credits.Clone()
 	c.AllowedCIDRs = slices.Clone(k.AllowedCIDRs)
+	c.allow = nil
 	return &c
 }
 

@@ -117,11 +117,11 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 		m.recordUsage(e, useInvalid, now)
 		return nil, nil, t.ID, ErrInvalidKey
 	}
-	if e.key.Revoked() {
+	if e.revoked {
 		m.recordUsage(e, useRevoked, now)
 		return nil, nil, t.ID, ErrRevoked
 	}
-	if e.key.Expired(now) {
+	if e.expires && !now.Before(e.expiresAt) {
 		m.recordUsage(e, useExpired, now)
 		return nil, nil, t.ID, ErrExpired
 	}
@@ -133,7 +133,7 @@ func (m *Manager) verifyEntry(ctx context.Context, token string, start time.Time
 			return nil, nil, t.ID, err
 		}
 	}
-	if e.key.DisabledAt != nil {
+	if e.disabled {
 		m.recordUsage(e, useDisabled, now)
 		return nil, nil, t.ID, ErrDisabled
 	}
