@@ -64,24 +64,26 @@ type CacheEntry struct {
 	starting   atomic.Bool
 	digest     [sha512.Size]byte // SHA-256 and HMAC-SHA256 use the first 32 bytes
 
-	key  Key
 	hash string
 	// memo, for a SHA-512 entry, is the SHA-256 of the one token that
 	// matched it, set on the first match: later checks of the cached entry
 	// cost a SHA-256, as those of a native key do. It lives and dies with
 	// the entry, in memory only.
 	memo atomic.Pointer[[sha256.Size]byte]
-	// buckets are the limiter buckets of key.RateLimits, and ownerID the
-	// cache id of the key's owner (OwnerSubject), made once per entry so
-	// that Check does not build them on every request.
-	buckets []bucketRef
-	ownerID string
 	// owner, set on the entries cached under OwnerSubject ids, is an
 	// owner's record; such entries hold no key.
 	owner    *ownerEntry
 	previous *PreviousSecret
 	// allow is the compiled allowlist of key, which key.allow points to.
 	allow allowIndex
+	// buckets are the limiter buckets of key.RateLimits, and ownerID the
+	// cache id of the key's owner (OwnerSubject), made once per entry so
+	// that Check does not build them on every request. They come just
+	// before the key, which Check copies, and the bucket of a key's one
+	// limit just after it (see newEntry).
+	buckets []bucketRef
+	ownerID string
+	key     Key
 }
 
 // Negative reports whether the entry records an unknown id.
