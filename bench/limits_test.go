@@ -227,3 +227,77 @@ func BenchmarkSpendCredits(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLimitPaired splits what a rate limit adds to a cached Check
+// into its parts. Four sets of cachedTokens keys are checked, interleaved
+// in batches of 128 within one loop and timed in CPU time of the
+// benchmark's thread (as BenchmarkCachedCheckPaired): keys without limits
+// (made first and last, "plain" and "plain2", so that the order in which
+// keys were made and cached shows as their difference), keys with a
+// "requests" limit, which every Check applies, and keys with a limit of
+// another name, which a Check that names no limit skips: their records
+// are as large as the limited keys', their limiter is never consulted. It
+// reports each set's "cpu-ns/...", "cpu-ns-limit" (requests less the mean
+// of the plain sets: what a limit costs in all) and "cpu-ns-limiter"
+// (requests less other: the limiter's own work).
+func BenchmarkLimitPaired(b *testing.B) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	store, _ := newSQLite(b)
+	seed := newManager(b, store, apikey.Config{UsageFlushInterval: -1})
+	mk := func(limits []apikey.RateLimit) []string {
+		tokens := make([]string, cachedTokens)
+		for i := range tokens {
+			_, t, err := seed.Create(context.Background(), apikey.CreateParams{
+				Name: fmt.Sprintf("bench %d", i), Owner: "bench", Scopes: []string{"read", "write"}, RateLimits: limits,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			tokens[i] = t
+		}
+		return tokens
+	}
+	limit := func(name string) []apikey.RateLimit {
+		return []apikey.RateLimit{{Name: name, Limit: 1e12, Period: time.Second}}
+	}
+	names := []string{"plain", "requests", "other", "plain2"}
+	sets := [][]string{mk(nil), mk(limit("requests")), mk(limit("search")), mk(nil)}
+	cache, err := ottercache.New(ottercache.Config{TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	m := newManager(b, store, apikey.Config{Cache: cache, UsageFlushInterval: -1})
+	ctx := context.Background()
+	for _, set := range sets { // warm
+		for _, t := range set {
+			if _, err := m.Check(ctx, t, apikey.CheckOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	order := randomOrder(cachedTokens)
+	const batch = 128
+	cpu := make([]time.Duration, len(sets))
+	n, i := 0, 0
+	for b.Loop() {
+		for s, set := range sets {
+			start := threadCPU()
+			for j := 0; j < batch; j++ {
+				if _, err := m.Check(ctx, set[order[(i+j)&(orderLen-1)]], apikey.CheckOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			cpu[s] += threadCPU() - start
+		}
+		i += batch
+		n += batch
+	}
+	per := func(s int) float64 { return float64(cpu[s]) / float64(n) }
+	for s, name := range names {
+		b.ReportMetric(per(s), "cpu-ns/"+name)
+	}
+	b.ReportMetric(per(1)-(per(0)+per(3))/2, "cpu-ns-limit")
+	b.ReportMetric(per(1)-per(2), "cpu-ns-limiter")
+}
