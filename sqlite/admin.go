@@ -26,7 +26,7 @@ func (s *Store) Admin() *AdminStore { return &AdminStore{s: s} }
 // CreateUser stores an admin user. An existing email (in any case)
 // yields an error matching apikey.ErrDuplicateID.
 func (a *AdminStore) CreateUser(ctx context.Context, email, passwordHash string, at time.Time) error {
-	_, err := a.s.db.ExecContext(ctx, `INSERT INTO apikey_admin_users (email, password_hash, created_at) VALUES (?, ?, ?)`,
+	_, err := a.s.execWrite(ctx, `INSERT INTO apikey_admin_users (email, password_hash, created_at) VALUES (?, ?, ?)`,
 		strings.ToLower(email), passwordHash, formatTime(at))
 	return adminErr("create admin user", err)
 }
@@ -43,7 +43,7 @@ func (a *AdminStore) PasswordHash(ctx context.Context, email string) (string, er
 // CreateSession stores a session of the admin user email, last seen at
 // created and ending at expires at the latest.
 func (a *AdminStore) CreateSession(ctx context.Context, idHash, email string, created, expires time.Time) error {
-	_, err := a.s.db.ExecContext(ctx, `INSERT INTO apikey_admin_sessions (id_hash, email, created_at, last_seen_at, expires_at)
+	_, err := a.s.execWrite(ctx, `INSERT INTO apikey_admin_sessions (id_hash, email, created_at, last_seen_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)`, idHash, strings.ToLower(email), formatTime(created), formatTime(created), formatTime(expires))
 	return adminErr("create admin session", err)
 }
@@ -70,7 +70,7 @@ func (a *AdminStore) Session(ctx context.Context, idHash string) (email string, 
 // TouchSession records activity on a session at at, or returns
 // apikey.ErrNotFound.
 func (a *AdminStore) TouchSession(ctx context.Context, idHash string, at time.Time) error {
-	res, err := a.s.db.ExecContext(ctx, `UPDATE apikey_admin_sessions SET last_seen_at = ? WHERE id_hash = ?`,
+	res, err := a.s.execWrite(ctx, `UPDATE apikey_admin_sessions SET last_seen_at = ? WHERE id_hash = ?`,
 		formatTime(at), idHash)
 	if err != nil {
 		return adminErr("touch admin session", err)
@@ -86,14 +86,14 @@ func (a *AdminStore) TouchSession(ctx context.Context, idHash string, at time.Ti
 // DeleteSession removes a session. Removing a missing session is not
 // an error.
 func (a *AdminStore) DeleteSession(ctx context.Context, idHash string) error {
-	_, err := a.s.db.ExecContext(ctx, `DELETE FROM apikey_admin_sessions WHERE id_hash = ?`, idHash)
+	_, err := a.s.execWrite(ctx, `DELETE FROM apikey_admin_sessions WHERE id_hash = ?`, idHash)
 	return adminErr("delete admin session", err)
 }
 
 // DeleteExpiredSessions removes the sessions that end at or before now
 // and those last seen before idleSince.
 func (a *AdminStore) DeleteExpiredSessions(ctx context.Context, now, idleSince time.Time) error {
-	_, err := a.s.db.ExecContext(ctx, `DELETE FROM apikey_admin_sessions WHERE expires_at <= ? OR last_seen_at < ?`,
+	_, err := a.s.execWrite(ctx, `DELETE FROM apikey_admin_sessions WHERE expires_at <= ? OR last_seen_at < ?`,
 		formatTime(now), formatTime(idleSince))
 	return adminErr("delete expired admin sessions", err)
 }

@@ -92,11 +92,11 @@ func (a *AdminStore) User(ctx context.Context, email string) (AdminUser, error) 
 // none, and, when endSessions, deletes the user's sessions in the same
 // transaction.
 func (a *AdminStore) update(ctx context.Context, what, email string, endSessions bool, query string, args ...any) error {
-	tx, err := a.s.db.BeginTx(ctx, nil)
+	tx, end, err := a.s.beginWrite(ctx)
 	if err != nil {
 		return adminErr(what, err)
 	}
-	defer tx.Rollback()
+	defer end()
 	res, err := tx.ExecContext(ctx, query, append(args, strings.ToLower(email))...)
 	if err != nil {
 		return adminErr(what, err)

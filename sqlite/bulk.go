@@ -18,11 +18,11 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return storeErr("bulk insert", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	st, err := tx.PrepareContext(ctx, insertKey)
 	if err != nil {
 		return storeErr("bulk insert", err)

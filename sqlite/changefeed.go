@@ -54,7 +54,7 @@ func (s *Store) LastChange(ctx context.Context) (int64, error) {
 // PruneChanges implements apikey.ChangeFeed: it deletes the changes
 // recorded more than olderThan ago, but never the last one.
 func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.execWrite(ctx,
 		`DELETE FROM apikey_changes WHERE at < ? AND seq < (SELECT max(seq) FROM apikey_changes)`,
 		formatTime(time.Now().Add(-olderThan)))
 	if err != nil {
@@ -68,7 +68,7 @@ func (s *Store) PruneChanges(ctx context.Context, olderThan time.Duration) error
 // shares.
 func (s *Store) PutInstance(ctx context.Context, in apikey.Instance, ttl time.Duration) error {
 	now := time.Now()
-	_, err := s.db.ExecContext(ctx, `INSERT INTO apikey_instances (id, name, started_at, heartbeat_at, live_until, acked_seq)
+	_, err := s.execWrite(ctx, `INSERT INTO apikey_instances (id, name, started_at, heartbeat_at, live_until, acked_seq)
 		VALUES (?1, ?2, ?3, ?3, ?4, ?5)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, heartbeat_at = excluded.heartbeat_at,
 			live_until = excluded.live_until, acked_seq = excluded.acked_seq`,
@@ -112,7 +112,7 @@ func (s *Store) Instances(ctx context.Context) ([]apikey.Instance, error) {
 
 // RemoveInstance implements apikey.InstanceRegistry.
 func (s *Store) RemoveInstance(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM apikey_instances WHERE id = ?`, id); err != nil {
+	if _, err := s.execWrite(ctx, `DELETE FROM apikey_instances WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("sqlite: remove instance: %w", err)
 	}
 	return nil
@@ -120,7 +120,7 @@ func (s *Store) RemoveInstance(ctx context.Context, id string) error {
 
 // PruneInstances implements apikey.InstanceRegistry.
 func (s *Store) PruneInstances(ctx context.Context, expiredFor time.Duration) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM apikey_instances WHERE live_until < ?`,
+	if _, err := s.execWrite(ctx, `DELETE FROM apikey_instances WHERE live_until < ?`,
 		formatTime(time.Now().Add(-expiredFor))); err != nil {
 		return fmt.Errorf("sqlite: prune instances: %w", err)
 	}

@@ -74,7 +74,7 @@ func (s *Store) Roll(ctx context.Context, id string, r apikey.Rollover, ev *apik
 // StartGrace records the start of the grace window of a key's previous
 // secret in one conditional UPDATE (see apikey.Store).
 func (s *Store) StartGrace(ctx context.Context, id, hash string, at time.Time) (bool, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE apikey_keys SET prev_started_at = ?
+	res, err := s.execWrite(ctx, `UPDATE apikey_keys SET prev_started_at = ?
 		WHERE id = ? AND hash = ? AND revoked_at IS NULL AND prev_hash IS NOT NULL AND prev_started_at IS NULL`,
 		formatTime(at), id, hash)
 	if err != nil {

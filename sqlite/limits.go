@@ -244,13 +244,14 @@ type spendBatcher struct {
 	leading bool // a caller is running a batch, or has been told to
 }
 
-// spendBatchTimeout bounds how long a batch waits for a connection of the
-// pool. The batch does not run under the leading caller's context, whose
-// cancellation would fail the spends of the others, and its statements
-// run under a context that cannot be cancelled: modernc.org/sqlite starts
-// a goroutine per statement to watch a cancellable one, which was a tenth
-// of a spend's CPU. SQLite's busy timeout (BusyTimeout) bounds their waits
-// for the write lock.
+// spendBatchTimeout bounds how long a batch waits for its turn among the
+// Store's writes and for a connection of the pool. The batch does not run
+// under the leading caller's context, whose cancellation would fail the
+// spends of the others, and its statements run under a context that
+// cannot be cancelled: modernc.org/sqlite starts a goroutine per statement
+// to watch a cancellable one, which was a tenth of a spend's CPU. SQLite's
+// busy timeout (BusyTimeout) bounds their waits for the write lock, which
+// only another process can hold when the batch's turn comes.
 const spendBatchTimeout = BusyTimeout + 5*time.Second
 
 // leadSpends runs, in the caller's goroutine, the batch of every spend
@@ -327,6 +328,15 @@ func (s *Store) spendBatch(ctx context.Context, batch []*spendCall) {
 // OFF is left alone).
 func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
 	defer s.prepareWanted(ctx) // after the batch, which holds the connection
+	// The batch is one of the Store's writes (lockWrites): it waits for
+	// its turn here, not in SQLite's busy handler.
+	lctx, cancel := context.WithTimeout(ctx, spendBatchTimeout)
+	unlock, err := s.lockWrites(lctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if s.spendDB != nil {
 		tx, err := s.spendDB.BeginTx(ctx, nil) // the only user of its one connection
 		if err != nil {

@@ -62,7 +62,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS apikey_migrations (
+	if _, err := s.execWrite(ctx, `CREATE TABLE IF NOT EXISTS apikey_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at TEXT NOT NULL
 	)`); err != nil {
@@ -77,11 +77,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) apply(ctx context.Context, m migration) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
+	defer end()
 	// Recording the version first takes the write lock before anything is
 	// read, even in a deferred transaction, and tells whether another run
 	// got here first.

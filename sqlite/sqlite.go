@@ -5,6 +5,10 @@
 // Open configures the database for concurrent use: WAL journal, a busy
 // timeout, foreign keys, and write transactions that take the write lock at
 // BEGIN, so that the per-owner key limit holds under concurrent creates.
+// The writes of a Store run one at a time, in the order they come, so that
+// none of them waits in SQLite's busy handler for another write of the same
+// process: a write never fails with "database is locked" because of the
+// process's own load (see writelock.go).
 // Migrate creates or upgrades the schema from migrations embedded in the
 // package; every table is prefixed apikey_ so that the store can share a
 // database with an application.
@@ -61,6 +65,10 @@ import (
 // zero value is not usable: create one with Open or New.
 type Store struct {
 	db *sql.DB
+	// writeDB, with Open, is the one connection of the Store's writes
+	// (beginWrite, execWrite), which never wait for db's connections,
+	// busy with reads, while they hold the write lock; db with New.
+	writeDB *sql.DB
 	// spendDB, with Open, is one connection with synchronous=NORMAL for
 	// the batches of credit spends; nil with New.
 	spendDB *sql.DB
@@ -76,6 +84,16 @@ type Store struct {
 	wanted map[string]bool // statements to prepare on spendDB
 
 	spends spendBatcher // concurrent credit spends, committed together
+
+	// writes holds a token while a write of this Store runs (see
+	// lockWrites).
+	writes chan struct{}
+}
+
+// newStore returns a Store over db, writeDB and spendDB (db and nil with
+// New).
+func newStore(db, writeDB, spendDB *sql.DB) *Store {
+	return &Store{db: db, writeDB: writeDB, spendDB: spendDB, writes: make(chan struct{}, 1)}
 }
 
 var _ apikey.Store = (*Store)(nil)
@@ -84,14 +102,20 @@ var _ apikey.Store = (*Store)(nil)
 // another connection or process before failing with SQLITE_BUSY.
 const BusyTimeout = 5 * time.Second
 
+// busyTimeout is the busy timeout of the connections of Open: BusyTimeout,
+// which tests shorten (export_test.go).
+var busyTimeout = BusyTimeout
+
 // Open opens the SQLite database at path, creating the file if it does not
 // exist (its directory must), and returns a Store over it. It does not
 // migrate: call Migrate.
 //
-// Every pooled connection runs in WAL mode with a busy timeout of
-// BusyTimeout and foreign keys on, and begins its transactions with BEGIN
-// IMMEDIATE. path is a file name, not a URI: it must not contain '?'.
-// A path that cannot be opened yields an error that names it.
+// Every connection runs in WAL mode with a busy timeout of BusyTimeout and
+// foreign keys on, and begins its transactions with BEGIN IMMEDIATE. Reads
+// use a pool; writes take turns on a connection of their own, and the
+// batches of credit spends on another. path is a file name, not a URI: it
+// must not contain '?'. A path that cannot be opened yields an error that
+// names it.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: open: empty database path")
@@ -106,7 +130,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: cannot open database %q: %s is not a directory", path, dir)
 	}
 	dsn := path + "?_txlock=immediate" +
-		fmt.Sprintf("&_pragma=busy_timeout(%d)", BusyTimeout.Milliseconds()) +
+		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)"
 	db, err := sql.Open("sqlite", dsn)
@@ -122,17 +146,25 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
 	}
-	// The batches of credit spends run one at a time on a connection of
-	// their own that commits without syncing the log (see inSpendTx); it
-	// connects on the first spend.
-	spendDB, err := sql.Open("sqlite", dsn+"&_pragma=synchronous(NORMAL)")
+	// The writes run one at a time (lockWrites) on a connection of their
+	// own, and the batches of credit spends on another, which commits
+	// without syncing the log (see inSpendTx); each connects on first use.
+	writeDB, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
 	}
-	spendDB.SetMaxOpenConns(1)
-	spendDB.SetMaxIdleConns(1)
-	return &Store{db: db, spendDB: spendDB}, nil
+	spendDB, err := sql.Open("sqlite", dsn+"&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		db.Close()
+		writeDB.Close()
+		return nil, fmt.Errorf("sqlite: cannot open database %q: %w", path, err)
+	}
+	for _, one := range []*sql.DB{writeDB, spendDB} {
+		one.SetMaxOpenConns(1)
+		one.SetMaxIdleConns(1)
+	}
+	return newStore(db, writeDB, spendDB), nil
 }
 
 // pingWAL opens a first connection, which switches the file to WAL. Turning a
@@ -161,8 +193,9 @@ func pingWAL(ctx context.Context, db *sql.DB) error {
 // "sqlite" of modernc.org/sqlite. The caller keeps ownership of its
 // settings; it should set, as Open does, a busy timeout and _txlock=immediate
 // in its DSN, without which concurrent Inserts may fail with SQLITE_BUSY
-// (they never exceed the owner limit). Close closes db.
-func New(db *sql.DB) *Store { return &Store{db: db} }
+// (they never exceed the owner limit). The Store's writes take turns as
+// with Open, on connections of db. Close closes db.
+func New(db *sql.DB) *Store { return newStore(db, db, nil) }
 
 // DB returns the underlying database handle.
 func (s *Store) DB() *sql.DB { return s.db }
@@ -183,6 +216,9 @@ func (s *Store) Close() error {
 	}
 	if s.spendDB != nil {
 		s.spendDB.Close()
+	}
+	if s.writeDB != s.db {
+		s.writeDB.Close()
 	}
 	return s.db.Close()
 }
@@ -391,11 +427,11 @@ func (s *Store) Insert(ctx context.Context, rec *apikey.Record, limit int, ev *a
 	if err != nil {
 		return fmt.Errorf("sqlite: insert: %w", err)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, end, err := s.beginWrite(ctx)
 	if err != nil {
 		return storeErr("insert", err)
 	}
-	defer tx.Rollback()
+	defer end()
 	var exists bool
 	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM apikey_keys WHERE id = ?)`, rec.ID).Scan(&exists); err != nil {
 		return storeErr("insert", err)
@@ -745,7 +781,7 @@ func (s *Store) SetHash(ctx context.Context, id, oldHash, newHash string, ev *ap
 	if ev == nil {
 		// A hash upgrade during verification: one statement, and a second
 		// only to tell why it matched no row.
-		res, err := s.db.ExecContext(ctx, query, args...)
+		res, err := s.execWrite(ctx, query, args...)
 		if err != nil {
 			return storeErr("set hash", err)
 		}
@@ -791,18 +827,4 @@ func whyHashKept(ctx context.Context, q interface {
 		return apikey.ErrNotFound
 	}
 	return nil
-}
-
-// inTx runs fn in a transaction, which Open's connections begin with BEGIN
-// IMMEDIATE, and commits it unless fn fails.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }

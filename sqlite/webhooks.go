@@ -246,7 +246,7 @@ func (w *WebhookStore) Delivery(ctx context.Context, endpointID, id string) (*ou
 
 // Resend implements outbox.Store.
 func (w *WebhookStore) Resend(ctx context.Context, endpointID, id string, at time.Time) (*outbox.Delivery, error) {
-	res, err := w.s.db.ExecContext(ctx, `UPDATE apikey_webhook_deliveries SET state = 'pending', attempts = 0, next_at = ?, delivered_at = NULL, lease_owner = NULL, lease_until = NULL
+	res, err := w.s.execWrite(ctx, `UPDATE apikey_webhook_deliveries SET state = 'pending', attempts = 0, next_at = ?, delivered_at = NULL, lease_owner = NULL, lease_until = NULL
 		WHERE endpoint_id = ? AND msg_id = ?`, formatTime(at), endpointID, id)
 	if err != nil {
 		return nil, storeErr("resend delivery", err)

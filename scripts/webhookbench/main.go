@@ -163,7 +163,7 @@ func main() {
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusServiceUnavailable && retried.Add(1) < 100 {
-					goto retry // SQLite's "database is locked" under 16 writers, rarely
+					goto retry // the database unavailable; SQLite's writes no longer fail with "database is locked" (docs/reliability.md)
 				}
 				if resp.StatusCode != 201 {
 					log.Fatalf("create: %d %s", resp.StatusCode, b)
