@@ -151,8 +151,8 @@ func TestConcurrentWritersNeverLocked(t *testing.T) {
 		}
 		t.Errorf("%s failed %d times%s, first: %v", who, n, locked, firstErr[who])
 	}
-	if created.Load() == 0 || delivered.Load() == 0 {
-		t.Errorf("created %d keys and claimed %d deliveries: the writers did not overlap", created.Load(), delivered.Load())
+	if created.Load() == 0 || spent.Load() == 0 {
+		t.Errorf("created %d keys and spent %d credits: the writers did not overlap", created.Load(), spent.Load())
 	}
 }
 
