@@ -179,6 +179,13 @@ func stored(rec *apikey.Record) *apikey.Record {
 	return &apikey.Record{Key: *k, Hash: rec.Hash}
 }
 
+// previousRefused says why Import and BulkInsert refuse a record with a
+// previous secret.
+const previousRefused = "the record carries a previous secret: only Roll makes one, and a load stores a key with one secret"
+
+// hasPrevious reports whether rec carries a previous secret or its digest.
+func hasPrevious(rec *apikey.Record) bool { return rec.PreviousSecret != nil || rec.PreviousHash != "" }
+
 // cloneRecord returns a deep copy of rec.
 func cloneRecord(rec *apikey.Record) *apikey.Record {
 	c := &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash, PreviousHash: rec.PreviousHash}
@@ -291,7 +298,9 @@ func (s *Store) uncountLocked(owner string) {
 // imports, with the signature of the SQL stores' BulkInsert. Unlike Insert
 // it checks no owner limit and writes no audit entry. An id in use, of a key
 // ever revoked, or given twice in recs fails the whole batch with an error
-// matching apikey.ErrDuplicateID, and nothing is stored.
+// matching apikey.ErrDuplicateID, and nothing is stored; so does a record
+// with a PreviousSecret or a PreviousHash, with apikey.ErrInvalidInput
+// (only Roll makes one; see apikey.Importer).
 func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	if err := s.usable(ctx); err != nil {
 		return opErr("bulk insert", err)
@@ -302,6 +311,9 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	batch := make([]*apikey.Record, len(recs))
 	seen := make(map[string]struct{}, len(recs))
 	for i, rec := range recs {
+		if hasPrevious(rec) {
+			return fmt.Errorf("memstore: bulk insert: record %d (%s): %w: %s", i, rec.ID, apikey.ErrInvalidInput, previousRefused)
+		}
 		batch[i] = stored(rec)
 		if _, dup := seen[rec.ID]; dup {
 			return fmt.Errorf("memstore: bulk insert: %w: %s appears twice in the batch", apikey.ErrDuplicateID, rec.ID)
@@ -340,6 +352,9 @@ func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
 		}
 		if err := errors.Join(checkEvent(e.Imported), checkEvent(e.Revoked)); err != nil || e.Imported == nil {
 			return opErr("import", errEventIncomplete)
+		}
+		if hasPrevious(e.Record) {
+			return fmt.Errorf("memstore: import: entry %d (%s): %w: %s", i, e.Record.ID, apikey.ErrInvalidInput, previousRefused)
 		}
 		recs[i] = stored(e.Record)
 	}
