@@ -10,8 +10,9 @@
 //
 // Apart from persistence, a Store follows the apikey.Store contract as the
 // SQL stores do, and passes the same conformance suites
-// (apikeytest.TestStore, apikeytest.TestBulkInsert and
-// apikeytest.TestImporter): the owner limit is
+// (apikeytest.TestStore, apikeytest.TestBulkInsert,
+// apikeytest.TestImporter, and for its Webhooks apikeytest.TestOutbox and
+// apikeytest.TestWorker): the owner limit is
 // checked atomically with the insert; revocation cannot be undone; the id of
 // every key ever revoked stays taken after the key is deleted; every
 // mutation given an apikey.Event appends it to the audit log, atomically
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // Store is an in-memory apikey.Store. It is safe for concurrent use. Its
@@ -77,6 +79,12 @@ type Store struct {
 	// occurrences holds the time-driven events recorded
 	// (RecordOccurrences).
 	occurrences map[occurrenceID]struct{}
+	// endpoints holds the webhook endpoints, by id; deliveries their
+	// deliveries, oldest (lowest Seq) first; deliverySeq the Seq of the
+	// last delivery queued (see WebhookStore).
+	endpoints   map[string]*outbox.Endpoint
+	deliveries  []*delivery
+	deliverySeq int64
 }
 
 var (
@@ -239,6 +247,7 @@ func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[str
 		url:     ev.URL,
 		changes: apikey.MarshalChanges(changes),
 	})
+	s.queueLocked(ev)
 }
 
 // Insert stores a copy of rec. The existence check, the owner limit and the
