@@ -13,6 +13,7 @@ import (
 	"errors"
 	"hash"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -524,3 +525,83 @@ func TestCachedSHA512Memo(t *testing.T) {
 		t.Errorf("store lookups = %d, want 1 (the rest from the cache)", n)
 	}
 }
+
+// TestImportLifecycleFields imports a DRF key with every lifecycle field
+// set after NewDRFRecord: Get shows them all, and the key behaves by them
+// (disabled, test environment). A record with a previous secret, or with
+// a lifecycle field Create would refuse, fails the whole batch with a
+// *ValidationError naming the field.
+func TestImportLifecycleFields(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	m := mustManager(t, st, apikey.Config{})
+	created := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	token := "Life1234." + drfSecret
+	mk := func(prefix string) *apikey.Record {
+		t.Helper()
+		rec, err := m.NewDRFRecord(apikey.DRFKey{Prefix: prefix, HashedKey: sha512Digest(prefix + "." + drfSecret), Name: "life", Created: created})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	rec := mk("Life1234")
+	disabled, used := created.Add(time.Minute), created.Add(2*time.Minute)
+	rec.DisabledAt, rec.LastUsedAt = &disabled, &used
+	rec.Environment = apikey.EnvTest
+	rec.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	rec.InactivityExpiry = apikey.Inactivity(30 * 24 * time.Hour)
+	rec.RateLimits = []apikey.RateLimit{{Name: "requests", Limit: 10, Period: time.Minute}}
+	rec.Credits = &apikey.Credits{Remaining: 7}
+	if _, err := m.Import(ctx, []*apikey.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := m.Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.DisabledAt == nil || !k.DisabledAt.Equal(disabled) || k.LastUsedAt == nil || !k.LastUsedAt.Equal(used) ||
+		k.Environment != apikey.EnvTest || len(k.AllowedCIDRs) != 1 || k.InactivityExpiry != rec.InactivityExpiry ||
+		len(k.RateLimits) != 1 || k.Credits == nil || k.Credits.Remaining != 7 || k.State != apikey.StateDisabled {
+		t.Errorf("imported key = %+v", k)
+	}
+	if _, err := m.Verify(ctx, token); !errors.Is(err, apikey.ErrDisabled) {
+		t.Errorf("Verify of the disabled import: %v, want ErrDisabled", err)
+	}
+	if _, err := m.Enable(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := m.Verify(ctx, token); err != nil || k.Env() != apikey.EnvTest {
+		t.Errorf("Verify after Enable: %+v, %v; want the test key", k, err)
+	}
+
+	for _, tc := range []struct {
+		field string
+		set   func(*apikey.Record)
+	}{
+		{"previous_secret", func(r *apikey.Record) { r.PreviousHash = sha512Digest("old") }},
+		{"previous_secret", func(r *apikey.Record) {
+			r.PreviousSecret = &apikey.PreviousSecret{RolledAt: created, Grace: time.Hour, ExpiresAt: created.Add(time.Hour)}
+		}},
+		{"environment", func(r *apikey.Record) { r.Environment = "prod" }},
+		{"allowed_cidrs", func(r *apikey.Record) { r.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.1.2.3/8")} }},
+		{"inactivity_expiry", func(r *apikey.Record) { r.InactivityExpiry = apikey.Inactivity(time.Minute) }},
+		{"ratelimits", func(r *apikey.Record) {
+			r.RateLimits = []apikey.RateLimit{{Name: "requests", Limit: -1, Period: time.Minute}}
+		}},
+		{"credits", func(r *apikey.Record) { r.Credits = &apikey.Credits{Remaining: -1} }},
+		{"disabled_at", func(r *apikey.Record) { r.DisabledAt = ptrTime(time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)) }},
+	} {
+		ok, bad := mk("Okay5678"), mk("Bad5678")
+		tc.set(bad)
+		var ve *apikey.ValidationError
+		if _, err := m.Import(ctx, []*apikey.Record{ok, bad}); !errors.As(err, &ve) || ve.Field != tc.field {
+			t.Errorf("Import with a bad %s: err = %v, want a validation error for it", tc.field, err)
+		}
+		if taken, _ := st.Taken(ctx, []string{ok.ID, bad.ID}); taken[0] || taken[1] {
+			t.Errorf("%s: a refused batch stored something", tc.field)
+		}
+	}
+}
+
+func ptrTime(t time.Time) *time.Time { return &t }

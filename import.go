@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -143,6 +144,18 @@ var ErrNoImport = errors.New("apikey: the store cannot import keys (it is not an
 // Like Create, Import publishes nothing itself: other processes learn of
 // the new keys (an id presented to them just before its import may be
 // cached as unknown) from the store's ChangeFeed.
+//
+// A record keeps the lifecycle fields a caller sets on it after
+// NewDRFRecord (DisabledAt, LastUsedAt, Environment, AllowedCIDRs,
+// InactivityExpiry, RateLimits, Credits), each checked as Create checks it
+// (AllowedCIDRs must be in the form of NormalizeCIDRs). A previous secret
+// (PreviousSecret or PreviousHash) is refused, with a *ValidationError for
+// "previous_secret": it is a second credential of the key, which only Roll
+// makes, with a window that Roll starts; the systems keys are imported
+// from have no such thing (DRF API Key keys have one secret), and a
+// window copied from elsewhere would keep an old secret alive on rules
+// this Manager never applied. Roll the key after the import instead; the
+// stores refuse such a record too (see Importer).
 func (m *Manager) Import(ctx context.Context, recs []*Record) ([]bool, error) {
 	imp, ok := m.store.(Importer)
 	if !ok {
@@ -191,10 +204,39 @@ func (m *Manager) checkImported(rec *Record, now time.Time) error {
 	if err := CheckTime("created", rec.CreatedAt); err != nil {
 		return err
 	}
-	if rec.RevokedAt != nil {
-		if err := CheckTime("revoked_at", *rec.RevokedAt); err != nil {
+	for _, t := range []struct {
+		field string
+		at    *time.Time
+	}{{"revoked_at", rec.RevokedAt}, {"disabled_at", rec.DisabledAt}, {"last_used_at", rec.LastUsedAt}} {
+		if t.at != nil {
+			if err := CheckTime(t.field, *t.at); err != nil {
+				return err
+			}
+		}
+	}
+	if rec.PreviousSecret != nil || rec.PreviousHash != "" {
+		return invalid("previous_secret", "an imported key has one secret: roll it after the import for another")
+	}
+	if _, err := ParseEnvironment(string(rec.Environment)); err != nil {
+		return err
+	}
+	if len(rec.AllowedCIDRs) > 0 {
+		n, err := NormalizeCIDRs(rec.AllowedCIDRs)
+		if err != nil {
 			return err
 		}
+		if !slices.Equal(n, rec.AllowedCIDRs) {
+			return invalid("allowed_cidrs", "must be in normalised form (NormalizeCIDRs)")
+		}
+	}
+	if err := checkInactivity(time.Duration(rec.InactivityExpiry)); err != nil {
+		return err
+	}
+	if err := CheckRateLimits(rec.RateLimits); err != nil {
+		return err
+	}
+	if err := CheckCredits(rec.Credits); err != nil {
+		return err
 	}
 	return validate(&rec.Key, now, false)
 }

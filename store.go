@@ -261,7 +261,11 @@ type Importer interface {
 	// no reader ever sees the key unrevoked, and the revocation leaves its
 	// tombstone. It checks no owner limit. It sets the ID of each event it
 	// writes, so an entry whose Imported.ID is still 0 was skipped. Any
-	// failure stores nothing of the batch.
+	// failure stores nothing of the batch. Every field of the record is
+	// kept (the lifecycle ones too: DisabledAt, LastUsedAt, Environment,
+	// AllowedCIDRs, InactivityExpiry, RateLimits, Credits), except a
+	// previous secret: a record with a PreviousSecret or a PreviousHash
+	// fails the batch with ErrInvalidInput (see Manager.Import).
 	Import(ctx context.Context, batch []ImportEntry) error
 
 	// Taken reports, for each of ids, whether a key, a revoked key's

@@ -32,6 +32,11 @@ func bulkRecords(n int, tag string) []*apikey.Record {
 		recs[1].Environment = apikey.EnvTest
 		recs[1].AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
 		recs[1].InactivityExpiry = apikey.Inactivity(90 * 24 * time.Hour)
+		recs[1].RateLimits = []apikey.RateLimit{{Name: "requests", Limit: 100, Period: time.Minute, Burst: 20, FailOpen: true}}
+		next := created.AddDate(0, 1, 0)
+		recs[1].Credits = &apikey.Credits{Remaining: 500, Refill: &apikey.Refill{Interval: "monthly", Amount: 1000, Day: 1}, NextRefillAt: &next}
+		used := created.Add(2 * time.Minute)
+		recs[1].LastUsedAt = &used
 	}
 	if n > 2 {
 		disabled := created.Add(time.Minute)
@@ -91,6 +96,37 @@ func TestBulkInsert(t *testing.T, s BulkStore) {
 		t.Errorf("a failed batch left %s behind: %v", again[0].ID, err)
 	}
 	testBulkRevoked(t, s)
+	testBulkPreviousSecret(t, s)
+}
+
+// testBulkPreviousSecret checks that a record with a previous secret, or
+// only its digest, fails the whole batch with apikey.ErrInvalidInput:
+// only Roll makes one (see the stores' BulkInsert).
+func testBulkPreviousSecret(t *testing.T, s BulkStore) {
+	ctx := t.Context()
+	at := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	for i, set := range []func(*apikey.Record){
+		func(r *apikey.Record) {
+			r.PreviousHash = "sha256$" + strings.Repeat("e", 64)
+			r.PreviousSecret = &apikey.PreviousSecret{RolledAt: at, Grace: time.Hour, GraceStarts: apikey.GraceNow, ExpiresAt: at.Add(time.Hour)}
+		},
+		func(r *apikey.Record) { r.PreviousHash = "sha256$" + strings.Repeat("e", 64) },
+		func(r *apikey.Record) {
+			r.PreviousSecret = &apikey.PreviousSecret{RolledAt: at, Grace: time.Hour, GraceStarts: apikey.GraceNow, ExpiresAt: at.Add(time.Hour)}
+		},
+	} {
+		fine := &apikey.Record{Key: apikey.Key{ID: fmt.Sprintf("BulkPrevOk%02d", i), Prefix: "ak", Name: "fine", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("d", 64)}
+		prev := &apikey.Record{Key: apikey.Key{ID: fmt.Sprintf("BulkPrevXx%02d", i), Prefix: "ak", Name: "prev", CreatedAt: at}, Hash: "sha256$" + strings.Repeat("d", 64)}
+		set(prev)
+		if err := s.BulkInsert(ctx, []*apikey.Record{fine, prev}); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("BulkInsert of a record with a previous secret (case %d): %v, want %v", i, err, apikey.ErrInvalidInput)
+		}
+		for _, id := range []string{fine.ID, prev.ID} {
+			if _, err := s.Lookup(ctx, id); !errors.Is(err, apikey.ErrNotFound) {
+				t.Errorf("case %d: a refused batch left %s behind: %v", i, id, err)
+			}
+		}
+	}
 }
 
 // testBulkRevoked checks that a record bulk-loaded already revoked leaves

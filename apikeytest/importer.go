@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -22,7 +24,10 @@ import (
 // the given instant; an id held by a key, a tombstone or an audit entry,
 // or given twice, is skipped and left as it is; Taken agrees with Import;
 // a batch that fails stores nothing; batches larger than a store's own
-// chunks work.
+// chunks work. A record keeps every lifecycle field (DisabledAt,
+// LastUsedAt, Environment, AllowedCIDRs, InactivityExpiry, RateLimits,
+// Credits), and one that carries a previous secret is refused with
+// apikey.ErrInvalidInput, storing nothing (see apikey.Importer).
 func TestImporter(t *testing.T, newHarness func(t *testing.T) Harness) {
 	t.Helper()
 	tests := []struct {
@@ -30,6 +35,8 @@ func TestImporter(t *testing.T, newHarness func(t *testing.T) Harness) {
 		run  func(*testing.T, Harness, apikey.Importer)
 	}{
 		{"RoundTrip", testImportRoundTrip},
+		{"Lifecycle", testImportLifecycle},
+		{"PreviousSecretRefused", testImportPreviousSecret},
 		{"SkipsTaken", testImportSkipsTaken},
 		{"AllOrNothing", testImportAllOrNothing},
 		{"Large", testImportLarge},
@@ -273,5 +280,111 @@ func testImportLarge(t *testing.T, h Harness, imp apikey.Importer) {
 	}
 	if got := lookup(t, h, ids[10]); got.RevokedAt == nil {
 		t.Errorf("record 10 was imported unrevoked")
+	}
+}
+
+// lifecycleRecord returns a record for the DRF API Key prefix p with every
+// lifecycle field set: disabled, used, a test key with an allowlist, its
+// own inactivity expiry, rate limits and credits with a refill.
+func lifecycleRecord(t *testing.T, p string, created time.Time) *apikey.Record {
+	t.Helper()
+	rec := importRecord(t, p, created)
+	rec.DisabledAt = ptr(created.Add(time.Minute))
+	rec.LastUsedAt = ptr(created.Add(2 * time.Minute))
+	rec.Environment = apikey.EnvTest
+	rec.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}
+	rec.InactivityExpiry = apikey.Inactivity(30 * 24 * time.Hour)
+	rec.RateLimits = []apikey.RateLimit{{Name: "requests", Limit: 100, Period: time.Minute, Burst: 20, FailOpen: true}}
+	rec.Credits = &apikey.Credits{Remaining: 500, Refill: &apikey.Refill{Interval: "monthly", Amount: 1000, Day: 1},
+		NextRefillAt: ptr(created.AddDate(0, 1, 0))}
+	return rec
+}
+
+// checkLifecycle checks the fields of want that checkKey does not.
+func checkLifecycle(t *testing.T, label string, got, want *apikey.Key) {
+	t.Helper()
+	checkKey(t, label, got, want)
+	if !reflect.DeepEqual(got.RateLimits, want.RateLimits) {
+		t.Errorf("%s: RateLimits = %+v, want %+v", label, got.RateLimits, want.RateLimits)
+	}
+	if !reflect.DeepEqual(got.Credits, want.Credits) {
+		t.Errorf("%s: Credits = %s, want %s", label, creditsText(got.Credits), creditsText(want.Credits))
+	}
+	if got.PreviousSecret != nil {
+		t.Errorf("%s: PreviousSecret = %+v, want none", label, got.PreviousSecret)
+	}
+}
+
+func creditsText(c *apikey.Credits) string {
+	if c == nil {
+		return "nil"
+	}
+	s := fmt.Sprintf("{Remaining:%d", c.Remaining)
+	if c.Refill != nil {
+		s += fmt.Sprintf(" Refill:%+v", *c.Refill)
+	}
+	if c.NextRefillAt != nil {
+		s += " NextRefillAt:" + c.NextRefillAt.Format(time.RFC3339Nano)
+	}
+	return s + "}"
+}
+
+// testImportLifecycle imports a key with every lifecycle field set, and the
+// same revoked: both keep them all.
+func testImportLifecycle(t *testing.T, h Harness, imp apikey.Importer) {
+	ctx := t.Context()
+	created := time.Date(2024, 2, 3, 4, 5, 6, 789012000, time.UTC)
+	at := created.Add(1000 * time.Hour)
+	life := lifecycleRecord(t, "Life1234", created)
+	revoked := lifecycleRecord(t, "LifeRev", created)
+	revoked.RevokedAt = ptr(at.Add(time.Second))
+	batch := []apikey.ImportEntry{entry(life, at), entry(revoked, at)}
+	if err := imp.Import(ctx, batch); err != nil {
+		t.Fatalf("Import: %v", err)
+	}
+	for _, want := range []*apikey.Record{life, revoked} {
+		got := lookup(t, h, want.ID)
+		checkLifecycle(t, "Lookup "+want.ID, &got.Key, &want.Key)
+		if got.Hash != want.Hash || got.PreviousHash != "" {
+			t.Errorf("Lookup %s: Hash = %q, PreviousHash %q; want %q and none", want.ID, got.Hash, got.PreviousHash, want.Hash)
+		}
+	}
+	if batch[0].Imported.ID <= 0 || batch[1].Revoked == nil || batch[1].Revoked.ID <= 0 {
+		t.Errorf("events not written: %+v %+v", batch[0].Imported, batch[1].Revoked)
+	}
+}
+
+// testImportPreviousSecret checks that a record with a previous secret, or
+// only its digest, fails the whole batch with apikey.ErrInvalidInput.
+func testImportPreviousSecret(t *testing.T, h Harness, imp apikey.Importer) {
+	ctx := t.Context()
+	created := time.Date(2024, 2, 3, 4, 5, 6, 789012000, time.UTC)
+	at := created.Add(time.Hour)
+	sum := sha512.Sum512([]byte("old secret"))
+	for _, tc := range []struct {
+		name string
+		set  func(*apikey.Record)
+	}{
+		{"secret and digest", func(r *apikey.Record) {
+			r.PreviousHash = "sha512$$" + hex.EncodeToString(sum[:])
+			r.PreviousSecret = &apikey.PreviousSecret{RolledAt: created, Grace: time.Hour, GraceStarts: apikey.GraceNow, ExpiresAt: created.Add(time.Hour)}
+		}},
+		{"digest only", func(r *apikey.Record) { r.PreviousHash = "sha512$$" + hex.EncodeToString(sum[:]) }},
+		{"secret only", func(r *apikey.Record) {
+			r.PreviousSecret = &apikey.PreviousSecret{RolledAt: created, Grace: time.Hour, GraceStarts: apikey.GraceNow, ExpiresAt: created.Add(time.Hour)}
+		}},
+	} {
+		fine := importRecord(t, "PrevOk", created)
+		prev := importRecord(t, "Prev", created)
+		tc.set(prev)
+		err := imp.Import(ctx, []apikey.ImportEntry{entry(fine, at), entry(prev, at)})
+		if !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("%s: Import = %v, want %v", tc.name, err, apikey.ErrInvalidInput)
+		}
+		for _, id := range []string{fine.ID, prev.ID} {
+			if _, err := h.Store.Lookup(ctx, id); !errors.Is(err, apikey.ErrNotFound) {
+				t.Errorf("%s: a refused batch left %s behind: %v", tc.name, id, err)
+			}
+		}
 	}
 }

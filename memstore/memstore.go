@@ -10,8 +10,9 @@
 //
 // Apart from persistence, a Store follows the apikey.Store contract as the
 // SQL stores do, and passes the same conformance suites
-// (apikeytest.TestStore, apikeytest.TestBulkInsert and
-// apikeytest.TestImporter): the owner limit is
+// (apikeytest.TestStore, apikeytest.TestBulkInsert,
+// apikeytest.TestImporter, and for its Webhooks apikeytest.TestOutbox and
+// apikeytest.TestWorker): the owner limit is
 // checked atomically with the insert; revocation cannot be undone; the id of
 // every key ever revoked stays taken after the key is deleted; every
 // mutation given an apikey.Event appends it to the audit log, atomically
@@ -36,6 +37,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // Store is an in-memory apikey.Store. It is safe for concurrent use. Its
@@ -77,6 +79,12 @@ type Store struct {
 	// occurrences holds the time-driven events recorded
 	// (RecordOccurrences).
 	occurrences map[occurrenceID]struct{}
+	// endpoints holds the webhook endpoints, by id; deliveries their
+	// deliveries, oldest (lowest Seq) first; deliverySeq the Seq of the
+	// last delivery queued (see WebhookStore).
+	endpoints   map[string]*outbox.Endpoint
+	deliveries  []*delivery
+	deliverySeq int64
 }
 
 var (
@@ -179,6 +187,13 @@ func stored(rec *apikey.Record) *apikey.Record {
 	return &apikey.Record{Key: *k, Hash: rec.Hash}
 }
 
+// previousRefused says why Import and BulkInsert refuse a record with a
+// previous secret.
+const previousRefused = "the record carries a previous secret: only Roll makes one, and a load stores a key with one secret"
+
+// hasPrevious reports whether rec carries a previous secret or its digest.
+func hasPrevious(rec *apikey.Record) bool { return rec.PreviousSecret != nil || rec.PreviousHash != "" }
+
 // cloneRecord returns a deep copy of rec.
 func cloneRecord(rec *apikey.Record) *apikey.Record {
 	c := &apikey.Record{Key: *rec.Key.Clone(), Hash: rec.Hash, PreviousHash: rec.PreviousHash}
@@ -232,6 +247,7 @@ func (s *Store) writeEventLocked(ev *apikey.Event, owner string, changes map[str
 		url:     ev.URL,
 		changes: apikey.MarshalChanges(changes),
 	})
+	s.queueLocked(ev)
 }
 
 // Insert stores a copy of rec. The existence check, the owner limit and the
@@ -291,7 +307,9 @@ func (s *Store) uncountLocked(owner string) {
 // imports, with the signature of the SQL stores' BulkInsert. Unlike Insert
 // it checks no owner limit and writes no audit entry. An id in use, of a key
 // ever revoked, or given twice in recs fails the whole batch with an error
-// matching apikey.ErrDuplicateID, and nothing is stored.
+// matching apikey.ErrDuplicateID, and nothing is stored; so does a record
+// with a PreviousSecret or a PreviousHash, with apikey.ErrInvalidInput
+// (only Roll makes one; see apikey.Importer).
 func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	if err := s.usable(ctx); err != nil {
 		return opErr("bulk insert", err)
@@ -302,6 +320,9 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	batch := make([]*apikey.Record, len(recs))
 	seen := make(map[string]struct{}, len(recs))
 	for i, rec := range recs {
+		if hasPrevious(rec) {
+			return fmt.Errorf("memstore: bulk insert: record %d (%s): %w: %s", i, rec.ID, apikey.ErrInvalidInput, previousRefused)
+		}
 		batch[i] = stored(rec)
 		if _, dup := seen[rec.ID]; dup {
 			return fmt.Errorf("memstore: bulk insert: %w: %s appears twice in the batch", apikey.ErrDuplicateID, rec.ID)
@@ -340,6 +361,9 @@ func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
 		}
 		if err := errors.Join(checkEvent(e.Imported), checkEvent(e.Revoked)); err != nil || e.Imported == nil {
 			return opErr("import", errEventIncomplete)
+		}
+		if hasPrevious(e.Record) {
+			return fmt.Errorf("memstore: import: entry %d (%s): %w: %s", i, e.Record.ID, apikey.ErrInvalidInput, previousRefused)
 		}
 		recs[i] = stored(e.Record)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeytest"
 	"github.com/go-apikey/apikey/memstore"
+	"github.com/go-apikey/apikey/outbox"
 )
 
 // TestStore runs the Store conformance suite. A memstore has no database
@@ -382,5 +383,19 @@ func TestOccurrences(t *testing.T) {
 	apikeytest.TestOccurrences(t, func(t *testing.T) apikeytest.Harness {
 		s := memstore.New()
 		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}
+	})
+}
+
+func TestOutbox(t *testing.T) {
+	apikeytest.TestOutbox(t, func(t *testing.T) (apikeytest.Harness, outbox.Store) {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}, s.Webhooks()
+	})
+}
+
+func TestWorker(t *testing.T) {
+	apikeytest.TestWorker(t, func(t *testing.T) (apikeytest.Harness, outbox.Store) {
+		s := memstore.New()
+		return apikeytest.Harness{Store: s, Dump: func(context.Context) ([]byte, error) { return memstore.Dump(s) }}, s.Webhooks()
 	})
 }

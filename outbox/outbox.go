@@ -173,9 +173,9 @@ type Result struct {
 	Payload []byte
 }
 
-// Store is what package outbox needs of a database; sqlite.Store's and
-// postgres.Store's Webhooks() implement it, and apikeytest.TestOutbox checks
-// it. Methods that change an endpoint take the audit entry to write in the
+// Store is what package outbox needs of a database; the Webhooks() of
+// sqlite.Store, postgres.Store and memstore.Store implement it, and
+// apikeytest.TestOutbox checks it. Methods that change an endpoint take the audit entry to write in the
 // same transaction (Type, At, Actor and KeyID set; the store fills its
 // Changes with Diff and its ID).
 type Store interface {

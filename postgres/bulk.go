@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -15,10 +16,18 @@ import (
 // (a hash, a creation time) and their ids new: a duplicate id fails the
 // whole batch with an error matching apikey.ErrDuplicateID, and nothing is
 // stored. Callers split large loads into batches of some thousands of
-// records.
+// records. Every field of a record is stored but a previous secret: a
+// record with a PreviousSecret or a PreviousHash fails the batch with an
+// error matching apikey.ErrInvalidInput (only Roll makes one; see
+// apikey.Importer).
 func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	for i, rec := range recs {
+		if hasPrevious(rec) {
+			return fmt.Errorf("postgres: bulk insert: record %d (%s): %w: %s", i, rec.ID, apikey.ErrInvalidInput, previousRefused)
+		}
 	}
 	rows := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 		return insertArgs(recs[i])
@@ -29,3 +38,10 @@ func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 			"environment", "allowed_cidrs", "inactivity_expiry", "disabled_at"}, rows)
 	return mapErr("bulk insert", err)
 }
+
+// previousRefused says why Import and BulkInsert refuse a record with a
+// previous secret.
+const previousRefused = "the record carries a previous secret: only Roll makes one, and a load stores a key with one secret"
+
+// hasPrevious reports whether rec carries a previous secret or its digest.
+func hasPrevious(rec *apikey.Record) bool { return rec.PreviousSecret != nil || rec.PreviousHash != "" }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/internal/storeform"
 )
 
 var _ apikey.Importer = (*Store)(nil)
@@ -23,8 +24,10 @@ const importChunk = 1000
 // revoked_at of every record is left NULL: Import revokes afterwards.
 const importSQL = `WITH v AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-		$8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::text[], $14::text[])
-		WITH ORDINALITY AS v(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, last_used_at, ev_type, ev_at, actor, changes, ord)
+		$8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::text[], $12::timestamptz[], $13::text[], $14::text[],
+		$15::text[], $16::bigint[], $17::text[], $18::timestamptz[], $19::text[], $20::text[], $21::bigint[], $22::timestamptz[])
+		WITH ORDINALITY AS v(id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, last_used_at, ev_type, ev_at, actor, changes,
+			ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry, disabled_at, ord)
 ), fresh AS (
 	SELECT DISTINCT ON (id) * FROM v
 	WHERE NOT EXISTS (SELECT 1 FROM ONLY apikey_keys k WHERE k.id = v.id)
@@ -32,10 +35,12 @@ const importSQL = `WITH v AS (
 		AND NOT EXISTS (SELECT 1 FROM apikey_events e WHERE e.key_id = v.id)
 	ORDER BY id, ord
 ), inserted AS (
-	INSERT INTO apikey_keys (id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, last_used_at)
+	INSERT INTO apikey_keys (id, prefix, name, owner, scopes, metadata, hash, created_at, expires_at, last_used_at,
+		ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry, disabled_at)
 	SELECT id, prefix, name, owner,
 		ARRAY(SELECT s FROM jsonb_array_elements_text(scopes::jsonb) WITH ORDINALITY AS a(s, n) ORDER BY n),
-		metadata::jsonb, hash, created_at, expires_at, last_used_at
+		metadata::jsonb, hash, created_at, expires_at, last_used_at,
+		ratelimits, credits_remaining, credits_refill, credits_next_refill, environment, allowed_cidrs, inactivity_expiry, disabled_at
 	FROM fresh
 	ON CONFLICT (id) DO NOTHING
 	RETURNING id
@@ -58,6 +63,9 @@ func (s *Store) Import(ctx context.Context, batch []apikey.ImportEntry) error {
 		if e.Record == nil || e.Imported == nil || (e.Record.RevokedAt != nil) != (e.Revoked != nil) {
 			return fmt.Errorf("postgres: import: entry %d: %w: a record and its key.imported event, and a key.revoked event exactly when the record is revoked",
 				i, apikey.ErrInvalidInput)
+		}
+		if hasPrevious(e.Record) {
+			return fmt.Errorf("postgres: import: entry %d (%s): %w: %s", i, e.Record.ID, apikey.ErrInvalidInput, previousRefused)
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -89,6 +97,10 @@ func importChunkTx(ctx context.Context, tx pgx.Tx, chunk []apikey.ImportEntry) e
 		types, actors, changes       = make([]string, n), make([]string, n), make([]string, n)
 		ats                          = make([]pgtype.Timestamptz, n)
 		diffs                        = make([]map[string]apikey.Change, n)
+		// The lifecycle columns, as insertArgs encodes them.
+		limits, refills, envs, cidrs = make([]string, n), make([]pgtype.Text, n), make([]string, n), make([]string, n)
+		remaining, idle              = make([]pgtype.Int8, n), make([]int64, n)
+		nextRefill, disabled         = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, e := range chunk {
 		k := e.Record.Key // stored unrevoked; revoked below
@@ -101,6 +113,24 @@ func importChunkTx(ctx context.Context, tx pgx.Tx, chunk []apikey.ImportEntry) e
 		if err != nil {
 			return fmt.Errorf("metadata of %s: %w", k.ID, err)
 		}
+		if limits[i], err = encodeLimits(k.RateLimits); err != nil {
+			return fmt.Errorf("ratelimits of %s: %w", k.ID, err)
+		}
+		r, refill, next, err := encodeCredits(k.Credits)
+		if err != nil {
+			return fmt.Errorf("credits of %s: %w", k.ID, err)
+		}
+		if r != nil {
+			remaining[i] = pgtype.Int8{Int64: *r, Valid: true}
+		}
+		if refill != nil {
+			refills[i] = pgtype.Text{String: *refill, Valid: true}
+		}
+		if cidrs[i], err = storeform.EncodeCIDRs(k.AllowedCIDRs); err != nil {
+			return fmt.Errorf("allowed_cidrs of %s: %w", k.ID, err)
+		}
+		nextRefill[i], disabled[i] = timestamptz(next), timestamptz(k.DisabledAt)
+		envs[i], idle[i] = string(k.Env()), storeform.EncodeInactivity(time.Duration(k.InactivityExpiry))
 		diffs[i] = apikey.Diff(nil, &k)
 		ids[i], prefixes[i], names[i], owners[i] = k.ID, k.Prefix, k.Name, k.Owner
 		scopes[i], metadata[i], hashes[i] = string(sc), string(md), e.Record.Hash
@@ -111,7 +141,8 @@ func importChunkTx(ctx context.Context, tx pgx.Tx, chunk []apikey.ImportEntry) e
 		ats[i] = pgtype.Timestamptz{Time: timeArg(ev.At), Valid: true}
 	}
 	rows, err := tx.Query(ctx, importSQL, ids, prefixes, names, owners, scopes, metadata, hashes,
-		created, expires, lastUsed, types, ats, actors, changes)
+		created, expires, lastUsed, types, ats, actors, changes,
+		limits, remaining, refills, nextRefill, envs, cidrs, idle, disabled)
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,17 @@ import (
 // creation time) and their ids new: a duplicate id fails the whole batch
 // with an error matching apikey.ErrDuplicateID, and nothing is stored.
 // Callers split large loads into batches of some thousands of records.
+// Every field of a record is stored but a previous secret: a record with a
+// PreviousSecret or a PreviousHash fails the batch with an error matching
+// apikey.ErrInvalidInput (only Roll makes one; see apikey.Importer).
 func (s *Store) BulkInsert(ctx context.Context, recs []*apikey.Record) error {
 	if len(recs) == 0 {
 		return nil
+	}
+	for i, rec := range recs {
+		if hasPrevious(rec) {
+			return fmt.Errorf("sqlite: bulk insert: record %d (%s): %w: %s", i, rec.ID, apikey.ErrInvalidInput, previousRefused)
+		}
 	}
 	tx, end, err := s.beginWrite(ctx)
 	if err != nil {

@@ -82,9 +82,19 @@ func checkImport(batch []apikey.ImportEntry) error {
 			return fmt.Errorf("sqlite: import: entry %d: %w: a record and its key.imported event, and a key.revoked event exactly when the record is revoked",
 				i, apikey.ErrInvalidInput)
 		}
+		if hasPrevious(e.Record) {
+			return fmt.Errorf("sqlite: import: entry %d (%s): %w: %s", i, e.Record.ID, apikey.ErrInvalidInput, previousRefused)
+		}
 	}
 	return nil
 }
+
+// previousRefused says why Import and BulkInsert refuse a record with a
+// previous secret.
+const previousRefused = "the record carries a previous secret: only Roll makes one, and a load stores a key with one secret"
+
+// hasPrevious reports whether rec carries a previous secret or its digest.
+func hasPrevious(rec *apikey.Record) bool { return rec.PreviousSecret != nil || rec.PreviousHash != "" }
 
 // forgetImportEvents clears the ids of the events of a batch that was
 // rolled back: none of them was written.

@@ -66,6 +66,12 @@ type app struct {
 	maxKeysPerOwner int    // --max-keys-per-owner
 	pepper          string // APIKEY_PEPPER or "pepper" in the config file
 	strictFlag      bool   // --strict-revocation
+	// defaultIdle is --default-inactivity-expiry (formerly serve's
+	// --inactivity-expiry), and idle its value, read by checkGlobal: the
+	// service's default inactivity expiry, which every command applies to
+	// the states it reports and serve to verification.
+	defaultIdle string
+	idle        time.Duration
 	// sources says where each setting of the command came from.
 	sources map[string]source
 	db      *database
@@ -157,6 +163,7 @@ command that makes its first user.
 	pf.StringVar(&a.prefix, "prefix", "", "issuer prefix of new keys, 1 to 32 of a-z 0-9 _ (default ak)")
 	pf.IntVar(&a.secretLength, "secret-length", 0, fmt.Sprintf("base62 characters in the secret of new keys, %d to %d (default %d)", apikey.MinSecretLength, apikey.MaxSecretLength, apikey.DefaultSecretLength))
 	pf.IntVar(&a.maxKeysPerOwner, "max-keys-per-owner", 0, "most keys an owner may hold that are not revoked; 0 is unlimited")
+	pf.StringVar(&a.defaultIdle, "default-inactivity-expiry", "", "expire keys unused for this long unless a key has a policy of its own: 90d, 2w, 36h (default none); serve refuses such keys and every command shows them expired")
 	pf.BoolVar(&a.strictFlag, "strict-revocation", false, "make revoke and delete (from the CLI, and through the API of serve) wait until every running server has applied them")
 	pf.StringVar(&a.pepper, "pepper", "", "")
 	_ = pf.MarkHidden("pepper")
@@ -164,7 +171,10 @@ command that makes its first user.
 		if cmd.Name() == "help" {
 			return nil
 		}
-		return a.applySettings(cmd)
+		if err := a.applySettings(cmd); err != nil {
+			return err
+		}
+		return a.checkGlobal()
 	}
 	// Cobra's own help command repeats an unknown topic, which could be a
 	// key typed in the wrong place.

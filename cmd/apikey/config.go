@@ -37,6 +37,26 @@ const settingsAnnotation = "apikey:settings"
 // environment but not from the file itself.
 const configFlag = "config"
 
+// renamedSettings maps the old name of a setting to the global setting
+// that replaced it. The old name stays accepted wherever it was: as a flag
+// of its command (serve), as its variable and as its config file entry;
+// at each level of precedence the new name wins over the old one, and a
+// flag, variable or entry of either name wins over the next level. serve's
+// --inactivity-expiry became --default-inactivity-expiry when every
+// command (list, show, verify...) had to know the default to report the
+// state of a key as serve sees it.
+var renamedSettings = map[string]string{"inactivity-expiry": "default-inactivity-expiry"}
+
+// oldSettingName returns the old name of the setting, or "".
+func oldSettingName(name string) string {
+	for old, now := range renamedSettings {
+		if now == name {
+			return old
+		}
+	}
+	return ""
+}
+
 // envAliases are the variables whose names predate the rule of envName.
 var envAliases = map[string]string{
 	"redis": "APIKEY_REDIS_ADDR",
@@ -95,6 +115,9 @@ func isSettingsCommand(cmd *cobra.Command) bool {
 func settingFlags(cmd *cobra.Command) []*pflag.Flag {
 	var out []*pflag.Flag
 	add := func(f *pflag.Flag) {
+		if _, renamed := renamedSettings[f.Name]; renamed && f != cmd.Root().PersistentFlags().Lookup(f.Name) {
+			return // read as its new name (see renamedSettings)
+		}
 		if !notSettings[f.Name] && !slices.Contains(out, f) {
 			out = append(out, f)
 		}
@@ -120,6 +143,9 @@ func allSettingNames(root *cobra.Command) map[string]bool {
 		}
 	}
 	walk(root)
+	for old := range renamedSettings {
+		names[old] = true
+	}
 	delete(names, configFlag)
 	return names
 }
@@ -141,6 +167,12 @@ func (a *app) applySettings(cmd *cobra.Command) error {
 		return err
 	}
 	for _, f := range flags {
+		if old := oldSettingName(f.Name); old != "" {
+			if err := a.applyRenamed(cmd, f, old, file); err != nil {
+				return err
+			}
+			continue
+		}
 		env := envName(f.Name)
 		switch {
 		case f.Changed:
@@ -166,6 +198,63 @@ func (a *app) applySettings(cmd *cobra.Command) error {
 		default:
 			a.sources[f.Name] = source{"default", "--" + f.Name}
 		}
+	}
+	return nil
+}
+
+// applyRenamed fills the setting f, whose old name is old, as
+// applySettings does, reading the old name after the new one at each
+// level: the flag (the old one is a flag of serve only), the variable, the
+// file entry. The setting's source names what the user wrote, so that
+// errors quote it. Both flags given with different values are refused.
+// The setting must be a plain string (the only renamed one is).
+func (a *app) applyRenamed(cmd *cobra.Command, f *pflag.Flag, old string, file configFile) error {
+	var oldFlag *pflag.Flag
+	if isSettingsCommand(cmd) {
+		if of := cmd.Flags().Lookup(old); of != nil && of != f && of.Changed {
+			oldFlag = of
+		}
+	}
+	env, oldEnv := envName(f.Name), envName(old)
+	set := func(v string, src source) error {
+		if err := f.Value.Set(v); err != nil {
+			return usagef("invalid %s %q: %v", src.name, v, err)
+		}
+		a.sources[f.Name] = src
+		return nil
+	}
+	fileString := func(name string) (string, error) {
+		vals, err := fileValues(f, file.values[name])
+		if err != nil {
+			return "", usagef("invalid %q in %s: %s", name, file.path, flagProblem(f, err))
+		}
+		return vals[0], nil
+	}
+	switch {
+	case f.Changed && oldFlag != nil && oldFlag.Value.String() != f.Value.String():
+		return usagef("--%s and --%s (its old name) disagree: give --%s only", f.Name, old, f.Name)
+	case f.Changed:
+		a.sources[f.Name] = source{"flag", "--" + f.Name}
+	case oldFlag != nil:
+		return set(oldFlag.Value.String(), source{"flag", "--" + old})
+	case a.getenv(env) != "":
+		return set(a.getenv(env), source{"env", env})
+	case a.getenv(oldEnv) != "":
+		return set(a.getenv(oldEnv), source{"env", oldEnv})
+	case file.values[f.Name] != nil:
+		v, err := fileString(f.Name)
+		if err != nil {
+			return err
+		}
+		return set(v, source{"file", fmt.Sprintf("%q in %s", f.Name, file.path)})
+	case file.values[old] != nil:
+		v, err := fileString(old)
+		if err != nil {
+			return err
+		}
+		return set(v, source{"file", fmt.Sprintf("%q in %s", old, file.path)})
+	default:
+		a.sources[f.Name] = source{"default", "--" + f.Name}
 	}
 	return nil
 }
@@ -368,7 +457,9 @@ flag of apikey serve. A list (--header, --scheme, --leak-policy-owner) is
 separated by commas in the environment and a JSON array in the file; a
 duration is a string such as "30s"; a switch is true or false. The one
 exception to the naming rule is --redis, whose variable is
-APIKEY_REDIS_ADDR.
+APIKEY_REDIS_ADDR. A renamed setting keeps its old name, read after the new
+one at each level: --default-inactivity-expiry was serve's
+--inactivity-expiry (APIKEY_INACTIVITY_EXPIRY, "inactivity-expiry").
 
 The pepper (APIKEY_PEPPER, "pepper" in the file) has no flag: a flag is
 visible to every user of the machine in its process list.

@@ -164,7 +164,7 @@ func (a *app) config() (apikey.Config, error) {
 	}
 	// Keys imported from DRF API Key may carry any Django password hash.
 	cfg := apikey.Config{Prefix: a.prefix, SecretLength: a.secretLength, MaxKeysPerOwner: a.maxKeysPerOwner,
-		Peppers: peppers, Now: a.now, LegacyHashers: djangohash.Hashers()}
+		Peppers: peppers, Now: a.now, LegacyHashers: djangohash.Hashers(), InactivityExpiry: a.idle}
 	// With Redis, the Manager publishes the keys it changes: the CLI's
 	// revocations reach the servers like those of the API.
 	bus, err := a.redisBus()
@@ -178,6 +178,7 @@ func (a *app) config() (apikey.Config, error) {
 	// placeholder store is never called.
 	check := cfg
 	check.UsageFlushInterval = -1 // no background work for the check
+	check.InactivityExpiry = 0    // checked by checkGlobal; needs usage tracking
 	if _, err := apikey.NewManager(struct{ apikey.Store }{}, check); err != nil {
 		return apikey.Config{}, usagef("configuration: %s", strings.TrimPrefix(err.Error(), "apikey: "))
 	}
@@ -242,6 +243,44 @@ func isVersioned(s string) bool {
 		i++
 	}
 	return i > 0 && i < 10 && i < len(s) && s[i] == ':'
+}
+
+// checkGlobal checks the global settings that every command reads
+// whether or not it opens the database: the default inactivity expiry.
+func (a *app) checkGlobal() error {
+	a.idle = 0
+	if a.defaultIdle == "" {
+		return nil
+	}
+	d, err := apikey.ParseInactivityExpiry(a.defaultIdle)
+	var ve *apikey.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return usagef("invalid %s %q: %s", a.setting("default-inactivity-expiry"), a.defaultIdle, ve.Reason)
+	case err != nil:
+		return err
+	case d < 0:
+		return usagef("invalid %s %q: never is for a key's own policy; leave the setting out for no default", a.setting("default-inactivity-expiry"), a.defaultIdle)
+	}
+	a.idle = d
+	return nil
+}
+
+// renamedFrom returns the old name under which the user gave the setting
+// name (see renamedSettings): "--inactivity-expiry",
+// "APIKEY_INACTIVITY_EXPIRY" or `"inactivity-expiry" in FILE`; "" when
+// it was given under its own name or not at all.
+func (a *app) renamedFrom(name string) string {
+	old := oldSettingName(name)
+	src, ok := a.sources[name]
+	if old == "" || !ok || src.kind == "default" {
+		return ""
+	}
+	switch {
+	case src.name == "--"+old, src.name == envName(old), strings.HasPrefix(src.name, strconv.Quote(old)+" in "):
+		return src.name
+	}
+	return ""
 }
 
 // checkManagerSettings checks the settings of the Manager that

@@ -34,7 +34,7 @@ type hookOptions struct {
 	// inactiveAt says when a key expires for inactivity, for the
 	// key.inactive_warning rule; nil means never (no warning). serve sets
 	// it to Key.InactiveAt with the service's default
-	// (--inactivity-expiry).
+	// (--default-inactivity-expiry).
 	inactiveAt func(*apikey.Key) (time.Time, bool)
 }
 

@@ -43,8 +43,9 @@ func scopesText(scopes []string) string {
 	return strings.Join(scopes, ",")
 }
 
-// writeKey prints one key as aligned "field: value" lines.
-func writeKey(w io.Writer, k *apikey.Key) error {
+// writeKey prints one key as aligned "field: value" lines. idle is the
+// service's default inactivity expiry (--default-inactivity-expiry).
+func writeKey(w io.Writer, k *apikey.Key, idle time.Duration) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	row("id", k.ID)
@@ -82,12 +83,14 @@ func writeKey(w io.Writer, k *apikey.Key) error {
 	if len(k.AllowedCIDRs) > 0 {
 		row("networks", cidrsText(k.AllowedCIDRs))
 	}
-	switch time.Duration(k.InactivityExpiry) {
-	case 0:
-	case apikey.NoInactivityExpiry:
+	if at, ok := k.InactiveAt(idle); ok {
+		policy := "expires after " + apikey.FormatInactivityExpiry(time.Duration(k.InactivityExpiry)) + " unused"
+		if k.InactivityExpiry == 0 {
+			policy = "expires after " + apikey.FormatInactivityExpiry(idle) + " unused (the default)"
+		}
+		row("inactive", policy+", inactive from "+formatTime(&at, "-"))
+	} else if time.Duration(k.InactivityExpiry) == apikey.NoInactivityExpiry {
 		row("inactive", "never expires for want of use")
-	default:
-		row("inactive", "expires after "+apikey.FormatInactivityExpiry(time.Duration(k.InactivityExpiry))+" unused")
 	}
 	names := make([]string, 0, len(k.Metadata))
 	for name := range k.Metadata {

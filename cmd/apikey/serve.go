@@ -79,10 +79,9 @@ type serveOptions struct {
 	policy   apikey.LeakPolicy
 
 	environment    string         // --environment: live, test or empty (both)
-	inactivity     string         // --inactivity-expiry: the default policy
+	inactivity     string         // --inactivity-expiry: the old name of the global --default-inactivity-expiry
 	trustedProxies []string       // --trusted-proxies: CIDR ranges
 	proxies        []netip.Prefix // read from trustedProxies by check
-	idle           time.Duration  // read from inactivity by check
 }
 
 func newServeCommand(a *app) *cobra.Command {
@@ -176,8 +175,11 @@ with 403 wrong_environment (and POST /v1/verify answers wrong_environment).
 A key with a network allowlist is accepted only from its ranges (403
 ip_not_allowed): the client is the connection's address, unless it is one
 of --trusted-proxies, in which case it is the right-most X-Forwarded-For
-entry that is not a trusted proxy. --inactivity-expiry 90d expires every
-key unused for 90 days that has no policy of its own.
+entry that is not a trusted proxy. --default-inactivity-expiry 90d (a
+global setting, which list, show and verify read too, so that they report
+the states this server enforces; --inactivity-expiry is its old name, still
+accepted) expires every key unused for 90 days that has no policy of its
+own.
 
 The log, on standard error, holds one record per request (level info,
 error for a 5xx answer) and the server's warnings and errors, in the
@@ -204,7 +206,7 @@ seconds to finish, and the command exits 0.`,
 		Example: `  apikey serve
   apikey serve --addr 0.0.0.0:8080 --db postgres://apikey@db/apikey
   apikey serve --redis 127.0.0.1:6379 --cache-ttl 1m
-  apikey serve --environment live --inactivity-expiry 90d --trusted-proxies 10.0.0.0/8`,
+  apikey serve --environment live --default-inactivity-expiry 90d --trusted-proxies 10.0.0.0/8`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(a); err != nil {
@@ -214,6 +216,9 @@ seconds to finish, and the command exits 0.`,
 				return err
 			}
 			o.strict = a.strictFlag
+			if old := a.renamedFrom("default-inactivity-expiry"); old != "" {
+				fmt.Fprintf(a.stderr, "apikey: %s is an old name: use --default-inactivity-expiry (%s, \"default-inactivity-expiry\" in the config file), which every command reads\n", old, envName("default-inactivity-expiry"))
+			}
 			return a.serve(cmd.Context(), o)
 		},
 	}
@@ -234,7 +239,8 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.requireTwoFactor, "require-two-factor", false, "make every user of the admin site set up two-factor codes (TOTP) before anything else")
 	f.StringSliceVar(&o.headers, "header", nil, `header that carries a raw key, such as X-Api-Authorization (repeat, or separate with commas; default X-Api-Key; "none" for no header)`)
 	f.StringVar(&o.environment, "environment", "", "accept the keys of this environment only, live or test (default both); a key of the other is refused with 403 wrong_environment")
-	f.StringVar(&o.inactivity, "inactivity-expiry", "", "expire keys unused for this long, unless a key has its own: 90d, 2w, 36h (default none)")
+	f.StringVar(&o.inactivity, "inactivity-expiry", "", "the old name of --default-inactivity-expiry")
+	_ = f.MarkHidden("inactivity-expiry")
 	f.StringSliceVar(&o.trustedProxies, "trusted-proxies", nil, "CIDR ranges or addresses of the reverse proxies in front of the server, whose X-Forwarded-For is believed for the network allowlists of keys (repeat, or separate with commas; default none)")
 	o.hooks.flags(f)
 	f.StringSliceVar(&o.schemes, "scheme", nil, `Authorization scheme that introduces a key (repeat, or separate with commas; default Api-Key and Bearer; "none" to not read Authorization)`)
@@ -278,19 +284,6 @@ func (o *serveOptions) check(a *app) error {
 	if o.environment != "" && !apikey.Environment(o.environment).Valid() {
 		return usagef("invalid %s %q: want live or test", a.setting("environment"), o.environment)
 	}
-	if o.inactivity != "" {
-		d, err := apikey.ParseInactivityExpiry(o.inactivity)
-		var ve *apikey.ValidationError
-		switch {
-		case errors.As(err, &ve):
-			return usagef("invalid %s %q: %s", a.setting("inactivity-expiry"), o.inactivity, ve.Reason)
-		case err != nil:
-			return err
-		case d < 0:
-			return usagef("invalid %s %q: never is for a key's own policy; leave the setting out for no default", a.setting("inactivity-expiry"), o.inactivity)
-		}
-		o.idle = d
-	}
 	if len(o.trustedProxies) > 0 {
 		ps, err := apikey.ParseCIDRs(o.trustedProxies)
 		var ve *apikey.ValidationError
@@ -302,8 +295,8 @@ func (o *serveOptions) check(a *app) error {
 		o.proxies = ps
 	}
 	// The key.inactive_warning rule of the scheduler reads each key's
-	// inactivity expiry, with this service's default.
-	idle := o.idle
+	// inactivity expiry, with this service's default (checkGlobal).
+	idle := a.idle
 	o.hooks.inactiveAt = func(k *apikey.Key) (time.Time, bool) { return k.InactiveAt(idle) }
 	if err := o.hooks.check(a); err != nil {
 		return err
@@ -449,7 +442,6 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	cfg.StrictRevocation = o.strict
 	cfg.Environment = apikey.Environment(o.environment)
-	cfg.InactivityExpiry = o.idle
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
 	// Manager and verification above it.

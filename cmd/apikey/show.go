@@ -21,7 +21,7 @@ func newShowCommand(a *app) *cobra.Command {
 			if asJSON {
 				return writeJSON(a.stdout, k)
 			}
-			return writeKey(a.stdout, k)
+			return writeKey(a.stdout, k, a.idle)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -133,7 +133,7 @@ given; --credits alone keeps the refill, --refill alone keeps the balance.
 			if asJSON {
 				return writeJSON(a.stdout, k)
 			}
-			return writeKey(a.stdout, k)
+			return writeKey(a.stdout, k, a.idle)
 		},
 	}
 	f := cmd.Flags()
