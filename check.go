@@ -490,16 +490,20 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 		var err error
 		if r, err = m.limiter.Allow(ctx, b.name, *l, cost); err != nil {
 			if l.FailOpen {
+				m.metrics.rateLimitDecided(scope, l.Name, LimitFailOpen)
 				return nil
 			}
+			m.metrics.rateLimitDecided(scope, l.Name, LimitFailed)
 			return unavailable("rate limit "+l.Name, err)
 		}
 	}
 	r.Scope = scope
 	res.RateLimits = append(res.RateLimits, r)
 	if !r.Allowed {
+		m.metrics.rateLimitDecided(scope, l.Name, LimitLimited)
 		return &LimitError{Err: ErrRateLimited, KeyID: keyID, RetryAfter: r.RetryAfter, RateLimits: append([]LimitResult(nil), res.RateLimits...)}
 	}
+	m.metrics.rateLimitDecided(scope, l.Name, LimitAllowed)
 	return nil
 }
 
@@ -507,8 +511,10 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
 	if m.limitStore == nil {
 		if k.Credits == nil {
+			m.metrics.creditsSpent(SpendSpent, 0)
 			return nil // no balance, and no store that could hold one
 		}
+		m.metrics.creditsSpent(SpendError, 0)
 		return unavailable("spend credits", errors.New("the store keeps no credits (not a LimitStore)"))
 	}
 	now := m.clock()
@@ -517,8 +523,10 @@ func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Res
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
+		m.metrics.creditsSpent(SpendError, 0)
 		return ErrInvalidKey // deleted since it was verified
 	case err != nil:
+		m.metrics.creditsSpent(SpendError, 0)
 		return m.storeErr("spend credits", err)
 	}
 	var cr *CreditsResult
@@ -532,6 +540,16 @@ func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Res
 		cr.Remaining = min(cr.Remaining, *r)
 	}
 	res.Credits = cr
+	switch {
+	case sr.Replayed:
+		m.metrics.creditsSpent(SpendReplayed, 0)
+	case !sr.Spent:
+		m.metrics.creditsSpent(SpendExceeded, 0)
+	case cr == nil:
+		m.metrics.creditsSpent(SpendSpent, 0) // no balance applied
+	default:
+		m.metrics.creditsSpent(SpendSpent, opts.Credits)
+	}
 	if !sr.Spent {
 		le := &LimitError{Err: ErrUsageExceeded, KeyID: k.ID, RateLimits: append([]LimitResult(nil), res.RateLimits...), Credits: cr}
 		if sr.NextRefillAt != nil {

@@ -156,7 +156,9 @@ type Config struct {
 	InstanceName string
 
 	// Metrics, when set, receives verification, cache and store
-	// measurements. Nil means none.
+	// measurements, and, when it is a LimitMetrics too, the rate-limit
+	// decisions and the spends of credits of Check and Enforce. Nil means
+	// none.
 	Metrics Metrics
 
 	// OnEvent, when set, receives every event (mutations, owner limit
@@ -290,7 +292,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.hasher = h
-	m.metrics = metricsHook{cfg.Metrics}
+	m.metrics = newMetricsHook(cfg.Metrics)
 	m.limiter = cfg.Limiter
 	if m.limiter == nil {
 		m.limiter, m.ownLimiter = NewMemoryLimiter(m.now), true

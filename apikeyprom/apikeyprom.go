@@ -8,6 +8,17 @@
 //	apikey_store_errors_total                 counter of failed store lookups
 //	apikey_cache_invalidations_total          counter of cache evictions, local and received
 //	apikey_events_dropped_total               counter, once WatchDroppedEvents is called
+//	apikey_ratelimit_decisions_total{scope,limit,outcome}
+//	                                          counter: scope key or owner, limit the limit's name,
+//	                                          outcome allowed, limited, error (the limiter failed, the
+//	                                          request was refused) or fail_open (failed, let through)
+//	apikey_credit_spends_total{outcome}       counter: spent, exceeded, replayed, error
+//	apikey_credits_spent_total                counter: the credits spent, the sum of their costs
+//
+// The limit label takes the names of the limits (apikey.ValidLimitName,
+// chosen by operators), never a key id or an owner; past MaxLimitLabels
+// distinct scope and name pairs, further names are counted under the
+// limit "(other)", so that the series stay bounded whatever is configured.
 //
 // Wire it into a Manager through apikey.Config.Metrics:
 //
@@ -23,6 +34,8 @@ package apikeyprom
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-apikey/apikey"
@@ -66,9 +79,42 @@ type Metrics struct {
 	storeTime     prometheus.Histogram
 	storeErrors   prometheus.Counter
 	invalidations prometheus.Counter
+
+	decisions *prometheus.CounterVec
+	// limits maps a scope and limit name to its counters, one per
+	// outcome; it is replaced, never changed, so that reading it takes no
+	// lock and allocates nothing. mu serialises its replacements.
+	limits      atomic.Pointer[map[limitLabel]*limitCounters]
+	mu          sync.Mutex
+	spends      [len(spendOutcomes)]prometheus.Counter
+	spendVec    *prometheus.CounterVec
+	creditsUsed prometheus.Counter
 }
 
-var _ apikey.Metrics = (*Metrics)(nil)
+var (
+	_ apikey.Metrics      = (*Metrics)(nil)
+	_ apikey.LimitMetrics = (*Metrics)(nil)
+)
+
+// MaxLimitLabels bounds the distinct scope and limit name pairs that
+// apikey_ratelimit_decisions_total counts apart; the decisions of any
+// further limit are counted under the limit name OtherLimit.
+const MaxLimitLabels = 256
+
+// OtherLimit is the limit label of the decisions past MaxLimitLabels. It
+// is not a valid limit name, so it never stands for one.
+const OtherLimit = "(other)"
+
+// limitOutcomes and spendOutcomes are the outcomes whose counters are
+// resolved in advance, in the order of their indexes.
+var (
+	limitOutcomes = [...]apikey.LimitOutcome{apikey.LimitAllowed, apikey.LimitLimited, apikey.LimitFailed, apikey.LimitFailOpen}
+	spendOutcomes = [...]apikey.SpendOutcome{apikey.SpendSpent, apikey.SpendExceeded, apikey.SpendReplayed, apikey.SpendError}
+)
+
+type limitLabel struct{ scope, name string }
+
+type limitCounters [len(limitOutcomes)]prometheus.Counter
 
 // New creates the collectors and registers them with reg. namespace
 // prefixes every metric name; empty means DefaultNamespace ("apikey"). It
@@ -112,7 +158,25 @@ func New(reg prometheus.Registerer, namespace string) (*Metrics, error) {
 		Namespace: namespace, Name: "cache_invalidations_total",
 		Help: "Keys evicted from the verification cache, by local changes or received invalidations.",
 	})
-	for _, c := range []prometheus.Collector{m.verifications, m.verifyTime, cache, m.storeTime, m.storeErrors, m.invalidations} {
+	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "ratelimit_decisions_total",
+		Help: "Rate-limit decisions by scope (key or owner), limit name and outcome: allowed, limited, error (the limiter failed and the request was refused) or fail_open (failed and let through).",
+	}, []string{"scope", "limit", "outcome"})
+	empty := map[limitLabel]*limitCounters{}
+	m.limits.Store(&empty)
+	m.spendVec = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "credit_spends_total",
+		Help: "Spends of credits by outcome: spent, exceeded (a balance was short), replayed (an idempotent retry) or error.",
+	}, []string{"outcome"})
+	for i, o := range spendOutcomes {
+		m.spends[i] = m.spendVec.WithLabelValues(string(o))
+	}
+	m.creditsUsed = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "credits_spent_total",
+		Help: "Credits spent: the sum of the costs of the spends that took from a balance.",
+	})
+	for _, c := range []prometheus.Collector{m.verifications, m.verifyTime, cache, m.storeTime, m.storeErrors, m.invalidations,
+		m.decisions, m.spendVec, m.creditsUsed} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("apikeyprom: %w", err)
 		}
@@ -161,6 +225,76 @@ func (m *Metrics) StoreLookup(d time.Duration, err error) {
 
 // Invalidated counts one cache invalidation.
 func (m *Metrics) Invalidated() { m.invalidations.Inc() }
+
+// RateLimitDecided counts one rate-limit decision. Once a limit has been
+// counted, counting it again takes no lock and allocates nothing.
+func (m *Metrics) RateLimitDecided(scope, name string, outcome apikey.LimitOutcome) {
+	c, ok := (*m.limits.Load())[limitLabel{scope, name}]
+	if !ok {
+		c = m.addLimit(scope, name)
+	}
+	switch outcome {
+	case apikey.LimitAllowed:
+		c[0].Inc()
+	case apikey.LimitLimited:
+		c[1].Inc()
+	case apikey.LimitFailed:
+		c[2].Inc()
+	case apikey.LimitFailOpen:
+		c[3].Inc()
+	default: // an outcome added later: slower, still counted
+		m.decisions.WithLabelValues(scope, name, string(outcome)).Inc()
+	}
+}
+
+// addLimit resolves the counters of a limit not counted yet, or of
+// OtherLimit once MaxLimitLabels are.
+func (m *Metrics) addLimit(scope, name string) *limitCounters {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.limits.Load()
+	if c, ok := old[limitLabel{scope, name}]; ok {
+		return c
+	}
+	label := name
+	if len(old) >= MaxLimitLabels {
+		if c, ok := old[limitLabel{scope, OtherLimit}]; ok {
+			return c
+		}
+		label = OtherLimit
+	}
+	c := new(limitCounters)
+	for i, o := range limitOutcomes {
+		c[i] = m.decisions.WithLabelValues(scope, label, string(o))
+	}
+	next := make(map[limitLabel]*limitCounters, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[limitLabel{scope, label}] = c
+	m.limits.Store(&next)
+	return c
+}
+
+// CreditsSpent counts one spend of credits, and adds cost to the credits
+// spent.
+func (m *Metrics) CreditsSpent(outcome apikey.SpendOutcome, cost int64) {
+	switch outcome {
+	case apikey.SpendSpent:
+		m.spends[0].Inc()
+	case apikey.SpendExceeded:
+		m.spends[1].Inc()
+	case apikey.SpendReplayed:
+		m.spends[2].Inc()
+	case apikey.SpendError:
+		m.spends[3].Inc()
+	default:
+		m.spendVec.WithLabelValues(string(outcome)).Inc()
+	}
+	if cost > 0 {
+		m.creditsUsed.Add(float64(cost))
+	}
+}
 
 // WatchDroppedEvents registers apikey_events_dropped_total, read from
 // dropped at every scrape; pass Manager.DroppedEvents. It is separate from
