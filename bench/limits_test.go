@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/ottercache"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkCachedCheck measures, in one run, what the in-process rate
@@ -50,11 +52,57 @@ func BenchmarkCachedCheck(b *testing.B) {
 	}
 }
 
+// BenchmarkCachedCheckMetrics measures what the Prometheus metrics
+// (apikeyprom, with its rate-limit counters) add to a cached Check of a
+// key whose owner has a limit too (two limit decisions a call): the same
+// calls on two Managers, without and with metrics, their sub-benchmarks
+// alternated. Report the ratio of the "metrics" rows to the "plain" rows
+// of one run; both must show 1 allocation (the Result's).
+func BenchmarkCachedCheckMetrics(b *testing.B) {
+	metrics, err := apikeyprom.New(prometheus.NewRegistry(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	plainM, plainSets := checkSetupMetrics(b, nil)
+	metricsM, metricsSets := checkSetupMetrics(b, metrics)
+	order := randomOrder(cachedTokens)
+	ctx := context.Background()
+	for round := range 3 {
+		for _, tc := range []struct {
+			name string
+			m    *apikey.Manager
+			sets [3][]string
+		}{{"plain", plainM, plainSets}, {"metrics", metricsM, metricsSets}} {
+			for _, set := range []struct {
+				name   string
+				tokens []string
+			}{{"limit", tc.sets[1]}, {"limit+owner", tc.sets[2]}} {
+				b.Run(fmt.Sprintf("%s/%s/%d", set.name, tc.name, round), func(b *testing.B) {
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						if _, err := tc.m.Check(ctx, set.tokens[order[i&(orderLen-1)]], apikey.CheckOptions{}); err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+				})
+			}
+		}
+	}
+}
+
 // checkSetup returns a Manager with a warm ottercache over SQLite, and
 // three sets of cachedTokens keys: without limits, with a "requests"
 // limit, and with one whose owner has a limit too. Usage tracking is off,
 // so that no flush to the database runs during the measurement.
 func checkSetup(b *testing.B) (*apikey.Manager, [3][]string) {
+	return checkSetupMetrics(b, nil)
+}
+
+// checkSetupMetrics is checkSetup with metrics, when not nil, on the
+// Manager it returns.
+func checkSetupMetrics(b *testing.B, metrics apikey.Metrics) (*apikey.Manager, [3][]string) {
 	store, _ := newSQLite(b)
 	seed := newManager(b, store, apikey.Config{UsageFlushInterval: -1})
 	high := []apikey.RateLimit{{Name: "requests", Limit: 1e12, Period: time.Second}}
@@ -84,7 +132,7 @@ func checkSetup(b *testing.B) (*apikey.Manager, [3][]string) {
 		b.Fatal(err)
 	}
 	b.Cleanup(cache.Close)
-	m := newManager(b, store, apikey.Config{Cache: cache, UsageFlushInterval: -1})
+	m := newManager(b, store, apikey.Config{Cache: cache, UsageFlushInterval: -1, Metrics: metrics})
 	ctx := context.Background()
 	for _, set := range [][]string{plain, limited, both} { // warm
 		for _, t := range set {
