@@ -28,6 +28,15 @@ type LimitStore interface {
 	// owner.
 	PutOwner(ctx context.Context, id string, u OwnerUpdate, now time.Time, ev *Event) (*Owner, error)
 
+	// DeleteOwner removes the record of owner id: its limits and its
+	// balance. The keys of the owner are left alone; they just no longer
+	// share the owner's limits or balance. When ev is not nil it is
+	// written to the audit log in the same transaction, its Changes
+	// filled with DiffOwner(before, nil), and ev.ID set. The change is
+	// recorded in the ChangeFeed under OwnerSubject(id), as PutOwner's. An
+	// owner without a record yields ErrNotFound.
+	DeleteOwner(ctx context.Context, id string, ev *Event) error
+
 	// SpendCredits spends req.Cost from the balance of key req.KeyID, if
 	// it has one, and from that of owner req.Owner (when not empty), if it
 	// has one, in one transaction: both or neither. First it applies the
@@ -678,6 +687,30 @@ func (m *Manager) SetOwner(ctx context.Context, id string, u OwnerUpdate) (*Owne
 	}
 	m.emit(ev)
 	return o, nil
+}
+
+// DeleteOwner removes the record of owner id: its rate limits and its
+// balance of credits. The owner's keys stay as they are and are no longer
+// limited by the owner's limits or balance (a refund of a spend that took
+// from the deleted balance gives back only the key's part). The deletion
+// is audited (EventOwnerDeleted) and reaches the caches of every instance
+// as a revocation does. An owner without a record yields ErrNotFound.
+func (m *Manager) DeleteOwner(ctx context.Context, id string) error {
+	if err := checkOwnerID(id); err != nil {
+		return err
+	}
+	if m.limitStore == nil {
+		return errNoLimitStore
+	}
+	ev := m.event(ctx, EventOwnerDeleted, OwnerSubject(id), m.clock())
+	ev.Owner = id
+	err := m.limitStore.DeleteOwner(ctx, id, ev)
+	m.changed(ctx, OwnerSubject(id), err)
+	if err != nil {
+		return m.storeErr("delete owner", err)
+	}
+	m.emit(ev)
+	return nil
 }
 
 // AdjustCredits sets, adds to or refunds the balance of a key or an owner

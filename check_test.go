@@ -278,6 +278,56 @@ func TestOwnerChangeReachesCaches(t *testing.T) {
 	}
 }
 
+// TestOwnerDeleteReachesCaches checks that the deletion of an owner's
+// record through one Manager reaches another's cache through the change
+// feed: the owner's limit stops refusing the cached key.
+func TestOwnerDeleteReachesCaches(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a := mustManager(t, st, apikey.Config{Cache: &mapCache{m: map[string]*apikey.CacheEntry{}}, ChangePollInterval: 5 * time.Millisecond,
+		StaleAfter: time.Second, UsageFlushInterval: -1})
+	t.Cleanup(func() { a.Close(context.Background()) })
+	b := mustManager(t, st, apikey.Config{UsageFlushInterval: -1})
+	if _, err := b.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "requests", Limit: 1, Period: time.Hour}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := b.Create(ctx, apikey.CreateParams{Name: "k", Owner: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Check(ctx, tok, apikey.CheckOptions{}); !errors.Is(err, apikey.ErrRateLimited) {
+		t.Fatalf("second Check under the owner's 1/h: %v, want ErrRateLimited", err)
+	}
+	if err := b.DeleteOwner(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteOwner(ctx, "acme"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Fatalf("DeleteOwner of a deleted owner: %v, want ErrNotFound", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := a.Check(ctx, tok, apikey.CheckOptions{})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, apikey.ErrRateLimited) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner's deletion never reached the other Manager's cache")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 3 {
+		if _, err := a.Check(ctx, tok, apikey.CheckOptions{}); err != nil {
+			t.Fatalf("Check after the owner's deletion: %v", err)
+		}
+	}
+}
+
 func TestLimitsBadInput(t *testing.T) {
 	ctx := context.Background()
 	m, _ := limitManager(t)

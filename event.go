@@ -46,6 +46,10 @@ const (
 	// AdjustCredits of an owner): its KeyID is OwnerSubject(owner), its
 	// Owner the owner.
 	EventOwnerUpdated EventType = "owner.updated"
+	// EventOwnerDeleted records Manager.DeleteOwner: the owner's record
+	// (its limits and balance) is gone; its KeyID is OwnerSubject(owner),
+	// its Owner the owner, its Changes what the record held.
+	EventOwnerDeleted EventType = "owner.deleted"
 	// EventExpiring records, once per key and expiry, that the key expires
 	// within the warning period of the Scheduler (ExpiringRule); it is
 	// written by the Scheduler, not by a mutation.
@@ -75,7 +79,7 @@ const (
 func AuditedEventTypes() []EventType {
 	return []EventType{EventCreated, EventImported, EventUpdated, EventRevoked, EventDeleted, EventRolled,
 		EventDisabled, EventEnabled, EventLeaked,
-		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated,
+		EventLimitsChanged, EventCreditsChanged, EventOwnerUpdated, EventOwnerDeleted,
 		EventExpiring, EventExpired, EventInactiveWarning,
 		EventWebhookCreated, EventWebhookUpdated, EventWebhookDeleted}
 }

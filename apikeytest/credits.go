@@ -35,6 +35,7 @@ func TestCredits(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"OwnerAndKeyAllOrNothing", testOwnerAndKey},
 		{"Audited", testCreditsAudited},
 		{"ChangeFeed", testLimitsChangeFeed},
+		{"DeleteOwner", testDeleteOwner},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,5 +429,135 @@ func testLimitsChangeFeed(t *testing.T, h Harness) {
 	}
 	if !slices.Contains(ids, k.ID) || !slices.Contains(ids, apikey.OwnerSubject("acme")) {
 		t.Errorf("changes after the limits changed name %v, want %s and %s", ids, k.ID, apikey.OwnerSubject("acme"))
+	}
+}
+
+// testDeleteOwner checks LimitStore.DeleteOwner through the Manager: the
+// owner's limits and balance go, its keys stay with their own, the
+// deletion is audited and in the change feed, a refund of a spend that
+// took from the deleted balance gives back the key's part, and an unknown
+// owner is ErrNotFound.
+func testDeleteOwner(t *testing.T, h Harness) {
+	ctx := t.Context()
+	m, _ := creditsManager(t, h)
+	one := []apikey.RateLimit{{Name: "requests", Limit: 1, Period: time.Hour}}
+	if _, err := m.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &one, Credits: &apikey.Credits{Remaining: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	k, tok := create(t, m, apikey.CreateParams{Name: "k", Owner: "acme", Credits: &apikey.Credits{Remaining: 5}})
+	other, _ := create(t, m, apikey.CreateParams{Name: "other", Owner: "acme"})
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 2, IdempotencyKey: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{}); !errors.Is(err, apikey.ErrRateLimited) {
+		t.Fatalf("second Check under the owner's 1/h: %v, want ErrRateLimited", err)
+	}
+	var seq int64
+	feed, isFeed := h.Store.(apikey.ChangeFeed)
+	if isFeed {
+		n, err := feed.LastChange(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq = n
+	}
+
+	if err := m.DeleteOwner(ctx, "acme"); err != nil {
+		t.Fatalf("DeleteOwner: %v", err)
+	}
+	if _, err := m.Owner(ctx, "acme"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Owner after DeleteOwner: %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{"acme", "nobody"} {
+		if err := m.DeleteOwner(ctx, id); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("DeleteOwner(%q) without a record: %v, want ErrNotFound", id, err)
+		}
+	}
+	if err := m.DeleteOwner(ctx, ""); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("DeleteOwner(\"\"): %v, want ErrInvalidInput", err)
+	}
+	if err := h.Store.(apikey.LimitStore).DeleteOwner(ctx, "acme", nil); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("LimitStore.DeleteOwner of a deleted owner: %v, want ErrNotFound", err)
+	}
+
+	// The keys stay, with their owner and their own balance.
+	for _, id := range []string{k.ID, other.ID} {
+		got, err := m.Get(ctx, id)
+		if err != nil {
+			t.Fatalf("Get(%s) after DeleteOwner: %v", id, err)
+		}
+		if got.Owner != "acme" {
+			t.Errorf("key %s owner = %q, want acme", id, got.Owner)
+		}
+	}
+	if b := balanceOf(t, m, k.ID); b != 3 {
+		t.Errorf("key balance after DeleteOwner = %d, want 3", b)
+	}
+	// Neither the owner's limit nor its balance applies any more.
+	for i := range 3 {
+		res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+		if err != nil {
+			t.Fatalf("Check %d after DeleteOwner: %v", i, err)
+		}
+		for _, r := range res.RateLimits {
+			if r.Scope == "owner" {
+				t.Errorf("Check after DeleteOwner applied an owner limit: %+v", r)
+			}
+		}
+		if res.Credits == nil || res.Credits.Remaining != int64(2-i) {
+			t.Errorf("Check %d: credits %+v, want the key's %d", i, res.Credits, 2-i)
+		}
+	}
+	// A refund of a spend that took from the deleted balance gives back
+	// the key's part.
+	c, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditRefund, IdempotencyKey: "a"})
+	if err != nil {
+		t.Fatalf("refund after DeleteOwner: %v", err)
+	}
+	if c == nil || c.Remaining != 2 {
+		t.Errorf("balance after the refund = %+v, want 2", c)
+	}
+
+	// Audited, with what the record held.
+	evs, err := h.Store.ListEvents(ctx, apikey.EventQuery{Type: apikey.EventOwnerDeleted, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("owner.deleted entries = %d, want 1", len(evs))
+	}
+	ev := evs[0]
+	if ev.KeyID != apikey.OwnerSubject("acme") || ev.Owner != "acme" {
+		t.Errorf("owner.deleted: key id %q, owner %q", ev.KeyID, ev.Owner)
+	}
+	if c := ev.Changes["credits"]; fmt.Sprint(c.Before) == "<nil>" || c.After != nil {
+		t.Errorf("owner.deleted credits change = %+v, want the balance -> nil", c)
+	}
+	if _, ok := ev.Changes["ratelimits"]; !ok {
+		t.Errorf("owner.deleted changes = %+v, want ratelimits", ev.Changes)
+	}
+
+	// In the change feed, so that other instances evict the owner.
+	if isFeed {
+		changes, err := feed.ChangesAfter(ctx, seq, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, c := range changes {
+			ids = append(ids, c.KeyID)
+		}
+		if !slices.Contains(ids, apikey.OwnerSubject("acme")) {
+			t.Errorf("changes after DeleteOwner name %v, want %s", ids, apikey.OwnerSubject("acme"))
+		}
+	}
+
+	// A new record starts afresh.
+	o, err := m.SetOwner(ctx, "acme", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.RateLimits) != 0 || o.Credits == nil || o.Credits.Remaining != 1 {
+		t.Errorf("owner recreated after DeleteOwner = %+v, want no limits and a balance of 1", o)
 	}
 }

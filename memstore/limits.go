@@ -74,6 +74,26 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 	return after.Clone(), nil
 }
 
+// DeleteOwner implements apikey.LimitStore.
+func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) error {
+	if err := s.usable(ctx); err != nil {
+		return opErr("delete owner", err)
+	}
+	if err := checkEvent(ev); err != nil {
+		return opErr("delete owner", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	before, ok := s.owners[id]
+	if !ok {
+		return apikey.ErrNotFound
+	}
+	delete(s.owners, id)
+	s.writeEventLocked(ev, id, apikey.DiffOwner(before.Clone(), nil))
+	s.changedLocked(apikey.ChangeUpdate, apikey.OwnerSubject(id))
+	return nil
+}
+
 // SpendCredits implements apikey.LimitStore, under the store's lock.
 func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
 	if err := s.usable(ctx); err != nil {

@@ -187,6 +187,20 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 	return after, nil
 }
 
+// DeleteOwner implements apikey.LimitStore in one transaction; the trigger
+// of apikey_owners (migration 0008) records the change and notifies the
+// other instances.
+func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scanOwner(tx.QueryRow(ctx, `DELETE FROM ONLY apikey_owners WHERE id = $1 RETURNING `+ownerColumns, id))
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, id, apikey.DiffOwner(before, nil))
+	})
+	return mapErr("delete owner", err)
+}
+
 // balance is a balance read, and locked, for a spend or an adjustment.
 type balance struct {
 	table, id string

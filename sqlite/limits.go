@@ -160,6 +160,19 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 	return after, nil
 }
 
+// DeleteOwner implements apikey.LimitStore in one write transaction; the
+// delete trigger of apikey_owners (migration 0007) records the change.
+func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		before, err := scanOwner(tx.QueryRowContext(ctx, `DELETE FROM apikey_owners WHERE id = ? RETURNING `+ownerColumns, id))
+		if err != nil {
+			return err
+		}
+		return writeEvent(ctx, tx, ev, id, apikey.DiffOwner(before, nil))
+	})
+	return storeErr("delete owner", err)
+}
+
 // balance is a balance read for a spend or an adjustment, with where to
 // write it back.
 type balance struct {
