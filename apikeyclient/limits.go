@@ -186,3 +186,13 @@ func (c *Client) ReplaceOwner(ctx context.Context, o apikey.Owner) (*apikey.Owne
 	}
 	return &got, nil
 }
+
+// DeleteOwner removes the record of an owner, its rate limits and its
+// balance (DELETE /v1/owners/{owner}); the owner's keys stay. An owner
+// without a record yields apikey.ErrNotFound.
+func (c *Client) DeleteOwner(ctx context.Context, id string) error {
+	if id == "" {
+		return &apikey.ValidationError{Field: "owner", Reason: "is required"}
+	}
+	return c.do(ctx, http.MethodDelete, "/v1/owners/"+url.PathEscape(id), nil, nil, nil, "")
+}

@@ -23,7 +23,7 @@ func newWebhookCommand(a *app) *cobra.Command {
 		Short: "Manage the webhook endpoints that receive key events",
 		Long: `Webhook endpoints receive every audited event (key.created, key.updated,
 key.rolled, key.revoked, key.deleted, key.credits_changed,
-key.limits_changed, owner.updated, key.expiring, key.expired,
+key.limits_changed, owner.updated, owner.deleted, key.expiring, key.expired,
 key.inactive_warning, ...) that matches their filter, as Standard Webhooks
 messages signed with their own secret, sent by "apikey serve". See
 docs/lifecycle.md, "Webhooks", for the payload, the retries and how to

@@ -104,4 +104,24 @@ func TestClientLimits(t *testing.T) {
 	if _, err := c.ReplaceOwner(ctx, apikey.Owner{ID: "acme", RateLimits: []apikey.RateLimit{{Name: "bad name!", Limit: 1, Period: time.Second}}}); !errors.Is(err, apikey.ErrInvalidInput) {
 		t.Errorf("replace with a bad limit: %v", err)
 	}
+
+	// DeleteOwner: the record goes, the owner's keys stay; a second
+	// delete, and an owner that never had a record, are not found.
+	if err := c.DeleteOwner(ctx, "acme corp/eu"); err != nil {
+		t.Fatalf("DeleteOwner: %v", err)
+	}
+	if _, err := c.Owner(ctx, "acme corp/eu"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("Owner after DeleteOwner: %v, want ErrNotFound", err)
+	}
+	for _, id := range []string{"acme corp/eu", "globex"} {
+		if err := c.DeleteOwner(ctx, id); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("DeleteOwner(%q) without a record: %v, want ErrNotFound", id, err)
+		}
+	}
+	if err := c.DeleteOwner(ctx, ""); !errors.Is(err, apikey.ErrInvalidInput) {
+		t.Errorf("DeleteOwner(\"\"): %v, want ErrInvalidInput", err)
+	}
+	if _, err := c.Get(ctx, k.ID); err != nil {
+		t.Errorf("the owner's key after DeleteOwner: %v", err)
+	}
 }

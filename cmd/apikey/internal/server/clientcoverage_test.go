@@ -39,6 +39,7 @@ var clientMethods = map[string]string{
 	"GET /v1/owners/{owner}":                              "Owner",
 	"PATCH /v1/owners/{owner}":                            "SetOwner",
 	"PUT /v1/owners/{owner}":                              "ReplaceOwner",
+	"DELETE /v1/owners/{owner}":                           "DeleteOwner",
 	"POST /v1/keys/{id}/credits":                          "AdjustCredits",
 	"POST /v1/owners/{owner}/credits":                     "AdjustCredits",
 	"POST /v1/webhooks":                                   "CreateWebhook",

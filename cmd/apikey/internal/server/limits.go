@@ -133,6 +133,17 @@ func (s *Server) getOwner(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
+// deleteOwner serves DELETE /v1/owners/{owner}: the owner's record (its
+// limits and balance) goes, its keys stay; 204, or 404 without a record.
+func (s *Server) deleteOwner(w http.ResponseWriter, r *http.Request) {
+	if err := s.m.DeleteOwner(r.Context(), r.PathValue("owner")); err != nil {
+		s.ownerFail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
 type ownerRequest struct {
 	RateLimits optional[[]apikey.RateLimit] `json:"ratelimits"`
 	Credits    optional[apikey.Credits]     `json:"credits"`

@@ -289,4 +289,25 @@ func TestOwners(t *testing.T) {
 		t.Errorf("put {}: %s", r.body)
 	}
 	mustStatus(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: a.Token}), http.StatusOK, "whoami after the limit is gone")
+
+	// DELETE removes the record; the keys stay and lose the owner's
+	// limits. Unknown owners are 404, a verifier key may not delete.
+	mustStatus(t, do("PUT", "/v1/owners/acme", `{"ratelimits":[{"name":"requests","limit":1,"period":"1h"}]}`), http.StatusOK, "put again")
+	wantProblem(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: a.Token}), http.StatusTooManyRequests, "rate_limited", "owner limit of 1/h spent")
+	wantProblem(t, f.do(t, req{method: "DELETE", path: "/v1/owners/acme", token: f.verify}), http.StatusForbidden, "insufficient_scope", "delete owner with apikey:verify")
+	r = do("DELETE", "/v1/owners/acme", "")
+	mustStatus(t, r, http.StatusNoContent, "delete owner")
+	if len(r.body) != 0 {
+		t.Errorf("delete owner: body %q, want none", r.body)
+	}
+	wantProblem(t, do("GET", "/v1/owners/acme", ""), http.StatusNotFound, "not_found", "owner after delete")
+	wantProblem(t, do("DELETE", "/v1/owners/acme", ""), http.StatusNotFound, "not_found", "second delete")
+	wantProblem(t, do("DELETE", "/v1/owners/nobody%2Fat%20all", ""), http.StatusNotFound, "not_found", "delete of an unknown owner")
+	mustStatus(t, f.do(t, req{method: "GET", path: "/v1/whoami", token: a.Token}), http.StatusOK, "whoami after the owner is deleted")
+	mustStatus(t, f.do(t, req{method: "GET", path: "/v1/keys/" + a.ID, token: f.admin}), http.StatusOK, "the owner's key after delete")
+	r = do("GET", "/v1/events?type=owner.deleted", "")
+	mustStatus(t, r, http.StatusOK, "events")
+	if !strings.Contains(string(r.body), `"owner.deleted"`) || !strings.Contains(string(r.body), `"owner:acme"`) {
+		t.Errorf("events of type owner.deleted: %s", r.body)
+	}
 }

@@ -157,6 +157,7 @@ var routes = []route{
 	{"GET /v1/owners/{owner}", admin, (*Server).getOwner},
 	{"PUT /v1/owners/{owner}", admin, (*Server).putOwner},
 	{"PATCH /v1/owners/{owner}", admin, (*Server).patchOwner},
+	{"DELETE /v1/owners/{owner}", admin, (*Server).deleteOwner},
 	{"POST /v1/owners/{owner}/credits", admin, (*Server).ownerCredits},
 	{"GET /v1/events", admin, (*Server).listEvents},
 	{"POST /v1/webhooks", admin, (*Server).createWebhook},
