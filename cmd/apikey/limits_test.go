@@ -145,6 +145,16 @@ func TestLimitsCLI(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"ratelimits": [`) {
 		t.Errorf("owner show --json: %+v", r)
 	}
+	want(t, e.run("owner", "delete", "acme"), 0, "deleted: owner acme\n", "")
+	want(t, e.run("owner", "show", "acme"), 1, "", "apikey: owner \"acme\" has no rate limits or credits (set them with apikey owner set)\n")
+	want(t, e.run("owner", "delete", "acme"), 1, "", "apikey: owner \"acme\" has no rate limits or credits to delete\n")
+	if r := e.run("show", id); r.code != 0 || !strings.Contains(r.stdout, "acme") {
+		t.Errorf("the owner's key after owner delete: %+v", r)
+	}
+	if r := e.run("owner", "set", "acme", "--credits", "5"); r.code != 0 {
+		t.Errorf("owner set after owner delete: %+v", r)
+	}
+	want(t, e.run("owner", "delete", "acme", "--json"), 0, "{\n  \"deleted\": true,\n  \"owner\": \"acme\"\n}\n", "")
 
 	// Usage errors: exit 2, one precise line, nothing changed.
 	for _, c := range []struct {
@@ -164,8 +174,8 @@ func TestLimitsCLI(t *testing.T) {
 		{[]string{"credits", id, "set"}, "apikey: credits needs three arguments: a key id, set, add or refund, and an amount or idempotency key"},
 		{[]string{"owner", "credits", "acme", "refund", "x"}, "apikey: an owner's credits cannot be refunded: refund the spend of a key with apikey credits ID refund"},
 		{[]string{"owner", "set", "acme"}, "apikey: owner set changes nothing: give --ratelimit, --clear-ratelimits, --credits, --refill or --clear-credits"},
-		{[]string{"owner"}, "apikey: owner needs a subcommand: show, set or credits"},
-		{[]string{"owner", "delete", "acme"}, `apikey: unknown owner subcommand "delete": want show, set or credits`},
+		{[]string{"owner"}, "apikey: owner needs a subcommand: show, set, credits or delete"},
+		{[]string{"owner", "remove", "acme"}, `apikey: unknown owner subcommand "remove": want show, set, credits or delete`},
 	} {
 		want(t, e.run(c.args...), 2, "", c.stderr+"\n")
 	}

@@ -13,7 +13,7 @@ func init() { register(newOwnerCommand) }
 
 func newOwnerCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "owner show|set|credits OWNER ...",
+		Use:   "owner show|set|credits|delete OWNER ...",
 		Short: "Show or change the rate limits and credits shared by an owner's keys",
 		Long: `An owner (the --owner of its keys: a user, a team, an organisation) can have
 rate limits and a balance of credits of its own, shared by all its keys: a
@@ -21,13 +21,13 @@ request must pass the limits of its key and of the key's owner, and spends
 from both balances.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("owner needs a subcommand: show, set or credits")
+				return usagef("owner needs a subcommand: show, set, credits or delete")
 			}
-			return usagef("unknown owner subcommand %q: want show, set or credits", args[0])
+			return usagef("unknown owner subcommand %q: want show, set, credits or delete", args[0])
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newOwnerShowCommand(a), newOwnerSetCommand(a), newOwnerCreditsCommand(a))
+	cmd.AddCommand(newOwnerShowCommand(a), newOwnerSetCommand(a), newOwnerCreditsCommand(a), newOwnerDeleteCommand(a))
 	return cmd
 }
 
@@ -147,6 +147,38 @@ negative AMOUNT after --: apikey owner credits acme add -- -50.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newOwnerDeleteCommand(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "delete OWNER",
+		Short: "Delete the rate limits and credits of an owner",
+		Long: `Delete the record of an owner: its rate limits and its balance of credits.
+The owner's keys stay as they are; they are no longer limited by the owner's
+limits or balance. Audited as owner.deleted. With --json, prints
+{"owner": "...", "deleted": true}.`,
+		Args: oneArg("an owner"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := a.manager(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := m.DeleteOwner(cmd.Context(), args[0]); err != nil {
+				if errors.Is(err, apikey.ErrNotFound) {
+					return refusedf("owner %q has no rate limits or credits to delete", args[0])
+				}
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, map[string]any{"owner": args[0], "deleted": true})
+			}
+			_, err = fmt.Fprintf(a.stdout, "deleted: owner %s\n", args[0])
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print JSON: {"owner": "...", "deleted": true}`)
 	return cmd
 }
 
