@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -269,5 +270,59 @@ func TestUnlock(t *testing.T) {
 
 	if r := ada.post("/admin/users/nobody@example.com/unlock", nil); r.status != http.StatusNotFound {
 		t.Errorf("unlock of an unknown user: %d, want 404", r.status)
+	}
+}
+
+// TestDeleteOwner drives the owner page's delete button over HTTP: a
+// viewer is not offered it and is refused (403), a cross-origin POST is
+// refused, an admin deletes the record (the owner's keys stay), and a
+// second delete finds nothing (404).
+func TestDeleteOwner(t *testing.T) {
+	s, _ := accountSite(t)
+	ctx := context.Background()
+	if _, err := s.m.SetOwner(ctx, "acme corp", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 9}}); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := s.m.Create(ctx, apikey.CreateParams{Name: "k", Owner: "acme corp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const page, action = "/admin/owners/acme%20corp", "/admin/owners/acme%20corp/delete"
+	bob := s.as("bob@example.com")
+	if r := bob.get(page); r.status != http.StatusOK || strings.Contains(r.body, `id="delete-owner"`) {
+		t.Errorf("viewer's owner page: %d, offers the delete button: %v", r.status, strings.Contains(r.body, `id="delete-owner"`))
+	}
+	wantStatus(t, bob.post(action, nil), http.StatusForbidden)
+
+	ada := s.loggedIn()
+	if r := ada.get(page); !strings.Contains(r.body, `action="`+action+`"`) {
+		t.Errorf("the admin's owner page has no delete form:\n%s", r.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+action, nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.Header.Set("Origin", "http://evil.example")
+	wantStatus(t, ada.do(req), http.StatusForbidden)
+	if _, err := s.m.Owner(ctx, "acme corp"); err != nil {
+		t.Fatalf("the owner after a viewer's and a cross-origin delete: %v", err)
+	}
+
+	wantRedirect(t, ada.post(action, nil), page+"?done=owner-deleted")
+	if _, err := s.m.Owner(ctx, "acme corp"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("the owner after delete: %v, want ErrNotFound", err)
+	}
+	if r := ada.get(page + "?done=owner-deleted"); !strings.Contains(r.body, "limits and credits were deleted") || strings.Contains(r.body, `id="delete-owner"`) {
+		t.Errorf("owner page after delete:\n%s", r.body)
+	}
+	if got, err := s.m.Get(ctx, k.ID); err != nil || got.Owner != "acme corp" {
+		t.Errorf("the owner's key after delete: %+v, %v", got, err)
+	}
+	r := ada.post(action, nil)
+	wantStatus(t, r, http.StatusNotFound)
+	if !strings.Contains(r.body, "no limits or credits of its own") {
+		t.Errorf("second delete:\n%s", r.body)
+	}
+	page2, err := s.m.Events(ctx, apikey.EventFilter{Type: apikey.EventOwnerDeleted})
+	if err != nil || len(page2.Events) != 1 || page2.Events[0].Actor != "admin:"+adminEmail {
+		t.Errorf("owner.deleted entries: %+v, %v", page2, err)
 	}
 }

@@ -312,6 +312,7 @@ func (h *handler) routes() {
 	mux.HandleFunc("GET /admin/owners/{owner}", h.authed(h.showOwner))
 	mux.HandleFunc("POST /admin/owners/{owner}", h.authed(h.editOwner))
 	mux.HandleFunc("POST /admin/owners/{owner}/credits", h.authed(h.adjustOwnerCredits))
+	mux.HandleFunc("POST /admin/owners/{owner}/delete", h.authed(h.deleteOwner))
 	mux.HandleFunc("GET /admin/events", h.authed(h.listEvents))
 	mux.HandleFunc("GET /admin/leaks", h.authed(h.listLeaks))
 	mux.HandleFunc("GET /admin/webhooks", h.authed(h.listWebhooks))

@@ -137,6 +137,8 @@ func notice(q url.Values) string {
 		return "The credits were changed."
 	case "owner":
 		return "The owner's limits and credits were saved."
+	case "owner-deleted":
+		return "The owner's limits and credits were deleted; its keys are unchanged."
 	}
 	return ""
 }

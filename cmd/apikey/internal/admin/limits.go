@@ -308,6 +308,23 @@ func (h *handler) adjustOwnerCredits(w http.ResponseWriter, r *http.Request, s *
 	h.errorPage(w, r, s, http.StatusUnprocessableEntity, "Credits not changed", problem)
 }
 
+// deleteOwner deletes the record of an owner (its limits and credits);
+// its keys stay.
+func (h *handler) deleteOwner(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("owner")
+	err := h.m.DeleteOwner(actor(r.Context(), s), id)
+	switch {
+	case err == nil:
+		http.Redirect(w, r, ownerPath(id)+"?done=owner-deleted", http.StatusSeeOther)
+	case errors.Is(err, apikey.ErrNotFound):
+		h.errorPage(w, r, s, http.StatusNotFound, "Nothing to delete", "This owner has no limits or credits of its own.")
+	case errors.Is(err, apikey.ErrInvalidInput):
+		h.errorPage(w, r, s, http.StatusNotFound, "Owner not found", "This is not a valid owner.")
+	default:
+		h.fail(w, r, s, err)
+	}
+}
+
 // findOwner sends the owner search box to the owner's page.
 func (h *handler) findOwner(w http.ResponseWriter, r *http.Request, s *session) {
 	owner := strings.TrimSpace(r.URL.Query().Get("owner"))

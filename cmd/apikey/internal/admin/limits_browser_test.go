@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,5 +108,17 @@ func TestBrowserLimits(t *testing.T) {
 	}
 	if o, _ := s.m.Owner(bg, "acme corp"); o.Credits.Remaining != 42 {
 		t.Errorf("the cross-origin POST changed the credits to %d", o.Credits.Remaining)
+	}
+
+	// Deleting the owner's record: the page says so, the keys stay.
+	b.open("/admin/owners/acme%20corp")
+	if resp := b.follow(`#delete-owner`); resp.Status != http.StatusOK {
+		t.Fatalf("delete owner: status %d", resp.Status)
+	}
+	b.wantText(".notice", "The owner's limits and credits were deleted; its keys are unchanged.")
+	b.wantText(".owner-record", "no limits or credits")
+	b.wantText("#owner-keys", k.ID)
+	if _, err := s.m.Owner(bg, "acme corp"); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("owner after the delete button: %v, want ErrNotFound", err)
 	}
 }
