@@ -324,8 +324,8 @@ func (o *CheckOptions) check() error {
 // credit. It returns the key with the outcome of every limit and the
 // balance left, or the error of Verify, a *LimitError matching
 // ErrRateLimited or ErrUsageExceeded, ErrInvalidInput for bad opts, or
-// ErrUnavailable when a Limiter (of a limit that does not fail open) or
-// the store fails.
+// ErrUnavailable when a Limiter (of a limit that does not fail open: a
+// *LimiterError) or the store fails.
 //
 // Check does not check scopes: check them on Result.Key first when the
 // request needs any, or use Verify, then the scope checks, then Enforce,
@@ -503,7 +503,7 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 				return nil
 			}
 			m.metrics.rateLimitDecided(scope, l.Name, LimitFailed)
-			return unavailable("rate limit "+l.Name, err)
+			return &LimiterError{Scope: scope, Limit: l.Name, Err: err}
 		}
 	}
 	r.Scope = scope

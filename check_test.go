@@ -328,6 +328,41 @@ func TestOwnerDeleteReachesCaches(t *testing.T) {
 	}
 }
 
+// downLimiter is a Limiter that cannot decide, as one whose Redis is gone.
+type downLimiter struct{}
+
+func (downLimiter) Allow(context.Context, string, apikey.RateLimit, int64) (apikey.LimitResult, error) {
+	return apikey.LimitResult{}, errors.New("connection refused")
+}
+
+// TestLimiterFailure checks the errors of a Limiter that fails: a limit
+// that does not fail open refuses with a *LimiterError matching
+// ErrUnavailable and naming the limit and its scope; one that fails open
+// lets the request through.
+func TestLimiterFailure(t *testing.T) {
+	ctx := context.Background()
+	m := mustManager(t, openStore(t), apikey.Config{Limiter: downLimiter{}, UsageFlushInterval: -1})
+	if _, err := m.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "org", Limit: 5, Period: time.Minute}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, closed, err := m.Create(ctx, apikey.CreateParams{Name: "closed", Owner: "acme",
+		RateLimits: []apikey.RateLimit{{Name: "requests", Limit: 5, Period: time.Minute, FailOpen: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Check(ctx, closed, apikey.CheckOptions{RateLimit: "org"})
+	var le *apikey.LimiterError
+	if !errors.Is(err, apikey.ErrUnavailable) || !errors.As(err, &le) || le.Scope != "owner" || le.Limit != "org" {
+		t.Fatalf("Check with the limiter down: %v (%#v), want a *LimiterError of the owner's limit org matching ErrUnavailable", err, le)
+	}
+	if !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("error %q lost the limiter's cause", err)
+	}
+	if _, err := m.Check(ctx, closed, apikey.CheckOptions{}); err != nil {
+		t.Errorf("Check of the fail-open requests limit alone with the limiter down: %v", err)
+	}
+}
+
 func TestLimitsBadInput(t *testing.T) {
 	ctx := context.Background()
 	m, _ := limitManager(t)

@@ -410,6 +410,27 @@ func (e *LimitError) Error() string {
 // Unwrap returns Err.
 func (e *LimitError) Unwrap() error { return e.Err }
 
+// LimiterError reports that a rate limit could not be checked because the
+// Limiter failed (a Redis outage or timeout) and the limit does not fail
+// open. It matches ErrUnavailable: the request is refused, as a limit that
+// cannot be checked is not granted, and may be retried.
+type LimiterError struct {
+	// Scope is "key" or "owner": whose limit it is.
+	Scope string
+	// Limit is the name of the limit (a valid limit name).
+	Limit string
+	// Err is the Limiter's error.
+	Err error
+}
+
+// Error implements error.
+func (e *LimiterError) Error() string {
+	return fmt.Sprintf("%v: %s rate limit %q could not be checked: %v", ErrUnavailable, e.Scope, e.Limit, e.Err)
+}
+
+// Unwrap returns ErrUnavailable and Err.
+func (e *LimiterError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
 // ValidLimitName reports whether s can name a rate limit: 1 to 64
 // characters of a-z 0-9 _ . -, starting with a letter or digit.
 func ValidLimitName(s string) bool {

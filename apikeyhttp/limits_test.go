@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,8 +188,11 @@ func TestLimiterFailure(t *testing.T) {
 	if w.Code != 503 {
 		t.Fatalf("fail closed: %d", w.Code)
 	}
-	if p := problem(t, w); p.Code != apikey.CodeUnavailable {
-		t.Errorf("fail closed: code %q", p.Code)
+	if p := problem(t, w); p.Code != apikey.CodeUnavailable || p.Detail != `The key's rate limit "requests" cannot be checked at the moment: the rate limiter does not answer; retry later.` {
+		t.Errorf("fail closed: code %q, detail %q; want unavailable naming the limit", p.Code, p.Detail)
+	}
+	if strings.Contains(w.Body.String(), "redis down") {
+		t.Errorf("fail closed: the limiter's error reached the client: %s", w.Body)
 	}
 	if w := call(h, open); w.Code != 200 {
 		t.Errorf("fail open: %d", w.Code)

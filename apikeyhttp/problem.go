@@ -217,12 +217,21 @@ type Problem struct {
 	Instances []string `json:"instances,omitempty"`
 }
 
+// scopeWord is the possessive of a limit's scope in a problem's detail.
+func scopeWord(scope string) string {
+	if scope == "owner" {
+		return "owner's"
+	}
+	return "key's"
+}
+
 // ProblemOf returns the Problem that answers err, as Status maps it, with
 // the fixed detail sentence of its code. For a *ScopeError the detail names
 // the required scopes and RequiredScopes lists them; for an
 // *apikey.ValidationError the detail gives the field and the reason and
 // Field names the field; for an *apikey.NotAcknowledgedError Instances
-// names the instances. The text of err is never used otherwise. A nil err
+// names the instances; for an *apikey.LimiterError (503) the detail names
+// the rate limit that could not be checked. The text of err is never used otherwise. A nil err
 // is answered as a failure to decide (503 unavailable), never as a success.
 func ProblemOf(err error) *Problem {
 	r := row(err) // nil matches no row: the first, unavailable
@@ -232,7 +241,10 @@ func ProblemOf(err error) *Problem {
 	var na *apikey.NotAcknowledgedError
 	var ae *apikey.AddrError
 	var fe *ForwardedForError
+	var le *apikey.LimiterError
 	switch {
+	case r.code == apikey.CodeUnavailable && errors.As(err, &le) && apikey.ValidLimitName(le.Limit):
+		p.Detail = "The " + scopeWord(le.Scope) + " rate limit \"" + le.Limit + "\" cannot be checked at the moment: the rate limiter does not answer; retry later."
 	case r.code == CodeInsufficientScope && errors.As(err, &se) && len(se.Required) > 0:
 		p.RequiredScopes = se.Required
 		switch {

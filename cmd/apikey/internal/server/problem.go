@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -45,7 +46,17 @@ func invalidInput(w http.ResponseWriter, r *http.Request, field, reason string) 
 // without their text.
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	p := apikeyhttp.ProblemOf(err)
-	if p.Status == http.StatusServiceUnavailable {
+	var le *apikey.LimiterError
+	switch {
+	case p.Status == http.StatusServiceUnavailable && errors.As(err, &le):
+		// The rate limiter (Redis), not the store, failed: the detail
+		// ProblemOf gives names the limit.
+		if log != nil {
+			log.LogAttrs(r.Context(), slog.LevelError, "apikey: rate limiter failure",
+				slog.String("method", sanitize(r.Method, 20)), slog.String("path", logPath(r.URL.Path)),
+				slog.String("error", err.Error()))
+		}
+	case p.Status == http.StatusServiceUnavailable:
 		if log != nil {
 			log.LogAttrs(r.Context(), slog.LevelError, "apikey: store failure",
 				slog.String("method", sanitize(r.Method, 20)), slog.String("path", logPath(r.URL.Path)),
