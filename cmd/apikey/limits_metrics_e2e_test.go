@@ -1,0 +1,75 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestServeLimitMetrics checks that /metrics of the binary counts rate
+// limiting and credits: after a key's limit of 2 refuses its third request,
+// and after spends, replays and a refusal for want of credits.
+func TestServeLimitMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"APIKEY_DB=" + databaseFor(t, "sqlite")}
+	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
+	if r.code != 0 {
+		t.Fatalf("create admin: %+v", r)
+	}
+	admin := strings.TrimSpace(r.stdout)
+	s := startServe(t, dir, env)
+	const (
+		allowed  = `apikey_ratelimit_decisions_total{limit="requests",outcome="allowed",scope="key"}`
+		limited  = `apikey_ratelimit_decisions_total{limit="requests",outcome="limited",scope="key"}`
+		owner    = `apikey_ratelimit_decisions_total{limit="search",outcome="allowed",scope="owner"}`
+		spent    = `apikey_credit_spends_total{outcome="spent"}`
+		exceeded = `apikey_credit_spends_total{outcome="exceeded"}`
+		replayed = `apikey_credit_spends_total{outcome="replayed"}`
+		credits  = `apikey_credits_spent_total`
+	)
+	before := map[string]float64{}
+	for _, series := range []string{allowed, limited, owner, spent, exceeded, replayed, credits} {
+		before[series] = max(metric(t, s.url, series), 0) // -1: not exported yet
+	}
+
+	c := call(t, "PUT", s.url+"/v1/owners/acme", "api-key", admin, `{"ratelimits":[{"name":"search","limit":100,"period":"1h"}]}`)
+	expect(t, "put owner", c, 200, "")
+	c = call(t, "POST", s.url+"/v1/keys", "api-key", admin,
+		`{"name":"limited","owner":"acme","ratelimits":[{"name":"requests","limit":2,"period":"1h"}],"credits":{"remaining":10}}`)
+	expect(t, "create", c, 201, "")
+	token := c.str("key")
+	expect(t, "whoami 1", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	expect(t, "whoami 2", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 200, "")
+	expect(t, "whoami 3", call(t, "GET", s.url+"/v1/whoami", "api-key", token, ""), 429, "rate_limited")
+
+	// Credits, through POST /v1/verify of another key under the same
+	// owner: a spend of 4 on its "search" limit, its replay, and a spend
+	// of 7 of the 6 left.
+	c = call(t, "POST", s.url+"/v1/keys", "api-key", admin, `{"name":"metered","owner":"acme","credits":{"remaining":10}}`)
+	expect(t, "create metered", c, 201, "")
+	metered := c.str("key")
+	for i, body := range []string{
+		`{"key":"` + metered + `","ratelimit":"search","credits":4,"idempotency_key":"a"}`,
+		`{"key":"` + metered + `","ratelimit":"search","credits":4,"idempotency_key":"a"}`,
+	} {
+		c = call(t, "POST", s.url+"/v1/verify", "api-key", admin, body)
+		expect(t, "verify", c, 200, "")
+		if c.body["valid"] != true {
+			t.Fatalf("verify %d: %s", i, c.raw)
+		}
+	}
+	expect(t, "verify 7 of 6", call(t, "POST", s.url+"/v1/verify", "api-key", admin, `{"key":"`+metered+`","credits":7}`), 429, "usage_exceeded")
+
+	for _, w := range []struct {
+		series string
+		delta  float64
+	}{
+		{allowed, 2}, {limited, 1},
+		{owner, 2}, // the spend and its replay both pass the owner's limit
+		{spent, 1}, {replayed, 1}, {exceeded, 1}, {credits, 4},
+	} {
+		if got := metric(t, s.url, w.series); got-before[w.series] != w.delta {
+			t.Errorf("%s = %v, want %v more than %v", w.series, got, w.delta, before[w.series])
+		}
+	}
+}
