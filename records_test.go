@@ -113,7 +113,7 @@ func TestFilterChoices(t *testing.T) {
 	}
 	for _, e := range []apikey.EventType{apikey.EventVerifyRejected, apikey.EventLimitReached, "bogus"} {
 		if _, err := m.Events(ctx, apikey.EventFilter{Type: e}); !errors.As(err, &ve) || ve.Field != "type" ||
-			ve.Reason != "must be one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.disabled, key.enabled, key.leaked, key.limits_changed, key.credits_changed, owner.updated, key.expiring, key.expired, key.inactive_warning, webhook.created, webhook.updated, webhook.deleted" {
+			ve.Reason != "must be one of key.created, key.imported, key.updated, key.revoked, key.deleted, key.rolled, key.disabled, key.enabled, key.leaked, key.limits_changed, key.credits_changed, owner.updated, owner.deleted, key.expiring, key.expired, key.inactive_warning, webhook.created, webhook.updated, webhook.deleted" {
 			t.Errorf("Events(Type: %q): %v", e, err)
 		}
 	}
