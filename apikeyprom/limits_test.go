@@ -12,6 +12,7 @@ import (
 	"github.com/go-apikey/apikey"
 	"github.com/go-apikey/apikey/apikeyprom"
 	"github.com/go-apikey/apikey/memstore"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -236,4 +237,28 @@ func TestManagerCountsLimits(t *testing.T) {
 			t.Errorf("decisions{outcome=%s} with a failing limiter = %v, want %v", c.outcome, got, c.want)
 		}
 	}
+}
+
+// BenchmarkRateLimitDecided measures one counted decision of a limit
+// already seen, beside one CacheHit (a bare counter increment).
+func BenchmarkRateLimitDecided(b *testing.B) {
+	m, err := apikeyprom.New(prometheus.NewRegistry(), "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 8 { // a few other limits in the map
+		m.RateLimitDecided("key", fmt.Sprintf("l%d", i), apikey.LimitAllowed)
+	}
+	b.Run("CacheHit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.CacheHit()
+		}
+	})
+	b.Run("RateLimitDecided", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.RateLimitDecided("key", "requests", apikey.LimitAllowed)
+		}
+	})
 }
