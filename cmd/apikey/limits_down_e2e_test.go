@@ -172,12 +172,9 @@ func TestServeRedisDown(t *testing.T) {
 			{"GET", "/v1/whoami", closed, ""},
 			{"POST", "/v1/verify", admin, `{"key":"` + closed + `"}`},
 		} {
-			token := route.token
-			c := callTimed(t, route.method, s.url+route.path, token, route.body)
-			if route.path == "/v1/verify" {
-				// The admin key has no limit and passes; the verified key's
-				// limit is the one that cannot be checked.
-			}
+			// On /v1/verify the caller (admin) has no limit and passes; the
+			// verified key's limit is the one that cannot be checked.
+			c := callTimed(t, route.method, s.url+route.path, route.token, route.body)
 			if c.status != http.StatusServiceUnavailable || c.ctype != "application/problem+json" || c.code != "unavailable" {
 				t.Errorf("%s: fail-closed key on %s %s: %d %s %q, want 503 application/problem+json unavailable", when, route.method, route.path, c.status, c.ctype, c.raw)
 			}
