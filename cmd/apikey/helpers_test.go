@@ -80,6 +80,17 @@ func (e *env) create(args ...string) (token, id string) {
 }
 
 // want checks the exit status and the exact outputs of r.
+// adminToken creates a key with the apikey:admin scope through the CLI
+// in the database of env and returns its token.
+func adminToken(t *testing.T, dir string, env []string) string {
+	t.Helper()
+	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
+	if r.code != 0 {
+		t.Fatalf("create admin: %+v", r)
+	}
+	return strings.TrimSpace(r.stdout)
+}
+
 func want(t *testing.T, r result, code int, stdout, stderr string) {
 	t.Helper()
 	if r.code != code || r.stdout != stdout || r.stderr != stderr {

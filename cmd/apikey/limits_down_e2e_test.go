@@ -129,11 +129,7 @@ func TestServeRedisDown(t *testing.T) {
 	const redisTimeout = 300 * time.Millisecond
 	dir := t.TempDir()
 	env := []string{"APIKEY_DB=" + databaseFor(t, "sqlite")}
-	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
-	if r.code != 0 {
-		t.Fatalf("create admin: %+v", r)
-	}
-	admin := strings.TrimSpace(r.stdout)
+	admin := adminToken(t, dir, env)
 	s := startServe(t, dir, env, "--redis", redisAddr, "--redis-timeout", redisTimeout.String())
 
 	create := func(body string) string {

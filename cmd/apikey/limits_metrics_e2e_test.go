@@ -1,7 +1,6 @@
 package main
 
 import (
-	"strings"
 	"testing"
 )
 
@@ -12,11 +11,7 @@ func TestServeLimitMetrics(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"APIKEY_DB=" + databaseFor(t, "sqlite")}
-	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
-	if r.code != 0 {
-		t.Fatalf("create admin: %+v", r)
-	}
-	admin := strings.TrimSpace(r.stdout)
+	admin := adminToken(t, dir, env)
 	s := startServe(t, dir, env)
 	const (
 		allowed  = `apikey_ratelimit_decisions_total{limit="requests",outcome="allowed",scope="key"}`

@@ -104,11 +104,7 @@ func TestServeSeesCLIRevocationOverRedis(t *testing.T) {
 	dir := t.TempDir()
 	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "apikey.db"), "APIKEY_REDIS_ADDR=" + addr}
 	p := &pair{}
-	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
-	if r.code != 0 {
-		t.Fatalf("create admin: %+v", r)
-	}
-	p.admin = strings.TrimSpace(r.stdout)
+	p.admin = adminToken(t, dir, env)
 	p.a = startServe(t, dir, env)
 	p.b = p.a
 	token, id := p.cachedKey(t)

@@ -248,11 +248,7 @@ func TestServe(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			env := []string{"APIKEY_DB=" + databaseFor(t, backend)}
-			r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
-			if r.code != 0 {
-				t.Fatalf("create admin: %+v", r)
-			}
-			admin := strings.TrimSpace(r.stdout)
+			admin := adminToken(t, dir, env)
 			s := startServe(t, dir, env)
 			u := s.url
 

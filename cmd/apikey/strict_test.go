@@ -73,11 +73,7 @@ func TestServeSeesCLIRevocationOverSQLite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	env := []string{"APIKEY_DB=sqlite:" + filepath.Join(dir, "apikey.db")}
-	r := execute(t, dir, "", env, "create", "--name", "admin", "--scope", "apikey:admin")
-	if r.code != 0 {
-		t.Fatalf("create admin: %+v", r)
-	}
-	p := &pair{admin: strings.TrimSpace(r.stdout)}
+	p := &pair{admin: adminToken(t, dir, env)}
 	p.b = startServe(t, dir, env)
 	p.a = startServe(t, dir, env, "--strict-revocation")
 
