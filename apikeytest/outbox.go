@@ -19,18 +19,26 @@ import (
 // database.
 func TestOutbox(t *testing.T, newStore func(t *testing.T) (Harness, outbox.Store)) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(*testing.T, Harness, outbox.Store)
-	}{
+	runOutboxCases(t, newStore, []outboxCase{
 		{"Endpoints", testOutboxEndpoints},
 		{"Queue", testOutboxQueue},
 		{"ClaimFinish", testOutboxClaimFinish},
 		{"ConcurrentClaims", testOutboxConcurrentClaims},
 		{"Resend", testOutboxResend},
 		{"DeleteEndpoint", testOutboxDelete},
-	}
-	for _, tc := range tests {
+	})
+}
+
+// outboxCase is one test of a suite over an outbox.Store.
+type outboxCase struct {
+	name string
+	run  func(*testing.T, Harness, outbox.Store)
+}
+
+// runOutboxCases runs each case as a subtest on a fresh store of newStore.
+func runOutboxCases(t *testing.T, newStore func(t *testing.T) (Harness, outbox.Store), cases []outboxCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h, ws := newStore(t)
 			tc.run(t, h, ws)

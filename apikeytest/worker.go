@@ -22,20 +22,11 @@ import (
 // followed, the timeout. newStore is as for TestOutbox.
 func TestWorker(t *testing.T, newStore func(t *testing.T) (Harness, outbox.Store)) {
 	t.Helper()
-	tests := []struct {
-		name string
-		run  func(*testing.T, Harness, outbox.Store)
-	}{
+	runOutboxCases(t, newStore, []outboxCase{
 		{"Delivers", testWorkerDelivers},
 		{"Retries", testWorkerRetries},
 		{"GivesUp", testWorkerGivesUp},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			h, ws := newStore(t)
-			tc.run(t, h, ws)
-		})
-	}
+	})
 }
 
 // receiver is a real HTTP server that records what it gets; answer
