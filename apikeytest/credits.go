@@ -419,14 +419,7 @@ func testLimitsChangeFeed(t *testing.T, h Harness) {
 	if _, err := m.SetOwner(ctx, "acme", apikey.OwnerUpdate{RateLimits: &[]apikey.RateLimit{{Name: "requests", Limit: 5, Period: time.Second}}}); err != nil {
 		t.Fatal(err)
 	}
-	changes, err := feed.ChangesAfter(ctx, seq, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ids []string
-	for _, c := range changes {
-		ids = append(ids, c.KeyID)
-	}
+	ids := changedAfter(t, feed, seq)
 	if !slices.Contains(ids, k.ID) || !slices.Contains(ids, apikey.OwnerSubject("acme")) {
 		t.Errorf("changes after the limits changed name %v, want %s and %s", ids, k.ID, apikey.OwnerSubject("acme"))
 	}
@@ -539,14 +532,7 @@ func testDeleteOwner(t *testing.T, h Harness) {
 
 	// In the change feed, so that other instances evict the owner.
 	if isFeed {
-		changes, err := feed.ChangesAfter(ctx, seq, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, c := range changes {
-			ids = append(ids, c.KeyID)
-		}
+		ids := changedAfter(t, feed, seq)
 		if !slices.Contains(ids, apikey.OwnerSubject("acme")) {
 			t.Errorf("changes after DeleteOwner name %v, want %s", ids, apikey.OwnerSubject("acme"))
 		}
@@ -560,4 +546,19 @@ func testDeleteOwner(t *testing.T, h Harness) {
 	if len(o.RateLimits) != 0 || o.Credits == nil || o.Credits.Remaining != 1 {
 		t.Errorf("owner recreated after DeleteOwner = %+v, want no limits and a balance of 1", o)
 	}
+}
+
+// changedAfter returns the ids (keys and OwnerSubject ids) of the first
+// changes of feed after seq.
+func changedAfter(t *testing.T, feed apikey.ChangeFeed, seq int64) []string {
+	t.Helper()
+	changes, err := feed.ChangesAfter(context.Background(), seq, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, c := range changes {
+		ids = append(ids, c.KeyID)
+	}
+	return ids
 }
