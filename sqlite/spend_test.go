@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +74,97 @@ func TestSpendBatchIsolation(t *testing.T) {
 	// A spend on an unknown key is refused as not found, batched or not.
 	if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: "unknownKeyId", Cost: 1, Now: now}); !errors.Is(err, apikey.ErrNotFound) {
 		t.Errorf("a spend on an unknown key returns %v, want ErrNotFound", err)
+	}
+}
+
+// TestSpendBatchManyKeys: batches over many keys, which read and write
+// their balances in one statement per table, are exact: keys without an
+// owner, keys sharing an owner's balance, an owner without a row, and
+// unknown keys, spent from at once.
+func TestSpendBatchManyKeys(t *testing.T) {
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close(ctx)
+	if _, err := m.SetOwner(ctx, "shared", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 30}}); err != nil {
+		t.Fatal(err)
+	}
+	type target struct {
+		id, owner string
+		want      int // spends that succeed
+	}
+	var targets []target
+	for i := range 24 {
+		owner, credits, want := "", int64(5+i), 5+i
+		switch {
+		case i%3 == 1:
+			owner, credits, want = "shared", 1000, 0 // counted over the owner below
+		case i%3 == 2:
+			owner = "norow" // an owner without a record: the key's balance alone
+		}
+		k, _, err := m.Create(ctx, apikey.CreateParams{Name: "many", Owner: owner, Credits: &apikey.Credits{Remaining: credits}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, target{k.ID, owner, want})
+	}
+	targets = append(targets, target{id: "unknownKeyId"})
+	const perKey = 40
+	now := time.Now().UTC()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		spent  = map[string]int{}
+		shared int
+	)
+	for range perKey {
+		for _, tg := range targets {
+			wg.Go(func() {
+				res, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: tg.id, Owner: tg.owner, Cost: 1, Now: now})
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case tg.id == "unknownKeyId":
+					if !errors.Is(err, apikey.ErrNotFound) {
+						t.Errorf("spend on an unknown key: %+v, %v; want ErrNotFound", res, err)
+					}
+				case err != nil:
+					t.Errorf("spend on %s: %v", tg.id, err)
+				case res.Spent:
+					spent[tg.id]++
+					if tg.owner == "shared" {
+						shared++
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for _, tg := range targets[:len(targets)-1] {
+		k, err := m.Get(ctx, tg.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := int64(1000)
+		if tg.owner != "shared" {
+			start = int64(tg.want)
+			if spent[tg.id] != tg.want {
+				t.Errorf("key %s spent %d times, want %d", tg.id, spent[tg.id], tg.want)
+			}
+		}
+		if got := k.Credits.Remaining; got != start-int64(spent[tg.id]) {
+			t.Errorf("key %s: %d left after %d spends of %d, want %d", tg.id, got, spent[tg.id], start, start-int64(spent[tg.id]))
+		}
+	}
+	o, err := m.Owner(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared != 30 || o.Credits.Remaining != 0 {
+		t.Errorf("the shared owner's keys spent %d times, %d left; want 30, 0", shared, o.Credits.Remaining)
 	}
 }
 
@@ -147,6 +240,43 @@ func TestSpendLeavesPoolSync(t *testing.T) {
 					t.Errorf("a connection of the pool has synchronous=%d after the spends, want 2 (FULL)", sync)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkSpendBatch: 32 clients spending 1 credit at a time on keys
+// without an owner, all on one key and spread over 32, straight on the
+// Store (the batches of SpendCredits, without the Manager).
+func BenchmarkSpendBatch(b *testing.B) {
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			s, _ := openTemp(b)
+			ctx := context.Background()
+			m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close(ctx)
+			ids := make([]string, n)
+			for i := range ids {
+				k, _, err := m.Create(ctx, apikey.CreateParams{Name: "spend", Credits: &apikey.Credits{Remaining: 1 << 60}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ids[i] = k.ID
+			}
+			var next atomic.Int64
+			b.SetParallelism(16) // 32 clients on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := ids[int(next.Add(1))%n]
+					if _, err := s.SpendCredits(ctx, apikey.SpendRequest{KeyID: id, Cost: 1, Now: time.Now()}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 // openTemp opens and migrates a store in a fresh temporary directory and
 // returns it with the database path.
-func openTemp(t *testing.T) (*sqlite.Store, string) {
+func openTemp(t testing.TB) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "apikey.db")
 	s, err := sqlite.Open(t.Context(), path)
