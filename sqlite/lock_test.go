@@ -164,11 +164,7 @@ func TestConcurrentWritersNeverLocked(t *testing.T) {
 func TestWritesWaitForAnotherProcess(t *testing.T) {
 	s, path := openTemp(t)
 	ctx := t.Context()
-	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(context.Background())
+	m := newManager(t, s)
 	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "held", Credits: &apikey.Credits{Remaining: 10}})
 	if err != nil {
 		t.Fatal(err)

@@ -20,11 +20,7 @@ import (
 func TestSpendBatchIsolation(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
-	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(ctx)
+	m := newManager(t, s)
 	k, _, err := m.Create(ctx, apikey.CreateParams{Name: "batch", Credits: &apikey.Credits{Remaining: 50}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,11 +80,7 @@ func TestSpendBatchIsolation(t *testing.T) {
 func TestSpendBatchManyKeys(t *testing.T) {
 	s, _ := openTemp(t)
 	ctx := context.Background()
-	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close(ctx)
+	m := newManager(t, s)
 	if _, err := m.SetOwner(ctx, "shared", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 30}}); err != nil {
 		t.Fatal(err)
 	}
@@ -192,11 +184,7 @@ func TestSpendLeavesPoolSync(t *testing.T) {
 	}
 	for name, s := range map[string]*sqlite.Store{"Open": opened, "New": newed} {
 		t.Run(name, func(t *testing.T) {
-			m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close(ctx)
+			m := newManager(t, s)
 			k, _, err := m.Create(ctx, apikey.CreateParams{Name: "sync", Credits: &apikey.Credits{Remaining: 1000}})
 			if err != nil {
 				t.Fatal(err)
@@ -252,11 +240,7 @@ func BenchmarkSpendBatch(b *testing.B) {
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			s, _ := openTemp(b)
 			ctx := context.Background()
-			m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close(ctx)
+			m := newManager(b, s)
 			ids := make([]string, n)
 			for i := range ids {
 				k, _, err := m.Create(ctx, apikey.CreateParams{Name: "spend", Credits: &apikey.Credits{Remaining: 1 << 60}})

@@ -16,6 +16,18 @@ import (
 
 // openTemp opens and migrates a store in a fresh temporary directory and
 // returns it with the database path.
+// newManager returns a Manager over s without usage tracking, closed
+// when the test ends.
+func newManager(t testing.TB, s apikey.Store) *apikey.Manager {
+	t.Helper()
+	m, err := apikey.NewManager(s, apikey.Config{UsageFlushInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
 func openTemp(t testing.TB) (*sqlite.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "apikey.db")
