@@ -94,6 +94,19 @@ type SpendRequest struct {
 	// Now is the Manager's clock: refills and the idempotency window are
 	// judged by it.
 	Now time.Time
+
+	// Lease, when positive, asks for up to Lease credits beyond Cost, for
+	// the caller to spend itself (the Manager's credit leases, see
+	// Config.CreditLease): SpendBalances decides how many (LeaseShare).
+	// What it takes is SpendResult.Leased. Not with IdempotencyKey.
+	Lease int64
+	// Return gives back, before anything is spent, credits that an
+	// earlier result leased and the caller did not spend, to each balance
+	// whose epoch is still the one that result reported (KeyEpoch,
+	// OwnerEpoch): a balance set, cleared or refilled since gets nothing
+	// back. Cost may be zero when Return is set. Not with IdempotencyKey.
+	Return               int64
+	KeyEpoch, OwnerEpoch int64
 }
 
 // SpendResult is the answer of LimitStore.SpendCredits.
@@ -109,6 +122,129 @@ type SpendResult struct {
 	// NextRefillAt is, when refused, the earliest next refill of the
 	// balances that were short; nil when none of them refills.
 	NextRefillAt *time.Time
+
+	// Leased is what the spend took beyond its cost for the caller to
+	// spend itself (SpendRequest.Lease), from each balance.
+	Leased int64
+	// KeyEpoch and OwnerEpoch are the epochs of the balances after the
+	// spend (Balance.Epoch), for the Return of what was leased.
+	KeyEpoch, OwnerEpoch int64
+	// RefillAt is the earliest next refill of the balances, nil when none
+	// refills: credits leased must not be spent from then on.
+	RefillAt *time.Time
+}
+
+// Balance is a balance of credits as a store holds it.
+type Balance struct {
+	// Credits is the balance; nil means none.
+	Credits *Credits
+	// Epoch identifies the balance as it was last set: a store gives it a
+	// new value (NextEpoch) whenever the balance is set, cleared or
+	// refilled, and keeps it when the balance is spent from, added to or
+	// refunded, so that credits leased from a balance are given back only
+	// to that balance (SpendRequest.Return), never to one set since.
+	Epoch int64
+}
+
+// NextEpoch returns the epoch of a balance that was at old and is set,
+// cleared or refilled at now: greater than old, and than the epoch of any
+// balance set before now, so that a balance removed and made again (an
+// owner's record deleted and created) does not take an epoch it had.
+func NextEpoch(old int64, now time.Time) int64 {
+	return max(old+1, now.UnixNano())
+}
+
+// LeaseShare bounds a lease: SpendBalances leases at most the smallest
+// balance left after the cost divided by LeaseShare, so that the
+// credits leased to all the instances sharing a balance stay a small part
+// of it, and a balance nearly spent is spent without leases, exactly.
+const LeaseShare = 16
+
+// CheckSpendRequest returns the ErrInvalidInput of a malformed
+// SpendRequest: a negative amount, no cost and nothing to return, or a
+// lease or a return with an idempotency key. Stores call it first.
+func CheckSpendRequest(req SpendRequest) error {
+	switch {
+	case req.Cost < 0 || req.Lease < 0 || req.Return < 0:
+		return fmt.Errorf("%w: spend credits: cost, lease and return must not be negative", ErrInvalidInput)
+	case req.Cost == 0 && req.Return == 0:
+		return fmt.Errorf("%w: spend credits: cost must be positive", ErrInvalidInput)
+	case req.IdempotencyKey != "" && (req.Lease > 0 || req.Return > 0):
+		return fmt.Errorf("%w: spend credits: an idempotent spend takes no lease and returns none", ErrInvalidInput)
+	}
+	return nil
+}
+
+// SpendBalances is the rule of a spend of credits with its lease and
+// return, which every LimitStore applies to the balances it holds (locked,
+// in the spend's transaction; key and owner may be nil, or hold nil
+// Credits, for none). In order:
+//
+//   - the refills due at req.Now are applied, each giving its balance a
+//     new epoch (NextEpoch);
+//   - req.Return is added to each balance whose epoch is req's (KeyEpoch,
+//     OwnerEpoch);
+//   - when every balance covers Cost plus a lease, both are taken from
+//     each: the lease is req.Lease, or less, at most the smallest balance
+//     left after the cost over LeaseShare (Leased); otherwise, when every
+//     balance covers Cost, Cost alone is taken; otherwise nothing (Spent
+//     is false, NextRefillAt the earliest next refill of those short).
+//
+// The result holds the balances and their epochs after it. It changes key
+// and owner in place, for the store to write back.
+func SpendBalances(key, owner *Balance, req SpendRequest) SpendResult {
+	bals := [...]*Balance{key, owner}
+	epochs := [...]int64{req.KeyEpoch, req.OwnerEpoch}
+	res := SpendResult{Spent: true}
+	short := int64(-1) // the smallest balance, -1 for none
+	for i, b := range bals {
+		if b == nil || b.Credits == nil {
+			continue
+		}
+		c := b.Credits
+		if c.ApplyRefill(req.Now) {
+			b.Epoch = NextEpoch(b.Epoch, req.Now)
+		}
+		if req.Return > 0 && b.Epoch == epochs[i] {
+			c.Remaining += req.Return
+		}
+		if c.Remaining < req.Cost {
+			res.Spent = false
+			if n := c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
+				t := *n
+				res.NextRefillAt = &t
+			}
+		}
+		if short < 0 || c.Remaining < short {
+			short = c.Remaining
+		}
+		if n := c.NextRefillAt; n != nil && (res.RefillAt == nil || n.Before(*res.RefillAt)) {
+			t := *n
+			res.RefillAt = &t
+		}
+	}
+	if res.Spent && short >= 0 && req.Lease > 0 {
+		res.Leased = max(min(req.Lease, (short-req.Cost)/LeaseShare), 0)
+	}
+	if !res.Spent {
+		res.RefillAt = nil
+	}
+	take := req.Cost + res.Leased
+	for i, b := range bals {
+		if b == nil || b.Credits == nil {
+			continue
+		}
+		if res.Spent {
+			b.Credits.Remaining -= take
+		}
+		v := b.Credits.Remaining
+		if i == 0 {
+			res.KeyRemaining, res.KeyEpoch = &v, b.Epoch
+		} else {
+			res.OwnerRemaining, res.OwnerEpoch = &v, b.Epoch
+		}
+	}
+	return res
 }
 
 // Spend is the rule of a spend of credits, which every LimitStore applies
@@ -120,31 +256,15 @@ type SpendResult struct {
 // earliest next refill of the balances that were short. It changes key and
 // owner in place, for the store to write back.
 func Spend(key, owner *Credits, now time.Time, cost int64) SpendResult {
-	res := SpendResult{Spent: true}
-	for _, c := range [...]*Credits{key, owner} {
-		c.ApplyRefill(now)
-		if c != nil && c.Remaining < cost {
-			res.Spent = false
-			if n := c.NextRefillAt; n != nil && (res.NextRefillAt == nil || n.Before(*res.NextRefillAt)) {
-				t := *n
-				res.NextRefillAt = &t
-			}
-		}
-	}
+	var kb, ob *Balance
 	if key != nil {
-		if res.Spent {
-			key.Remaining -= cost
-		}
-		v := key.Remaining
-		res.KeyRemaining = &v
+		kb = &Balance{Credits: key}
 	}
 	if owner != nil {
-		if res.Spent {
-			owner.Remaining -= cost
-		}
-		v := owner.Remaining
-		res.OwnerRemaining = &v
+		ob = &Balance{Credits: owner}
 	}
+	res := SpendBalances(kb, ob, SpendRequest{Cost: cost, Now: now})
+	res.KeyEpoch, res.OwnerEpoch, res.RefillAt = 0, 0, nil
 	return res
 }
 

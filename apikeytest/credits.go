@@ -36,6 +36,8 @@ func TestCredits(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"Audited", testCreditsAudited},
 		{"ChangeFeed", testLimitsChangeFeed},
 		{"DeleteOwner", testDeleteOwner},
+		{"LeaseReturn", testLeaseReturn},
+		{"LeaseConserves", testLeaseConserves},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

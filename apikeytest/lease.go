@@ -1,0 +1,201 @@
+package apikeytest
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+)
+
+// testLeaseReturn checks SpendRequest.Lease and Return against the store:
+// a lease takes its share with the cost, a return gives it back to the
+// balance it came from, and never to a balance set, cleared or refilled
+// since.
+func testLeaseReturn(t *testing.T, h Harness) {
+	ctx := t.Context()
+	m, clock := creditsManager(t, h)
+	ls := h.Store.(apikey.LimitStore)
+	spend := func(req apikey.SpendRequest) apikey.SpendResult {
+		t.Helper()
+		req.Now = clock.Now()
+		res, err := ls.SpendCredits(ctx, req)
+		if err != nil {
+			t.Fatalf("SpendCredits(%+v): %v", req, err)
+		}
+		return res
+	}
+	remaining := func(p *int64) int64 {
+		t.Helper()
+		if p == nil {
+			t.Fatal("no balance in the result")
+		}
+		return *p
+	}
+
+	k, _ := create(t, m, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 1000}})
+	res := spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 100})
+	// (1000 - 1) / LeaseShare = 62 of the 100 asked.
+	if !res.Spent || res.Leased != 62 || remaining(res.KeyRemaining) != 1000-1-62 || res.OwnerRemaining != nil || res.RefillAt != nil {
+		t.Fatalf("lease: %+v; want 1 spent and 62 leased, 937 left", res)
+	}
+	if b := balanceOf(t, m, k.ID); b != 937 {
+		t.Fatalf("stored balance %d, want 937", b)
+	}
+	ret := spend(apikey.SpendRequest{KeyID: k.ID, Return: 62, KeyEpoch: res.KeyEpoch})
+	if !ret.Spent || remaining(ret.KeyRemaining) != 999 || ret.KeyEpoch != res.KeyEpoch || ret.Leased != 0 {
+		t.Fatalf("return: %+v; want 999 left, epoch %d kept", ret, res.KeyEpoch)
+	}
+	if b := balanceOf(t, m, k.ID); b != 999 {
+		t.Fatalf("stored balance after the return %d, want 999", b)
+	}
+	// A return with a spend folds the old lease in: 999 + 62 - 1 - lease.
+	res = spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 100})
+	res2 := spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 1, Return: res.Leased, KeyEpoch: res.KeyEpoch})
+	if want := int64(999 - 1 - 1 - 1); remaining(res2.KeyRemaining) != want || res2.Leased != 1 {
+		t.Fatalf("spend with return: %+v; want %d left, 1 leased", res2, want)
+	}
+
+	// A set gives the balance a new epoch: what was leased before it is
+	// not given back.
+	res = spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 100})
+	if res.Leased == 0 {
+		t.Fatalf("no lease: %+v", res)
+	}
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	ret = spend(apikey.SpendRequest{KeyID: k.ID, Return: res.Leased, KeyEpoch: res.KeyEpoch})
+	if remaining(ret.KeyRemaining) != 50 || ret.KeyEpoch == res.KeyEpoch {
+		t.Fatalf("return after a set: %+v; want 50 left and a new epoch (was %d)", ret, res.KeyEpoch)
+	}
+	// Add and refund keep the epoch.
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditAdd, Amount: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if again := spend(apikey.SpendRequest{KeyID: k.ID, Return: 5, KeyEpoch: ret.KeyEpoch}); remaining(again.KeyRemaining) != 85 {
+		t.Fatalf("return after an add: %+v; want 50 + 30 + 5", again)
+	}
+	// So does an update of the key that sets its credits.
+	res = spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 100})
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{Credits: &apikey.Credits{Remaining: 7}}); err != nil {
+		t.Fatal(err)
+	}
+	if ret = spend(apikey.SpendRequest{KeyID: k.ID, Return: res.Leased, KeyEpoch: res.KeyEpoch}); remaining(ret.KeyRemaining) != 7 {
+		t.Fatalf("return after an update of the credits: %+v; want 7", ret)
+	}
+	// A lease the balance cannot cover is not taken; the cost is.
+	if res = spend(apikey.SpendRequest{KeyID: k.ID, Cost: 5, Lease: 100}); !res.Spent || res.Leased != 0 || remaining(res.KeyRemaining) != 2 {
+		t.Fatalf("lease of a small balance: %+v; want 5 spent, none leased, 2 left", res)
+	}
+	// A cleared balance takes nothing back.
+	if _, err := m.Update(ctx, k.ID, apikey.KeyUpdate{ClearCredits: true}); err != nil {
+		t.Fatal(err)
+	}
+	if ret = spend(apikey.SpendRequest{KeyID: k.ID, Return: 9, KeyEpoch: res.KeyEpoch}); !ret.Spent || ret.KeyRemaining != nil {
+		t.Fatalf("return to a cleared balance: %+v", ret)
+	}
+
+	// A refill gives a new epoch, and ends the lease (RefillAt).
+	r, _ := create(t, m, apikey.CreateParams{Name: "r", Credits: &apikey.Credits{Remaining: 100, Refill: &apikey.Refill{Interval: "1h", Amount: 100}}})
+	res = spend(apikey.SpendRequest{KeyID: r.ID, Cost: 1, Lease: 100})
+	if want := clock.Now().Add(time.Hour); res.Leased != 99/apikey.LeaseShare || res.RefillAt == nil || res.RefillAt.Sub(want).Abs() > time.Second {
+		t.Fatalf("lease of a refilled balance: %+v; want %d leased until about %v", res, 99/apikey.LeaseShare, want)
+	}
+	clock.Add(time.Hour)
+	ret = spend(apikey.SpendRequest{KeyID: r.ID, Return: res.Leased, KeyEpoch: res.KeyEpoch})
+	if remaining(ret.KeyRemaining) != 100 || ret.KeyEpoch == res.KeyEpoch {
+		t.Fatalf("return after the refill: %+v; want 100, the refill, and a new epoch", ret)
+	}
+
+	// Owner and key: the lease is taken from both, its size from the
+	// smaller; a return goes to each balance whose epoch is unchanged.
+	ok, _ := create(t, m, apikey.CreateParams{Name: "o", Owner: "lessee", Credits: &apikey.Credits{Remaining: 1000}})
+	if _, err := m.SetOwner(ctx, "lessee", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 500}}); err != nil {
+		t.Fatal(err)
+	}
+	res = spend(apikey.SpendRequest{KeyID: ok.ID, Owner: "lessee", Cost: 1, Lease: 100})
+	if res.Leased != 499/apikey.LeaseShare || remaining(res.KeyRemaining) != 999-res.Leased || remaining(res.OwnerRemaining) != 499-res.Leased {
+		t.Fatalf("lease of key and owner: %+v; want %d leased from both", res, 499/apikey.LeaseShare)
+	}
+	if _, err := m.SetOwner(ctx, "lessee", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	ret = spend(apikey.SpendRequest{KeyID: ok.ID, Owner: "lessee", Return: res.Leased, KeyEpoch: res.KeyEpoch, OwnerEpoch: res.OwnerEpoch})
+	if remaining(ret.KeyRemaining) != 999 || remaining(ret.OwnerRemaining) != 200 {
+		t.Fatalf("return after the owner's set: %+v; want the key's 999 back, the owner at 200", ret)
+	}
+	// A balance with no credits, key or owner, leases nothing.
+	nk, _ := create(t, m, apikey.CreateParams{Name: "n"})
+	if res = spend(apikey.SpendRequest{KeyID: nk.ID, Cost: 1, Lease: 100}); !res.Spent || res.Leased != 0 || res.KeyRemaining != nil {
+		t.Fatalf("lease without a balance: %+v", res)
+	}
+
+	// Malformed requests, and an unknown key.
+	for _, req := range []apikey.SpendRequest{
+		{KeyID: k.ID},
+		{KeyID: k.ID, Cost: -1},
+		{KeyID: k.ID, Cost: 1, Lease: -1},
+		{KeyID: k.ID, Return: -1, Cost: 1},
+		{KeyID: k.ID, Cost: 1, Lease: 5, IdempotencyKey: "x"},
+		{KeyID: k.ID, Cost: 1, Return: 5, IdempotencyKey: "x"},
+	} {
+		req.Now = clock.Now()
+		if _, err := ls.SpendCredits(ctx, req); !errors.Is(err, apikey.ErrInvalidInput) {
+			t.Errorf("SpendCredits(%+v): %v, want ErrInvalidInput", req, err)
+		}
+	}
+	if _, err := ls.SpendCredits(ctx, apikey.SpendRequest{KeyID: "nosuchkey0000000", Return: 3, Now: clock.Now()}); !errors.Is(err, apikey.ErrNotFound) {
+		t.Errorf("return to an unknown key: %v, want ErrNotFound", err)
+	}
+}
+
+// testLeaseConserves runs concurrency goroutines that each lease and give
+// back, many times over: whatever the interleaving, the balance ends at
+// what it was less the costs, exactly.
+func testLeaseConserves(t *testing.T, h Harness) {
+	ctx := t.Context()
+	m, clock := creditsManager(t, h)
+	ls := h.Store.(apikey.LimitStore)
+	k, _ := create(t, m, apikey.CreateParams{Name: "k", Owner: "pool", Credits: &apikey.Credits{Remaining: 100000}})
+	if _, err := m.SetOwner(ctx, "pool", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 50000}}); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, concurrency)
+	for g := 0; g < concurrency; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var held apikey.SpendResult
+			for i := 0; i < rounds; i++ {
+				res, err := ls.SpendCredits(ctx, apikey.SpendRequest{KeyID: k.ID, Owner: "pool", Cost: 1, Lease: int64(1 + g%5),
+					Return: held.Leased, KeyEpoch: held.KeyEpoch, OwnerEpoch: held.OwnerEpoch, Now: clock.Now()})
+				if err != nil || !res.Spent || res.Leased == 0 {
+					errs <- errors.Join(err, errors.New("a spend with a lease was refused or leased nothing"))
+					return
+				}
+				held = res
+			}
+			_, err := ls.SpendCredits(ctx, apikey.SpendRequest{KeyID: k.ID, Owner: "pool", Return: held.Leased,
+				KeyEpoch: held.KeyEpoch, OwnerEpoch: held.OwnerEpoch, Now: clock.Now()})
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	spent := int64(concurrency * rounds)
+	if b := balanceOf(t, m, k.ID); b != 100000-spent {
+		t.Errorf("key balance %d, want %d: every lease given back, every cost kept", b, 100000-spent)
+	}
+	if o, err := m.Owner(ctx, "pool"); err != nil || o.Credits.Remaining != 50000-spent {
+		t.Errorf("owner: %+v, %v; want %d", o, err, 50000-spent)
+	}
+}
