@@ -210,6 +210,7 @@ func (cs *cacheState) trustUntil(t time.Time) {
 // (Config.Invalidator) reports; call it after changing a key behind the
 // Manager's back in a process without an Invalidator.
 func (m *Manager) Invalidate(id string) {
+	m.invalidateLeases(id)
 	if cs := m.cache; cs != nil {
 		// First mark the lookup in flight, if any, stale: it may have read
 		// the row before the change, so it must not fill the cache, and
@@ -246,6 +247,9 @@ func (m *Manager) suspendCache() {
 // listener calls it once subscribed again, so that nothing missed meanwhile
 // can survive.
 func (m *Manager) resumeCache() {
+	if m.leases != nil {
+		m.leases.voidAll()
+	}
 	if cs := m.cache; cs != nil {
 		cs.flight.forgetAll()
 		cs.c.Clear()
@@ -255,6 +259,9 @@ func (m *Manager) resumeCache() {
 
 // clearCache empties the cache without changing whether it is trusted.
 func (m *Manager) clearCache() {
+	if m.leases != nil {
+		m.leases.voidAll()
+	}
 	if cs := m.cache; cs != nil {
 		cs.flight.forgetAll()
 		cs.c.Clear()

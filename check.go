@@ -636,7 +636,9 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 	return nil
 }
 
-// spend spends opts.Credits for k.
+// spend spends opts.Credits for k: from its lease (Config.CreditLease)
+// when the Manager leases and the spend is not idempotent, else in the
+// store.
 func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
 	if m.limitStore == nil {
 		if k.Credits == nil {
@@ -646,10 +648,27 @@ func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Res
 		m.metrics.creditsSpent(SpendError, 0)
 		return unavailable("spend credits", errors.New("the store keeps no credits (not a LimitStore)"))
 	}
+	if m.leases != nil {
+		if opts.IdempotencyKey == "" {
+			return m.spendLeased(ctx, k, opts, res)
+		}
+		// The store decides an idempotent spend alone, with every credit
+		// this Manager holds of the key given back first.
+		if err := m.surrender(ctx, k); err != nil {
+			m.metrics.creditsSpent(SpendError, 0)
+			return m.storeErr("spend credits", err)
+		}
+	}
 	now := m.clock()
 	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{
 		KeyID: k.ID, Owner: k.Owner, Cost: opts.Credits, IdempotencyKey: opts.IdempotencyKey, Now: now,
 	})
+	return m.spent(k, opts, sr, err, now, res)
+}
+
+// spent completes a spend of opts.Credits for k with the store's answer,
+// sr or err, at now.
+func (m *Manager) spent(k *Key, opts CheckOptions, sr SpendResult, err error, now time.Time, res *Result) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		m.metrics.creditsSpent(SpendError, 0)
@@ -664,9 +683,9 @@ func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Res
 			continue
 		}
 		if cr == nil {
-			cr = &CreditsResult{Remaining: *r, Replayed: sr.Replayed}
+			cr = &CreditsResult{Remaining: *r + sr.Leased, Replayed: sr.Replayed}
 		}
-		cr.Remaining = min(cr.Remaining, *r)
+		cr.Remaining = min(cr.Remaining, *r+sr.Leased)
 	}
 	res.Credits = cr
 	switch {

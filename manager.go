@@ -178,6 +178,33 @@ type Config struct {
 	// instances that must share limits.
 	Limiter Limiter
 
+	// CreditLease, when positive, lets the Manager lease credits: a
+	// spend (CheckOptions.Credits) without an idempotency key also takes
+	// from the store, in its transaction, up to CreditLease credits more,
+	// never more than a LeaseShare of what the balances hold, and the
+	// next spends of the key on this Manager take from that lease in
+	// memory, without a store call. The store decides every lease as it
+	// decides a spend, so that no balance is ever spent beyond what it
+	// holds, across instances too. A lease is spent from until
+	// CreditLeaseTTL has passed, until the next refill of its balances,
+	// or until the key or its owner changes (an invalidation), whichever
+	// comes first; what is left of it is then given back, at the key's
+	// next spend or within a quarter of the TTL, to the balance it came
+	// from only: a balance set, cleared or refilled meanwhile keeps its
+	// new value (Balance.Epoch). Close gives back every lease.
+	//
+	// Meanwhile the balance the store shows lacks what is leased, and an
+	// instance may refuse a spend that credits leased to another would
+	// have covered; a process that dies without Close forfeits what it
+	// held (never more than CreditLease, nor a LeaseShare of a balance,
+	// per key). Idempotent spends, and refunds, always go to the store.
+	// Zero means no leases: every spend is a store transaction.
+	CreditLease int64
+
+	// CreditLeaseTTL is how long a lease of credits is spent from. Zero
+	// means DefaultCreditLeaseTTL (1s).
+	CreditLeaseTTL time.Duration
+
 	// UsageFlushInterval is how often usage counters and last-used times
 	// are written to the store; LastUsedAt is accurate to it. Zero means
 	// DefaultUsageFlushInterval (10s); a negative value turns usage
@@ -240,6 +267,8 @@ type Manager struct {
 	env           Environment   // Config.Environment
 	inactivity    time.Duration // Config.InactivityExpiry
 	leeway        time.Duration // how late a last use may reach the store
+	leases        *leaseTable   // nil without Config.CreditLease
+	leasesDone    chan struct{} // closed when leaseLoop returns
 	stop          chan struct{}
 	stopped       chan struct{}
 	closeOnce     sync.Once
@@ -320,6 +349,16 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		go m.flushLoop(cmpOr(cfg.UsageFlushInterval, DefaultUsageFlushInterval))
 	} else {
 		close(m.stopped)
+	}
+	switch {
+	case cfg.CreditLease < 0:
+		return nil, fmt.Errorf("apikey: CreditLease must not be negative, got %d", cfg.CreditLease)
+	case cfg.CreditLeaseTTL < 0:
+		return nil, fmt.Errorf("apikey: CreditLeaseTTL must not be negative, got %v", cfg.CreditLeaseTTL)
+	case cfg.CreditLease > 0 && m.limitStore != nil:
+		m.leases = newLeaseTable(cfg.CreditLease, cmpOr(cfg.CreditLeaseTTL, DefaultCreditLeaseTTL))
+		m.leasesDone = make(chan struct{})
+		go m.leaseLoop()
 	}
 	if m.inval != nil && m.cache != nil {
 		m.inval.start() // the cache is not trusted before the first request
@@ -403,6 +442,10 @@ func (m *Manager) Close(ctx context.Context) error {
 			return
 		}
 		err = errors.Join(err, m.FlushUsage(ctx))
+		if m.leases != nil {
+			<-m.leasesDone // returns once a sweep in progress is done
+			err = errors.Join(err, m.sweepLeases(ctx, true))
+		}
 		if m.events != nil {
 			err = errors.Join(err, m.events.close(ctx))
 		}

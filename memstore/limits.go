@@ -63,6 +63,9 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 		after.Credits = u.Credits.Clone()
 		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
 	}
+	if u.ClearCredits || u.Credits != nil {
+		s.newEpochLocked(apikey.OwnerSubject(id), now)
+	}
 	after.UpdatedAt = norm(now)
 	s.owners[id] = after
 	var prev *apikey.Owner
@@ -99,10 +102,11 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	if err := s.usable(ctx); err != nil {
 		return apikey.SpendResult{}, opErr("spend credits", err)
 	}
-	if req.Cost <= 0 {
-		return apikey.SpendResult{}, fmt.Errorf("%w: memstore: spend credits: cost must be positive", apikey.ErrInvalidInput)
+	if err := apikey.CheckSpendRequest(req); err != nil {
+		return apikey.SpendResult{}, fmt.Errorf("memstore: %w", err)
 	}
 	now := norm(req.Now)
+	req.Now = now
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k, ok := s.keys[req.KeyID]
@@ -115,13 +119,18 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 			return apikey.SpendResult{Spent: true, Replayed: true, KeyRemaining: clonePtr(sp.keyAfter), OwnerRemaining: clonePtr(sp.ownerAfter)}, nil
 		}
 	}
-	kc := k.Credits
-	var oc *apikey.Credits
+	kb := &apikey.Balance{Credits: k.Credits, Epoch: s.epochs[req.KeyID]}
+	var ob *apikey.Balance
+	osub := apikey.OwnerSubject(req.Owner)
 	if o := s.owners[req.Owner]; req.Owner != "" && o != nil {
-		oc = o.Credits
+		ob = &apikey.Balance{Credits: o.Credits, Epoch: s.epochs[osub]}
 	}
-	res := apikey.Spend(kc, oc, now, req.Cost)
-	if res.Spent && req.IdempotencyKey != "" && (kc != nil || oc != nil) {
+	res := apikey.SpendBalances(kb, ob, req)
+	s.setEpochLocked(req.KeyID, kb.Epoch)
+	if ob != nil {
+		s.setEpochLocked(osub, ob.Epoch)
+	}
+	if res.Spent && req.IdempotencyKey != "" && (kb.Credits != nil || ob != nil && ob.Credits != nil) {
 		for id, sp := range s.spends { // forget the records past the window
 			if now.Sub(sp.at) >= apikey.IdempotencyWindow {
 				delete(s.spends, id)
@@ -129,9 +138,29 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 		}
 		s.spends[sid] = &spend{at: now, cost: req.Cost, owner: req.Owner,
 			keyAfter: clonePtr(res.KeyRemaining), ownerAfter: clonePtr(res.OwnerRemaining),
-			keySpent: kc != nil, ownerSpent: oc != nil}
+			keySpent: kb.Credits != nil, ownerSpent: ob != nil && ob.Credits != nil}
 	}
 	return res, nil
+}
+
+// newEpochLocked gives the balance of subject (a key id or an
+// OwnerSubject) a new epoch: it was set, cleared or refilled at now.
+func (s *Store) newEpochLocked(subject string, now time.Time) {
+	s.epochs[subject] = apikey.NextEpoch(s.epochs[subject], now)
+}
+
+func (s *Store) setEpochLocked(subject string, e int64) {
+	if e != 0 {
+		s.epochs[subject] = e
+	}
+}
+
+// refillLocked applies the refill due at now to c, the balance of
+// subject, with its new epoch.
+func (s *Store) refillLocked(subject string, c *apikey.Credits, now time.Time) {
+	if c.ApplyRefill(now) {
+		s.newEpochLocked(subject, now)
+	}
 }
 
 // AdjustCredits implements apikey.LimitStore.
@@ -151,9 +180,13 @@ func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, 
 			o = &apikey.Owner{ID: adj.Owner, RateLimits: []apikey.RateLimit{}, UpdatedAt: now}
 		}
 		before := o.Clone()
+		s.refillLocked(apikey.OwnerSubject(adj.Owner), o.Credits, now)
 		c, err := apikey.Adjust(o.Credits, adj.Op, adj.Amount, now)
 		if err != nil {
 			return nil, err
+		}
+		if adj.Op == apikey.CreditSet || o.Credits == nil { // a set, or a new balance
+			s.newEpochLocked(apikey.OwnerSubject(adj.Owner), now)
 		}
 		after := o.Clone()
 		after.Credits, after.UpdatedAt = c, now
@@ -180,20 +213,24 @@ func (s *Store) AdjustCredits(ctx context.Context, adj apikey.CreditAdjustment, 
 		sp.refunded = true
 		before := k.Credits.Clone()
 		if sp.keySpent && k.Credits != nil {
-			k.Credits.ApplyRefill(now)
+			s.refillLocked(adj.KeyID, k.Credits, now)
 			k.Credits.Remaining += sp.cost
 		}
 		if o := s.owners[sp.owner]; sp.ownerSpent && o != nil && o.Credits != nil {
-			o.Credits.ApplyRefill(now)
+			s.refillLocked(apikey.OwnerSubject(sp.owner), o.Credits, now)
 			o.Credits.Remaining += sp.cost
 		}
 		s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, k.Credits)})
 		return k.Credits.Clone(), nil
 	}
 	before := k.Credits.Clone()
+	s.refillLocked(adj.KeyID, k.Credits, now)
 	c, err := apikey.Adjust(k.Credits, adj.Op, adj.Amount, now)
 	if err != nil {
 		return nil, err
+	}
+	if adj.Op == apikey.CreditSet || k.Credits == nil { // a set, or a new balance
+		s.newEpochLocked(adj.KeyID, now)
 	}
 	k.Credits = c
 	s.writeEventLocked(ev, k.Owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, c)})

@@ -76,6 +76,9 @@ type Store struct {
 	// spends holds the recorded spends of credits, by key id and
 	// idempotency key.
 	spends map[spendID]*spend
+	// epochs holds the epochs of the balances (apikey.Balance), by key id
+	// and by apikey.OwnerSubject; absent means 0.
+	epochs map[string]int64
 	// occurrences holds the time-driven events recorded
 	// (RecordOccurrences).
 	occurrences map[occurrenceID]struct{}
@@ -104,6 +107,7 @@ func New() *Store {
 		logged:    map[string]struct{}{},
 		owners:    map[string]*apikey.Owner{},
 		spends:    map[spendID]*spend{},
+		epochs:    map[string]int64{},
 	}
 }
 
@@ -557,6 +561,9 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 	case u.Credits != nil:
 		after.Credits = u.Credits.Clone()
 		after.Credits.NextRefillAt = normPtr(after.Credits.NextRefillAt)
+	}
+	if u.ClearCredits || u.Credits != nil {
+		s.newEpochLocked(id, time.Now())
 	}
 	if u.AllowedCIDRs != nil {
 		after.AllowedCIDRs = slices.Clone(*u.AllowedCIDRs)

@@ -152,6 +152,11 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 		if err != nil {
 			return err
 		}
+		if u.ClearCredits || u.Credits != nil { // a new epoch: see apikey.Balance
+			if _, err := tx.ExecContext(ctx, `UPDATE apikey_owners SET credits_epoch = max(credits_epoch + 1, ?) WHERE id = ?`, now.UnixNano(), id); err != nil {
+				return err
+			}
+		}
 		return writeEvent(ctx, tx, ev, id, apikey.DiffOwner(before, after))
 	})
 	if err != nil {
@@ -178,13 +183,22 @@ func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) er
 type balance struct {
 	table, id string
 	c         *apikey.Credits
-	dirty     bool // changed by a spend, to be written back
+	epoch     int64 // apikey.Balance.Epoch
+	dirty     bool  // changed by a spend, to be written back
+}
+
+// refill applies the refill due at now, with its new epoch.
+func (b *balance) refill(now time.Time) {
+	if b.c.ApplyRefill(now) {
+		b.epoch = apikey.NextEpoch(b.epoch, now)
+	}
 }
 
 func readBalance(ctx context.Context, tx querier, table, id string) (*balance, error) {
 	var sc storedCredits
-	err := tx.QueryRowContext(ctx, `SELECT credits_remaining, credits_refill, credits_next_refill FROM `+table+` WHERE id = ?`, id).
-		Scan(&sc.remaining, &sc.refill, &sc.next)
+	var epoch int64
+	err := tx.QueryRowContext(ctx, `SELECT credits_remaining, credits_refill, credits_next_refill, credits_epoch FROM `+table+` WHERE id = ?`, id).
+		Scan(&sc.remaining, &sc.refill, &sc.next, &epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +206,7 @@ func readBalance(ctx context.Context, tx querier, table, id string) (*balance, e
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 	}
-	return &balance{table: table, id: id, c: c}, nil
+	return &balance{table: table, id: id, c: c, epoch: epoch}, nil
 }
 
 func (b *balance) write(ctx context.Context, tx querier) error {
@@ -200,7 +214,7 @@ func (b *balance) write(ctx context.Context, tx querier) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE `+b.table+` SET credits_remaining = ?, credits_next_refill = ? WHERE id = ?`, remaining, next, b.id)
+	_, err = tx.ExecContext(ctx, `UPDATE `+b.table+` SET credits_remaining = ?, credits_next_refill = ?, credits_epoch = ? WHERE id = ?`, remaining, next, b.epoch, b.id)
 	return err
 }
 
@@ -216,8 +230,8 @@ func (b *balance) write(ctx context.Context, tx querier) error {
 // one by one, and all of them are committed at once, instead of one
 // commit per spend, without waiting for a sync of the log (inSpendTx).
 func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
-	if req.Cost <= 0 {
-		return apikey.SpendResult{}, fmt.Errorf("%w: sqlite: spend credits: cost must be positive", apikey.ErrInvalidInput)
+	if err := apikey.CheckSpendRequest(req); err != nil {
+		return apikey.SpendResult{}, fmt.Errorf("sqlite: %w", err)
 	}
 	c := &spendCall{req: req, done: make(chan struct{}), lead: make(chan struct{}, 1)}
 	s.spends.mu.Lock()
@@ -401,14 +415,22 @@ func (s *Store) inSpendTx(ctx context.Context, fn func(*sql.Tx) error) (err erro
 // syncNormal is the value of PRAGMA synchronous for NORMAL.
 const syncNormal = 1
 
-// spendBalances applies apikey.Spend to bals: the key's balance first,
-// then, when its row exists, the owner's.
-func spendBalances(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
-	var owner *apikey.Credits
-	if len(bals) > 1 {
-		owner = bals[1].c
+// spendBalances applies apikey.SpendBalances to bals: the key's balance
+// first, then, when its row exists, the owner's.
+func spendBalances(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
+	ab := make([]apikey.Balance, 2)
+	var owner *apikey.Balance
+	for i, b := range bals {
+		ab[i] = apikey.Balance{Credits: b.c, Epoch: b.epoch}
 	}
-	return apikey.Spend(bals[0].c, owner, now, cost)
+	if len(bals) > 1 {
+		owner = &ab[1]
+	}
+	res := apikey.SpendBalances(&ab[0], owner, req)
+	for i, b := range bals {
+		b.epoch = ab[i].Epoch // Credits changed in place
+	}
+	return res
 }
 
 // querier is what the credit statements need of a transaction: a *sql.Tx,
@@ -590,7 +612,7 @@ func (bs balances) readMany(ctx context.Context, tx querier, table string, ids [
 	if err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, credits_remaining, credits_refill, credits_next_refill FROM `+table+`
+	rows, err := tx.QueryContext(ctx, `SELECT id, credits_remaining, credits_refill, credits_next_refill, credits_epoch FROM `+table+`
 		WHERE id IN (SELECT value FROM json_each(?))`, string(arg))
 	if err != nil {
 		return err
@@ -598,17 +620,18 @@ func (bs balances) readMany(ctx context.Context, tx querier, table string, ids [
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			id string
-			sc storedCredits
+			id    string
+			sc    storedCredits
+			epoch int64
 		)
-		if err := rows.Scan(&id, &sc.remaining, &sc.refill, &sc.next); err != nil {
+		if err := rows.Scan(&id, &sc.remaining, &sc.refill, &sc.next, &epoch); err != nil {
 			return err
 		}
 		c, err := sc.decode()
 		if err != nil {
 			return fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 		}
-		bs[[2]string{table, id}] = &balance{table: table, id: id, c: c}
+		bs[[2]string{table, id}] = &balance{table: table, id: id, c: c, epoch: epoch}
 	}
 	return rows.Err()
 }
@@ -629,19 +652,19 @@ func (bs balances) write(ctx context.Context, tx querier) error {
 			}
 			continue
 		}
-		rows := make([][3]any, len(list))
+		rows := make([][4]any, len(list))
 		for i, b := range list {
 			remaining, _, next, err := encodeCredits(b.c)
 			if err != nil {
 				return err
 			}
-			rows[i] = [3]any{b.id, remaining, next}
+			rows[i] = [4]any{b.id, remaining, next, b.epoch}
 		}
 		arg, err := json.Marshal(rows)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET credits_remaining = j.value ->> 1, credits_next_refill = j.value ->> 2
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET credits_remaining = j.value ->> 1, credits_next_refill = j.value ->> 2, credits_epoch = j.value ->> 3
 			FROM json_each(?) AS j WHERE `+table+`.id = j.value ->> 0`, string(arg)); err != nil {
 			return err
 		}
@@ -687,7 +710,7 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest, bs balanc
 			bals = append(bals, ob)
 		}
 	}
-	res = spendBalances(bals, req.Now, req.Cost)
+	res = spendBalances(bals, req)
 	for _, b := range bals {
 		if b.c != nil {
 			b.dirty = true // written once, at the end of the batch
@@ -768,7 +791,7 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			return nil, err
 		}
 		if keyAfter.Valid && b.c != nil {
-			b.c.ApplyRefill(adj.Now)
+			b.refill(adj.Now)
 			b.c.Remaining += cost
 			if err := b.write(ctx, tx); err != nil {
 				return nil, err
@@ -781,7 +804,7 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			case err != nil:
 				return nil, err
 			case ob.c != nil:
-				ob.c.ApplyRefill(adj.Now)
+				ob.refill(adj.Now)
 				ob.c.Remaining += cost
 				if err := ob.write(ctx, tx); err != nil {
 					return nil, err
@@ -789,9 +812,13 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			}
 		}
 	case apikey.CreditSet, apikey.CreditAdd:
+		b.refill(adj.Now)
 		c, err := apikey.Adjust(b.c, adj.Op, adj.Amount, adj.Now)
 		if err != nil {
 			return nil, err
+		}
+		if adj.Op == apikey.CreditSet || b.c == nil { // a set, or a new balance
+			b.epoch = apikey.NextEpoch(b.epoch, adj.Now)
 		}
 		b.c = c
 		if err := b.write(ctx, tx); err != nil {

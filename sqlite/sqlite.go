@@ -689,12 +689,13 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 			credits_remaining = CASE WHEN ? THEN ? ELSE credits_remaining END,
 			credits_refill = CASE WHEN ? THEN ? ELSE credits_refill END,
 			credits_next_refill = CASE WHEN ? THEN ? ELSE credits_next_refill END,
+			credits_epoch = CASE WHEN ? THEN max(credits_epoch + 1, ?) ELSE credits_epoch END,
 			allowed_cidrs = coalesce(?, allowed_cidrs),
 			inactivity_expiry = coalesce(?, inactivity_expiry)
 		WHERE id = ? AND revoked_at IS NULL
 		RETURNING `+columns,
 			name, scopes, metadata, u.ClearExpiry, expires, limits,
-			setCredits, remaining, setCredits, refill, setCredits, next, cidrs, inactivity, id))
+			setCredits, remaining, setCredits, refill, setCredits, next, setCredits, time.Now().UnixNano(), cidrs, inactivity, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			// Only a connection that does not begin with BEGIN IMMEDIATE
 			// (see New) can let a write slip between the two statements.

@@ -1,0 +1,328 @@
+package apikey
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultCreditLeaseTTL is how long a Manager spends from a lease of
+// credits when Config.CreditLeaseTTL is zero.
+const DefaultCreditLeaseTTL = time.Second
+
+// leaseTable holds a Manager's leases of credits (Config.CreditLease), one
+// per key that spends: what the store gave the Manager beyond the cost of
+// a spend, for the next spends of the key to take in memory. The store
+// decides every lease, in the transaction of a spend, exactly as it
+// decides a spend, so that the leases of all instances never exceed a
+// balance; a lease is spent only until its TTL, the next refill of its
+// balances, or a change of the key or its owner, whichever comes first,
+// and what is left of it is then given back, to the balance it came from
+// only (Balance.Epoch).
+type leaseTable struct {
+	max int64         // Config.CreditLease
+	ttl time.Duration // Config.CreditLeaseTTL
+
+	mu sync.Mutex
+	m  map[string]*creditLease // by key id
+}
+
+// creditLease is the lease of one key.
+type creditLease struct {
+	id string // the key's
+	// turn is held, as a semaphore, by the one caller that makes a store
+	// trip for the key (or gives the lease back): the others wait for its
+	// new lease rather than each making a trip.
+	turn chan struct{}
+
+	mu        sync.Mutex
+	owner     string    // the key's owner when leased
+	until     time.Time // on the Manager's clock; zero: nothing to spend
+	left      int64     // credits leased and not spent yet
+	unlimited bool      // the store found no balance: spends pass until the lease ends
+	// The balances the store left beside the lease (nil: none), and
+	// their epochs, for the return.
+	keyRem, ownerRem     *int64
+	keyEpoch, ownerEpoch int64
+	gone                 bool // out of the table: callers take a new one
+}
+
+func newLeaseTable(max int64, ttl time.Duration) *leaseTable {
+	return &leaseTable{max: max, ttl: ttl, m: map[string]*creditLease{}}
+}
+
+// get returns the lease of key id, made when missing.
+func (t *leaseTable) get(id string) *creditLease {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l, ok := t.m[id]
+	if !ok {
+		l = &creditLease{id: id, turn: make(chan struct{}, 1)}
+		t.m[id] = l
+	}
+	return l
+}
+
+// lookup returns the lease of key id, or nil.
+func (t *leaseTable) lookup(id string) *creditLease {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// take spends cost from l at now for a key of owner, if l can: it reports
+// whether it did, and the balance left as this Manager sees it (nil for
+// no balance).
+func (l *creditLease) take(now time.Time, owner string, cost int64) (*CreditsResult, bool) {
+	if l.gone || l.until.IsZero() || !now.Before(l.until) || l.owner != owner {
+		return nil, false
+	}
+	if l.unlimited {
+		return nil, true
+	}
+	if l.left < cost {
+		return nil, false
+	}
+	l.left -= cost
+	var cr *CreditsResult
+	for _, r := range [...]*int64{l.keyRem, l.ownerRem} {
+		if r == nil {
+			continue
+		}
+		if cr == nil {
+			cr = &CreditsResult{Remaining: *r + l.left}
+		}
+		cr.Remaining = min(cr.Remaining, *r+l.left)
+	}
+	return cr, true
+}
+
+// void ends l: its credits are given back at the next store trip of its
+// key, or by the sweep.
+func (l *creditLease) void() {
+	l.mu.Lock()
+	l.until = time.Time{}
+	l.mu.Unlock()
+}
+
+// giveBack returns the request that gives back what is left of l, and
+// empties l; l.mu is held. A lease that found no balance has nothing to
+// give back.
+func (l *creditLease) giveBack(req *SpendRequest) {
+	if !l.unlimited && l.left > 0 && l.owner == req.Owner {
+		req.Return, req.KeyEpoch, req.OwnerEpoch = l.left, l.keyEpoch, l.ownerEpoch
+	}
+	l.left, l.unlimited, l.until = 0, false, time.Time{}
+}
+
+// voidKey ends the lease of key id, changed.
+func (t *leaseTable) voidKey(id string) {
+	if l := t.lookup(id); l != nil {
+		l.void()
+	}
+}
+
+// voidOwner ends the leases of the keys of owner, changed.
+func (t *leaseTable) voidOwner(owner string) {
+	for _, l := range t.all() {
+		l.mu.Lock()
+		if l.owner == owner {
+			l.until = time.Time{}
+		}
+		l.mu.Unlock()
+	}
+}
+
+// voidAll ends every lease: changes may have been missed.
+func (t *leaseTable) voidAll() {
+	for _, l := range t.all() {
+		l.void()
+	}
+}
+
+func (t *leaseTable) all() []*creditLease {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*creditLease, 0, len(t.m))
+	for _, l := range t.m {
+		out = append(out, l)
+	}
+	return out
+}
+
+// invalidateLeases ends the leases that a change of subject, a key id or
+// an OwnerSubject, concerns.
+func (m *Manager) invalidateLeases(subject string) {
+	t := m.leases
+	if t == nil {
+		return
+	}
+	if owner, ok := strings.CutPrefix(subject, OwnerSubject("")); ok {
+		t.voidOwner(owner)
+		return
+	}
+	t.voidKey(subject)
+}
+
+// spendLeased spends opts.Credits for k from its lease, making a store
+// trip when the lease cannot cover it: the trip gives back what is left
+// of the lease, spends the cost and takes a new lease, in one transaction.
+func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
+	t := m.leases
+	cost := opts.Credits
+	for {
+		l := t.get(k.ID)
+		now := m.clock()
+		l.mu.Lock()
+		cr, ok := l.take(now, k.Owner, cost)
+		l.mu.Unlock()
+		if ok {
+			res.Credits = cr
+			m.metrics.creditsSpent(SpendSpent, costIf(cr, cost))
+			return nil
+		}
+		select {
+		case l.turn <- struct{}{}:
+		case <-ctx.Done():
+			m.metrics.creditsSpent(SpendError, 0)
+			return m.storeErr("spend credits", ctx.Err())
+		}
+		l.mu.Lock()
+		if l.gone { // swept while we waited: take the new one
+			l.mu.Unlock()
+			<-l.turn
+			continue
+		}
+		now = m.clock()
+		if cr, ok := l.take(now, k.Owner, cost); ok { // the trip we waited for leased enough
+			l.mu.Unlock()
+			<-l.turn
+			res.Credits = cr
+			m.metrics.creditsSpent(SpendSpent, costIf(cr, cost))
+			return nil
+		}
+		req := SpendRequest{KeyID: k.ID, Owner: k.Owner, Cost: cost, Lease: t.max, Now: now}
+		l.giveBack(&req)
+		l.mu.Unlock()
+		sr, err := m.limitStore.SpendCredits(ctx, req)
+		if err == nil && sr.Spent {
+			l.mu.Lock()
+			l.owner, l.keyRem, l.ownerRem = k.Owner, sr.KeyRemaining, sr.OwnerRemaining
+			l.keyEpoch, l.ownerEpoch = sr.KeyEpoch, sr.OwnerEpoch
+			l.left, l.unlimited = sr.Leased, sr.KeyRemaining == nil && sr.OwnerRemaining == nil
+			if l.left > 0 || l.unlimited {
+				l.until = now.Add(t.ttl)
+				if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
+					l.until = *sr.RefillAt
+				}
+			}
+			l.mu.Unlock()
+		}
+		// On an error the fate of what the trip gave back is unknown: it
+		// stays given back (forfeited at worst, never spent twice).
+		<-l.turn
+		return m.spent(k, opts, sr, err, now, res)
+	}
+}
+
+// costIf is cost when cr says a balance was spent, else 0.
+func costIf(cr *CreditsResult, cost int64) int64 {
+	if cr == nil {
+		return 0
+	}
+	return cost
+}
+
+// surrender gives back what is left of the lease of key id, before a spend
+// that the store must decide alone (one with an idempotency key).
+func (m *Manager) surrender(ctx context.Context, k *Key) error {
+	l := m.leases.lookup(k.ID)
+	if l == nil {
+		return nil
+	}
+	select {
+	case l.turn <- struct{}{}:
+	case <-ctx.Done():
+		return m.storeErr("spend credits", ctx.Err())
+	}
+	defer func() { <-l.turn }()
+	req := SpendRequest{KeyID: k.ID, Owner: k.Owner, Now: m.clock()}
+	l.mu.Lock()
+	l.giveBack(&req)
+	l.mu.Unlock()
+	if req.Return == 0 {
+		return nil
+	}
+	_, err := m.limitStore.SpendCredits(ctx, req)
+	if errors.Is(err, ErrNotFound) {
+		return nil // the key is gone: the spend will say so
+	}
+	return err
+}
+
+// sweepLeases gives back the leases that ended (their TTL, a refill, a
+// change), or all of them when all is set, and takes them out of the
+// table. A lease whose key is making a trip is left for the next sweep,
+// unless all is set.
+func (m *Manager) sweepLeases(ctx context.Context, all bool) error {
+	t := m.leases
+	var errs []error
+	for _, l := range t.all() {
+		if all {
+			select {
+			case l.turn <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		} else {
+			select {
+			case l.turn <- struct{}{}:
+			default:
+				continue
+			}
+		}
+		now := m.clock()
+		l.mu.Lock()
+		if !all && !l.until.IsZero() && now.Before(l.until) {
+			l.mu.Unlock()
+			<-l.turn
+			continue
+		}
+		t.mu.Lock()
+		if t.m[l.id] == l {
+			delete(t.m, l.id)
+		}
+		t.mu.Unlock()
+		req := SpendRequest{KeyID: l.id, Owner: l.owner, Now: now}
+		l.giveBack(&req)
+		l.gone = true
+		l.mu.Unlock()
+		<-l.turn
+		if req.Return > 0 {
+			if _, err := m.limitStore.SpendCredits(ctx, req); err != nil && !errors.Is(err, ErrNotFound) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// leaseLoop sweeps the leases every quarter of their TTL until Close.
+func (m *Manager) leaseLoop() {
+	defer close(m.leasesDone)
+	every := max(m.leases.ttl/4, time.Millisecond)
+	tk := time.NewTicker(every)
+	defer tk.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-tk.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every+5*time.Second)
+			_ = m.sweepLeases(ctx, false) // a lease not given back is forfeited, never spent twice
+			cancel()
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package apikey_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/apikeytest"
+	"github.com/go-apikey/apikey/memstore"
+)
+
+// spendCounter counts the spends that reach a real store.
+type spendCounter struct {
+	*memstore.Store
+	spends atomic.Int64
+}
+
+func (s *spendCounter) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	s.spends.Add(1)
+	return s.Store.SpendCredits(ctx, req)
+}
+
+// leaseManager returns a Manager that leases up to 100 credits over st,
+// on clock, closed with the test.
+func leaseManager(t *testing.T, st apikey.Store, clock *apikeytest.Clock) *apikey.Manager {
+	t.Helper()
+	m := mustManager(t, st, apikey.Config{Now: clock.Now, UsageFlushInterval: -1, CreditLease: 100, CreditLeaseTTL: 40 * time.Millisecond})
+	t.Cleanup(func() { m.Close(context.Background()) })
+	return m
+}
+
+func storedBalance(t *testing.T, st apikey.Store, id string) int64 {
+	t.Helper()
+	r, err := st.Lookup(t.Context(), id)
+	if err != nil || r.Credits == nil {
+		t.Fatalf("Lookup(%s): %+v, %v", id, r, err)
+	}
+	return r.Credits.Remaining
+}
+
+// TestCreditLeaseSpendsInMemory: with leases, most spends make no store
+// call, every answer still counts down exactly, and Close gives back what
+// is left, so that the store ends at the balance less the spends.
+func TestCreditLeaseSpendsInMemory(t *testing.T) {
+	ctx := t.Context()
+	st := &spendCounter{Store: memstore.New()}
+	clock := apikeytest.NewClock(t0)
+	m := leaseManager(t, st, clock)
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 10000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 1000; i++ {
+		res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Credits == nil || res.Credits.Remaining != 10000-i {
+			t.Fatalf("spend %d: remaining %+v, want %d", i, res.Credits, 10000-i)
+		}
+	}
+	if n := st.spends.Load(); n > 20 {
+		t.Errorf("%d store spends for 1000 spends with leases of up to 100", n)
+	}
+	if b := storedBalance(t, st, k.ID); b >= 9000 {
+		t.Errorf("stored balance %d: nothing leased", b)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := storedBalance(t, st, k.ID); b != 9000 {
+		t.Errorf("stored balance after Close %d, want 9000: the lease given back", b)
+	}
+}
+
+// TestCreditLeaseEnds: a lease ends with a change made by this Manager, at
+// its TTL for a change made elsewhere, and at the refill; the credits left
+// go back only to the balance they came from.
+func TestCreditLeaseEnds(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	clock := apikeytest.NewClock(t0)
+	m := leaseManager(t, st, clock)
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 1000, Refill: &apikey.Refill{Interval: "1h", Amount: 1000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(cost, want int64) {
+		t.Helper()
+		res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: cost})
+		if err != nil || res.Credits == nil || res.Credits.Remaining != want {
+			t.Fatalf("Check(%d): %+v, %v; want %d left", cost, res.Credits, err, want)
+		}
+	}
+	check(1, 999)
+	// This Manager's own set ends the lease at once.
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	check(1, 499)
+	// Another instance's set: this one spends its lease until the TTL,
+	// then sees the set; what it held is not added to the new balance.
+	other := mustManager(t, st, apikey.Config{Now: clock.Now, UsageFlushInterval: -1})
+	if _, err := other.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 300}); err != nil {
+		t.Fatal(err)
+	}
+	check(1, 498) // from the lease
+	clock.Add(50 * time.Millisecond)
+	check(1, 299)
+	// The refill ends the lease: 1000 again, whatever was leased.
+	clock.Add(time.Hour)
+	check(2, 998)
+	if b := storedBalance(t, st, k.ID); b >= 998 {
+		t.Fatalf("stored %d: nothing leased", b)
+	}
+	// An idempotent spend goes to the store, with the lease given back
+	// first: 998 covers 990 though the store alone held less.
+	if res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 990, IdempotencyKey: "big"}); err != nil || res.Credits.Remaining != 8 {
+		t.Fatalf("idempotent spend: %+v, %v; want 8 left", res, err)
+	}
+	if b := storedBalance(t, st, k.ID); b != 8 {
+		t.Errorf("stored %d after the idempotent spend, want 8", b)
+	}
+	// A balance nearly spent is not leased: each spend is exact.
+	check(5, 3)
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 4}); !errors.Is(err, apikey.ErrUsageExceeded) {
+		t.Fatalf("spend 4 of 3: %v", err)
+	}
+	check(3, 0)
+}
+
+// TestCreditLeaseSweep: a lease left alone past its TTL is given back by
+// the Manager's sweep, without another spend.
+func TestCreditLeaseSweep(t *testing.T) {
+	ctx := t.Context()
+	st := memstore.New()
+	clock := apikeytest.NewClock(t0)
+	m := leaseManager(t, st, clock)
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if b := storedBalance(t, st, k.ID); b == 999 {
+		t.Fatal("nothing leased")
+	}
+	clock.Add(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for storedBalance(t, st, k.ID) != 999 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d 5s after the lease ended, want 999", storedBalance(t, st, k.ID))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestCreditLeaseConfig: bad settings are refused by name.
+func TestCreditLeaseConfig(t *testing.T) {
+	for _, cfg := range []apikey.Config{{CreditLease: -1}, {CreditLease: 5, CreditLeaseTTL: -time.Second}} {
+		if _, err := apikey.NewManager(memstore.New(), cfg); err == nil {
+			t.Errorf("NewManager(%+v) accepted", cfg)
+		}
+	}
+}
