@@ -169,9 +169,21 @@ func (s *Store) PutOwner(ctx context.Context, id string, u apikey.OwnerUpdate, n
 		if err != nil {
 			return err
 		}
+		// Setting or clearing the balance gives it a new epoch (NextEpoch
+		// also keeps an owner deleted and made again from taking an epoch
+		// it had); the row is locked.
+		var epoch *int64 // nil: kept
+		if u.Credits != nil || u.ClearCredits {
+			var old int64
+			if err := tx.QueryRow(ctx, `SELECT credits_epoch FROM ONLY apikey_owners WHERE id = $1`, id).Scan(&old); err != nil {
+				return err
+			}
+			e := apikey.NextEpoch(old, now)
+			epoch = &e
+		}
 		after, err = scanOwner(tx.QueryRow(ctx, `UPDATE ONLY apikey_owners SET ratelimits = $2, credits_remaining = $3,
-			credits_refill = $4, credits_next_refill = $5, updated_at = $6 WHERE id = $1 RETURNING `+ownerColumns,
-			id, limits, remaining, refill, nextRefill, timeArg(now)))
+			credits_refill = $4, credits_next_refill = $5, updated_at = $6, credits_epoch = coalesce($7, credits_epoch) WHERE id = $1 RETURNING `+ownerColumns,
+			id, limits, remaining, refill, nextRefill, timeArg(now), epoch))
 		if err != nil {
 			return err
 		}
@@ -201,17 +213,20 @@ func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) er
 	return mapErr("delete owner", err)
 }
 
-// balance is a balance read, and locked, for a spend or an adjustment.
+// balance is a balance read, and locked, for a spend or an adjustment,
+// with its epoch (apikey.Balance.Epoch, migration 0015).
 type balance struct {
 	table, id string
 	c         *apikey.Credits
+	epoch     int64
 }
 
 // lockBalance reads and locks (FOR UPDATE) the balance of a key or owner.
 func lockBalance(ctx context.Context, tx pgx.Tx, table, id string) (*balance, error) {
 	var sc storedCredits
-	err := tx.QueryRow(ctx, `SELECT credits_remaining, credits_refill, credits_next_refill FROM ONLY `+table+` WHERE id = $1 FOR UPDATE`, id).
-		Scan(sc.dest()...)
+	var epoch int64
+	err := tx.QueryRow(ctx, `SELECT credits_remaining, credits_refill, credits_next_refill, credits_epoch FROM ONLY `+table+` WHERE id = $1 FOR UPDATE`, id).
+		Scan(append(sc.dest(), &epoch)...)
 	if err != nil {
 		return nil, err
 	}
@@ -219,16 +234,26 @@ func lockBalance(ctx context.Context, tx pgx.Tx, table, id string) (*balance, er
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 	}
-	return &balance{table: table, id: id, c: c}, nil
+	return &balance{table: table, id: id, c: c, epoch: epoch}, nil
 }
 
+// write stores the balance's remaining credits, next refill and epoch.
 func (b *balance) write(ctx context.Context, tx pgx.Tx) error {
 	remaining, _, next, err := encodeCredits(b.c)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `UPDATE ONLY `+b.table+` SET credits_remaining = $2, credits_next_refill = $3 WHERE id = $1`, b.id, remaining, next)
+	_, err = tx.Exec(ctx, `UPDATE ONLY `+b.table+` SET credits_remaining = $2, credits_next_refill = $3, credits_epoch = $4 WHERE id = $1`,
+		b.id, remaining, next, b.epoch)
 	return err
+}
+
+// refill applies the refill of the balance due at now, giving the balance
+// a new epoch when there is one.
+func (b *balance) refill(now time.Time) {
+	if b.c.ApplyRefill(now) {
+		b.epoch = apikey.NextEpoch(b.epoch, now)
+	}
 }
 
 // SpendCredits implements apikey.LimitStore in one transaction. It locks
@@ -237,10 +262,11 @@ func (b *balance) write(ctx context.Context, tx pgx.Tx) error {
 // one key and idempotency key on a transaction-level advisory lock, so
 // that concurrent retries see the first one's record.
 func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
-	if req.Cost <= 0 {
-		return apikey.SpendResult{}, fmt.Errorf("%w: postgres: spend credits: cost must be positive", apikey.ErrInvalidInput)
+	if err := apikey.CheckSpendRequest(req); err != nil {
+		return apikey.SpendResult{}, err
 	}
 	now := timeArg(req.Now)
+	req.Now = now
 	var res apikey.SpendResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		res = apikey.SpendResult{}
@@ -275,7 +301,7 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 				bals = append(bals, ob)
 			}
 		}
-		res = spendBalances(bals, now, req.Cost)
+		res = spendBalances(bals, req)
 		for _, b := range bals {
 			if b.c != nil {
 				if err := b.write(ctx, tx); err != nil {
@@ -308,14 +334,19 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 	return res, nil
 }
 
-// spendBalances applies apikey.Spend to bals: the key's balance first,
-// then, when its row exists, the owner's.
-func spendBalances(bals []*balance, now time.Time, cost int64) apikey.SpendResult {
-	var owner *apikey.Credits
-	if len(bals) > 1 {
-		owner = bals[1].c
+// spendBalances applies apikey.SpendBalances to bals, the key's balance
+// first, then, when its row exists, the owner's, and keeps in bals the
+// balances and epochs it leaves, for the caller to write back.
+func spendBalances(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
+	abs := make([]*apikey.Balance, 2)
+	for i, b := range bals {
+		abs[i] = &apikey.Balance{Credits: b.c, Epoch: b.epoch}
 	}
-	return apikey.Spend(bals[0].c, owner, now, cost)
+	res := apikey.SpendBalances(abs[0], abs[1], req)
+	for i, b := range bals {
+		b.c, b.epoch = abs[i].Credits, abs[i].Epoch
+	}
+	return res
 }
 
 // AdjustCredits implements apikey.LimitStore in one transaction, with the
@@ -378,7 +409,7 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 			return nil, err
 		}
 		if keyAfter.Valid && b.c != nil {
-			b.c.ApplyRefill(now)
+			b.refill(now)
 			b.c.Remaining += cost
 			if err := b.write(ctx, tx); err != nil {
 				return nil, err
@@ -391,7 +422,7 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 			case err != nil:
 				return nil, err
 			case ob.c != nil:
-				ob.c.ApplyRefill(now)
+				ob.refill(now)
 				ob.c.Remaining += cost
 				if err := ob.write(ctx, tx); err != nil {
 					return nil, err
@@ -402,6 +433,11 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 		c, err := apikey.Adjust(b.c, adj.Op, adj.Amount, now)
 		if err != nil {
 			return nil, err
+		}
+		// A set, a balance made where there was none, and a refill that
+		// Adjust applied give the balance a new epoch; an add keeps it.
+		if adj.Op == apikey.CreditSet || b.c == nil || b.c.Clone().ApplyRefill(now) {
+			b.epoch = apikey.NextEpoch(b.epoch, now)
 		}
 		b.c = c
 		if err := b.write(ctx, tx); err != nil {

@@ -225,6 +225,11 @@ func (s *Store) Update(ctx context.Context, id string, u apikey.KeyUpdate, ev *a
 		arg("credits_remaining", remaining)
 		arg("credits_refill", refill)
 		arg("credits_next_refill", next)
+		// A new epoch (apikey.NextEpoch, in SQL: the row is not read
+		// first): credits leased from the balance replaced are not given
+		// back to this one.
+		args = append(args, time.Now().UnixNano())
+		set = append(set, "credits_epoch = greatest(credits_epoch + 1, $"+strconv.Itoa(len(args))+")")
 	}
 	if u.AllowedCIDRs != nil {
 		c, err := storeform.EncodeCIDRs(*u.AllowedCIDRs)
