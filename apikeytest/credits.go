@@ -38,6 +38,7 @@ func TestCredits(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"DeleteOwner", testDeleteOwner},
 		{"LeaseReturn", testLeaseReturn},
 		{"LeaseConserves", testLeaseConserves},
+		{"LeasingManagers", testLeasingManagers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,9 @@ package apikeytest
 
 import (
 	"errors"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,5 +199,74 @@ func testLeaseConserves(t *testing.T, h Harness) {
 	}
 	if o, err := m.Owner(ctx, "pool"); err != nil || o.Credits.Remaining != 50000-spent {
 		t.Errorf("owner: %+v, %v; want %d", o, err, 50000-spent)
+	}
+}
+
+// testLeasingManagers runs two Managers that lease (Config.CreditLease)
+// over the store, with concurrency goroutines spending one credit at a
+// time from one key and its owner, far more often than the balances
+// allow: no more passes than the smaller balance holds, and once both
+// Managers are closed the store holds exactly the balances less what
+// passed, which a third Manager can then spend to the last credit.
+func testLeasingManagers(t *testing.T, h Harness) {
+	ctx := t.Context()
+	clock := NewClock(base)
+	cfg := apikey.Config{Now: clock.Now, UsageFlushInterval: -1, CreditLease: 50}
+	a, b := newManager(t, h, cfg), newManager(t, h, cfg)
+	k, tok := create(t, a, apikey.CreateParams{Name: "k", Owner: "team", Credits: &apikey.Credits{Remaining: 1000}})
+	if _, err := a.SetOwner(ctx, "team", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 800}}); err != nil {
+		t.Fatal(err)
+	}
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, concurrency)
+	for g := 0; g < concurrency; g++ {
+		m := a
+		if g%2 == 1 {
+			m = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 40; i++ {
+				res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+				switch {
+				case err == nil && (res.Credits == nil || res.Credits.Remaining < 0):
+					errs <- fmt.Errorf("a spend passed with %+v left", res.Credits)
+					return
+				case err == nil:
+					passed.Add(1)
+				case !errors.Is(err, apikey.ErrUsageExceeded):
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p := passed.Load()
+	if p > 800 || p < 700 {
+		t.Fatalf("%d of %d spends passed against an owner balance of 800", p, concurrency*40)
+	}
+	for _, m := range []*apikey.Manager{a, b} {
+		if err := m.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	if got := balanceOf(t, newManager(t, h, apikey.Config{Now: clock.Now, UsageFlushInterval: -1}), k.ID); got != 1000-p {
+		t.Errorf("key balance %d after Close, want 1000 - %d", got, p)
+	}
+	c := newManager(t, h, apikey.Config{Now: clock.Now, UsageFlushInterval: -1})
+	o, err := c.Owner(ctx, "team")
+	if err != nil || o.Credits.Remaining != 800-p {
+		t.Fatalf("owner after Close: %+v, %v; want %d", o, err, 800-p)
+	}
+	rest := spendAll(t, c, tok, 40, func(int, int) apikey.CheckOptions { return apikey.CheckOptions{Credits: 1} })
+	if rest != 800-p {
+		t.Errorf("a third Manager spent %d of the %d left", rest, 800-p)
 	}
 }
