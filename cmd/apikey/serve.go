@@ -41,6 +41,11 @@ const defaultAddr = "127.0.0.1:8080"
 // long to finish, then the Manager gets as long to write pending usage.
 const shutdownTimeout = 10 * time.Second
 
+// defaultCreditLease is --credit-lease's default: a key's spends make one
+// database transaction per hundred or so, and a balance nearly spent is
+// spent exactly, without leases (apikey.LeaseShare).
+const defaultCreditLease = 100
+
 // redisTimeout bounds the first round trip to Redis.
 const redisTimeout = 5 * time.Second
 
@@ -56,6 +61,7 @@ type serveOptions struct {
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
+	creditLease  int64         // --credit-lease: most credits leased per key (apikey.Config.CreditLease)
 	strict       bool          // the global --strict-revocation
 
 	requireTwoFactor bool // --require-two-factor: admin site users must use TOTP
@@ -126,7 +132,12 @@ is asked to, exactly; every protected route applies the calling key's
 every instance run with it; a decision waits at most --redis-timeout
 (250ms), then a limit refuses the request (503) unless it is fail-open.
 Without --redis each instance counts its own requests. Balances are always
-in the database.
+in the database. A spend leases up to --credit-lease (100) more credits,
+never more than a sixteenth of the balance, which the key's next spends on
+this server take in memory; what is left goes back to the database within
+a second, at once when the key or its owner changes, and on stop. Until
+then the balance the database shows lacks it, and a server killed without
+stopping forfeits it. --credit-lease 0 makes every spend a transaction.
 
 The cache is trusted only for a second past the start of the last complete
 read of the change log, and, with a listener, only while it is subscribed
@@ -228,6 +239,7 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.noCache, "no-cache", false, "read the database on every verification")
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
+	f.Int64Var(&o.creditLease, "credit-lease", defaultCreditLease, "most credits a spend leases for the next spends of its key to take in memory, never more than a sixteenth of the balance; given back within a second (0: every spend is a database transaction)")
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.StringVar(&o.logFormat, "log-format", "text", "format of the log on standard error: text (key=value) or json (one object per line)")
@@ -277,6 +289,9 @@ func (o *serveOptions) check(a *app) error {
 	}
 	if _, err := apikeyhttp.New(stubVerifier{}, apikeyhttp.Config{Schemes: o.schemes}); err != nil && o.schemes != nil {
 		return usagef("invalid %s: %s", a.setting("scheme"), strings.TrimPrefix(err.Error(), "apikeyhttp: "))
+	}
+	if o.creditLease < 0 {
+		return usagef("invalid %s %d: must not be negative (0 turns leases off)", a.setting("credit-lease"), o.creditLease)
 	}
 	if o.redisTimeout <= 0 {
 		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
@@ -441,6 +456,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		cfg.ChangeFeed = f
 	}
 	cfg.StrictRevocation = o.strict
+	cfg.CreditLease = o.creditLease
 	cfg.Environment = apikey.Environment(o.environment)
 
 	// Tracing, when the OTEL_* variables ask for it: the store below the
