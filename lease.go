@@ -46,7 +46,8 @@ type creditLease struct {
 	// their epochs, for the return.
 	keyRem, ownerRem     *int64
 	keyEpoch, ownerEpoch int64
-	gone                 bool // out of the table: callers take a new one
+	gone                 bool   // out of the table: callers take a new one
+	voids                uint64 // how many times the lease was ended by a change
 }
 
 func newLeaseTable(max int64, ttl time.Duration) *leaseTable {
@@ -103,8 +104,15 @@ func (l *creditLease) take(now time.Time, owner string, cost int64) (*CreditsRes
 // key, or by the sweep.
 func (l *creditLease) void() {
 	l.mu.Lock()
-	l.until = time.Time{}
+	l.end()
 	l.mu.Unlock()
+}
+
+// end ends l for a change; l.mu is held. A trip in flight, which may have
+// read the balance before the change, then installs its lease ended.
+func (l *creditLease) end() {
+	l.until = time.Time{}
+	l.voids++
 }
 
 // giveBack returns the request that gives back what is left of l, and
@@ -129,7 +137,7 @@ func (t *leaseTable) voidOwner(owner string) {
 	for _, l := range t.all() {
 		l.mu.Lock()
 		if l.owner == owner {
-			l.until = time.Time{}
+			l.end()
 		}
 		l.mu.Unlock()
 	}
@@ -205,6 +213,7 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 		}
 		req := SpendRequest{KeyID: k.ID, Owner: k.Owner, Cost: cost, Lease: t.max, Now: now}
 		l.giveBack(&req)
+		voids := l.voids
 		l.mu.Unlock()
 		sr, err := m.limitStore.SpendCredits(ctx, req)
 		if err == nil && sr.Spent {
@@ -212,7 +221,7 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 			l.owner, l.keyRem, l.ownerRem = k.Owner, sr.KeyRemaining, sr.OwnerRemaining
 			l.keyEpoch, l.ownerEpoch = sr.KeyEpoch, sr.OwnerEpoch
 			l.left, l.unlimited = sr.Leased, sr.KeyRemaining == nil && sr.OwnerRemaining == nil
-			if l.left > 0 || l.unlimited {
+			if (l.left > 0 || l.unlimited) && l.voids == voids {
 				l.until = now.Add(t.ttl)
 				if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
 					l.until = *sr.RefillAt

@@ -167,3 +167,50 @@ func TestCreditLeaseConfig(t *testing.T) {
 		}
 	}
 }
+
+// heldStore holds the answer of its first leasing spend until released.
+type heldStore struct {
+	*memstore.Store
+	answered, release chan struct{}
+	once              atomic.Bool
+}
+
+func (s *heldStore) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	res, err := s.Store.SpendCredits(ctx, req)
+	if req.Lease > 0 && s.once.CompareAndSwap(false, true) {
+		close(s.answered)
+		<-s.release
+	}
+	return res, err
+}
+
+// TestCreditLeaseChangeDuringTrip: a set that lands while the trip that
+// leased is on its way back ends that lease too: the next spend sees the
+// set balance, not credits leased before it.
+func TestCreditLeaseChangeDuringTrip(t *testing.T) {
+	ctx := t.Context()
+	st := &heldStore{Store: memstore.New(), answered: make(chan struct{}), release: make(chan struct{})}
+	clock := apikeytest.NewClock(t0)
+	m := leaseManager(t, st, clock)
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+		first <- err
+	}()
+	<-st.answered // leased from the balance of 1000, not yet installed
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+	if err != nil || res.Credits == nil || res.Credits.Remaining != 499 {
+		t.Fatalf("spend after the set: %+v, %v; want 499 left", res.Credits, err)
+	}
+}
