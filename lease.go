@@ -335,3 +335,35 @@ func (m *Manager) leaseLoop() {
 		}
 	}
 }
+
+// SpendPruner is the optional interface of a LimitStore that forgets, all
+// at once, the records of idempotent spends made before a time (a store
+// forgets a key's as the key records its next; a key that stops spending
+// would keep its records for ever). The sqlite, postgres and memstore
+// stores implement it.
+type SpendPruner interface {
+	// PruneSpends deletes the records of spends made before before, and
+	// returns how many it deleted. Their retries spend again, and their
+	// refunds yield ErrNotFound.
+	PruneSpends(ctx context.Context, before time.Time) (int64, error)
+}
+
+// SpendPruneInterval is how often a Manager whose store is a SpendPruner
+// prunes the records of spends past IdempotencyWindow, in the loop that
+// flushes usage (so not with UsageFlushInterval < 0: call PruneSpends).
+const SpendPruneInterval = time.Hour
+
+// PruneSpends has the store forget the records of the spends older than
+// IdempotencyWindow by the Manager's clock, and returns how many it
+// deleted: 0 when the store is not a SpendPruner.
+func (m *Manager) PruneSpends(ctx context.Context) (int64, error) {
+	p, ok := m.limitStore.(SpendPruner)
+	if !ok {
+		return 0, nil
+	}
+	n, err := p.PruneSpends(ctx, m.clock().Add(-IdempotencyWindow))
+	if err != nil {
+		return n, m.storeErr("prune spends", err)
+	}
+	return n, nil
+}

@@ -178,6 +178,12 @@ type Config struct {
 	// instances that must share limits.
 	Limiter Limiter
 
+	// LimitStore keeps owners and balances of credits. Nil means the store
+	// itself when it implements LimitStore, as the sqlite, postgres and
+	// memstore stores do; set it when the store is wrapped (for tracing,
+	// say), or owners and credits are unavailable.
+	LimitStore LimitStore
+
 	// CreditLease, when positive, lets the Manager lease credits: a
 	// spend (CheckOptions.Credits) without an idempotency key also takes
 	// from the store, in its transaction, up to CreditLease credits more,
@@ -327,7 +333,10 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 		m.limiter, m.ownLimiter = NewMemoryLimiter(m.now), true
 	}
 	m.memLimiter, _ = m.limiter.(*MemoryLimiter) // called directly
-	m.limitStore, _ = store.(LimitStore)
+	m.limitStore = cfg.LimitStore
+	if m.limitStore == nil {
+		m.limitStore, _ = store.(LimitStore)
+	}
 	if cfg.Cache != nil {
 		m.cache = &cacheState{c: cfg.Cache}
 		m.cache.trusted.Store(true)
@@ -408,13 +417,18 @@ func (m *Manager) flushLoop(every time.Duration) {
 	defer close(m.stopped)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var pruned time.Time // the spends' records are pruned from the first tick on
 	for {
 		select {
 		case <-m.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), every)
 			_ = m.FlushUsage(ctx) // kept for the next flush on failure
+			if now.Sub(pruned) >= SpendPruneInterval {
+				pruned = now
+				_, _ = m.PruneSpends(ctx) // retried at the next interval
+			}
 			cancel()
 		}
 	}

@@ -39,6 +39,7 @@ func TestCredits(t *testing.T, newHarness func(t *testing.T) Harness) {
 		{"LeaseReturn", testLeaseReturn},
 		{"LeaseConserves", testLeaseConserves},
 		{"LeasingManagers", testLeasingManagers},
+		{"PruneSpends", testPruneSpends},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -270,3 +270,42 @@ func testLeasingManagers(t *testing.T, h Harness) {
 		t.Errorf("a third Manager spent %d of the %d left", rest, 800-p)
 	}
 }
+
+// testPruneSpends checks apikey.SpendPruner: the records of spends made
+// before the time given are forgotten (their refunds are not found), the
+// others kept, whatever the key.
+func testPruneSpends(t *testing.T, h Harness) {
+	ctx := t.Context()
+	p, ok := h.Store.(apikey.SpendPruner)
+	if !ok {
+		t.Skipf("%T is not an apikey.SpendPruner", h.Store)
+	}
+	m, clock := creditsManager(t, h)
+	a, ta := create(t, m, apikey.CreateParams{Name: "a", Credits: &apikey.Credits{Remaining: 100}})
+	b, tb := create(t, m, apikey.CreateParams{Name: "b", Credits: &apikey.Credits{Remaining: 100}})
+	for _, tok := range []string{ta, tb} {
+		if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1, IdempotencyKey: "old"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(23 * time.Hour)
+	if _, err := m.Check(ctx, ta, apikey.CheckOptions{Credits: 1, IdempotencyKey: "new"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * time.Hour)
+	n, err := m.PruneSpends(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneSpends: %d, %v; want the 2 records older than 24h", n, err)
+	}
+	for _, id := range []string{a.ID, b.ID} {
+		if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: id, Op: apikey.CreditRefund, IdempotencyKey: "old"}); !errors.Is(err, apikey.ErrNotFound) {
+			t.Errorf("refund of a pruned spend of %s: %v, want ErrNotFound", id, err)
+		}
+	}
+	if c, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: a.ID, Op: apikey.CreditRefund, IdempotencyKey: "new"}); err != nil || c.Remaining != 99 {
+		t.Errorf("refund of the spend within the window: %+v, %v; want 99", c, err)
+	}
+	if n, err := p.PruneSpends(ctx, clock.Now().Add(-apikey.IdempotencyWindow)); err != nil || n != 0 {
+		t.Errorf("second prune: %d, %v; want nothing left to prune", n, err)
+	}
+}

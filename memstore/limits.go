@@ -244,3 +244,20 @@ func clonePtr(p *int64) *int64 {
 	v := *p
 	return &v
 }
+
+// PruneSpends implements apikey.SpendPruner.
+func (s *Store) PruneSpends(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, opErr("prune spends", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for id, sp := range s.spends {
+		if sp.at.Before(before) {
+			delete(s.spends, id)
+			n++
+		}
+	}
+	return n, nil
+}

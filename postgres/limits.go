@@ -463,3 +463,12 @@ func int8Ptr(v pgtype.Int8) *int64 {
 	}
 	return &v.Int64
 }
+
+// PruneSpends implements apikey.SpendPruner.
+func (s *Store) PruneSpends(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM apikey_credit_spends WHERE created_at < $1`, before)
+	if err != nil {
+		return 0, mapErr("prune spends", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -851,3 +851,13 @@ func ptrArg(p *int64) any {
 	}
 	return *p
 }
+
+// PruneSpends implements apikey.SpendPruner.
+func (s *Store) PruneSpends(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.execWrite(ctx, `DELETE FROM apikey_credit_spends WHERE created_at < ?`, formatTime(before))
+	if err != nil {
+		return 0, storeErr("prune spends", err)
+	}
+	n, err := res.RowsAffected()
+	return n, storeErr("prune spends", err)
+}

@@ -126,6 +126,17 @@ func TestServeTracing(t *testing.T) {
 	for range 3 {
 		expect(t, "whoami", call(t, "GET", s.url+"/v1/whoami", "api-key", demo, ""), 200, "")
 	}
+	// Owners and credits work with tracing on, though the traced store
+	// offers apikey.Store's methods only.
+	admin := adminToken(t, dir, env)
+	expect(t, "put owner", call(t, "PUT", s.url+"/v1/owners/acme", "api-key", admin, `{"credits":{"remaining":50}}`), 200, "")
+	m := call(t, "POST", s.url+"/v1/keys", "api-key", admin, `{"name":"metered","owner":"acme","credits":{"remaining":5}}`)
+	expect(t, "create metered", m, 201, "")
+	v := call(t, "POST", s.url+"/v1/verify", "api-key", admin, `{"key":"`+m.str("key")+`","credits":2}`)
+	expect(t, "verify with credits", v, 200, "")
+	if credits, _ := v.body["credits"].(map[string]any); credits["remaining"] != float64(3) {
+		t.Errorf("verify with credits under tracing: %s", v.raw)
+	}
 	expect(t, "wrong secret", call(t, "GET", s.url+"/v1/whoami", "api-key", wrong, ""), 401, "invalid_key")
 	s.stop(t)
 	if s.err != nil {
@@ -171,7 +182,9 @@ func TestServeTracing(t *testing.T) {
 		}
 	}
 	slices.Sort(outcomes)
-	if want := []string{"invalid_key", "valid", "valid", "valid"}; !slices.Equal(outcomes, want) {
+	// Three whoami, the admin key's three calls and the key /v1/verify
+	// verified: seven valid; the wrong secret.
+	if want := []string{"invalid_key", "valid", "valid", "valid", "valid", "valid", "valid", "valid"}; !slices.Equal(outcomes, want) {
 		t.Errorf("verify outcomes %q, want %q (spans %q)", outcomes, want, names)
 	}
 	if !slices.Contains(names, "apikey.store.lookup") {

@@ -473,6 +473,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 			_ = stopTracing(sctx)
 		}()
 		store = apikeyotel.NewStore(db.store, tp)
+		// The traced store offers the methods of apikey.Store only.
+		cfg.LimitStore, _ = db.store.(apikey.LimitStore)
 	}
 	m, err := apikey.NewManager(store, cfg)
 	if err != nil {
