@@ -13,8 +13,10 @@
 #
 #   verify-plain     POST /v1/verify of a key without limits or credits
 #   verify-limited   the same for a key with a rate limit (never reached)
-#   verify-credits   the same, with the limit, spending 1 credit a request
-#                    (a store transaction each), all on one key
+#   verify-credits   the same, with the limit, spending 1 credit a request,
+#                    all on one key (from leases of up to --credit-lease
+#                    credits; SERVE_ARGS="--credit-lease 0" makes each a
+#                    store transaction)
 #   verify-credits-keys  the same over KEYS (32) such keys in turn
 #   whoami-plain     GET /v1/whoami with a caller key without limits
 #   whoami-limited   GET /v1/whoami with a caller key whose "requests"
@@ -193,6 +195,9 @@ balance() { # key id -> remaining credits
 }
 for b in "${busy[@]}"; do kill "$b" 2>/dev/null || true; done
 busy=()
+# The server leases credits (--credit-lease): what it holds goes back to
+# the database within its TTL (1s) and a sweep (250ms).
+sleep 1.5
 
 echo
 echo "==> summary ($THREADS threads, $CONNECTIONS connections, $ROUNDS rounds of $DURATION each, $(nproc) CPUs, $([[ $BUSY == 1 ]] && echo "every core busy" || echo idle), limiter $([[ $REDIS == none ]] && echo in-process || echo "Redis $REDIS"), ${APIKEY_DB%%:*})"
