@@ -79,16 +79,27 @@ func balanceOf(t *testing.T, m *apikey.Manager, id string) int64 {
 // ErrUsageExceeded fails the test.
 func spendAll(t *testing.T, m *apikey.Manager, token string, perG int, opts func(g, i int) apikey.CheckOptions) int64 {
 	t.Helper()
+	return spendAcross(t, []*apikey.Manager{m}, token, perG, opts)
+}
+
+// spendAcross is spendAll with the goroutines spread over ms in turn. A
+// spend that passes must not leave a balance below zero.
+func spendAcross(t *testing.T, ms []*apikey.Manager, token string, perG int, opts func(g, i int) apikey.CheckOptions) int64 {
+	t.Helper()
 	var passed atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, concurrency)
 	for g := 0; g < concurrency; g++ {
+		m := ms[g%len(ms)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 0; i < perG; i++ {
-				_, err := m.Check(context.Background(), token, opts(g, i))
+				res, err := m.Check(context.Background(), token, opts(g, i))
 				switch {
+				case err == nil && res.Credits != nil && res.Credits.Remaining < 0:
+					errs <- fmt.Errorf("a spend passed with %d left", res.Credits.Remaining)
+					return
 				case err == nil:
 					passed.Add(1)
 				case errors.Is(err, apikey.ErrUsageExceeded):

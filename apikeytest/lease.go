@@ -2,9 +2,7 @@ package apikeytest
 
 import (
 	"errors"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -217,38 +215,7 @@ func testLeasingManagers(t *testing.T, h Harness) {
 	if _, err := a.SetOwner(ctx, "team", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 800}}); err != nil {
 		t.Fatal(err)
 	}
-	var passed atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, concurrency)
-	for g := 0; g < concurrency; g++ {
-		m := a
-		if g%2 == 1 {
-			m = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < 40; i++ {
-				res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
-				switch {
-				case err == nil && (res.Credits == nil || res.Credits.Remaining < 0):
-					errs <- fmt.Errorf("a spend passed with %+v left", res.Credits)
-					return
-				case err == nil:
-					passed.Add(1)
-				case !errors.Is(err, apikey.ErrUsageExceeded):
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	p := passed.Load()
+	p := spendAcross(t, []*apikey.Manager{a, b}, tok, 40, func(int, int) apikey.CheckOptions { return apikey.CheckOptions{Credits: 1} })
 	if p > 800 || p < 700 {
 		t.Fatalf("%d of %d spends passed against an owner balance of 800", p, concurrency*40)
 	}
