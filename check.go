@@ -104,7 +104,8 @@ type SpendRequest struct {
 	// earlier result leased and the caller did not spend, to each balance
 	// whose epoch is still the one that result reported (KeyEpoch,
 	// OwnerEpoch): a balance set, cleared or refilled since gets nothing
-	// back. Cost may be zero when Return is set. Not with IdempotencyKey.
+	// back. Not with IdempotencyKey. Cost may be zero when Return or Lease
+	// is set: a lease taken ahead, or given back, without a spend.
 	Return               int64
 	KeyEpoch, OwnerEpoch int64
 }
@@ -161,13 +162,13 @@ func NextEpoch(old int64, now time.Time) int64 {
 const LeaseShare = 16
 
 // CheckSpendRequest returns the ErrInvalidInput of a malformed
-// SpendRequest: a negative amount, no cost and nothing to return, or a
+// SpendRequest: a negative amount, nothing to spend, lease or give back, or a
 // lease or a return with an idempotency key. Stores call it first.
 func CheckSpendRequest(req SpendRequest) error {
 	switch {
 	case req.Cost < 0 || req.Lease < 0 || req.Return < 0:
 		return fmt.Errorf("%w: spend credits: cost, lease and return must not be negative", ErrInvalidInput)
-	case req.Cost == 0 && req.Return == 0:
+	case req.Cost == 0 && req.Return == 0 && req.Lease == 0:
 		return fmt.Errorf("%w: spend credits: cost must be positive", ErrInvalidInput)
 	case req.IdempotencyKey != "" && (req.Lease > 0 || req.Return > 0):
 		return fmt.Errorf("%w: spend credits: an idempotent spend takes no lease and returns none", ErrInvalidInput)

@@ -48,6 +48,12 @@ type creditLease struct {
 	keyEpoch, ownerEpoch int64
 	gone                 bool   // out of the table: callers take a new one
 	voids                uint64 // how many times the lease was ended by a change
+	// size is what the last trip leased; when left falls below half of
+	// it, one spend starts a trip that tops the lease up (topUp) while
+	// the others go on spending what is left, so that a hot key does not
+	// stall on each trip. fetching marks that trip.
+	size     int64
+	fetching bool
 }
 
 func newLeaseTable(max int64, ttl time.Duration) *leaseTable {
@@ -185,7 +191,14 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 		now := m.clock()
 		l.mu.Lock()
 		cr, ok := l.take(now, k.Owner, cost)
+		top := ok && !l.unlimited && !l.fetching && l.left < l.size/2
+		if top {
+			l.fetching = true
+		}
 		l.mu.Unlock()
+		if top {
+			go m.topUp(l, k.ID, k.Owner)
+		}
 		if ok {
 			res.Credits = cr
 			m.metrics.creditsSpent(SpendSpent, costIf(cr, cost))
@@ -221,6 +234,7 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 			l.owner, l.keyRem, l.ownerRem = k.Owner, sr.KeyRemaining, sr.OwnerRemaining
 			l.keyEpoch, l.ownerEpoch = sr.KeyEpoch, sr.OwnerEpoch
 			l.left, l.unlimited = sr.Leased, sr.KeyRemaining == nil && sr.OwnerRemaining == nil
+			l.size = sr.Leased
 			if (l.left > 0 || l.unlimited) && l.voids == voids {
 				l.until = now.Add(t.ttl)
 				if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
@@ -233,6 +247,60 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 		// stays given back (forfeited at worst, never spent twice).
 		<-l.turn
 		return m.spent(k, opts, sr, err, now, res)
+	}
+}
+
+// topUpTimeout bounds a top-up's store trip, which runs on its own.
+const topUpTimeout = 5 * time.Second
+
+// topUp takes a new lease ahead for l, the lease of key id of owner, in a
+// goroutine of its own, while the key's spends go on taking what is left:
+// a trip that spends nothing and gives nothing back. The credits it
+// brings join those left when the balances are still those of the lease
+// (same epochs, no change meanwhile); otherwise they replace them, since
+// credits of a balance set or refilled since must not be spent.
+func (m *Manager) topUp(l *creditLease, id, owner string) {
+	defer func() {
+		l.mu.Lock()
+		l.fetching = false
+		l.mu.Unlock()
+	}()
+	select {
+	case l.turn <- struct{}{}:
+	default:
+		return // a trip is on its way: it brings a lease
+	}
+	defer func() { <-l.turn }()
+	ctx, cancel := context.WithTimeout(context.Background(), topUpTimeout)
+	defer cancel()
+	now := m.clock()
+	l.mu.Lock()
+	if l.gone || l.until.IsZero() || !now.Before(l.until) {
+		l.mu.Unlock()
+		return // ended: the next spend makes the trip
+	}
+	voids := l.voids
+	l.mu.Unlock()
+	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{KeyID: id, Owner: owner, Lease: m.leases.max, Now: now})
+	if err != nil || !sr.Spent || sr.Leased == 0 {
+		return // forfeited at worst, never spent twice; the next spends make a trip
+	}
+	l.mu.Lock() // the turn, held, keeps the sweep from taking l out meanwhile
+	defer l.mu.Unlock()
+	if sr.KeyEpoch == l.keyEpoch && sr.OwnerEpoch == l.ownerEpoch {
+		l.left += sr.Leased
+	} else {
+		l.left = sr.Leased
+	}
+	l.size = sr.Leased
+	l.keyRem, l.ownerRem = sr.KeyRemaining, sr.OwnerRemaining
+	l.keyEpoch, l.ownerEpoch = sr.KeyEpoch, sr.OwnerEpoch
+	if l.voids != voids {
+		return // ended while on its way: all of it goes back at the next trip or sweep
+	}
+	l.until = now.Add(m.leases.ttl)
+	if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
+		l.until = *sr.RefillAt
 	}
 }
 

@@ -214,3 +214,72 @@ func TestCreditLeaseChangeDuringTrip(t *testing.T) {
 		t.Fatalf("spend after the set: %+v, %v; want 499 left", res.Credits, err)
 	}
 }
+
+// aheadStore holds the leases taken ahead (no cost) until released.
+type aheadStore struct {
+	*memstore.Store
+	ahead   atomic.Int64
+	release chan struct{}
+}
+
+func (s *aheadStore) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	if req.Cost == 0 && req.Lease > 0 {
+		s.ahead.Add(1)
+		<-s.release
+	}
+	return s.Store.SpendCredits(ctx, req)
+}
+
+// TestCreditLeaseTopsUpAhead: once half a lease is spent, one spend starts
+// a trip for the next lease in the background, and the key's spends go on
+// taking what is left meanwhile instead of waiting for it.
+func TestCreditLeaseTopsUpAhead(t *testing.T) {
+	ctx := t.Context()
+	st := &aheadStore{Store: memstore.New(), release: make(chan struct{})}
+	clock := apikeytest.NewClock(t0)
+	m := mustManager(t, st, apikey.Config{Now: clock.Now, UsageFlushInterval: -1, CreditLease: 100, CreditLeaseTTL: time.Hour})
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 100000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spend := func(n int) {
+		t.Helper()
+		done := make(chan error, 1)
+		go func() {
+			for range n {
+				if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d spends did not finish: they wait for the trip ahead", n)
+		}
+	}
+	spend(1 + 90) // the first leases 100; spending half of it starts the trip ahead
+	if n := st.ahead.Load(); n != 1 {
+		t.Fatalf("%d trips ahead, want 1", n)
+	}
+	close(st.release) // the trip brings its lease
+	deadline := time.Now().Add(5 * time.Second)
+	for storedBalance(t, st, k.ID) > 100000-1-100-100 {
+		if time.Now().After(deadline) {
+			t.Fatal("the trip ahead brought nothing")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	spend(100) // from the 10 left and the new lease
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b := storedBalance(t, st, k.ID); b != 100000-191 {
+		t.Errorf("stored %d after Close, want %d", b, 100000-191)
+	}
+}

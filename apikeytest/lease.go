@@ -57,6 +57,13 @@ func testLeaseReturn(t *testing.T, h Harness) {
 		t.Fatalf("spend with return: %+v; want %d left, 1 leased", res2, want)
 	}
 
+	// A lease taken ahead, without a spend.
+	ahead := spend(apikey.SpendRequest{KeyID: k.ID, Lease: 10, KeyEpoch: res2.KeyEpoch})
+	if want := int64(996 - 10); !ahead.Spent || ahead.Leased != 10 || remaining(ahead.KeyRemaining) != want {
+		t.Fatalf("lease ahead: %+v; want 10 leased, %d left", ahead, want)
+	}
+	spend(apikey.SpendRequest{KeyID: k.ID, Return: 10, KeyEpoch: ahead.KeyEpoch})
+
 	// A set gives the balance a new epoch: what was leased before it is
 	// not given back.
 	res = spend(apikey.SpendRequest{KeyID: k.ID, Cost: 1, Lease: 100})
