@@ -279,9 +279,12 @@ func (m *Manager) topUp(l *creditLease, id, owner string) {
 		l.mu.Unlock()
 		return // ended: the next spend makes the trip
 	}
-	voids := l.voids
+	voids, want := l.voids, m.leases.max-l.left // never more than max held at once
 	l.mu.Unlock()
-	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{KeyID: id, Owner: owner, Lease: m.leases.max, Now: now})
+	if want <= 0 {
+		return
+	}
+	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{KeyID: id, Owner: owner, Lease: want, Now: now})
 	if err != nil || !sr.Spent || sr.Leased == 0 {
 		return // forfeited at worst, never spent twice; the next spends make a trip
 	}

@@ -217,6 +217,9 @@ taken=$((1000000000000 - left))
 echo "verify-credits: $spent answered 200, $taken credits spent; the difference, $((taken - spent)), is the requests in flight when wrk stopped (at most $CONNECTIONS a round), spent but not counted by wrk"
 echo "server answers: $(grep -o 'status=[0-9]*' "$work/serve.log" | sort | uniq -c | tr '\n' ' ')"
 grep 'status=5' "$work/serve.log" | head -n 3 || true
+# What the 5xx answers said, counted (a request whose client went away
+# when wrk stopped ends with "context canceled").
+grep 'status=5' "$work/serve.log" | grep -o 'error="[^"]*"' | sort | uniq -c | sort -rn | head -n 5 || true
 grep -i 'level=error' "$work/serve.log" | grep -v 'status=' | head -n 3 || true
 ok=$((${total[exact-limit]} - ${non2xx[exact-limit]}))
 left=$(balance "$(id_of "$exact_limit")")
