@@ -636,6 +636,7 @@ func (m *Middleware) deny(w http.ResponseWriter, r *http.Request, err error, c c
 // it is used to name the claimed key id and to scrub the error text in the
 // log, and is itself never logged.
 func (m *Middleware) denyKey(w http.ResponseWriter, r *http.Request, err error, source, keyID, token string) {
+	err = ClientClosed(r, err)
 	status, code := Status(err)
 	switch status {
 	case http.StatusUnauthorized:

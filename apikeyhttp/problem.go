@@ -79,9 +79,11 @@ type problemRow struct {
 // ProblemOf and WriteError read it; the middleware, the apikey service, the
 // admin site, the portal and apikeyclient go through them. The first row
 // whose error matches wins; an error that matches none is answered like
-// apikey.ErrUnavailable (the first row). Internal error text never reaches
-// a client: the detail is always the fixed sentence of the row.
+// apikey.ErrUnavailable (the second row, after the request that no one
+// waits for any more). Internal error text never reaches a client: the
+// detail is always the fixed sentence of the row.
 var problems = [...]problemRow{
+	{ErrClientClosed, StatusClientClosed, CodeClientClosed, "The client closed the request before the answer."},
 	{apikey.ErrUnavailable, http.StatusServiceUnavailable, apikey.CodeUnavailable, "API keys cannot be verified at the moment; retry later."},
 	{ErrConflictingCredentials, http.StatusBadRequest, CodeConflictingCredentials, "The request carries more than one API key, and they differ."},
 	{ErrInsufficientScope, http.StatusForbidden, CodeInsufficientScope, "The API key lacks a required scope."},
@@ -112,7 +114,7 @@ func row(err error) *problemRow {
 			return &problems[i]
 		}
 	}
-	return &problems[0]
+	return &problems[1] // apikey.ErrUnavailable
 }
 
 // Status maps an error to an HTTP status and a problem code. It is the one
@@ -120,6 +122,7 @@ func row(err error) *problemRow {
 // apikey service, its admin site and apikeyportal all use it.
 //
 //	nil                                   200 ""
+//	ErrClientClosed                       499 client_closed_request
 //	apikey.ErrUnavailable                 503 unavailable
 //	ErrConflictingCredentials             400 conflicting_credentials
 //	ErrInsufficientScope (*ScopeError)    403 insufficient_scope
@@ -234,7 +237,7 @@ func scopeWord(scope string) string {
 // the rate limit that could not be checked. The text of err is never used otherwise. A nil err
 // is answered as a failure to decide (503 unavailable), never as a success.
 func ProblemOf(err error) *Problem {
-	r := row(err) // nil matches no row: the first, unavailable
+	r := row(err) // nil matches no row: unavailable
 	p := &Problem{Status: r.status, Code: r.code, Detail: r.detail}
 	var se *ScopeError
 	var ve *apikey.ValidationError

@@ -38,7 +38,8 @@
 # BUSY=1 starts one `yes >/dev/null` per CPU for the duration (stopped by
 # PID). REDIS=none runs the in-process limiter instead. Environment:
 # DURATION (default 10s a run), ROUNDS (3), THREADS (2), CONNECTIONS (32),
-# KEYS (32), REDIS (127.0.0.1:6379), SERVE_ARGS (none), APIKEY_LOAD_DB.
+# KEYS (32), REDIS (127.0.0.1:6379), SERVE_ARGS (none), APIKEY_LOAD_DB,
+# KEEP_LOG (a path: the server's log is copied there at the end).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -73,6 +74,7 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	fi
+	if [[ -n ${KEEP_LOG:-} && -f $work/serve.log ]]; then cp "$work/serve.log" "$KEEP_LOG"; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT

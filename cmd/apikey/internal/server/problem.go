@@ -45,6 +45,7 @@ func invalidInput(w http.ResponseWriter, r *http.Request, field, reason string) 
 // field). Store failures are logged on log (when not nil) and answered 503
 // without their text.
 func fail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	err = apikeyhttp.ClientClosed(r, err) // 499, not a failure to log
 	p := apikeyhttp.ProblemOf(err)
 	var le *apikey.LimiterError
 	switch {
