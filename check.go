@@ -594,7 +594,7 @@ func (m *Manager) enforce(ctx context.Context, k *Key, buckets []bucketRef, owne
 		}
 	}
 	if opts.Credits > 0 {
-		return m.spend(ctx, k, opts, res)
+		return m.spend(ctx, k, opts, at, res)
 	}
 	return nil
 }
@@ -639,8 +639,9 @@ func (m *Manager) allow(ctx context.Context, b *bucketRef, scope string, cost in
 
 // spend spends opts.Credits for k: from its lease (Config.CreditLease)
 // when the Manager leases and the spend is not idempotent, else in the
-// store.
-func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
+// store. at, when not zero, is the time of the Manager's clock at which k
+// was verified (see enforce).
+func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, at time.Time, res *Result) error {
 	if m.limitStore == nil {
 		if k.Credits == nil {
 			m.metrics.creditsSpent(SpendSpent, 0)
@@ -651,7 +652,7 @@ func (m *Manager) spend(ctx context.Context, k *Key, opts CheckOptions, res *Res
 	}
 	if m.leases != nil {
 		if opts.IdempotencyKey == "" {
-			return m.spendLeased(ctx, k, opts, res)
+			return m.spendLeased(ctx, k, opts, at, res)
 		}
 		// The store decides an idempotent spend alone, with every credit
 		// this Manager holds of the key given back first.
@@ -679,16 +680,10 @@ func (m *Manager) spent(k *Key, opts CheckOptions, sr SpendResult, err error, no
 		return m.storeErr("spend credits", err)
 	}
 	var cr *CreditsResult
-	for _, r := range []*int64{sr.KeyRemaining, sr.OwnerRemaining} {
-		if r == nil {
-			continue
-		}
-		if cr == nil {
-			cr = &CreditsResult{Remaining: *r + sr.Leased, Replayed: sr.Replayed}
-		}
-		cr.Remaining = min(cr.Remaining, *r+sr.Leased)
+	if left, ok := remainingOf(sr.KeyRemaining, sr.OwnerRemaining, sr.Leased); ok {
+		res.setCredits(CreditsResult{Remaining: left, Replayed: sr.Replayed})
+		cr = res.Credits
 	}
-	res.Credits = cr
 	switch {
 	case sr.Replayed:
 		m.metrics.creditsSpent(SpendReplayed, 0)

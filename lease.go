@@ -25,8 +25,7 @@ type leaseTable struct {
 	max int64         // Config.CreditLease
 	ttl time.Duration // Config.CreditLeaseTTL
 
-	mu sync.Mutex
-	m  map[string]*creditLease // by key id
+	m sync.Map // key id -> *creditLease; read without a lock on the hot path
 }
 
 // creditLease is the lease of one key.
@@ -57,53 +56,58 @@ type creditLease struct {
 }
 
 func newLeaseTable(max int64, ttl time.Duration) *leaseTable {
-	return &leaseTable{max: max, ttl: ttl, m: map[string]*creditLease{}}
+	return &leaseTable{max: max, ttl: ttl}
 }
 
 // get returns the lease of key id, made when missing.
 func (t *leaseTable) get(id string) *creditLease {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	l, ok := t.m[id]
-	if !ok {
-		l = &creditLease{id: id, turn: make(chan struct{}, 1)}
-		t.m[id] = l
+	if l, ok := t.m.Load(id); ok {
+		return l.(*creditLease)
 	}
-	return l
+	l, _ := t.m.LoadOrStore(id, &creditLease{id: id, turn: make(chan struct{}, 1)})
+	return l.(*creditLease)
 }
 
 // lookup returns the lease of key id, or nil.
 func (t *leaseTable) lookup(id string) *creditLease {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.m[id]
+	if l, ok := t.m.Load(id); ok {
+		return l.(*creditLease)
+	}
+	return nil
 }
 
-// take spends cost from l at now for a key of owner, if l can: it reports
-// whether it did, and the balance left as this Manager sees it (nil for
-// no balance).
-func (l *creditLease) take(now time.Time, owner string, cost int64) (*CreditsResult, bool) {
+// take spends cost from l at now for a key of owner, if l can: ok reports
+// whether it did, and left the balance left as this Manager sees it, when
+// there is one (has).
+func (l *creditLease) take(now time.Time, owner string, cost int64) (left int64, has, ok bool) {
 	if l.gone || l.until.IsZero() || !now.Before(l.until) || l.owner != owner {
-		return nil, false
+		return 0, false, false
 	}
 	if l.unlimited {
-		return nil, true
+		return 0, false, true
 	}
 	if l.left < cost {
-		return nil, false
+		return 0, false, false
 	}
 	l.left -= cost
-	var cr *CreditsResult
-	for _, r := range [...]*int64{l.keyRem, l.ownerRem} {
+	left, has = remainingOf(l.keyRem, l.ownerRem, l.left)
+	return left, has, true
+}
+
+// remainingOf is the balance left to spend: the smaller of the key's and
+// the owner's remaining credits (nil: no balance) plus what is leased;
+// has reports that there is a balance at all.
+func remainingOf(key, owner *int64, leased int64) (left int64, has bool) {
+	for _, r := range [...]*int64{key, owner} {
 		if r == nil {
 			continue
 		}
-		if cr == nil {
-			cr = &CreditsResult{Remaining: *r + l.left}
+		if !has || *r+leased < left {
+			left = *r + leased
 		}
-		cr.Remaining = min(cr.Remaining, *r+l.left)
+		has = true
 	}
-	return cr, true
+	return left, has
 }
 
 // void ends l: its credits are given back at the next store trip of its
@@ -157,12 +161,11 @@ func (t *leaseTable) voidAll() {
 }
 
 func (t *leaseTable) all() []*creditLease {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]*creditLease, 0, len(t.m))
-	for _, l := range t.m {
-		out = append(out, l)
-	}
+	var out []*creditLease
+	t.m.Range(func(_, l any) bool {
+		out = append(out, l.(*creditLease))
+		return true
+	})
 	return out
 }
 
@@ -183,14 +186,17 @@ func (m *Manager) invalidateLeases(subject string) {
 // spendLeased spends opts.Credits for k from its lease, making a store
 // trip when the lease cannot cover it: the trip gives back what is left
 // of the lease, spends the cost and takes a new lease, in one transaction.
-func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, res *Result) error {
+func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, at time.Time, res *Result) error {
 	t := m.leases
 	cost := opts.Credits
+	now := at
+	if now.IsZero() {
+		now = m.clock()
+	}
 	for {
 		l := t.get(k.ID)
-		now := m.clock()
 		l.mu.Lock()
-		cr, ok := l.take(now, k.Owner, cost)
+		left, has, ok := l.take(now, k.Owner, cost)
 		top := ok && !l.unlimited && !l.fetching && l.left < l.size/2
 		if top {
 			l.fetching = true
@@ -200,8 +206,7 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 			go m.topUp(l, k.ID, k.Owner)
 		}
 		if ok {
-			res.Credits = cr
-			m.metrics.creditsSpent(SpendSpent, costIf(cr, cost))
+			m.leaseSpent(res, left, has, cost)
 			return nil
 		}
 		select {
@@ -217,11 +222,10 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, re
 			continue
 		}
 		now = m.clock()
-		if cr, ok := l.take(now, k.Owner, cost); ok { // the trip we waited for leased enough
+		if left, has, ok := l.take(now, k.Owner, cost); ok { // the trip we waited for leased enough
 			l.mu.Unlock()
 			<-l.turn
-			res.Credits = cr
-			m.metrics.creditsSpent(SpendSpent, costIf(cr, cost))
+			m.leaseSpent(res, left, has, cost)
 			return nil
 		}
 		req := SpendRequest{KeyID: k.ID, Owner: k.Owner, Cost: cost, Lease: t.max, Now: now}
@@ -307,12 +311,15 @@ func (m *Manager) topUp(l *creditLease, id, owner string) {
 	}
 }
 
-// costIf is cost when cr says a balance was spent, else 0.
-func costIf(cr *CreditsResult, cost int64) int64 {
-	if cr == nil {
-		return 0
+// leaseSpent completes a spend of cost from a lease: left is the balance
+// left, when there is one (has).
+func (m *Manager) leaseSpent(res *Result, left int64, has bool, cost int64) {
+	if !has {
+		m.metrics.creditsSpent(SpendSpent, 0) // no balance applied
+		return
 	}
-	return cost
+	res.setCredits(CreditsResult{Remaining: left})
+	m.metrics.creditsSpent(SpendSpent, cost)
 }
 
 // surrender gives back what is left of the lease of key id, before a spend
@@ -370,11 +377,7 @@ func (m *Manager) sweepLeases(ctx context.Context, all bool) error {
 			<-l.turn
 			continue
 		}
-		t.mu.Lock()
-		if t.m[l.id] == l {
-			delete(t.m, l.id)
-		}
-		t.mu.Unlock()
+		t.m.CompareAndDelete(l.id, l)
 		req := SpendRequest{KeyID: l.id, Owner: l.owner, Now: now}
 		l.giveBack(&req)
 		l.gone = true

@@ -264,20 +264,29 @@ func TestCreditLeaseTopsUpAhead(t *testing.T) {
 		}
 	}
 	spend(1 + 90) // the first leases 100; spending half of it starts the trip ahead
-	if n := st.ahead.Load(); n != 1 {
-		t.Fatalf("%d trips ahead, want 1", n)
+	for deadline := time.Now().Add(5 * time.Second); st.ahead.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no trip ahead")
+		}
 	}
-	close(st.release) // the trip brings its lease
+	if n := st.ahead.Load(); n != 1 {
+		t.Fatalf("%d trips ahead, want 1: one at a time", n)
+	}
+	before := storedBalance(t, st, k.ID) // 100000 - 1 - 100: the first trip's
+	close(st.release)                    // the trip brings its lease
 	deadline := time.Now().Add(5 * time.Second)
-	// It left 49 of the first lease, and asked for 51: never more than
-	// CreditLease held at once.
-	for storedBalance(t, st, k.ID) != 100000-1-100-51 {
+	for storedBalance(t, st, k.ID) == before {
 		if time.Now().After(deadline) {
 			t.Fatal("the trip ahead brought nothing")
 		}
 		time.Sleep(time.Millisecond)
 	}
-	spend(100) // from the 10 left and the new lease
+	// It asked for what brings the lease back to CreditLease when it
+	// started, never more: 91 spent, at most 100 held.
+	if b := storedBalance(t, st, k.ID); b < 100000-91-100 {
+		t.Errorf("stored %d after the trip ahead: more than CreditLease held", b)
+	}
+	spend(100) // from what is left and the new lease, and trips
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -363,8 +363,15 @@ type Result struct {
 	// and the key or its owner holds a balance; nil otherwise.
 	Credits *CreditsResult `json:"credits,omitempty"`
 
-	limits [2]LimitResult // backing array of RateLimits: the key's and the owner's "requests"
-	key    Key            // what Key points to, for Check: one allocation for both
+	limits  [2]LimitResult // backing array of RateLimits: the key's and the owner's "requests"
+	key     Key            // what Key points to, for Check: one allocation for both
+	credits CreditsResult  // what Credits points to, when set
+}
+
+// setCredits points r.Credits at its own CreditsResult, set to c.
+func (r *Result) setCredits(c CreditsResult) {
+	r.credits = c
+	r.Credits = &r.credits
 }
 
 // CreditsResult is the balance a spend left.
