@@ -230,9 +230,12 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, at
 		}
 		req := SpendRequest{KeyID: k.ID, Owner: k.Owner, Cost: cost, Lease: t.max, Now: now}
 		l.giveBack(&req)
+		// The lease is the key's and its owner's from now on, so that a
+		// change of the owner while the trip is on its way ends it too.
+		l.owner = k.Owner
 		voids := l.voids
 		l.mu.Unlock()
-		sr, err := m.limitStore.SpendCredits(ctx, req)
+		sr, err := m.tripTo(ctx, req)
 		if err == nil && sr.Spent {
 			l.mu.Lock()
 			l.owner, l.keyRem, l.ownerRem = k.Owner, sr.KeyRemaining, sr.OwnerRemaining
@@ -254,8 +257,19 @@ func (m *Manager) spendLeased(ctx context.Context, k *Key, opts CheckOptions, at
 	}
 }
 
-// topUpTimeout bounds a top-up's store trip, which runs on its own.
-const topUpTimeout = 5 * time.Second
+// tripTimeout bounds a store trip of the leases, which does not end with
+// the request that makes it (tripTo).
+const tripTimeout = 5 * time.Second
+
+// tripTo makes a store trip of the leases: a spend that may give back
+// credits and take a lease. It runs to its end even when the request
+// that makes it is cancelled (its client gone), within tripTimeout: the
+// credits it gives back would otherwise be forfeited with it.
+func (m *Manager) tripTo(ctx context.Context, req SpendRequest) (SpendResult, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tripTimeout)
+	defer cancel()
+	return m.limitStore.SpendCredits(ctx, req)
+}
 
 // topUp takes a new lease ahead for l, the lease of key id of owner, in a
 // goroutine of its own, while the key's spends go on taking what is left:
@@ -275,8 +289,6 @@ func (m *Manager) topUp(l *creditLease, id, owner string) {
 		return // a trip is on its way: it brings a lease
 	}
 	defer func() { <-l.turn }()
-	ctx, cancel := context.WithTimeout(context.Background(), topUpTimeout)
-	defer cancel()
 	now := m.clock()
 	l.mu.Lock()
 	if l.gone || l.until.IsZero() || !now.Before(l.until) {
@@ -288,26 +300,40 @@ func (m *Manager) topUp(l *creditLease, id, owner string) {
 	if want <= 0 {
 		return
 	}
-	sr, err := m.limitStore.SpendCredits(ctx, SpendRequest{KeyID: id, Owner: owner, Lease: want, Now: now})
-	if err != nil || !sr.Spent || sr.Leased == 0 {
+	sr, err := m.tripTo(context.Background(), SpendRequest{KeyID: id, Owner: owner, Lease: want, Now: now})
+	if err != nil || !sr.Spent {
 		return // forfeited at worst, never spent twice; the next spends make a trip
 	}
 	l.mu.Lock() // the turn, held, keeps the sweep from taking l out meanwhile
-	defer l.mu.Unlock()
+	var old SpendRequest // what is left of a lease of balances set or refilled since
 	if sr.KeyEpoch == l.keyEpoch && sr.OwnerEpoch == l.ownerEpoch {
 		l.left += sr.Leased
 	} else {
+		old = SpendRequest{KeyID: id, Owner: owner, Return: l.left, KeyEpoch: l.keyEpoch, OwnerEpoch: l.ownerEpoch, Now: now}
 		l.left = sr.Leased
 	}
-	l.size = sr.Leased
+	if sr.Leased > 0 {
+		l.size = sr.Leased
+	}
 	l.keyRem, l.ownerRem = sr.KeyRemaining, sr.OwnerRemaining
 	l.keyEpoch, l.ownerEpoch = sr.KeyEpoch, sr.OwnerEpoch
-	if l.voids != voids {
-		return // ended while on its way: all of it goes back at the next trip or sweep
+	switch {
+	case l.voids != voids:
+		// Ended while on its way: all of it goes back at the next trip
+		// or sweep.
+	case l.left == 0:
+		l.until = time.Time{} // nothing left to spend: the next spend makes a trip
+	default:
+		l.until = now.Add(m.leases.ttl)
+		if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
+			l.until = *sr.RefillAt
+		}
 	}
-	l.until = now.Add(m.leases.ttl)
-	if sr.RefillAt != nil && sr.RefillAt.Before(l.until) {
-		l.until = *sr.RefillAt
+	l.mu.Unlock()
+	if old.Return > 0 {
+		// The balance that changed keeps its new value (its epoch moved);
+		// one that did not, the owner's say, gets its part back.
+		_, _ = m.tripTo(context.Background(), old)
 	}
 }
 
@@ -342,7 +368,7 @@ func (m *Manager) surrender(ctx context.Context, k *Key) error {
 	if req.Return == 0 {
 		return nil
 	}
-	_, err := m.limitStore.SpendCredits(ctx, req)
+	_, err := m.tripTo(ctx, req)
 	if errors.Is(err, ErrNotFound) {
 		return nil // the key is gone: the spend will say so
 	}
@@ -369,6 +395,10 @@ func (m *Manager) sweepLeases(ctx context.Context, all bool) error {
 			default:
 				continue
 			}
+		}
+		if ctx.Err() != nil { // left for the next sweep, not forfeited
+			<-l.turn
+			return errors.Join(append(errs, ctx.Err())...)
 		}
 		now := m.clock()
 		l.mu.Lock()

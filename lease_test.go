@@ -294,3 +294,98 @@ func TestCreditLeaseTopsUpAhead(t *testing.T) {
 		t.Errorf("stored %d after Close, want %d", b, 100000-191)
 	}
 }
+
+// TestCreditLeaseOwnerChangeDuringFirstTrip: an owner's balance set while
+// the first trip of one of its keys is on its way back ends the lease
+// that trip brings, as a change of the key does.
+func TestCreditLeaseOwnerChangeDuringFirstTrip(t *testing.T) {
+	ctx := t.Context()
+	st := &heldStore{Store: memstore.New(), answered: make(chan struct{}), release: make(chan struct{})}
+	clock := apikeytest.NewClock(t0)
+	m := leaseManager(t, st, clock)
+	_, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Owner: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.SetOwner(ctx, "o", apikey.OwnerUpdate{Credits: &apikey.Credits{Remaining: 1000}}); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+		first <- err
+	}()
+	<-st.answered
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{Owner: "o", Op: apikey.CreditSet, Amount: 500}); err != nil {
+		t.Fatal(err)
+	}
+	close(st.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if res, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil || res.Credits == nil || res.Credits.Remaining != 499 {
+		t.Fatalf("spend after the owner's set: %+v, %v; want 499 left", res, err)
+	}
+}
+
+// doneCounter counts the spends the store has answered.
+type doneCounter struct {
+	*memstore.Store
+	done atomic.Int64
+}
+
+func (s *doneCounter) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apikey.SpendResult, error) {
+	defer s.done.Add(1)
+	return s.Store.SpendCredits(ctx, req)
+}
+
+// TestCreditLeaseTopUpSeesSet: a balance set to 0 by another instance is
+// seen by this one's next top-up, which drops what is left of the lease:
+// the spends after it are refused, though the lease had credits left.
+func TestCreditLeaseTopUpSeesSet(t *testing.T) {
+	ctx := t.Context()
+	st := &doneCounter{Store: memstore.New()}
+	clock := apikeytest.NewClock(t0)
+	m := mustManager(t, st, apikey.Config{Now: clock.Now, UsageFlushInterval: -1, CreditLease: 100, CreditLeaseTTL: time.Hour})
+	k, tok, err := m.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 100000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func() error {
+		_, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1})
+		return err
+	}
+	if err := check(); err != nil { // leases 100
+		t.Fatal(err)
+	}
+	other := mustManager(t, st, apikey.Config{Now: clock.Now, UsageFlushInterval: -1})
+	if _, err := other.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 0}); err != nil {
+		t.Fatal(err)
+	}
+	before := st.done.Load()
+	for range 51 { // from the lease; the last starts the top-up
+		if err := check(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); st.done.Load() == before; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no top-up")
+		}
+	}
+	// The top-up installs its answer just after the store's: a spend or
+	// two may still pass meanwhile, not the 49 the lease had left.
+	passed := 0
+	for {
+		err := check()
+		if errors.Is(err, apikey.ErrUsageExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if passed++; passed > 5 {
+			t.Fatalf("%d spends passed after a top-up found the balance set to 0", passed)
+		}
+	}
+}

@@ -337,6 +337,15 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	if m.limitStore == nil {
 		m.limitStore, _ = store.(LimitStore)
 	}
+	switch {
+	case cfg.CreditLease < 0:
+		return nil, fmt.Errorf("apikey: CreditLease must not be negative, got %d", cfg.CreditLease)
+	case cfg.CreditLeaseTTL < 0:
+		return nil, fmt.Errorf("apikey: CreditLeaseTTL must not be negative, got %v", cfg.CreditLeaseTTL)
+	case cfg.CreditLease > 0 && m.limitStore != nil:
+		m.leases = newLeaseTable(cfg.CreditLease, cmpOr(cfg.CreditLeaseTTL, DefaultCreditLeaseTTL))
+		m.leasesDone = make(chan struct{}) // leaseLoop starts with the other background work
+	}
 	if cfg.Cache != nil {
 		m.cache = &cacheState{c: cfg.Cache}
 		m.cache.trusted.Store(true)
@@ -359,14 +368,7 @@ func NewManager(store Store, cfg Config) (*Manager, error) {
 	} else {
 		close(m.stopped)
 	}
-	switch {
-	case cfg.CreditLease < 0:
-		return nil, fmt.Errorf("apikey: CreditLease must not be negative, got %d", cfg.CreditLease)
-	case cfg.CreditLeaseTTL < 0:
-		return nil, fmt.Errorf("apikey: CreditLeaseTTL must not be negative, got %v", cfg.CreditLeaseTTL)
-	case cfg.CreditLease > 0 && m.limitStore != nil:
-		m.leases = newLeaseTable(cfg.CreditLease, cmpOr(cfg.CreditLeaseTTL, DefaultCreditLeaseTTL))
-		m.leasesDone = make(chan struct{})
+	if m.leases != nil {
 		go m.leaseLoop()
 	}
 	if m.inval != nil && m.cache != nil {

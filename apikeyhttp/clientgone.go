@@ -26,9 +26,11 @@ const StatusClientClosed = 499
 
 // ClientClosed returns err wrapped in ErrClientClosed when it is the
 // cancellation of r's context (the client went away, or the server is
-// shutting down and cancelled it), else err unchanged.
+// shutting down and cancelled it), else err unchanged. A deadline that
+// passed is not a client's doing (a timeout of the service's own, such as
+// http.TimeoutHandler's): it stays a failure to decide (503).
 func ClientClosed(r *http.Request, err error) error {
-	if err == nil || r.Context().Err() == nil || !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || !errors.Is(r.Context().Err(), context.Canceled) || !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrClientClosed, err)

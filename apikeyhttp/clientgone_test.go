@@ -21,6 +21,8 @@ import (
 func TestClientClosed(t *testing.T) {
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
+	timedOut, stopT := context.WithTimeout(context.Background(), 0)
+	defer stopT()
 	r := httptest.NewRequest("GET", "/", nil)
 	for _, tc := range []struct {
 		r      *http.Request
@@ -33,6 +35,7 @@ func TestClientClosed(t *testing.T) {
 		{r.WithContext(gone), apikey.ErrInvalidKey, 401, apikey.CodeInvalidKey},
 		{r, context.Canceled, 503, apikey.CodeUnavailable},
 		{r, context.DeadlineExceeded, 503, apikey.CodeUnavailable},
+		{r.WithContext(timedOut), context.DeadlineExceeded, 503, apikey.CodeUnavailable},
 	} {
 		status, code := apikeyhttp.Status(apikeyhttp.ClientClosed(tc.r, tc.err))
 		if status != tc.status || code != tc.code {
