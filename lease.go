@@ -304,7 +304,7 @@ func (m *Manager) topUp(l *creditLease, id, owner string) {
 	if err != nil || !sr.Spent {
 		return // forfeited at worst, never spent twice; the next spends make a trip
 	}
-	l.mu.Lock() // the turn, held, keeps the sweep from taking l out meanwhile
+	l.mu.Lock()          // the turn, held, keeps the sweep from taking l out meanwhile
 	var old SpendRequest // what is left of a lease of balances set or refilled since
 	if sr.KeyEpoch == l.keyEpoch && sr.OwnerEpoch == l.ownerEpoch {
 		l.left += sr.Leased
