@@ -438,6 +438,26 @@ func testLimitsChangeFeed(t *testing.T, h Harness) {
 	if !slices.Contains(ids, k.ID) || !slices.Contains(ids, apikey.OwnerSubject("acme")) {
 		t.Errorf("changes after the limits changed name %v, want %s and %s", ids, k.ID, apikey.OwnerSubject("acme"))
 	}
+	// A balance set, of a key or an owner, gives it a new epoch, which
+	// reaches the other instances (their caches and leases) as a change.
+	seq = last()
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{KeyID: k.ID, Op: apikey.CreditSet, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.AdjustCredits(ctx, apikey.CreditAdjustment{Owner: "acme", Op: apikey.CreditSet, Amount: 50}); err != nil {
+		t.Fatal(err)
+	}
+	ids = changedAfter(t, feed, seq)
+	if !slices.Contains(ids, k.ID) || !slices.Contains(ids, apikey.OwnerSubject("acme")) {
+		t.Errorf("changes after the balances were set name %v, want %s and %s", ids, k.ID, apikey.OwnerSubject("acme"))
+	}
+	seq = last()
+	if _, err := m.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := last(); n != seq {
+		t.Errorf("a spend after the set recorded %d changes", n-seq)
+	}
 }
 
 // testDeleteOwner checks LimitStore.DeleteOwner through the Manager: the

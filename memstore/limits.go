@@ -147,6 +147,7 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 // OwnerSubject) a new epoch: it was set, cleared or refilled at now.
 func (s *Store) newEpochLocked(subject string, now time.Time) {
 	s.epochs[subject] = apikey.NextEpoch(s.epochs[subject], now)
+	s.changedLocked(apikey.ChangeUpdate, subject) // the caches and leases of other Managers
 }
 
 func (s *Store) setEpochLocked(subject string, e int64) {

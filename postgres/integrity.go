@@ -31,7 +31,7 @@ type trigger struct {
 }
 
 // triggers are every trigger of the guarded tables, as the migrations
-// leave them; all are ENABLE ALWAYS (0005, 0006, 0014).
+// leave them; all are ENABLE ALWAYS (0005, 0006, 0014, 0015).
 var triggers = []trigger{
 	{"apikey_keys", "apikey_keys_guard", "apikey_keys_guard",
 		"CREATE TRIGGER apikey_keys_guard BEFORE UPDATE ON apikey_keys FOR EACH ROW EXECUTE FUNCTION apikey_keys_guard()"},
@@ -57,10 +57,16 @@ var triggers = []trigger{
 		"CREATE TRIGGER apikey_keys_notify_netenv AFTER UPDATE OF allowed_cidrs, inactivity_expiry ON apikey_keys FOR EACH ROW WHEN (((old.allowed_cidrs IS DISTINCT FROM new.allowed_cidrs) OR (old.inactivity_expiry IS DISTINCT FROM new.inactivity_expiry))) EXECUTE FUNCTION apikey_keys_notify()"},
 	{"apikey_keys", "apikey_keys_log_change_netenv", "apikey_keys_log_change",
 		"CREATE TRIGGER apikey_keys_log_change_netenv AFTER UPDATE OF allowed_cidrs, inactivity_expiry ON apikey_keys FOR EACH ROW WHEN (((old.allowed_cidrs IS DISTINCT FROM new.allowed_cidrs) OR (old.inactivity_expiry IS DISTINCT FROM new.inactivity_expiry))) EXECUTE FUNCTION apikey_keys_log_change()"},
+	{"apikey_keys", "apikey_keys_notify_credits", "apikey_keys_notify",
+		"CREATE TRIGGER apikey_keys_notify_credits AFTER UPDATE OF credits_epoch ON apikey_keys FOR EACH ROW WHEN ((old.credits_epoch IS DISTINCT FROM new.credits_epoch)) EXECUTE FUNCTION apikey_keys_notify()"},
+	{"apikey_keys", "apikey_keys_log_change_credits", "apikey_keys_log_change",
+		"CREATE TRIGGER apikey_keys_log_change_credits AFTER UPDATE OF credits_epoch ON apikey_keys FOR EACH ROW WHEN ((old.credits_epoch IS DISTINCT FROM new.credits_epoch)) EXECUTE FUNCTION apikey_keys_log_change()"},
 	{"apikey_keys", "apikey_keys_log_truncate", "apikey_keys_log_change",
 		"CREATE TRIGGER apikey_keys_log_truncate AFTER TRUNCATE ON apikey_keys FOR EACH STATEMENT EXECUTE FUNCTION apikey_keys_log_change()"},
 	{"apikey_owners", "apikey_owners_changed", "apikey_owners_changed",
 		"CREATE TRIGGER apikey_owners_changed AFTER INSERT OR DELETE OR UPDATE OF id, ratelimits ON apikey_owners FOR EACH ROW EXECUTE FUNCTION apikey_owners_changed()"},
+	{"apikey_owners", "apikey_owners_changed_credits", "apikey_owners_changed",
+		"CREATE TRIGGER apikey_owners_changed_credits AFTER UPDATE OF credits_epoch ON apikey_owners FOR EACH ROW WHEN ((old.credits_epoch IS DISTINCT FROM new.credits_epoch)) EXECUTE FUNCTION apikey_owners_changed()"},
 	{"apikey_events", "apikey_events_append_only", "apikey_events_append_only",
 		"CREATE TRIGGER apikey_events_append_only BEFORE DELETE OR UPDATE ON apikey_events FOR EACH ROW EXECUTE FUNCTION apikey_events_append_only()"},
 	{"apikey_events", "apikey_events_no_truncate", "apikey_events_append_only",

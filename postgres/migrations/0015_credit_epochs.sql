@@ -10,3 +10,25 @@ ALTER TABLE apikey_keys
 
 ALTER TABLE apikey_owners
     ADD COLUMN credits_epoch bigint NOT NULL DEFAULT 0;
+
+-- A new epoch (the balance set, cleared or refilled) reaches the caches,
+-- and with them the leases of the other instances, as any change of a key
+-- or an owner does (NOTIFY and the change feed); a spend, which writes the
+-- epoch unchanged, does not.
+CREATE TRIGGER apikey_keys_notify_credits
+AFTER UPDATE OF credits_epoch ON apikey_keys
+FOR EACH ROW WHEN (OLD.credits_epoch IS DISTINCT FROM NEW.credits_epoch)
+EXECUTE FUNCTION apikey_keys_notify();
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_notify_credits;
+
+CREATE TRIGGER apikey_keys_log_change_credits
+AFTER UPDATE OF credits_epoch ON apikey_keys
+FOR EACH ROW WHEN (OLD.credits_epoch IS DISTINCT FROM NEW.credits_epoch)
+EXECUTE FUNCTION apikey_keys_log_change();
+ALTER TABLE apikey_keys ENABLE ALWAYS TRIGGER apikey_keys_log_change_credits;
+
+CREATE TRIGGER apikey_owners_changed_credits
+AFTER UPDATE OF credits_epoch ON apikey_owners
+FOR EACH ROW WHEN (OLD.credits_epoch IS DISTINCT FROM NEW.credits_epoch)
+EXECUTE FUNCTION apikey_owners_changed();
+ALTER TABLE apikey_owners ENABLE ALWAYS TRIGGER apikey_owners_changed_credits;
