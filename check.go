@@ -147,6 +147,17 @@ type Balance struct {
 	Epoch int64
 }
 
+// ApplyRefill applies the refill due at now to b.Credits
+// (Credits.ApplyRefill), giving b a new epoch when it refills, and
+// reports whether it did.
+func (b *Balance) ApplyRefill(now time.Time) bool {
+	if !b.Credits.ApplyRefill(now) {
+		return false
+	}
+	b.Epoch = NextEpoch(b.Epoch, now)
+	return true
+}
+
 // NextEpoch returns the epoch of a balance that was at old and is set,
 // cleared or refilled at now: greater than old, and than the epoch of any
 // balance set before now, so that a balance removed and made again (an
@@ -203,9 +214,7 @@ func SpendBalances(key, owner *Balance, req SpendRequest) SpendResult {
 			continue
 		}
 		c := b.Credits
-		if c.ApplyRefill(req.Now) {
-			b.Epoch = NextEpoch(b.Epoch, req.Now)
-		}
+		b.ApplyRefill(req.Now)
 		if req.Return > 0 && b.Epoch == epochs[i] {
 			c.Remaining += req.Return
 		}

@@ -217,8 +217,7 @@ func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) er
 // with its epoch (apikey.Balance.Epoch, migration 0015).
 type balance struct {
 	table, id string
-	c         *apikey.Credits
-	epoch     int64
+	apikey.Balance
 }
 
 // lockBalance reads and locks (FOR UPDATE) the balance of a key or owner.
@@ -234,26 +233,18 @@ func lockBalance(ctx context.Context, tx pgx.Tx, table, id string) (*balance, er
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 	}
-	return &balance{table: table, id: id, c: c, epoch: epoch}, nil
+	return &balance{table: table, id: id, Balance: apikey.Balance{Credits: c, Epoch: epoch}}, nil
 }
 
 // write stores the balance's remaining credits, next refill and epoch.
 func (b *balance) write(ctx context.Context, tx pgx.Tx) error {
-	remaining, _, next, err := encodeCredits(b.c)
+	remaining, _, next, err := encodeCredits(b.Credits)
 	if err != nil {
 		return err
 	}
 	_, err = tx.Exec(ctx, `UPDATE ONLY `+b.table+` SET credits_remaining = $2, credits_next_refill = $3, credits_epoch = $4 WHERE id = $1`,
-		b.id, remaining, next, b.epoch)
+		b.id, remaining, next, b.Epoch)
 	return err
-}
-
-// refill applies the refill of the balance due at now, giving the balance
-// a new epoch when there is one.
-func (b *balance) refill(now time.Time) {
-	if b.c.ApplyRefill(now) {
-		b.epoch = apikey.NextEpoch(b.epoch, now)
-	}
 }
 
 // SpendCredits implements apikey.LimitStore in one transaction. It locks
@@ -303,7 +294,7 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 		}
 		res = spendBalances(bals, req)
 		for _, b := range bals {
-			if b.c != nil {
+			if b.Credits != nil {
 				if err := b.write(ctx, tx); err != nil {
 					return err
 				}
@@ -338,15 +329,11 @@ func (s *Store) SpendCredits(ctx context.Context, req apikey.SpendRequest) (apik
 // first, then, when its row exists, the owner's, and keeps in bals the
 // balances and epochs it leaves, for the caller to write back.
 func spendBalances(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
-	abs := make([]*apikey.Balance, 2)
-	for i, b := range bals {
-		abs[i] = &apikey.Balance{Credits: b.c, Epoch: b.epoch}
+	var owner *apikey.Balance
+	if len(bals) > 1 {
+		owner = &bals[1].Balance
 	}
-	res := apikey.SpendBalances(abs[0], abs[1], req)
-	for i, b := range bals {
-		b.c, b.epoch = abs[i].Credits, abs[i].Epoch
-	}
-	return res
+	return apikey.SpendBalances(&bals[0].Balance, owner, req)
 }
 
 // AdjustCredits implements apikey.LimitStore in one transaction, with the
@@ -389,7 +376,7 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 			return nil, err
 		}
 	}
-	before := b.c.Clone()
+	before := b.Credits.Clone()
 	switch adj.Op {
 	case apikey.CreditRefund:
 		var cost int64
@@ -402,15 +389,15 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 			return nil, err
 		}
 		if refunded.Valid {
-			return b.c, nil // refunded already: nothing changes
+			return b.Credits, nil // refunded already: nothing changes
 		}
 		if _, err := tx.Exec(ctx, `UPDATE apikey_credit_spends SET refunded_at = $3 WHERE key_id = $1 AND idempotency_key = $2`,
 			adj.KeyID, adj.IdempotencyKey, now); err != nil {
 			return nil, err
 		}
-		if keyAfter.Valid && b.c != nil {
-			b.refill(now)
-			b.c.Remaining += cost
+		if keyAfter.Valid && b.Credits != nil {
+			b.ApplyRefill(now)
+			b.Credits.Remaining += cost
 			if err := b.write(ctx, tx); err != nil {
 				return nil, err
 			}
@@ -421,25 +408,25 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 			case errors.Is(err, pgx.ErrNoRows):
 			case err != nil:
 				return nil, err
-			case ob.c != nil:
-				ob.refill(now)
-				ob.c.Remaining += cost
+			case ob.Credits != nil:
+				ob.ApplyRefill(now)
+				ob.Credits.Remaining += cost
 				if err := ob.write(ctx, tx); err != nil {
 					return nil, err
 				}
 			}
 		}
 	case apikey.CreditSet, apikey.CreditAdd:
-		c, err := apikey.Adjust(b.c, adj.Op, adj.Amount, now)
+		c, err := apikey.Adjust(b.Credits, adj.Op, adj.Amount, now)
 		if err != nil {
 			return nil, err
 		}
 		// A set, a balance made where there was none, and a refill that
 		// Adjust applied give the balance a new epoch; an add keeps it.
-		if adj.Op == apikey.CreditSet || b.c == nil || b.c.Clone().ApplyRefill(now) {
-			b.epoch = apikey.NextEpoch(b.epoch, now)
+		if adj.Op == apikey.CreditSet || b.Credits == nil || b.Credits.Clone().ApplyRefill(now) {
+			b.Epoch = apikey.NextEpoch(b.Epoch, now)
 		}
-		b.c = c
+		b.Credits = c
 		if err := b.write(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -451,10 +438,10 @@ func adjustTx(ctx context.Context, tx pgx.Tx, adj apikey.CreditAdjustment, ev *a
 	default:
 		return nil, fmt.Errorf("%w: unknown credit operation %q", apikey.ErrInvalidInput, adj.Op)
 	}
-	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, b.c)}); err != nil {
+	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, b.Credits)}); err != nil {
 		return nil, err
 	}
-	return b.c, nil
+	return b.Credits, nil
 }
 
 func int8Ptr(v pgtype.Int8) *int64 {

@@ -182,16 +182,8 @@ func (s *Store) DeleteOwner(ctx context.Context, id string, ev *apikey.Event) er
 // write it back.
 type balance struct {
 	table, id string
-	c         *apikey.Credits
-	epoch     int64 // apikey.Balance.Epoch
-	dirty     bool  // changed by a spend, to be written back
-}
-
-// refill applies the refill due at now, with its new epoch.
-func (b *balance) refill(now time.Time) {
-	if b.c.ApplyRefill(now) {
-		b.epoch = apikey.NextEpoch(b.epoch, now)
-	}
+	apikey.Balance
+	dirty bool // changed by a spend, to be written back
 }
 
 func readBalance(ctx context.Context, tx querier, table, id string) (*balance, error) {
@@ -206,15 +198,15 @@ func readBalance(ctx context.Context, tx querier, table, id string) (*balance, e
 	if err != nil {
 		return nil, fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 	}
-	return &balance{table: table, id: id, c: c, epoch: epoch}, nil
+	return &balance{table: table, id: id, Balance: apikey.Balance{Credits: c, Epoch: epoch}}, nil
 }
 
 func (b *balance) write(ctx context.Context, tx querier) error {
-	remaining, _, next, err := encodeCredits(b.c)
+	remaining, _, next, err := encodeCredits(b.Credits)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE `+b.table+` SET credits_remaining = ?, credits_next_refill = ?, credits_epoch = ? WHERE id = ?`, remaining, next, b.epoch, b.id)
+	_, err = tx.ExecContext(ctx, `UPDATE `+b.table+` SET credits_remaining = ?, credits_next_refill = ?, credits_epoch = ? WHERE id = ?`, remaining, next, b.Epoch, b.id)
 	return err
 }
 
@@ -418,19 +410,11 @@ const syncNormal = 1
 // spendBalances applies apikey.SpendBalances to bals: the key's balance
 // first, then, when its row exists, the owner's.
 func spendBalances(bals []*balance, req apikey.SpendRequest) apikey.SpendResult {
-	ab := make([]apikey.Balance, 2)
 	var owner *apikey.Balance
-	for i, b := range bals {
-		ab[i] = apikey.Balance{Credits: b.c, Epoch: b.epoch}
-	}
 	if len(bals) > 1 {
-		owner = &ab[1]
+		owner = &bals[1].Balance
 	}
-	res := apikey.SpendBalances(&ab[0], owner, req)
-	for i, b := range bals {
-		b.epoch = ab[i].Epoch // Credits changed in place
-	}
-	return res
+	return apikey.SpendBalances(&bals[0].Balance, owner, req)
 }
 
 // querier is what the credit statements need of a transaction: a *sql.Tx,
@@ -631,7 +615,7 @@ func (bs balances) readMany(ctx context.Context, tx querier, table string, ids [
 		if err != nil {
 			return fmt.Errorf("%s %q: malformed credits: %w", table, id, err)
 		}
-		bs[[2]string{table, id}] = &balance{table: table, id: id, c: c, epoch: epoch}
+		bs[[2]string{table, id}] = &balance{table: table, id: id, Balance: apikey.Balance{Credits: c, Epoch: epoch}}
 	}
 	return rows.Err()
 }
@@ -654,11 +638,11 @@ func (bs balances) write(ctx context.Context, tx querier) error {
 		}
 		rows := make([][4]any, len(list))
 		for i, b := range list {
-			remaining, _, next, err := encodeCredits(b.c)
+			remaining, _, next, err := encodeCredits(b.Credits)
 			if err != nil {
 				return err
 			}
-			rows[i] = [4]any{b.id, remaining, next, b.epoch}
+			rows[i] = [4]any{b.id, remaining, next, b.Epoch}
 		}
 		arg, err := json.Marshal(rows)
 		if err != nil {
@@ -712,7 +696,7 @@ func spendTx(ctx context.Context, tx querier, req apikey.SpendRequest, bs balanc
 	}
 	res = spendBalances(bals, req)
 	for _, b := range bals {
-		if b.c != nil {
+		if b.Credits != nil {
 			b.dirty = true // written once, at the end of the batch
 		}
 	}
@@ -771,7 +755,7 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			return nil, err
 		}
 	}
-	before := b.c.Clone()
+	before := b.Credits.Clone()
 	switch adj.Op {
 	case apikey.CreditRefund:
 		var cost int64
@@ -784,15 +768,15 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			return nil, err
 		}
 		if refunded.Valid {
-			return b.c, nil // refunded already: nothing changes
+			return b.Credits, nil // refunded already: nothing changes
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE apikey_credit_spends SET refunded_at = ? WHERE key_id = ? AND idempotency_key = ?`,
 			formatTime(adj.Now), adj.KeyID, adj.IdempotencyKey); err != nil {
 			return nil, err
 		}
-		if keyAfter.Valid && b.c != nil {
-			b.refill(adj.Now)
-			b.c.Remaining += cost
+		if keyAfter.Valid && b.Credits != nil {
+			b.ApplyRefill(adj.Now)
+			b.Credits.Remaining += cost
 			if err := b.write(ctx, tx); err != nil {
 				return nil, err
 			}
@@ -803,24 +787,24 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 			case errors.Is(err, sql.ErrNoRows):
 			case err != nil:
 				return nil, err
-			case ob.c != nil:
-				ob.refill(adj.Now)
-				ob.c.Remaining += cost
+			case ob.Credits != nil:
+				ob.ApplyRefill(adj.Now)
+				ob.Credits.Remaining += cost
 				if err := ob.write(ctx, tx); err != nil {
 					return nil, err
 				}
 			}
 		}
 	case apikey.CreditSet, apikey.CreditAdd:
-		b.refill(adj.Now)
-		c, err := apikey.Adjust(b.c, adj.Op, adj.Amount, adj.Now)
+		b.ApplyRefill(adj.Now)
+		c, err := apikey.Adjust(b.Credits, adj.Op, adj.Amount, adj.Now)
 		if err != nil {
 			return nil, err
 		}
-		if adj.Op == apikey.CreditSet || b.c == nil { // a set, or a new balance
-			b.epoch = apikey.NextEpoch(b.epoch, adj.Now)
+		if adj.Op == apikey.CreditSet || b.Credits == nil { // a set, or a new balance
+			b.Epoch = apikey.NextEpoch(b.Epoch, adj.Now)
 		}
-		b.c = c
+		b.Credits = c
 		if err := b.write(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -832,10 +816,10 @@ func adjustTx(ctx context.Context, tx *sql.Tx, adj apikey.CreditAdjustment, ev *
 	default:
 		return nil, fmt.Errorf("%w: unknown credit operation %q", apikey.ErrInvalidInput, adj.Op)
 	}
-	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, b.c)}); err != nil {
+	if err := writeEvent(ctx, tx, ev, owner, map[string]apikey.Change{"credits": apikey.CreditsChange(before, b.Credits)}); err != nil {
 		return nil, err
 	}
-	return b.c, nil
+	return b.Credits, nil
 }
 
 func intPtr(v sql.NullInt64) *int64 {
