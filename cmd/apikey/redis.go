@@ -44,11 +44,11 @@ const redisLimitPrefix = "apikey:limit:"
 // redisLimiter returns the rate limiter of serve: in Redis with --redis,
 // so that every instance counts against the same buckets; nil (the
 // Manager's in-process limiter) without.
-func (a *app) redisLimiter(timeout time.Duration) (apikey.Limiter, error) {
+func (a *app) redisLimiter(timeout, lease time.Duration) (apikey.Limiter, error) {
 	if a.rdb == nil {
 		return nil, nil
 	}
-	return redislimit.New(a.rdb, redislimit.Config{Prefix: redisLimitPrefix, Timeout: timeout})
+	return redislimit.New(a.rdb, redislimit.Config{Prefix: redisLimitPrefix, Timeout: timeout, Lease: lease})
 }
 
 // warnNotPublished prints, on stderr, that a change made by the command did

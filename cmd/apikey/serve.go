@@ -49,6 +49,18 @@ const shutdownTimeout = 10 * time.Second
 // small balance is leased little and a balance nearly spent not at all.
 const defaultCreditLease = 1000
 
+// defaultLimitLease is --limit-lease's default: long enough that a key
+// busy on this server makes one Redis decision per many requests (at 400
+// requests a second, one per 20), short enough that what a lease holds of
+// a bucket's time, and a change of a limit, is felt for a twentieth of a
+// second at most.
+const defaultLimitLease = 50 * time.Millisecond
+
+// maxLimitLease bounds --limit-lease: a lease holds its length of the
+// bucket's time, and a limit changed elsewhere applies here only once it
+// has ended.
+const maxLimitLease = time.Second
+
 // redisTimeout bounds the first round trip to Redis.
 const redisTimeout = 5 * time.Second
 
@@ -64,6 +76,7 @@ type serveOptions struct {
 	checkIntegrity bool // --check-integrity: /readyz runs the integrity check too
 
 	redisTimeout time.Duration // --redis-timeout: bound of one rate limit decision in Redis
+	limitLease   time.Duration // --limit-lease: how long cells of a busy limit are held here (redislimit.Config.Lease)
 	creditLease  int64         // --credit-lease: most credits leased per key (apikey.Config.CreditLease)
 	strict       bool          // the global --strict-revocation
 
@@ -134,6 +147,10 @@ is asked to, exactly; every protected route applies the calling key's
 "requests" limit. With --redis the limits are counted in Redis, shared by
 every instance run with it; a decision waits at most --redis-timeout
 (250ms), then a limit refuses the request (503) unless it is fail-open.
+A decision for a key busy on this server may also take a few cells of its
+bucket ahead, which its next requests here take in memory for at most
+--limit-lease (50ms); Redis counts them as arriving when that ends, so
+no window lets through more than the limit, and cells left are forfeited.
 Without --redis each instance counts its own requests. Balances are always
 in the database. A spend leases up to --credit-lease (1000) more credits,
 never more than a sixteenth of the balance, which the key's next spends on
@@ -243,6 +260,7 @@ seconds to finish, and the command exits 0.`,
 	f.BoolVar(&o.secureCookies, "secure-cookies", false, "always mark the admin session cookie Secure (behind a TLS-terminating proxy)")
 	f.BoolVar(&o.trustProxy, "trust-proxy", false, "take the client address of login throttling from the last X-Forwarded-For entry (only behind a proxy that sets it)")
 	f.Int64Var(&o.creditLease, "credit-lease", defaultCreditLease, "most credits a spend leases for the next spends of its key to take in memory, never more than a sixteenth of the balance; given back within a second (0: every spend is a database transaction)")
+	f.DurationVar(&o.limitLease, "limit-lease", defaultLimitLease, "with --redis: how long this server may hold cells of a busy rate limit that it took from Redis ahead of its requests, which take them without a round trip (never more than the limit allows; 0: every decision in Redis; at most 1s)")
 	f.DurationVar(&o.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "with --redis: how long a rate limit decision may wait for Redis before the request is refused (503), or let through for a fail_open limit")
 	f.BoolVar(&o.checkIntegrity, "check-integrity", false, "make /readyz also run the checks of migrate --check (triggers and constraints intact and enabled)")
 	f.StringVar(&o.logFormat, "log-format", "text", "format of the log on standard error: text (key=value) or json (one object per line)")
@@ -295,6 +313,9 @@ func (o *serveOptions) check(a *app) error {
 	}
 	if o.creditLease < 0 {
 		return usagef("invalid %s %d: must not be negative (0 turns leases off)", a.setting("credit-lease"), o.creditLease)
+	}
+	if o.limitLease < 0 || o.limitLease > maxLimitLease {
+		return usagef("invalid %s %s: must be from 0 (leases off) to %s", a.setting("limit-lease"), o.limitLease, maxLimitLease)
 	}
 	if o.redisTimeout <= 0 {
 		return usagef("invalid %s %s: must be positive", a.setting("redis-timeout"), o.redisTimeout)
@@ -448,7 +469,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := a.invalidation(ctx, &cfg, db, logger); err != nil {
 		return err
 	}
-	if l, err := a.redisLimiter(o.redisTimeout); err != nil {
+	if l, err := a.redisLimiter(o.redisTimeout, o.limitLease); err != nil {
 		return err
 	} else if l != nil {
 		cfg.Limiter = l

@@ -1,0 +1,355 @@
+package redislimit
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-apikey/apikey"
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+)
+
+// Leases (Config.Lease) let a hot bucket's decisions skip Redis. A
+// decision in Redis may take, besides its own cost, a few more cells of
+// the bucket for this instance: Redis counts them as spent at once, and
+// the next requests of the bucket on this instance take them in memory,
+// for at most the lease's duration, after which what is left is forfeited.
+//
+// A lease never lets more through than the bucket allows. In Redis, the
+// leased cells are counted as if they all arrived at the end of the lease,
+// however early they are taken: the bucket's theoretical arrival time
+// becomes at least "now + Lease" plus the cells' emission time, and the
+// lease is granted only if that still fits the burst. Every cell let
+// through in a window of the limit's period was therefore counted in
+// Redis at a time whose count the window's own bound covers, so that the
+// generic cell rate algorithm's bound (at most Limit per Period, plus the
+// burst, in any window) holds for leased and unleased requests together,
+// across instances. The price is paid in capacity, never in excess: a
+// lease holds a Lease's worth of the bucket's time until it ends, and
+// cells not used by then are forfeited (the bucket refuses a little early
+// rather than late).
+//
+// To keep that price small, a lease is granted only where it is cheap:
+//   - never more cells than the bucket refills in Lease (a forfeit costs
+//     at most Lease of the bucket's time), so a slow limit, such as 100 an
+//     hour, is never leased and its decisions stay exact one by one;
+//   - never more than a sixteenth of the room the bucket has left, so a
+//     bucket near its limit is not leased either;
+//   - never more than this instance's recent rate of the bucket would use
+//     in two Leases, so a quiet bucket is not leased.
+
+// leaseShare is the least part of a bucket's room a lease leaves to
+// everybody else: a lease takes at most 1/leaseShare of it.
+const leaseShare = 16
+
+// minLease is the smallest lease worth a cell of bookkeeping: a request
+// that would lease fewer cells decides in Redis alone.
+const minLease = 2
+
+// maxLease bounds one lease, whatever the rate.
+const maxLease = 1 << 20
+
+// sweepEvery is how often, at most, the lease table drops the buckets that
+// have been idle for idleAfter.
+const (
+	sweepEvery = 10 * time.Second
+	idleAfter  = 10 * time.Second
+)
+
+// leaseScript is redis_rate's GCRA (the same key and value, so that
+// decisions with and without leases share a bucket) with a lease: after
+// admitting cost, it takes up to ARGV[5] more cells for the caller, counted
+// as if they arrived ARGV[6] seconds from now (see above). It answers
+// {allowed, leased, retry_after, reset_after}.
+var leaseScript = redis.NewScript(`
+redis.replicate_commands()
+
+local key = KEYS[1]
+local burst = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local cost = tonumber(ARGV[4])
+local want = tonumber(ARGV[5])
+local hold = tonumber(ARGV[6])
+
+local emission_interval = period / rate
+local burst_offset = emission_interval * burst
+
+-- The time as redis_rate counts it: seconds since 2017-01-01.
+local jan_1_2017 = 1483228800
+local now = redis.call("TIME")
+now = (now[1] - jan_1_2017) + (now[2] / 1000000)
+
+local tat = redis.call("GET", key)
+if not tat then
+  tat = now
+else
+  tat = tonumber(tat)
+end
+tat = math.max(tat, now)
+
+local new_tat = tat + emission_interval * cost
+local diff = now - (new_tat - burst_offset)
+if diff < 0 then
+  return {0, 0, tostring(-diff), tostring(tat - now)}
+end
+
+local leased = 0
+if want > 0 then
+  local held = math.max(new_tat, now + hold)
+  local room = math.floor((now + burst_offset - held) / emission_interval)
+  leased = math.min(want, math.floor(room / tonumber(ARGV[7])), math.floor(hold / emission_interval))
+  if leased >= tonumber(ARGV[8]) then
+    new_tat = held + emission_interval * leased
+  else
+    leased = 0
+  end
+end
+
+local reset_after = new_tat - now
+if reset_after > 0 then
+  redis.call("SET", key, new_tat, "EX", math.ceil(reset_after))
+end
+return {1, leased, "-1", tostring(reset_after)}
+`)
+
+// leases is a Limiter's table of the cells it holds, by bucket.
+type leases struct {
+	hold  time.Duration
+	base  time.Time // the origin of now's monotonic readings
+	table sync.Map  // bucket name → *lease
+	swept atomic.Int64
+}
+
+// now reads the monotonic clock, in nanoseconds since l.base.
+func (l *leases) now() int64 { return int64(time.Since(l.base)) }
+
+// lease is what a Limiter holds of one bucket.
+type lease struct {
+	mu    sync.Mutex
+	limit redis_rate.Limit // the limit the cells were taken under
+	cur   grant            // spent first
+	next  grant            // the top-up, spent once cur has ended
+	// What Redis said at the last trip: the room left beyond the leases,
+	// and when the bucket will be full again (on the monotonic clock).
+	room int64
+	full int64
+	// The rate estimate: cells spent on this instance since since, the
+	// start of the last trip that asked for a lease.
+	since, used int64
+	tripping    bool  // a trip that leases is on its way
+	lastUse     int64 // for the sweep
+}
+
+// grant is one lease: cells that may be let through until end.
+type grant struct{ cells, end int64 }
+
+// take spends cost from the grants valid at now, if they hold it; e.mu
+// is held.
+func (e *lease) take(now, cost int64) bool {
+	if e.cur.cells == 0 || now >= e.cur.end {
+		e.cur, e.next = e.next, grant{}
+		if now >= e.cur.end {
+			e.cur = grant{}
+		}
+	}
+	if e.cur.cells == 0 || e.cur.cells < cost {
+		// Nothing held (a cost of 0 asks Redis too), or cur cannot hold
+		// cost alone: next may help, but cur ends first, so keep the rule
+		// simple and decide in Redis.
+		return false
+	}
+	e.cur.cells -= cost
+	e.used += cost
+	e.lastUse = now
+	return true
+}
+
+// want returns how many cells to ask for at a trip starting at now, from
+// the rate since the last one, and starts a new estimate; e.mu is held.
+func (e *lease) want(now int64, hold time.Duration) int64 {
+	used, dt := e.used, now-e.since
+	e.since, e.used = now, 0
+	if used == 0 || dt <= 0 {
+		return 0
+	}
+	w := float64(used) * 2 * float64(hold) / float64(dt)
+	if w < minLease {
+		return 0
+	}
+	return int64(min(w, maxLease))
+}
+
+// held returns the cells e holds at now; e.mu is held.
+func (e *lease) held(now int64) int64 {
+	n := int64(0)
+	for _, g := range [...]grant{e.cur, e.next} {
+		if now < g.end {
+			n += g.cells
+		}
+	}
+	return n
+}
+
+// result is the outcome of a spend from e at now; e.mu is held.
+func (e *lease) result(limit apikey.RateLimit, burst, now int64) apikey.LimitResult {
+	return apikey.LimitResult{
+		Name:      limit.Name,
+		Limit:     limit.Limit,
+		Period:    limit.Period,
+		Remaining: min(e.room+e.held(now), burst),
+		Reset:     time.Duration(max(e.full-now, 0)),
+		Allowed:   true,
+	}
+}
+
+// allowLeased is Allow with leases: from the cells held of bucket when they
+// hold cost, else in Redis, leasing more when the bucket's rate here is
+// worth it.
+func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.RateLimit, rl redis_rate.Limit, cost int64) (apikey.LimitResult, error) {
+	ls := l.leases
+	now := ls.now()
+	v, ok := ls.table.Load(bucket)
+	if !ok {
+		v, _ = ls.table.LoadOrStore(bucket, &lease{limit: rl, since: now})
+	}
+	e := v.(*lease)
+	e.mu.Lock()
+	if e.limit != rl {
+		// The limit changed: what was taken under the old one is forfeited.
+		e.limit, e.cur, e.next = rl, grant{}, grant{}
+		e.since, e.used = now, 0
+	}
+	if e.take(now, cost) {
+		r := e.result(limit, int64(rl.Burst), now)
+		var want int64
+		if !e.tripping && e.next.cells == 0 && e.cur.cells*2 < e.cur.cells+e.used {
+			// Half of what this lease's rate asks for is spent: top up in
+			// the background while the rest is taken.
+			if want = e.want(now, ls.hold); want > 0 {
+				e.tripping = true
+			}
+		}
+		e.mu.Unlock()
+		if want > 0 {
+			go l.topUp(bucket, e, rl, want)
+		}
+		return r, nil
+	}
+	var want int64
+	if !e.tripping {
+		if want = e.want(now, ls.hold); want > 0 {
+			e.tripping = true
+		}
+	}
+	e.used += cost // counted whatever Redis says: the demand is the rate
+	e.lastUse = now
+	e.mu.Unlock()
+	l.maybeSweep(now)
+
+	r, leased, full, err := l.trip(ctx, bucket, limit, rl, cost, want)
+	if want > 0 {
+		e.mu.Lock()
+		e.tripping = false
+		if err == nil {
+			e.landed(rl, now, ls.hold, leased, r.Remaining, full)
+			if leased > 0 {
+				r.Remaining = min(r.Remaining+leased, int64(rl.Burst))
+			}
+		}
+		e.mu.Unlock()
+	}
+	return r, err
+}
+
+// landed records the answer of a trip that started at start; e.mu is
+// held.
+func (e *lease) landed(rl redis_rate.Limit, start int64, hold time.Duration, leased, room, full int64) {
+	if e.limit != rl {
+		return // changed meanwhile: forfeit
+	}
+	e.room, e.full = room, full
+	if leased == 0 {
+		return
+	}
+	g := grant{cells: leased, end: start + int64(hold)}
+	if e.cur.cells > 0 && start < e.cur.end {
+		e.next = g
+	} else {
+		e.cur = g
+	}
+}
+
+// topUp leases want more cells of bucket for e, in the background.
+func (l *Limiter) topUp(bucket string, e *lease, rl redis_rate.Limit, want int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	defer cancel()
+	start := l.leases.now()
+	r, leased, full, err := l.trip(ctx, bucket, apikey.RateLimit{Limit: int64(rl.Rate), Period: rl.Period}, rl, 0, want)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tripping = false
+	if err == nil {
+		e.landed(rl, start, l.leases.hold, leased, r.Remaining, full)
+	}
+}
+
+// trip decides cost in Redis and leases up to want more cells. It returns
+// the decision (its Remaining without the lease), the cells leased, and
+// when the bucket will be full again on the leases' clock.
+func (l *Limiter) trip(ctx context.Context, bucket string, limit apikey.RateLimit, rl redis_rate.Limit, cost, want int64) (apikey.LimitResult, int64, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	start := l.leases.now()
+	v, err := leaseScript.Run(ctx, l.client, []string{redisRatePrefix + l.prefix + bucket},
+		rl.Burst, rl.Rate, rl.Period.Seconds(), cost, want, l.leases.hold.Seconds(), leaseShare, minLease).Slice()
+	if err != nil {
+		return apikey.LimitResult{}, 0, 0, wrap(err)
+	}
+	if len(v) != 4 {
+		return apikey.LimitResult{}, 0, 0, wrap(errUnexpected)
+	}
+	allowed, _ := v[0].(int64)
+	leased, _ := v[1].(int64)
+	retry, err1 := parseSeconds(v[2])
+	reset, err2 := parseSeconds(v[3])
+	if err1 != nil || err2 != nil {
+		return apikey.LimitResult{}, 0, 0, wrap(errUnexpected)
+	}
+	r := result(limit, rl, allowed == 1, 0, retry, reset)
+	return r, leased, start + int64(r.Reset), nil
+}
+
+// maybeSweep drops, at most every sweepEvery, the buckets idle for
+// idleAfter: what they held has ended long ago.
+func (l *Limiter) maybeSweep(now int64) {
+	ls := l.leases
+	last := ls.swept.Load()
+	if now-last < int64(sweepEvery) || !ls.swept.CompareAndSwap(last, now) {
+		return
+	}
+	go ls.table.Range(func(k, v any) bool {
+		e := v.(*lease)
+		e.mu.Lock()
+		idle := !e.tripping && now-e.lastUse > int64(idleAfter)
+		e.mu.Unlock()
+		if idle {
+			ls.table.CompareAndDelete(k, v)
+		}
+		return true
+	})
+}
+
+// parseSeconds reads a script's number of seconds, sent as a string.
+func parseSeconds(v any) (time.Duration, error) {
+	s, _ := v.(string)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, errUnexpected
+	}
+	return time.Duration(f * float64(time.Second)), nil
+}
