@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/go-apikey/apikey"
+	"github.com/go-apikey/apikey/redislimit"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -16,7 +17,9 @@ import (
 // show where the difference lies: "evalsha-empty" runs a script that does
 // nothing (a round trip plus Redis's script call), and "redis_rate" the
 // library's AllowN on the plain client, without this package (its
-// batching, key prefix and conversions).
+// batching, key prefix and conversions). "allow-leased" is Allow with
+// Config.Lease on one busy bucket with room: most decisions are taken from
+// a lease, in memory.
 func BenchmarkAllow(b *testing.B) {
 	c := newClient(b, redisAddr(b))
 	l := newLimiter(b, c, uniquePrefix(b))
@@ -73,6 +76,27 @@ func BenchmarkAllow(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if _, err := l.Allow(ctx, "bench", rl, 1); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	leased, err := redislimit.New(c, redislimit.Config{Prefix: uniquePrefix(b), Lease: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("allow-leased", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := leased.Allow(ctx, "bench", rl, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("allow-leased-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := leased.Allow(ctx, "bench", rl, 1); err != nil {
 					b.Error(err)
 					return
 				}
