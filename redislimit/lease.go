@@ -40,7 +40,10 @@ import (
 //   - never more than a sixteenth of the room the bucket has left, so a
 //     bucket near its limit is not leased either;
 //   - never more than this instance's recent rate of the bucket would use
-//     in two Leases, so a quiet bucket is not leased.
+//     in two Leases, nor more than four times the cells it spent here since
+//     its last lease, so a quiet bucket (less than a cell a Lease here) is
+//     not leased, and a lease grows to a busy bucket's needs in a few
+//     trips.
 
 // leaseShare is the least part of a bucket's room a lease leaves to
 // everybody else: a lease takes at most 1/leaseShare of it.
@@ -142,6 +145,7 @@ type lease struct {
 	// start of the last trip that asked for a lease.
 	since, used int64
 	tripping    bool  // a trip that leases is on its way
+	dead        bool  // Reset: nothing may be leased into this entry
 	lastUse     int64 // for the sweep
 }
 
@@ -158,9 +162,9 @@ func (e *lease) take(now, cost int64) bool {
 		}
 	}
 	if e.cur.cells == 0 || e.cur.cells < cost {
-		// Nothing held (a cost of 0 asks Redis too), or cur cannot hold
-		// cost alone: next may help, but cur ends first, so keep the rule
-		// simple and decide in Redis.
+		// Nothing held, or cur cannot hold cost alone: next may help, but
+		// cur ends first, so keep the rule simple and decide in Redis. (A
+		// cost of 0 is answered here while cells are held.)
 		return false
 	}
 	e.cur.cells -= cost
@@ -169,19 +173,28 @@ func (e *lease) take(now, cost int64) bool {
 	return true
 }
 
-// want returns how many cells to ask for at a trip starting at now, from
-// the rate since the last one, and starts a new estimate; e.mu is held.
+// growth bounds a lease to this many times the cells spent here since the
+// last trip that leased, so that a lease grows from a few cells to what a
+// busy bucket needs in a few trips, and two requests at once of a quiet
+// bucket lease a few cells at most.
+const growth = 4
+
+// want returns how many cells to ask for at a trip starting at now, and
+// starts a new estimate; e.mu is held. It asks for what the rate since
+// the last such trip spends in two Leases, at most growth times the cells
+// it counted: a bucket that spends fewer than one cell a Lease here asks
+// for none.
 func (e *lease) want(now int64, hold time.Duration) int64 {
 	used, dt := e.used, now-e.since
 	e.since, e.used = now, 0
 	if used == 0 || dt <= 0 {
 		return 0
 	}
-	w := float64(used) * 2 * float64(hold) / float64(dt)
+	w := min(float64(used)*2*float64(hold)/float64(dt), float64(used*growth), maxLease)
 	if w < minLease {
 		return 0
 	}
-	return int64(min(w, maxLease))
+	return int64(w)
 }
 
 // held returns the cells e holds at now; e.mu is held.
@@ -195,7 +208,9 @@ func (e *lease) held(now int64) int64 {
 	return n
 }
 
-// result is the outcome of a spend from e at now; e.mu is held.
+// result is the outcome of a spend from e at now; e.mu is held. Remaining
+// is an estimate: what Redis left at the last trip, with nothing refilled
+// since nor spent elsewhere, plus what e holds.
 func (e *lease) result(limit apikey.RateLimit, burst, now int64) apikey.LimitResult {
 	return apikey.LimitResult{
 		Name:      limit.Name,
@@ -212,13 +227,15 @@ func (e *lease) result(limit apikey.RateLimit, burst, now int64) apikey.LimitRes
 // worth it.
 func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.RateLimit, rl redis_rate.Limit, cost int64) (apikey.LimitResult, error) {
 	ls := l.leases
-	now := ls.now()
 	v, ok := ls.table.Load(bucket)
 	if !ok {
-		v, _ = ls.table.LoadOrStore(bucket, &lease{limit: rl, since: now})
+		v, _ = ls.table.LoadOrStore(bucket, &lease{limit: rl, since: ls.now()})
 	}
 	e := v.(*lease)
 	e.mu.Lock()
+	// The clock is read under the lock: a cell is let through at the
+	// instant it is taken, which must come before its grant's end.
+	now := ls.now()
 	if e.limit != rl {
 		// The limit changed: what was taken under the old one is forfeited.
 		e.limit, e.cur, e.next = rl, grant{}, grant{}
@@ -227,9 +244,9 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 	if e.take(now, cost) {
 		r := e.result(limit, int64(rl.Burst), now)
 		var want int64
-		if !e.tripping && e.next.cells == 0 && e.cur.cells*2 < e.cur.cells+e.used {
-			// Half of what this lease's rate asks for is spent: top up in
-			// the background while the rest is taken.
+		if !e.tripping && !e.dead && e.next.cells == 0 && e.cur.cells < e.used {
+			// More of what was leased is spent than is left: top up in the
+			// background while the rest is taken.
 			if want = e.want(now, ls.hold); want > 0 {
 				e.tripping = true
 			}
@@ -241,7 +258,7 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 		return r, nil
 	}
 	var want int64
-	if !e.tripping {
+	if !e.tripping && !e.dead {
 		if want = e.want(now, ls.hold); want > 0 {
 			e.tripping = true
 		}
@@ -251,77 +268,100 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 	e.mu.Unlock()
 	l.maybeSweep(now)
 
-	r, leased, full, err := l.trip(ctx, bucket, limit, rl, cost, want)
-	if want > 0 {
-		e.mu.Lock()
-		e.tripping = false
-		if err == nil {
-			e.landed(rl, now, ls.hold, leased, r.Remaining, full)
-			if leased > 0 {
-				r.Remaining = min(r.Remaining+leased, int64(rl.Burst))
-			}
-		}
-		e.mu.Unlock()
+	r, leased, err := l.tripFor(ctx, bucket, e, limit, rl, cost, want)
+	if leased > 0 {
+		r.Remaining = min(r.Remaining+leased, int64(rl.Burst))
 	}
 	return r, err
 }
 
-// landed records the answer of a trip that started at start; e.mu is
-// held.
-func (e *lease) landed(rl redis_rate.Limit, start int64, hold time.Duration, leased, room, full int64) {
-	if e.limit != rl {
-		return // changed meanwhile: forfeit
+// tripFor decides cost in Redis for e and leases up to want cells; a trip
+// that asks for a lease is the entry's one trip that does (e.tripping).
+func (l *Limiter) tripFor(ctx context.Context, bucket string, e *lease, limit apikey.RateLimit, rl redis_rate.Limit, cost, want int64) (r apikey.LimitResult, leased int64, err error) {
+	if want > 0 {
+		defer func() {
+			e.mu.Lock()
+			e.tripping = false
+			e.mu.Unlock()
+		}()
+	}
+	start := l.leases.now()
+	r, leased, err = l.trip(ctx, bucket, limit, rl, cost, want)
+	if err != nil {
+		return r, 0, err
+	}
+	e.mu.Lock()
+	leased = e.landed(rl, start, l.leases.hold, leased, r.Remaining, start+int64(r.Reset))
+	e.mu.Unlock()
+	return r, leased, nil
+}
+
+// landed records the answer of a trip that started at start, and returns
+// the cells it leased that e keeps; e.mu is held.
+func (e *lease) landed(rl redis_rate.Limit, start int64, hold time.Duration, leased, room, full int64) int64 {
+	if e.limit != rl || e.dead {
+		return 0 // changed or reset meanwhile: forfeit
 	}
 	e.room, e.full = room, full
 	if leased == 0 {
-		return
+		return 0
 	}
 	g := grant{cells: leased, end: start + int64(hold)}
-	if e.cur.cells > 0 && start < e.cur.end {
-		e.next = g
-	} else {
+	switch {
+	case e.cur.cells == 0 || start >= e.cur.end:
 		e.cur = g
+	case e.next.cells > 0 && start < e.next.end:
+		// A foreground trip while next was held (cur could not cover a
+		// cost): both end at the earlier end.
+		e.next = grant{cells: e.next.cells + g.cells, end: min(e.next.end, g.end)}
+	default:
+		e.next = g
 	}
+	return leased
 }
 
 // topUp leases want more cells of bucket for e, in the background.
 func (l *Limiter) topUp(bucket string, e *lease, rl redis_rate.Limit, want int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
-	start := l.leases.now()
-	r, leased, full, err := l.trip(ctx, bucket, apikey.RateLimit{Limit: int64(rl.Rate), Period: rl.Period}, rl, 0, want)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.tripping = false
-	if err == nil {
-		e.landed(rl, start, l.leases.hold, leased, r.Remaining, full)
-	}
+	_, _, _ = l.tripFor(ctx, bucket, e, apikey.RateLimit{Limit: int64(rl.Rate), Period: rl.Period}, rl, 0, want)
 }
 
 // trip decides cost in Redis and leases up to want more cells. It returns
-// the decision (its Remaining without the lease), the cells leased, and
-// when the bucket will be full again on the leases' clock.
-func (l *Limiter) trip(ctx context.Context, bucket string, limit apikey.RateLimit, rl redis_rate.Limit, cost, want int64) (apikey.LimitResult, int64, int64, error) {
+// the decision (its Remaining without the lease) and the cells leased.
+func (l *Limiter) trip(ctx context.Context, bucket string, limit apikey.RateLimit, rl redis_rate.Limit, cost, want int64) (apikey.LimitResult, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	start := l.leases.now()
 	v, err := leaseScript.Run(ctx, l.client, []string{redisRatePrefix + l.prefix + bucket},
 		rl.Burst, rl.Rate, rl.Period.Seconds(), cost, want, l.leases.hold.Seconds(), leaseShare, minLease).Slice()
 	if err != nil {
-		return apikey.LimitResult{}, 0, 0, wrap(err)
+		return apikey.LimitResult{}, 0, wrap(err)
 	}
 	if len(v) != 4 {
-		return apikey.LimitResult{}, 0, 0, wrap(errUnexpected)
+		return apikey.LimitResult{}, 0, wrap(errUnexpected)
 	}
 	allowed, _ := v[0].(int64)
 	leased, _ := v[1].(int64)
 	retry, err1 := parseSeconds(v[2])
 	reset, err2 := parseSeconds(v[3])
-	if err1 != nil || err2 != nil {
-		return apikey.LimitResult{}, 0, 0, wrap(errUnexpected)
+	if err1 != nil || err2 != nil || leased < 0 {
+		return apikey.LimitResult{}, 0, wrap(errUnexpected)
 	}
-	r := result(limit, rl, allowed == 1, 0, retry, reset)
-	return r, leased, start + int64(r.Reset), nil
+	return result(limit, rl, allowed == 1, 0, retry, reset), leased, nil
+}
+
+// forfeit drops what l holds of bucket, for Reset: the entry is dead, so
+// that a trip on its way, counted in the bucket as it was, leases nothing
+// into it, and the next request makes a new one.
+func (ls *leases) forfeit(bucket string) {
+	v, ok := ls.table.LoadAndDelete(bucket)
+	if !ok {
+		return
+	}
+	e := v.(*lease)
+	e.mu.Lock()
+	e.dead, e.cur, e.next = true, grant{}, grant{}
+	e.mu.Unlock()
 }
 
 // maybeSweep drops, at most every sweepEvery, the buckets idle for
@@ -335,7 +375,7 @@ func (l *Limiter) maybeSweep(now int64) {
 	go ls.table.Range(func(k, v any) bool {
 		e := v.(*lease)
 		e.mu.Lock()
-		idle := !e.tripping && now-e.lastUse > int64(idleAfter)
+		idle := !e.tripping && now-e.lastUse > max(int64(idleAfter), 2*int64(ls.hold))
 		e.mu.Unlock()
 		if idle {
 			ls.table.CompareAndDelete(k, v)

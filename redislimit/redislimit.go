@@ -188,15 +188,18 @@ var errUnexpected = errors.New("unexpected answer of the rate limit script")
 // wrap prefixes err with the package's name.
 func wrap(err error) error { return fmt.Errorf("redislimit: %w", err) }
 
-// Reset empties the bucket, as if it had never been used.
+// Reset empties the bucket, as if it had never been used, and forfeits
+// what this Limiter leased of it. Another Limiter's lease of the bucket is
+// spent until it ends (Config.Lease at most), counted in no bucket.
 func (l *Limiter) Reset(ctx context.Context, bucket string) error {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
-	if l.leases != nil {
-		l.leases.table.Delete(bucket) // what this instance held is forfeited
-	}
 	if err := l.rate.Reset(ctx, l.prefix+bucket); err != nil {
 		return wrap(err)
+	}
+	if l.leases != nil {
+		// After the bucket is gone, so that no lease is counted in it.
+		l.leases.forfeit(bucket)
 	}
 	return nil
 }
