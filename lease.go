@@ -76,6 +76,28 @@ func (t *leaseTable) lookup(id string) *creditLease {
 	return nil
 }
 
+// LeasedCredits reports what this Manager holds in leases of credits
+// (Config.CreditLease): how many keys have credits leased here, and how
+// many credits, which the store's balances lack until they come back. It
+// is zero without leases. It visits every lease: call it at a metrics
+// scrape, not per request.
+func (m *Manager) LeasedCredits() (keys int, credits int64) {
+	if m.leases == nil {
+		return 0, 0
+	}
+	m.leases.m.Range(func(_, v any) bool {
+		l := v.(*creditLease)
+		l.mu.Lock()
+		if !l.gone && l.left > 0 {
+			keys++
+			credits += l.left
+		}
+		l.mu.Unlock()
+		return true
+	})
+	return keys, credits
+}
+
 // take spends cost from l at now for a key of owner, if l can: ok reports
 // whether it did, and left the balance left as this Manager sees it, when
 // there is one (has).

@@ -65,14 +65,22 @@ func TestCreditLeaseSpendsInMemory(t *testing.T) {
 	if n := st.spends.Load(); n > 20 {
 		t.Errorf("%d store spends for 1000 spends with leases of up to 100", n)
 	}
-	if b := storedBalance(t, st, k.ID); b >= 9000 {
+	b := storedBalance(t, st, k.ID)
+	if b >= 9000 {
 		t.Errorf("stored balance %d: nothing leased", b)
+	}
+	// What the store lacks is what LeasedCredits reports held.
+	if keys, held := m.LeasedCredits(); keys != 1 || held != 9000-b {
+		t.Errorf("LeasedCredits = %d keys, %d credits; want 1 key, %d credits (9000 less the stored %d)", keys, held, 9000-b, b)
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if b := storedBalance(t, st, k.ID); b != 9000 {
 		t.Errorf("stored balance after Close %d, want 9000: the lease given back", b)
+	}
+	if keys, held := m.LeasedCredits(); keys != 0 || held != 0 {
+		t.Errorf("LeasedCredits after Close = %d keys, %d credits; want none", keys, held)
 	}
 }
 

@@ -296,6 +296,60 @@ func (m *Metrics) CreditsSpent(outcome apikey.SpendOutcome, cost int64) {
 	}
 }
 
+// WatchLeases registers the gauges of what an instance holds in leases,
+// read at every scrape: credits from credits (pass Manager.LeasedCredits)
+// as apikey_credit_lease_keys and apikey_credits_leased, and rate-limit
+// cells from cells (pass redislimit's Limiter.Leased) as
+// apikey_ratelimit_lease_buckets and apikey_ratelimit_cells_leased. Either
+// may be nil, and its gauges are then left out. It is separate from New
+// because the Manager is created after its Metrics. It fails when called
+// twice.
+func (m *Metrics) WatchLeases(credits, cells func() (int, int64)) error {
+	c := &leaseCollector{}
+	if credits != nil {
+		c.sources = append(c.sources, leaseSource{read: credits,
+			count: prometheus.NewDesc(prometheus.BuildFQName(m.namespace, "", "credit_lease_keys"),
+				"Keys with credits leased by this instance (Config.CreditLease).", nil, nil),
+			held: prometheus.NewDesc(prometheus.BuildFQName(m.namespace, "", "credits_leased"),
+				"Credits this instance holds in leases, which the stored balances lack until they come back.", nil, nil)})
+	}
+	if cells != nil {
+		c.sources = append(c.sources, leaseSource{read: cells,
+			count: prometheus.NewDesc(prometheus.BuildFQName(m.namespace, "", "ratelimit_lease_buckets"),
+				"Rate-limit buckets with cells leased by this instance from Redis (--limit-lease).", nil, nil),
+			held: prometheus.NewDesc(prometheus.BuildFQName(m.namespace, "", "ratelimit_cells_leased"),
+				"Rate-limit cells this instance holds in leases that have not ended.", nil, nil)})
+	}
+	if err := m.reg.Register(c); err != nil {
+		return fmt.Errorf("apikeyprom: %w", err)
+	}
+	return nil
+}
+
+// leaseCollector reads each of its sources once a scrape, for both of its
+// gauges.
+type leaseCollector struct{ sources []leaseSource }
+
+type leaseSource struct {
+	read        func() (int, int64)
+	count, held *prometheus.Desc
+}
+
+func (c *leaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range c.sources {
+		ch <- s.count
+		ch <- s.held
+	}
+}
+
+func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.sources {
+		n, held := s.read()
+		ch <- prometheus.MustNewConstMetric(s.count, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(s.held, prometheus.GaugeValue, float64(held))
+	}
+}
+
 // WatchDroppedEvents registers apikey_events_dropped_total, read from
 // dropped at every scrape; pass Manager.DroppedEvents. It is separate from
 // New because the Manager is created after its Metrics. It fails when

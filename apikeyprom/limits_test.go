@@ -262,3 +262,69 @@ func BenchmarkRateLimitDecided(b *testing.B) {
 		}
 	})
 }
+
+// TestLeaseGauges checks the gauges of WatchLeases: read from a leasing
+// Manager's LeasedCredits, and from a function standing for a Limiter's
+// Leased, at each scrape.
+func TestLeaseGauges(t *testing.T) {
+	ctx := context.Background()
+	m, reg := newMetrics(t)
+	mgr, err := apikey.NewManager(memstore.New(), apikey.Config{CreditLease: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.Background()) })
+	var buckets, cells atomic.Int64
+	if err := m.WatchLeases(mgr.LeasedCredits, func() (int, int64) { return int(buckets.Load()), cells.Load() }); err != nil {
+		t.Fatal(err)
+	}
+	gauges := func(keys, credits, buckets, cells int) string {
+		return fmt.Sprintf(`
+# HELP apikey_credit_lease_keys Keys with credits leased by this instance (Config.CreditLease).
+# TYPE apikey_credit_lease_keys gauge
+apikey_credit_lease_keys %d
+# HELP apikey_credits_leased Credits this instance holds in leases, which the stored balances lack until they come back.
+# TYPE apikey_credits_leased gauge
+apikey_credits_leased %d
+# HELP apikey_ratelimit_lease_buckets Rate-limit buckets with cells leased by this instance from Redis (--limit-lease).
+# TYPE apikey_ratelimit_lease_buckets gauge
+apikey_ratelimit_lease_buckets %d
+# HELP apikey_ratelimit_cells_leased Rate-limit cells this instance holds in leases that have not ended.
+# TYPE apikey_ratelimit_cells_leased gauge
+apikey_ratelimit_cells_leased %d
+`, keys, credits, buckets, cells)
+	}
+	names := []string{"apikey_credit_lease_keys", "apikey_credits_leased", "apikey_ratelimit_lease_buckets", "apikey_ratelimit_cells_leased"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(0, 0, 0, 0)), names...); err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := mgr.Create(ctx, apikey.CreateParams{Name: "k", Credits: &apikey.Credits{Remaining: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mgr.Check(ctx, tok, apikey.CheckOptions{Credits: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The first spend leases a sixteenth of the 999 left: 62.
+	keys, held := mgr.LeasedCredits()
+	if keys != 1 || held != 62 {
+		t.Fatalf("LeasedCredits = %d, %d; want 1, 62", keys, held)
+	}
+	buckets.Store(3)
+	cells.Store(41)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(gauges(1, 62, 3, 41)), names...); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WatchLeases(mgr.LeasedCredits, nil); err == nil {
+		t.Fatal("second WatchLeases succeeded, want an already-registered error")
+	}
+
+	// A source left out leaves its gauges out.
+	m2, reg2 := newMetrics(t)
+	if err := m2.WatchLeases(mgr.LeasedCredits, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(reg2, names...); n != 2 {
+		t.Errorf("gauges collected without a cell source = %d, want 2", n)
+	}
+}

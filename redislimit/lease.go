@@ -384,6 +384,27 @@ func (l *Limiter) maybeSweep(now int64) {
 	})
 }
 
+// Leased reports what l holds in leases (Config.Lease): how many buckets
+// have cells leased here that have not ended, and how many cells. It is
+// zero without leases. It visits every bucket: call it at a metrics
+// scrape, not per request.
+func (l *Limiter) Leased() (buckets int, cells int64) {
+	if l.leases == nil {
+		return 0, 0
+	}
+	l.leases.table.Range(func(_, v any) bool {
+		e := v.(*lease)
+		e.mu.Lock()
+		if n := e.held(l.leases.now()); n > 0 {
+			buckets++
+			cells += n
+		}
+		e.mu.Unlock()
+		return true
+	})
+	return buckets, cells
+}
+
 // parseSeconds reads a script's number of seconds, sent as a string.
 func parseSeconds(v any) (time.Duration, error) {
 	s, _ := v.(string)

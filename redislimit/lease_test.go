@@ -136,8 +136,17 @@ func TestLeaseEnds(t *testing.T) {
 		}
 	}
 
+	if buckets, cells := l.Leased(); buckets != 0 || cells != 0 {
+		t.Fatalf("Leased before any request = %d buckets, %d cells; want none", buckets, cells)
+	}
 	warm("expires", rl)
+	if buckets, cells := l.Leased(); buckets != 1 || cells <= 0 {
+		t.Errorf("Leased after a lease was used = %d buckets, %d cells; want 1 bucket and some cells", buckets, cells)
+	}
 	time.Sleep(hold + 20*time.Millisecond)
+	if buckets, cells := l.Leased(); buckets != 0 || cells != 0 {
+		t.Errorf("Leased once the lease ended = %d buckets, %d cells; want none", buckets, cells)
+	}
 	inRedis("after the lease's duration", "expires", rl)
 
 	warm("changed", rl)

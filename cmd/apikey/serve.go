@@ -511,6 +511,13 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err := metrics.WatchDroppedEvents(m.DroppedEvents); err != nil {
 		return err
 	}
+	var cells func() (int, int64)
+	if l, ok := cfg.Limiter.(*redislimit.Limiter); ok {
+		cells = l.Leased
+	}
+	if err := metrics.WatchLeases(m.LeasedCredits, cells); err != nil {
+		return err
+	}
 	var verifier apikey.Verifier
 	if tp != nil {
 		verifier = apikeyotel.NewVerifier(m, tp)
