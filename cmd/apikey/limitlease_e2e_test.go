@@ -3,7 +3,6 @@ package main
 import (
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +19,7 @@ import (
 // them).
 func TestServeLimitLeases(t *testing.T) {
 	t.Parallel()
-	addr := os.Getenv("APIKEY_TEST_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("set APIKEY_TEST_REDIS_ADDR (for example 127.0.0.1:6379) to run the Redis tests")
-	}
-	p := startPair(t, postgresURL(t), "--redis", addr, "--redis-timeout", "10s")
+	p := redisPair(t)
 	urls := []string{p.a.url, p.b.url}
 	c := call(t, "POST", p.a.url+"/v1/keys", "api-key", p.admin,
 		`{"name":"busy","ratelimits":[{"name":"requests","limit":1000,"period":"1s","burst":3000}]}`)

@@ -13,6 +13,18 @@ import (
 	"time"
 )
 
+// redisPair starts two servers over one PostgreSQL schema and one Redis
+// (APIKEY_TEST_REDIS_ADDR), with a Redis timeout that a loaded machine
+// does not reach.
+func redisPair(t *testing.T) *pair {
+	t.Helper()
+	addr := os.Getenv("APIKEY_TEST_REDIS_ADDR")
+	if addr == "" {
+		t.Skip("set APIKEY_TEST_REDIS_ADDR (for example 127.0.0.1:6379) to run the Redis tests")
+	}
+	return startPair(t, postgresURL(t), "--redis", addr, "--redis-timeout", "10s")
+}
+
 // TestServeLimitsAcrossInstances runs two servers over one PostgreSQL
 // schema and one Redis and sends 64 concurrent clients at them, half to
 // each: a rate limit admits exactly its burst between the two, credits are
@@ -20,11 +32,7 @@ import (
 // replayed three times spends once.
 func TestServeLimitsAcrossInstances(t *testing.T) {
 	t.Parallel()
-	addr := os.Getenv("APIKEY_TEST_REDIS_ADDR")
-	if addr == "" {
-		t.Skip("set APIKEY_TEST_REDIS_ADDR (for example 127.0.0.1:6379) to run the Redis tests")
-	}
-	p := startPair(t, postgresURL(t), "--redis", addr, "--redis-timeout", "10s")
+	p := redisPair(t)
 	urls := []string{p.a.url, p.b.url}
 	create := func(body string) (token, id string) {
 		t.Helper()
