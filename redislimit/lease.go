@@ -45,8 +45,8 @@ import (
 //     not leased, and a lease grows to a busy bucket's needs in a few
 //     trips.
 
-// leaseShare is the least part of a bucket's room a lease leaves to
-// everybody else: a lease takes at most 1/leaseShare of it.
+// leaseShare divides a bucket's room: a lease takes at most 1/leaseShare
+// of what the bucket has left.
 const leaseShare = 16
 
 // minLease is the smallest lease worth a cell of bookkeeping: a request

@@ -22,6 +22,11 @@
 // so that a busy instance pays one round trip for many requests; each
 // decision stays its own script call, atomic in Redis.
 //
+// With Config.Lease, a decision for a bucket busy on this instance also
+// leases a few cells of it, which the bucket's next requests here take in
+// memory until the lease ends; Redis counts them as arriving at that end,
+// so that no window lets through more than the limit (see lease.go).
+//
 // When Redis is down or slow, Allow returns an error within
 // Config.Timeout; it never guesses. The Manager then refuses the request
 // (apikey.ErrUnavailable) unless the limit says FailOpen.
