@@ -197,6 +197,19 @@ func (e *lease) want(now int64, hold time.Duration) int64 {
 	return int64(w)
 }
 
+// startTrip returns how many cells the trip starting at now may ask for:
+// none while another trip that leases is on its way or e is dead, else
+// want's answer, and then the trip is e's one trip that leases
+// (e.tripping, cleared by tripFor); e.mu is held.
+func (e *lease) startTrip(now int64, hold time.Duration) int64 {
+	if e.tripping || e.dead {
+		return 0
+	}
+	w := e.want(now, hold)
+	e.tripping = w > 0
+	return w
+}
+
 // held returns the cells e holds at now; e.mu is held.
 func (e *lease) held(now int64) int64 {
 	n := int64(0)
@@ -244,12 +257,10 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 	if e.take(now, cost) {
 		r := e.result(limit, int64(rl.Burst), now)
 		var want int64
-		if !e.tripping && !e.dead && e.next.cells == 0 && e.cur.cells < e.used {
+		if e.next.cells == 0 && e.cur.cells < e.used {
 			// More of what was leased is spent than is left: top up in the
 			// background while the rest is taken.
-			if want = e.want(now, ls.hold); want > 0 {
-				e.tripping = true
-			}
+			want = e.startTrip(now, ls.hold)
 		}
 		e.mu.Unlock()
 		if want > 0 {
@@ -257,12 +268,7 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 		}
 		return r, nil
 	}
-	var want int64
-	if !e.tripping && !e.dead {
-		if want = e.want(now, ls.hold); want > 0 {
-			e.tripping = true
-		}
-	}
+	want := e.startTrip(now, ls.hold)
 	e.used += cost // counted whatever Redis says: the demand is the rate
 	e.lastUse = now
 	e.mu.Unlock()
