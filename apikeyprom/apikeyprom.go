@@ -350,6 +350,20 @@ func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// WatchLeasedDecisions registers apikey_ratelimit_leased_decisions_total,
+// read from decisions at every scrape; pass redislimit's
+// Limiter.LeasedDecisions. It fails when called twice.
+func (m *Metrics) WatchLeasedDecisions(decisions func() int64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: m.namespace, Name: "ratelimit_leased_decisions_total",
+		Help: "Rate-limit decisions made from cells this instance leased, without a trip to Redis (--limit-lease).",
+	}, func() float64 { return float64(decisions()) })
+	if err := m.reg.Register(c); err != nil {
+		return fmt.Errorf("apikeyprom: %w", err)
+	}
+	return nil
+}
+
 // WatchDroppedEvents registers apikey_events_dropped_total, read from
 // dropped at every scrape; pass Manager.DroppedEvents. It is separate from
 // New because the Manager is created after its Metrics. It fails when

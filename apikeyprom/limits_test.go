@@ -318,6 +318,21 @@ apikey_ratelimit_cells_leased %d
 	if err := m.WatchLeases(mgr.LeasedCredits, nil); err == nil {
 		t.Fatal("second WatchLeases succeeded, want an already-registered error")
 	}
+	var local atomic.Int64
+	if err := m.WatchLeasedDecisions(local.Load); err != nil {
+		t.Fatal(err)
+	}
+	local.Store(1234)
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP apikey_ratelimit_leased_decisions_total Rate-limit decisions made from cells this instance leased, without a trip to Redis (--limit-lease).
+# TYPE apikey_ratelimit_leased_decisions_total counter
+apikey_ratelimit_leased_decisions_total 1234
+`), "apikey_ratelimit_leased_decisions_total"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WatchLeasedDecisions(local.Load); err == nil {
+		t.Fatal("second WatchLeasedDecisions succeeded, want an already-registered error")
+	}
 
 	// A source left out leaves its gauges out.
 	m2, reg2 := newMetrics(t)

@@ -126,6 +126,7 @@ type leases struct {
 	base  time.Time // the origin of now's monotonic readings
 	table sync.Map  // bucket name → *lease
 	swept atomic.Int64
+	local atomic.Int64 // decisions made from leases
 }
 
 // now reads the monotonic clock, in nanoseconds since l.base.
@@ -255,6 +256,7 @@ func (l *Limiter) allowLeased(ctx context.Context, bucket string, limit apikey.R
 		e.since, e.used = now, 0
 	}
 	if e.take(now, cost) {
+		ls.local.Add(1)
 		r := e.result(limit, int64(rl.Burst), now)
 		var want int64
 		if e.next.cells == 0 && e.cur.cells < e.used {
@@ -409,6 +411,16 @@ func (l *Limiter) Leased() (buckets int, cells int64) {
 		return true
 	})
 	return buckets, cells
+}
+
+// LeasedDecisions reports how many decisions l has made from leases, in
+// memory, since it was made: the requests that made no trip to Redis. It
+// is zero without leases.
+func (l *Limiter) LeasedDecisions() int64 {
+	if l.leases == nil {
+		return 0
+	}
+	return l.leases.local.Load()
 }
 
 // parseSeconds reads a script's number of seconds, sent as a string.

@@ -75,6 +75,10 @@ func TestLeaseSkipsRedis(t *testing.T) {
 		if got := calls.n.Load(); got < c.min || got > c.max {
 			t.Errorf("Lease %v: %d requests made %d script calls, want %d to %d", c.hold, n, got, c.min, c.max)
 		}
+		// Every request not decided from a lease made a script call.
+		if local := l.LeasedDecisions(); local > n || local < n-calls.n.Load() || (c.hold == 0) != (local == 0) {
+			t.Errorf("Lease %v: LeasedDecisions %d of %d requests, with %d script calls", c.hold, local, n, calls.n.Load())
+		}
 		if last >= rl.Limit {
 			t.Errorf("Lease %v: %d remaining after %d requests, want fewer than %d", c.hold, last, n, rl.Limit)
 		}

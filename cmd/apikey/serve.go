@@ -514,6 +514,9 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	var cells func() (int, int64)
 	if l, ok := cfg.Limiter.(*redislimit.Limiter); ok {
 		cells = l.Leased
+		if err := metrics.WatchLeasedDecisions(l.LeasedDecisions); err != nil {
+			return err
+		}
 	}
 	if err := metrics.WatchLeases(m.LeasedCredits, cells); err != nil {
 		return err
