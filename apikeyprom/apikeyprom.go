@@ -354,14 +354,8 @@ func (c *leaseCollector) Collect(ch chan<- prometheus.Metric) {
 // read from decisions at every scrape; pass redislimit's
 // Limiter.LeasedDecisions. It fails when called twice.
 func (m *Metrics) WatchLeasedDecisions(decisions func() int64) error {
-	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: m.namespace, Name: "ratelimit_leased_decisions_total",
-		Help: "Rate-limit decisions made from cells this instance leased, without a trip to Redis (--limit-lease).",
-	}, func() float64 { return float64(decisions()) })
-	if err := m.reg.Register(c); err != nil {
-		return fmt.Errorf("apikeyprom: %w", err)
-	}
-	return nil
+	return m.watchCounter("ratelimit_leased_decisions_total",
+		"Rate-limit decisions made from cells this instance leased, without a trip to Redis (--limit-lease).", decisions)
 }
 
 // WatchDroppedEvents registers apikey_events_dropped_total, read from
@@ -369,10 +363,13 @@ func (m *Metrics) WatchLeasedDecisions(decisions func() int64) error {
 // New because the Manager is created after its Metrics. It fails when
 // called twice.
 func (m *Metrics) WatchDroppedEvents(dropped func() int64) error {
-	c := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: m.namespace, Name: "events_dropped_total",
-		Help: "Events dropped because the OnEvent subscriber fell behind.",
-	}, func() float64 { return float64(dropped()) })
+	return m.watchCounter("events_dropped_total", "Events dropped because the OnEvent subscriber fell behind.", dropped)
+}
+
+// watchCounter registers the counter name, read from read at every scrape.
+func (m *Metrics) watchCounter(name, help string, read func() int64) error {
+	c := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: m.namespace, Name: name, Help: help},
+		func() float64 { return float64(read()) })
 	if err := m.reg.Register(c); err != nil {
 		return fmt.Errorf("apikeyprom: %w", err)
 	}
